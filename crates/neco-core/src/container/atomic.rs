@@ -1,0 +1,102 @@
+//! Atomic file replacement, so a crash never leaves a half-written `.neco` file.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::{NecoError, Result};
+
+/// Distinguishes temp files of concurrent writes within one process.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `bytes` to `path` atomically: readers see either the old file or the
+/// complete new one, never a partial write.
+///
+/// The data goes to a temp file `.{name}.neco-tmp-{pid}-{n}` in the same
+/// directory (so the final rename stays on one filesystem), is fsynced, then
+/// renamed over `path`. If `overwrite` is false and `path` exists, returns
+/// [`NecoError::Io`] with [`io::ErrorKind::AlreadyExists`] and leaves the
+/// existing file untouched. On any failure the temp file is removed.
+pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    let name = path.file_name().ok_or_else(|| {
+        NecoError::InvalidArgument(format!("{} does not name a file", path.display()))
+    })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !overwrite && fs::symlink_metadata(path).is_ok() {
+        return Err(already_exists(path));
+    }
+
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(
+        ".neco-tmp-{}-{}",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let tmp = TempFile(dir.join(tmp_name));
+
+    // create_new: never follow or clobber something already at the temp name.
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp.0)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+
+    if overwrite {
+        fs::rename(&tmp.0, path)?;
+    } else {
+        // A hard link fails if the target exists, closing the race between the
+        // check above and now. Filesystems without hard links fall back to a
+        // re-check and rename.
+        match fs::hard_link(&tmp.0, path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(already_exists(path)),
+            Err(_) => {
+                if fs::symlink_metadata(path).is_ok() {
+                    return Err(already_exists(path));
+                }
+                fs::rename(&tmp.0, path)?;
+            }
+        }
+    }
+    // After a rename this is a no-op; after a hard link it drops the extra name.
+    drop(tmp);
+    sync_dir(dir);
+    Ok(())
+}
+
+fn already_exists(path: &Path) -> NecoError {
+    NecoError::Io(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "{} already exists; refusing to overwrite it without the overwrite option",
+            path.display()
+        ),
+    ))
+}
+
+/// Persists the rename itself. Best effort: the new file is already in place,
+/// and some platforms cannot open or sync a directory.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// Removes the temp file when dropped, whether the write succeeded or not.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}

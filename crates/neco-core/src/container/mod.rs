@@ -1,0 +1,65 @@
+//! The `.neco` container, version 1.
+//!
+//! A stream is parsed as hostile input: every length is checked against the
+//! remaining bytes and [`Limits`](crate::Limits) before anything is sliced or
+//! allocated, and every problem is reported as a [`NecoError`](crate::NecoError)
+//! rather than a panic.
+//!
+//! # Layout (all integers little-endian)
+//!
+//! ```text
+//! magic    [u8; 8]   0x89 'N' 'E' 'C' 'O' '\r' '\n' 0x1a
+//! version  u16       1
+//! chunk*             type [u8; 4], length u32, payload, crc32(type ++ payload) u32
+//! ```
+//!
+//! Chunks appear in exactly this order, so every accepted stream has a single
+//! byte-exact serialization:
+//!
+//! | type   | count          | payload                                       |
+//! |--------|----------------|-----------------------------------------------|
+//! | `HEAD` | 1              | [`Header`] (see [`Header::to_payload`])       |
+//! | `ZBIT` | 1              | entropy-coded ẑ                               |
+//! | `YBIT` | `substreams`   | one entropy-coded ŷ substream each, in order  |
+//! | `ALPH` | 0 or 1         | alpha plane (PNG), only for [`PixelFormat::Rgba8`] |
+//! | `IEND` | 1              | empty; nothing may follow it                  |
+//!
+//! The magic borrows PNG's trick: the high-bit first byte catches 7-bit
+//! transports, and the CR LF / ^Z bytes catch newline translation and
+//! truncating `type` commands.
+
+mod atomic;
+mod header;
+mod reader;
+mod writer;
+
+pub use atomic::write_atomic;
+pub use header::{Header, Kind, PixelFormat};
+
+/// The 8 bytes every `.neco` stream starts with.
+pub const MAGIC: [u8; 8] = [0x89, b'N', b'E', b'C', b'O', b'\r', b'\n', 0x1a];
+
+/// The container version this build writes and the only one it reads.
+pub const CONTAINER_VERSION: u16 = 1;
+
+/// Chunk type tags.
+pub(crate) mod tag {
+    pub const HEAD: [u8; 4] = *b"HEAD";
+    pub const ZBIT: [u8; 4] = *b"ZBIT";
+    pub const YBIT: [u8; 4] = *b"YBIT";
+    pub const ALPH: [u8; 4] = *b"ALPH";
+    pub const IEND: [u8; 4] = *b"IEND";
+}
+
+/// A complete coded image: the header plus the entropy-coded payloads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageStream {
+    /// Image geometry, model identity and latent shapes.
+    pub header: Header,
+    /// Entropy-coded hyper-latent ẑ (`ZBIT`).
+    pub z_bits: Vec<u8>,
+    /// Entropy-coded latent ŷ substreams (`YBIT`), exactly `header.substreams` of them.
+    pub y_bits: Vec<Vec<u8>>,
+    /// Alpha plane as opaque bytes (`ALPH`); only allowed for [`PixelFormat::Rgba8`].
+    pub alpha: Option<Vec<u8>>,
+}

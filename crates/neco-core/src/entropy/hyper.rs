@@ -1,0 +1,421 @@
+//! The deterministic entropy-parameter path: the hyper-synthesis `h_s` run in
+//! strictly ordered IEEE f32.
+//!
+//! Layer semantics match Burn's `Conv2d` / `ConvTranspose2d` (dilation 1, groups 1,
+//! symmetric padding) and ReLU, so the float-trained network can be exported as-is.
+//! The *summation order* is neco's own and fixed:
+//!
+//! ```text
+//! out[o, y, x] = bias[o]; then for ci in 0..in, ky in 0..k, kx in 0..k (ascending):
+//!     if the tap (ci, ky, kx) hits an input pixel (iy, ix):
+//!         out[o, y, x] = out[o, y, x] + w(ci, o, ky, kx) * in[ci, iy, ix]
+//! ```
+//!
+//! where a `Conv` tap hits `iy = y·stride − padding + ky` (if inside the input) and a
+//! `ConvTranspose` tap hits `iy = (y + padding − ky) / stride` (if the division is
+//! exact and the result is inside the input); likewise for x. Taps outside the input
+//! are skipped (not added as zeros). Each product is rounded to f32 and then added
+//! (Rust never contracts to FMA), so every output value is the same on every
+//! machine. Parallelism (rayon, over output rows) and vectorization (across output
+//! channels and pixels) only change *which* independent outputs are computed
+//! together, never the order within one output.
+
+use super::escape::MAX_ABS_SYMBOL;
+use super::gaussian::scale_index;
+use crate::{NecoError, Result};
+use rayon::prelude::*;
+
+/// One hyper-synthesis layer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Layer {
+    /// Burn `Conv2d`: weight `[out, in, kernel, kernel]`, bias `[out]`, symmetric
+    /// `padding`, dilation 1, groups 1. Output size `(in + 2·padding − kernel) / stride + 1`.
+    Conv {
+        /// Weights, `[out_ch, in_ch, kernel, kernel]` row-major.
+        weight: Vec<f32>,
+        /// Bias, `[out_ch]`.
+        bias: Vec<f32>,
+        /// Input channels.
+        in_ch: usize,
+        /// Output channels.
+        out_ch: usize,
+        /// Square kernel size.
+        kernel: usize,
+        /// Stride (≥ 1).
+        stride: usize,
+        /// Zero padding on every side.
+        padding: usize,
+    },
+    /// Burn `ConvTranspose2d`: weight `[in, out, kernel, kernel]`, bias `[out]`.
+    /// Output size `(in − 1)·stride − 2·padding + kernel + output_padding`.
+    ConvTranspose {
+        /// Weights, `[in_ch, out_ch, kernel, kernel]` row-major.
+        weight: Vec<f32>,
+        /// Bias, `[out_ch]`.
+        bias: Vec<f32>,
+        /// Input channels.
+        in_ch: usize,
+        /// Output channels.
+        out_ch: usize,
+        /// Square kernel size.
+        kernel: usize,
+        /// Stride (≥ 1).
+        stride: usize,
+        /// Padding removed from every side.
+        padding: usize,
+        /// Extra rows/columns at the bottom/right (`< stride`).
+        output_padding: usize,
+    },
+    /// `max(x, 0)`; NaN becomes 0.
+    Relu,
+}
+
+/// The hyper-synthesis network: layers applied in order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HyperSynthesis {
+    /// The layers, first to last.
+    pub layers: Vec<Layer>,
+}
+
+/// A planar tensor `channels × height × width` of f32, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planes {
+    /// Number of channels.
+    pub channels: usize,
+    /// Rows per channel.
+    pub height: usize,
+    /// Columns per row.
+    pub width: usize,
+    /// `channels · height · width` values, index `(c · height + y) · width + x`.
+    pub data: Vec<f32>,
+}
+
+impl Planes {
+    /// Creates planes, checking that `data` has exactly `channels · height · width` values.
+    pub fn new(channels: usize, height: usize, width: usize, data: Vec<f32>) -> Result<Self> {
+        let p = Planes {
+            channels,
+            height,
+            width,
+            data,
+        };
+        p.check()?;
+        Ok(p)
+    }
+
+    /// All-zero planes.
+    pub fn zeros(channels: usize, height: usize, width: usize) -> Result<Self> {
+        let n = numel(channels, height, width)?;
+        Ok(Planes {
+            channels,
+            height,
+            width,
+            data: vec![0.0; n],
+        })
+    }
+
+    fn check(&self) -> Result<()> {
+        let n = numel(self.channels, self.height, self.width)?;
+        if self.data.len() != n {
+            return Err(NecoError::InvalidArgument(format!(
+                "planes {}×{}×{} need {n} values, got {}",
+                self.channels,
+                self.height,
+                self.width,
+                self.data.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn numel(c: usize, h: usize, w: usize) -> Result<usize> {
+    c.checked_mul(h)
+        .and_then(|v| v.checked_mul(w))
+        .ok_or_else(|| NecoError::InvalidArgument(format!("tensor {c}×{h}×{w} is too large")))
+}
+
+/// Sentinel for "tap outside the input".
+const NONE: u32 = u32::MAX;
+
+/// Output pixels processed together per weight pass (keeps weights hot in cache).
+const TILE: usize = 32;
+
+impl HyperSynthesis {
+    /// Runs the network on `input` (see the [module docs](self) for the exact
+    /// arithmetic). Errors with [`NecoError::InvalidArgument`] on any shape or
+    /// parameter mismatch.
+    pub fn forward(&self, input: &Planes) -> Result<Planes> {
+        input.check()?;
+        let mut cur: Option<Planes> = None;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let x = cur.as_ref().unwrap_or(input);
+            let next = run_layer(layer, x).map_err(|e| {
+                NecoError::InvalidArgument(format!("hyper-synthesis layer {i}: {e}"))
+            })?;
+            cur = Some(next);
+        }
+        Ok(cur.unwrap_or_else(|| input.clone()))
+    }
+}
+
+fn run_layer(layer: &Layer, x: &Planes) -> std::result::Result<Planes, String> {
+    match layer {
+        Layer::Relu => Ok(Planes {
+            channels: x.channels,
+            height: x.height,
+            width: x.width,
+            data: x
+                .data
+                .par_iter()
+                .map(|&v| if v > 0.0 { v } else { 0.0 })
+                .collect(),
+        }),
+        Layer::Conv {
+            weight,
+            bias,
+            in_ch,
+            out_ch,
+            kernel,
+            stride,
+            padding,
+        } => {
+            let (k, s, p) = (*kernel, *stride, *padding);
+            check_common(x, weight, bias, *in_ch, *out_ch, k, s)?;
+            let out_len = |n: usize| -> std::result::Result<usize, String> {
+                let padded = n
+                    .checked_add(2usize.checked_mul(p).ok_or("padding too large")?)
+                    .ok_or("padding too large")?;
+                if padded < k {
+                    return Err(format!(
+                        "input size {n} + 2·{p} padding is smaller than kernel {k}"
+                    ));
+                }
+                Ok((padded - k) / s + 1)
+            };
+            let (ho, wo) = (out_len(x.height)?, out_len(x.width)?);
+            let tap = |o: usize, t: usize, n: usize| -> u32 {
+                let i = (o * s + t) as i64 - p as i64;
+                if i >= 0 && (i as usize) < n {
+                    i as u32
+                } else {
+                    NONE
+                }
+            };
+            // [out, in, k, k] -> [in, k, k, out]
+            let (ci_n, co_n) = (*in_ch, *out_ch);
+            let mut wt = vec![0.0f32; weight.len()];
+            for o in 0..co_n {
+                for ci in 0..ci_n {
+                    for t in 0..k * k {
+                        wt[(ci * k * k + t) * co_n + o] = weight[(o * ci_n + ci) * k * k + t];
+                    }
+                }
+            }
+            correlate(x, &wt, bias, co_n, k, ho, wo, tap)
+        }
+        Layer::ConvTranspose {
+            weight,
+            bias,
+            in_ch,
+            out_ch,
+            kernel,
+            stride,
+            padding,
+            output_padding,
+        } => {
+            let (k, s, p, op) = (*kernel, *stride, *padding, *output_padding);
+            check_common(x, weight, bias, *in_ch, *out_ch, k, s)?;
+            if op >= s {
+                return Err(format!(
+                    "output_padding {op} must be smaller than stride {s}"
+                ));
+            }
+            let out_len = |n: usize| -> std::result::Result<usize, String> {
+                let full = (n as u128 - 1) * s as u128 + k as u128 + op as u128;
+                let pad = 2 * p as u128;
+                if full <= pad {
+                    return Err(format!(
+                        "transposed conv output for input {n} is empty (padding {p})"
+                    ));
+                }
+                usize::try_from(full - pad).map_err(|_| "output too large".to_string())
+            };
+            let (ho, wo) = (out_len(x.height)?, out_len(x.width)?);
+            let tap = |o: usize, t: usize, n: usize| -> u32 {
+                let v = o as i64 + p as i64 - t as i64;
+                if v < 0 || v % s as i64 != 0 {
+                    return NONE;
+                }
+                let i = (v / s as i64) as usize;
+                if i < n {
+                    i as u32
+                } else {
+                    NONE
+                }
+            };
+            // [in, out, k, k] -> [in, k, k, out]
+            let (ci_n, co_n) = (*in_ch, *out_ch);
+            let mut wt = vec![0.0f32; weight.len()];
+            for ci in 0..ci_n {
+                for o in 0..co_n {
+                    for t in 0..k * k {
+                        wt[(ci * k * k + t) * co_n + o] = weight[(ci * co_n + o) * k * k + t];
+                    }
+                }
+            }
+            correlate(x, &wt, bias, co_n, k, ho, wo, tap)
+        }
+    }
+}
+
+fn check_common(
+    x: &Planes,
+    weight: &[f32],
+    bias: &[f32],
+    in_ch: usize,
+    out_ch: usize,
+    k: usize,
+    s: usize,
+) -> std::result::Result<(), String> {
+    if in_ch == 0 || out_ch == 0 || k == 0 || s == 0 {
+        return Err(format!(
+            "in_ch {in_ch}, out_ch {out_ch}, kernel {k}, stride {s} must all be ≥ 1"
+        ));
+    }
+    if x.channels != in_ch {
+        return Err(format!(
+            "input has {} channels, layer expects {in_ch}",
+            x.channels
+        ));
+    }
+    if x.height == 0 || x.width == 0 {
+        return Err(format!("input is empty ({}×{})", x.height, x.width));
+    }
+    if x.height >= NONE as usize || x.width >= NONE as usize {
+        return Err("input too large".into());
+    }
+    let wlen = out_ch
+        .checked_mul(in_ch)
+        .and_then(|v| v.checked_mul(k))
+        .and_then(|v| v.checked_mul(k));
+    if wlen != Some(weight.len()) {
+        return Err(format!(
+            "weight has {} values, expected {out_ch}·{in_ch}·{k}·{k}",
+            weight.len()
+        ));
+    }
+    if bias.len() != out_ch {
+        return Err(format!("bias has {} values, expected {out_ch}", bias.len()));
+    }
+    Ok(())
+}
+
+/// The shared, ordered kernel. `wt` is `[in, k, k, out]`; `tap(o, t, n)` maps output
+/// coordinate `o` and kernel offset `t` to an input coordinate `< n`, or [`NONE`].
+#[allow(clippy::too_many_arguments)]
+fn correlate(
+    x: &Planes,
+    wt: &[f32],
+    bias: &[f32],
+    out_ch: usize,
+    k: usize,
+    ho: usize,
+    wo: usize,
+    tap: impl Fn(usize, usize, usize) -> u32,
+) -> std::result::Result<Planes, String> {
+    let (h, w, in_ch) = (x.height, x.width, x.channels);
+    let total = numel(out_ch, ho, wo).map_err(|e| e.to_string())?;
+    let row_len = wo * out_ch;
+    let map_y: Vec<u32> = (0..ho * k).map(|i| tap(i / k, i % k, h)).collect();
+    let map_x: Vec<u32> = (0..wo * k).map(|i| tap(i / k, i % k, w)).collect();
+    // Pixel-major (HWC) result, one row per rayon task.
+    let mut hwc = vec![0.0f32; total];
+    hwc.par_chunks_mut(row_len)
+        .enumerate()
+        .for_each(|(y, row)| {
+            for x0 in (0..wo).step_by(TILE) {
+                let x1 = (x0 + TILE).min(wo);
+                let acc = &mut row[x0 * out_ch..x1 * out_ch];
+                for a in acc.chunks_exact_mut(out_ch) {
+                    a.copy_from_slice(bias);
+                }
+                for ci in 0..in_ch {
+                    for ky in 0..k {
+                        let iy = map_y[y * k + ky];
+                        if iy == NONE {
+                            continue;
+                        }
+                        let in_row = &x.data[(ci * h + iy as usize) * w..][..w];
+                        for kx in 0..k {
+                            let wv = &wt[((ci * k + ky) * k + kx) * out_ch..][..out_ch];
+                            for (xi, a) in (x0..x1).zip(acc.chunks_exact_mut(out_ch)) {
+                                let ix = map_x[xi * k + kx];
+                                if ix == NONE {
+                                    continue;
+                                }
+                                let v = in_row[ix as usize];
+                                for (ao, &wo_) in a.iter_mut().zip(wv) {
+                                    *ao += wo_ * v;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    // HWC -> CHW.
+    let plane = ho * wo;
+    let mut data = vec![0.0f32; total];
+    data.par_chunks_mut(plane.max(1))
+        .enumerate()
+        .for_each(|(o, dst)| {
+            for (p, d) in dst.iter_mut().enumerate() {
+                *d = hwc[p * out_ch + o];
+            }
+        });
+    Ok(Planes {
+        channels: out_ch,
+        height: ho,
+        width: wo,
+        data,
+    })
+}
+
+/// Per-element entropy parameters for ŷ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntropyParams {
+    /// Table index per element of ŷ (`M × H × W`, planar), from [`scale_index`].
+    pub scale_idx: Vec<u8>,
+    /// Mean per element of ŷ, on the 1/64 grid.
+    pub means: Vec<f32>,
+}
+
+/// Splits the `h_s` output (`2M` channels: the first `M` are scales, the next `M`
+/// means) into per-element scale indices ([`scale_index`]) and means rounded to the
+/// nearest multiple of 1/64 (ties away from zero; NaN → 0; clamped to ±2^24).
+///
+/// Errors with [`NecoError::InvalidArgument`] unless `hs_out.channels == 2 · y_channels`
+/// and `y_channels ≥ 1`.
+pub fn entropy_params(hs_out: &Planes, y_channels: usize) -> Result<EntropyParams> {
+    hs_out.check()?;
+    if y_channels == 0 || y_channels.checked_mul(2) != Some(hs_out.channels) {
+        return Err(NecoError::InvalidArgument(format!(
+            "hyper-synthesis output has {} channels, expected 2·{y_channels}",
+            hs_out.channels
+        )));
+    }
+    let half = hs_out.data.len() / 2;
+    let (scales, means) = hs_out.data.split_at(half);
+    let lim = MAX_ABS_SYMBOL as f32;
+    Ok(EntropyParams {
+        scale_idx: scales.par_iter().map(|&s| scale_index(s)).collect(),
+        means: means
+            .par_iter()
+            .map(|&m| {
+                let m = if m.is_nan() { 0.0 } else { m.clamp(-lim, lim) };
+                (m * 64.0).round() / 64.0
+            })
+            .collect(),
+    })
+}

@@ -1,0 +1,17 @@
+//! neco-core: everything that decides which bits mean what.
+//!
+//! This crate holds the `.neco` container, the entropy models (integer CDF tables and
+//! the constriction coders) and the deterministic entropy-parameter path (the
+//! hyper-synthesis run in strictly ordered IEEE f32 with no transcendental calls).
+//! It depends on neither Burn nor FFmpeg: the only thing that crosses into it from
+//! the neural transforms is an integer latent, so a stream's latents decode to the
+//! same integers on every machine and backend.
+
+pub mod container;
+pub mod entropy;
+pub mod error;
+pub mod limits;
+pub mod quality;
+
+pub use error::{NecoError, Result};
+pub use limits::Limits;

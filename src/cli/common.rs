@@ -1,0 +1,79 @@
+//! Options shared by the coding commands.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use neco_core::Limits;
+
+use crate::backend::BackendChoice;
+use crate::codec::Codec;
+use crate::model::weights::{WeightsFile, DEFAULT_WEIGHTS};
+
+/// Model and backend selection.
+#[derive(Debug, Args, Clone)]
+pub struct ModelArgs {
+    /// Weights file (default: the weights built into neco).
+    #[arg(long, global = true)]
+    pub weights: Option<PathBuf>,
+    /// Backend for the neural transforms (coding is identical on all of them).
+    #[arg(long, value_enum, default_value_t, global = true)]
+    pub backend: BackendChoice,
+}
+
+impl ModelArgs {
+    /// Parse the chosen weights.
+    pub fn weights_file(&self) -> anyhow::Result<WeightsFile> {
+        match &self.weights {
+            Some(path) => WeightsFile::read(path),
+            None => WeightsFile::parse(DEFAULT_WEIGHTS),
+        }
+    }
+
+    /// Load the codec.
+    pub fn codec(&self) -> anyhow::Result<Codec> {
+        Codec::new(&self.weights_file()?, self.backend.device()?)
+    }
+}
+
+/// Limits on untrusted input.
+#[derive(Debug, Args, Clone)]
+pub struct LimitArgs {
+    /// Largest image (width × height) accepted, in pixels.
+    #[arg(long, default_value_t = Limits::default().max_pixels)]
+    pub max_pixels: u64,
+}
+
+impl LimitArgs {
+    /// The limits to parse streams with.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_pixels: self.max_pixels,
+            ..Limits::default()
+        }
+    }
+}
+
+/// Write `bytes` to `path` atomically (`-` = standard output).
+pub fn write_output(path: &std::path::Path, bytes: &[u8], overwrite: bool) -> anyhow::Result<()> {
+    if path.as_os_str() == "-" {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(bytes)?;
+        out.flush()?;
+        return Ok(());
+    }
+    neco_core::container::write_atomic(path, bytes, overwrite).map_err(|e| match e {
+        neco_core::NecoError::Io(io) if io.kind() == std::io::ErrorKind::AlreadyExists => {
+            anyhow::anyhow!("{} already exists (pass -y to overwrite)", path.display())
+        }
+        e => anyhow::Error::new(e).context(format!("writing {}", path.display())),
+    })
+}
+
+/// Refuse early (before doing any work) when the output exists and may not be overwritten.
+pub fn check_output(path: &std::path::Path, overwrite: bool) -> anyhow::Result<()> {
+    if path.as_os_str() != "-" && !overwrite && path.exists() {
+        anyhow::bail!("{} already exists (pass -y to overwrite)", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! `neco info`: what a .neco file holds.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use neco_core::container::{ImageStream, PixelFormat};
+
+use super::common::LimitArgs;
+use crate::codec::image::hex;
+use crate::io::image_io::read_input;
+
+/// Arguments of `neco info`.
+#[derive(Debug, Args)]
+pub struct InfoCmd {
+    /// The .neco file; `-` reads standard input.
+    input: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+impl InfoCmd {
+    /// Run the command.
+    pub fn run(&self) -> anyhow::Result<()> {
+        let data = read_input(&self.input)?;
+        let s = ImageStream::from_bytes(&data, &self.limits.limits())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.input.display()))?;
+        let h = &s.header;
+        let pixels = h.width as f64 * h.height as f64;
+        let source = match h.pixel_format {
+            PixelFormat::Rgb8 => "RGB 8-bit",
+            PixelFormat::Gray8 => "grayscale 8-bit (coded as RGB)",
+            PixelFormat::Rgba8 => "RGBA 8-bit (alpha coded losslessly)",
+        };
+        let y_bytes: usize = s.y_bits.iter().map(Vec::len).sum();
+        let alpha_bytes = s.alpha.as_ref().map_or(0, Vec::len);
+        let info = serde_json::json!({
+            "file": self.input,
+            "kind": "image",
+            "width": h.width,
+            "height": h.height,
+            "source": source,
+            "quality": h.quality,
+            "model": h.model_id,
+            "weights_sha256": hex(&h.weights_sha256),
+            "bytes": data.len(),
+            "bpp": data.len() as f64 * 8.0 / pixels,
+            "z_bytes": s.z_bits.len(),
+            "y_bytes": y_bytes,
+            "y_substreams": h.substreams,
+            "alpha_bytes": alpha_bytes,
+        });
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&info)?);
+            return Ok(());
+        }
+        println!("file:      {}", self.input.display());
+        println!("kind:      image, {}x{}, {}", h.width, h.height, source);
+        println!("quality:   {}", h.quality);
+        println!(
+            "model:     {} (weights sha256 {})",
+            h.model_id,
+            hex(&h.weights_sha256)
+        );
+        println!(
+            "size:      {} bytes, {:.4} bpp",
+            data.len(),
+            data.len() as f64 * 8.0 / pixels
+        );
+        println!(
+            "chunks:    z {} bytes, y {} bytes in {} substreams, alpha {} bytes",
+            s.z_bits.len(),
+            y_bytes,
+            h.substreams,
+            alpha_bytes
+        );
+        Ok(())
+    }
+}

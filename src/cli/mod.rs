@@ -1,0 +1,45 @@
+//! Command-line interface: argument parsing and output only, one file per command.
+
+pub mod common;
+pub mod decode;
+pub mod encode;
+pub mod export;
+pub mod info;
+pub mod train;
+
+use clap::{Parser, Subcommand};
+
+/// neco: a learned image codec with bit-exact decoding on every machine.
+#[derive(Debug, Parser)]
+#[command(name = "neco", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Encode an image to a .neco file.
+    Encode(encode::EncodeCmd),
+    /// Decode a .neco file to an image.
+    Decode(decode::DecodeCmd),
+    /// Show what a .neco file holds.
+    Info(info::InfoCmd),
+    /// Train (or resume training) a model.
+    Train(train::TrainCmd),
+    /// Export a training checkpoint as a weights file.
+    Export(export::ExportCmd),
+}
+
+impl Cli {
+    /// Run the chosen command.
+    pub fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Encode(cmd) => cmd.run(),
+            Command::Decode(cmd) => cmd.run(),
+            Command::Info(cmd) => cmd.run(),
+            Command::Train(cmd) => cmd.run(),
+            Command::Export(cmd) => cmd.run(),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Image pipelines: padding and colour conversion, the neural transforms, and the
+//! deterministic entropy-coding path, glued into encode and decode.
+
+pub mod image;
+pub mod pad;
+pub mod timings;
+
+pub use image::{Codec, DecodedImage};
+pub use timings::Timings;

@@ -1,0 +1,3 @@
+//! Evaluation: quality metrics.
+
+pub mod metrics;

@@ -1,0 +1,76 @@
+//! Named data sets from `datasets.toml`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+struct DatasetsFile {
+    #[serde(default)]
+    image_set: Vec<ImageSet>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ImageSet {
+    name: String,
+    path: String,
+}
+
+/// Resolve `name_or_dir` to a folder: an existing directory is used as is; otherwise the
+/// name is looked up in `datasets.toml` (in the current directory, or `NECO_DATASETS`).
+pub fn resolve_dataset(name_or_dir: &str) -> anyhow::Result<PathBuf> {
+    let as_dir = Path::new(name_or_dir);
+    if as_dir.is_dir() {
+        return Ok(as_dir.to_path_buf());
+    }
+    let toml_path = std::env::var_os("NECO_DATASETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("datasets.toml"));
+    let text = std::fs::read_to_string(&toml_path).with_context(|| {
+        format!(
+            "{name_or_dir:?} is not a folder, and {} could not be read to look it up",
+            toml_path.display()
+        )
+    })?;
+    let file: DatasetsFile =
+        toml::from_str(&text).with_context(|| format!("parsing {}", toml_path.display()))?;
+    let Some(set) = file.image_set.iter().find(|s| s.name == name_or_dir) else {
+        let names: Vec<_> = file.image_set.iter().map(|s| s.name.as_str()).collect();
+        bail!(
+            "no data set named {name_or_dir:?} in {} (known: {})",
+            toml_path.display(),
+            names.join(", ")
+        );
+    };
+    let base = toml_path.parent().unwrap_or(Path::new("."));
+    let dir = base.join(&set.path);
+    if !dir.is_dir() {
+        bail!(
+            "data set {:?} points to {}, which is not a folder (is ../shared/datasets present?)",
+            set.name,
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// The image files (png, jpg, jpeg, ppm) in `dir`, sorted by name.
+pub fn list_images(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase());
+        if matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg" | "ppm")) {
+            files.push(path);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        bail!("no images (png/jpg/ppm) in {}", dir.display());
+    }
+    Ok(files)
+}

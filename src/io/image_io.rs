@@ -1,0 +1,226 @@
+//! Reading source images and writing decoded ones (image crate).
+
+use std::io::Cursor;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use image::{DynamicImage, ImageFormat};
+
+/// What the source image held, before conversion to 8-bit RGB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// 8-bit RGB.
+    Rgb,
+    /// Grayscale (coded as RGB).
+    Gray,
+    /// RGB with a non-opaque alpha channel (alpha coded losslessly beside).
+    Rgba,
+}
+
+/// A source image as neco codes it.
+pub struct SourceImage {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Interleaved 8-bit RGB, `width * height * 3` bytes.
+    pub rgb: Vec<u8>,
+    /// The alpha plane when the source had a non-opaque alpha channel.
+    pub alpha: Option<Vec<u8>>,
+    /// What the source was.
+    pub kind: SourceKind,
+    /// Notes for the user (e.g. a 16-bit source converted to 8 bits).
+    pub warnings: Vec<String>,
+}
+
+/// Decode image bytes (PNG, JPEG, PPM/PNM; format guessed from content).
+pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImage> {
+    let reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .context("reading image header")?;
+    let Some(format) = reader.format() else {
+        bail!("unrecognised image format (neco reads PNG, JPEG and PPM)");
+    };
+    if !matches!(
+        format,
+        ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Pnm
+    ) {
+        bail!("unsupported image format {format:?} (neco reads PNG, JPEG and PPM)");
+    }
+    let mut reader = reader;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(max_pixels.saturating_mul(8).max(1 << 20));
+    reader.limits(limits);
+    let img = reader.decode().context("decoding image")?;
+    let (width, height) = (img.width(), img.height());
+    if width as u64 * height as u64 > max_pixels {
+        bail!(
+            "image is {width}x{height} = {} pixels, over the limit of {max_pixels}",
+            width as u64 * height as u64
+        );
+    }
+    let mut warnings = Vec::new();
+    let color = img.color();
+    if color.bytes_per_pixel() / color.channel_count() > 1 {
+        warnings.push(format!(
+            "source is {color:?} (more than 8 bits per sample); converted to 8-bit"
+        ));
+    }
+    let kind = if color.has_alpha() {
+        SourceKind::Rgba
+    } else if color.has_color() {
+        SourceKind::Rgb
+    } else {
+        SourceKind::Gray
+    };
+    let (rgb, alpha, kind) = match kind {
+        SourceKind::Rgba => {
+            let rgba = img.to_rgba8().into_raw();
+            let alpha: Vec<u8> = rgba.chunks_exact(4).map(|p| p[3]).collect();
+            let rgb: Vec<u8> = rgba
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect();
+            if alpha.iter().all(|&a| a == 255) {
+                let base = if color.has_color() {
+                    SourceKind::Rgb
+                } else {
+                    SourceKind::Gray
+                };
+                (rgb, None, base)
+            } else {
+                (rgb, Some(alpha), SourceKind::Rgba)
+            }
+        }
+        other => (img.to_rgb8().into_raw(), None, other),
+    };
+    Ok(SourceImage {
+        width,
+        height,
+        rgb,
+        alpha,
+        kind,
+        warnings,
+    })
+}
+
+/// Read and decode an image file; `-` reads standard input.
+pub fn read_source(path: &Path, max_pixels: u64) -> anyhow::Result<SourceImage> {
+    let bytes = read_input(path)?;
+    decode_source(&bytes, max_pixels).with_context(|| format!("{}", path.display()))
+}
+
+/// Read a whole file, or standard input for `-`.
+pub fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)
+            .context("reading standard input")?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
+/// Output image formats neco writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// PNG (lossless, keeps alpha).
+    Png,
+    /// JPEG at quality 95 (drops alpha).
+    Jpeg,
+    /// Binary PPM.
+    Ppm,
+}
+
+impl OutputFormat {
+    /// The format named by a path's extension; `-` (stdout) gives PNG.
+    pub fn from_path(path: &Path) -> anyhow::Result<Self> {
+        if path.as_os_str() == "-" {
+            return Ok(OutputFormat::Png);
+        }
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("png") => Ok(OutputFormat::Png),
+            Some("jpg" | "jpeg") => Ok(OutputFormat::Jpeg),
+            Some("ppm") => Ok(OutputFormat::Ppm),
+            _ => bail!(
+                "cannot tell the output format from {} (use .png, .jpg or .ppm)",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Encode decoded pixels (RGB, plus alpha when present) into an image file's bytes.
+pub fn encode_output(
+    width: u32,
+    height: u32,
+    rgb: Vec<u8>,
+    alpha: Option<&[u8]>,
+    format: OutputFormat,
+) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
+    let mut warnings = Vec::new();
+    let img = match alpha {
+        Some(a) if format == OutputFormat::Png => {
+            let rgba: Vec<u8> = rgb
+                .chunks_exact(3)
+                .zip(a)
+                .flat_map(|(p, &a)| [p[0], p[1], p[2], a])
+                .collect();
+            DynamicImage::ImageRgba8(
+                image::RgbaImage::from_raw(width, height, rgba).context("pixel buffer size")?,
+            )
+        }
+        other => {
+            if other.is_some() {
+                warnings.push(format!(
+                    "{format:?} has no alpha channel: alpha was dropped (write .png to keep it)"
+                ));
+            }
+            DynamicImage::ImageRgb8(
+                image::RgbImage::from_raw(width, height, rgb).context("pixel buffer size")?,
+            )
+        }
+    };
+    let mut out = Cursor::new(Vec::new());
+    match format {
+        OutputFormat::Png => img.write_to(&mut out, ImageFormat::Png)?,
+        OutputFormat::Ppm => img.write_to(&mut out, ImageFormat::Pnm)?,
+        OutputFormat::Jpeg => {
+            let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+            img.write_with_encoder(enc)?
+        }
+    }
+    Ok((out.into_inner(), warnings))
+}
+
+/// PNG bytes of a grayscale plane (used to carry alpha losslessly).
+pub fn png_gray(width: u32, height: u32, plane: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let img =
+        image::GrayImage::from_raw(width, height, plane.to_vec()).context("alpha plane size")?;
+    let mut out = Cursor::new(Vec::new());
+    DynamicImage::ImageLuma8(img).write_to(&mut out, ImageFormat::Png)?;
+    Ok(out.into_inner())
+}
+
+/// Decode a grayscale PNG of exactly `width`×`height` (the alpha chunk).
+pub fn unpng_gray(bytes: &[u8], width: u32, height: u32) -> anyhow::Result<Vec<u8>> {
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), ImageFormat::Png);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    reader.limits(limits);
+    let img = reader.decode().context("decoding the alpha plane")?;
+    if img.width() != width || img.height() != height {
+        bail!(
+            "alpha plane is {}x{}, the image is {width}x{height}",
+            img.width(),
+            img.height()
+        );
+    }
+    Ok(img.to_luma8().into_raw())
+}

@@ -1,0 +1,4 @@
+//! Input and output adapters: data sets, image files.
+
+pub mod datasets;
+pub mod image_io;

@@ -1,0 +1,77 @@
+//! Model configuration, read from a TOML file in `models/`.
+
+use serde::{Deserialize, Serialize};
+
+/// Architecture of a mean–scale hyperprior model (Minnen et al. 2018, without context model).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Model id stored in every stream, e.g. `hp-n64m96`.
+    pub name: String,
+    /// Channels of the hidden layers of g_a / g_s and of z.
+    pub n: usize,
+    /// Channels of the latent y.
+    pub m: usize,
+}
+
+/// Training hyperparameters (the `[train]` table of a model TOML).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Rate–distortion trade-off: loss = bpp + λ·255²·MSE.
+    pub lambda: f64,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Images per batch.
+    pub batch: usize,
+    /// Side of the square random crops, in pixels (multiple of 64).
+    pub crop: usize,
+    /// Seconds between checkpoints.
+    #[serde(default = "default_checkpoint_secs")]
+    pub checkpoint_secs: u64,
+    /// Steps between validation runs.
+    #[serde(default = "default_validate_every")]
+    pub validate_every: usize,
+}
+
+fn default_checkpoint_secs() -> u64 {
+    180
+}
+
+fn default_validate_every() -> usize {
+    500
+}
+
+/// A model TOML: `[model]` plus an optional `[train]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigFile {
+    /// Architecture.
+    pub model: ModelConfig,
+    /// Training hyperparameters (needed by `neco train` only).
+    pub train: Option<TrainConfig>,
+}
+
+impl ConfigFile {
+    /// Parse a model TOML.
+    pub fn from_toml(text: &str) -> anyhow::Result<Self> {
+        let cfg: ConfigFile = toml::from_str(text)?;
+        cfg.model.validate()?;
+        Ok(cfg)
+    }
+}
+
+impl ModelConfig {
+    /// Check the sizes are in a range the container and the parameter path accept.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (1..=1024).contains(&self.n) && (1..=1024).contains(&self.m),
+            "model channels n={} m={} must be in 1..=1024",
+            self.n,
+            self.m
+        );
+        anyhow::ensure!(
+            !self.name.is_empty() && self.name.len() <= 64,
+            "model name must be 1..=64 bytes, got {:?}",
+            self.name
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! Analysis / synthesis transforms and the hyper transforms.
+//!
+//! All spatial layers use 5×5 kernels with stride 2 (3×3 stride 1 where noted), so
+//! g_a downsamples by 16 and h_a by a further 4: inputs are padded to a multiple of 64.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::PaddingConfig2d;
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+use super::gdn::Gdn;
+
+/// A 5×5 stride-2 convolution that halves height and width.
+pub(crate) fn down(cin: usize, cout: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([cin, cout], [5, 5])
+        .with_stride([2, 2])
+        .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
+        .init(device)
+}
+
+/// A 5×5 stride-2 transposed convolution that doubles height and width.
+pub(crate) fn up(cin: usize, cout: usize, device: &Device) -> ConvTranspose2d {
+    ConvTranspose2dConfig::new([cin, cout], [5, 5])
+        .with_stride([2, 2])
+        .with_padding([2, 2])
+        .with_padding_out([1, 1])
+        .init(device)
+}
+
+/// A 3×3 stride-1 convolution.
+pub(crate) fn same3(cin: usize, cout: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([cin, cout], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(device)
+}
+
+/// Analysis transform g_a: image → y.
+///
+/// # Shapes
+/// - input: `[batch, 3, H, W]`, values in 0..1, H and W multiples of 16
+/// - output: `[batch, M, H/16, W/16]`
+#[derive(Module, Debug)]
+pub struct Analysis {
+    conv1: Conv2d,
+    gdn1: Gdn,
+    conv2: Conv2d,
+    gdn2: Gdn,
+    conv3: Conv2d,
+    gdn3: Gdn,
+    conv4: Conv2d,
+}
+
+impl Analysis {
+    /// Randomly initialised g_a with `n` hidden and `m` output channels.
+    pub fn new(n: usize, m: usize, device: &Device) -> Self {
+        Analysis {
+            conv1: down(3, n, device),
+            gdn1: Gdn::new(n, false, device),
+            conv2: down(n, n, device),
+            gdn2: Gdn::new(n, false, device),
+            conv3: down(n, n, device),
+            gdn3: Gdn::new(n, false, device),
+            conv4: down(n, m, device),
+        }
+    }
+
+    /// Apply g_a.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.gdn1.forward(self.conv1.forward(x));
+        let x = self.gdn2.forward(self.conv2.forward(x));
+        let x = self.gdn3.forward(self.conv3.forward(x));
+        self.conv4.forward(x)
+    }
+}
+
+/// Synthesis transform g_s: ŷ → image.
+///
+/// # Shapes
+/// - input: `[batch, M, h, w]`
+/// - output: `[batch, 3, 16h, 16w]` (not clamped)
+#[derive(Module, Debug)]
+pub struct Synthesis {
+    deconv1: ConvTranspose2d,
+    igdn1: Gdn,
+    deconv2: ConvTranspose2d,
+    igdn2: Gdn,
+    deconv3: ConvTranspose2d,
+    igdn3: Gdn,
+    deconv4: ConvTranspose2d,
+}
+
+impl Synthesis {
+    /// Randomly initialised g_s with `m` input and `n` hidden channels.
+    pub fn new(n: usize, m: usize, device: &Device) -> Self {
+        Synthesis {
+            deconv1: up(m, n, device),
+            igdn1: Gdn::new(n, true, device),
+            deconv2: up(n, n, device),
+            igdn2: Gdn::new(n, true, device),
+            deconv3: up(n, n, device),
+            igdn3: Gdn::new(n, true, device),
+            deconv4: up(n, 3, device),
+        }
+    }
+
+    /// Apply g_s.
+    pub fn forward(&self, y: Tensor<4>) -> Tensor<4> {
+        let x = self.igdn1.forward(self.deconv1.forward(y));
+        let x = self.igdn2.forward(self.deconv2.forward(x));
+        let x = self.igdn3.forward(self.deconv3.forward(x));
+        self.deconv4.forward(x)
+    }
+}
+
+/// Hyper-analysis h_a: y → z.
+///
+/// # Shapes
+/// - input: `[batch, M, h, w]` (h, w multiples of 4)
+/// - output: `[batch, N, h/4, w/4]`
+#[derive(Module, Debug)]
+pub struct HyperAnalysis {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    conv3: Conv2d,
+}
+
+impl HyperAnalysis {
+    /// Randomly initialised h_a.
+    pub fn new(n: usize, m: usize, device: &Device) -> Self {
+        HyperAnalysis {
+            conv1: same3(m, n, device),
+            conv2: down(n, n, device),
+            conv3: down(n, n, device),
+        }
+    }
+
+    /// Apply h_a.
+    pub fn forward(&self, y: Tensor<4>) -> Tensor<4> {
+        let x = relu(self.conv1.forward(y));
+        let x = relu(self.conv2.forward(x));
+        self.conv3.forward(x)
+    }
+}
+
+/// Hyper-synthesis h_s: ẑ → (scales, means) of y, in float for training.
+///
+/// At inference the same weights run in neco-core's deterministic parameter path
+/// (see [`HyperSynthesis::export`]); this float version is never used to code.
+///
+/// # Shapes
+/// - input: `[batch, N, h/4, w/4]`
+/// - output: `[batch, 2M, h, w]`: channels `0..M` are scales, `M..2M` means
+#[derive(Module, Debug)]
+pub struct HyperSynthesis {
+    pub(crate) deconv1: ConvTranspose2d,
+    pub(crate) deconv2: ConvTranspose2d,
+    pub(crate) conv3: Conv2d,
+}
+
+impl HyperSynthesis {
+    /// Randomly initialised h_s.
+    pub fn new(n: usize, m: usize, device: &Device) -> Self {
+        HyperSynthesis {
+            deconv1: up(n, m, device),
+            deconv2: up(m, m * 3 / 2, device),
+            conv3: same3(m * 3 / 2, 2 * m, device),
+        }
+    }
+
+    /// Apply h_s.
+    pub fn forward(&self, z: Tensor<4>) -> Tensor<4> {
+        let x = relu(self.deconv1.forward(z));
+        let x = relu(self.deconv2.forward(x));
+        self.conv3.forward(x)
+    }
+}

@@ -1,0 +1,76 @@
+//! Resumable training state: model record, optimizer state and progress, saved atomically.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// Progress stored beside the model and optimizer state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Progress {
+    /// Optimizer steps taken.
+    pub step: usize,
+    /// Training wall time so far, seconds (summed over sessions).
+    pub elapsed_s: f64,
+    /// Best validation loss seen, with its step.
+    pub best_valid_loss: Option<(f64, usize)>,
+}
+
+/// File names inside a checkpoint folder.
+pub const MODEL_FILE: &str = "model.bpk";
+/// Optimizer state file name.
+pub const OPTIM_FILE: &str = "optim.bin";
+/// Progress file name.
+pub const PROGRESS_FILE: &str = "progress.json";
+
+/// Write a checkpoint folder `dir` atomically: build it under a temporary name, then swap.
+pub fn save(dir: &Path, model: &[u8], optim: &[u8], progress: &Progress) -> anyhow::Result<()> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let name = dir
+        .file_name()
+        .context("checkpoint dir has no name")?
+        .to_string_lossy();
+    let tmp = parent.join(format!(".{name}.tmp"));
+    let old = parent.join(format!(".{name}.old"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    std::fs::write(tmp.join(MODEL_FILE), model)?;
+    std::fs::write(tmp.join(OPTIM_FILE), optim)?;
+    std::fs::write(
+        tmp.join(PROGRESS_FILE),
+        serde_json::to_vec_pretty(progress)?,
+    )?;
+    let _ = std::fs::remove_dir_all(&old);
+    if dir.exists() {
+        std::fs::rename(dir, &old)?;
+    }
+    std::fs::rename(&tmp, dir)?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// A loaded checkpoint.
+pub struct Loaded {
+    /// Burnpack bytes of the model record.
+    pub model: Vec<u8>,
+    /// Serialized optimizer state.
+    pub optim: Vec<u8>,
+    /// Progress.
+    pub progress: Progress,
+}
+
+/// Load the checkpoint in `dir`, or `None` when there is none.
+pub fn load(dir: &Path) -> anyhow::Result<Option<Loaded>> {
+    if !dir.join(PROGRESS_FILE).exists() {
+        return Ok(None);
+    }
+    let read = |f: &str| -> anyhow::Result<Vec<u8>> {
+        let p: PathBuf = dir.join(f);
+        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
+    };
+    Ok(Some(Loaded {
+        model: read(MODEL_FILE)?,
+        optim: read(OPTIM_FILE)?,
+        progress: serde_json::from_slice(&read(PROGRESS_FILE)?)?,
+    }))
+}

@@ -1,0 +1,244 @@
+//! The resumable training loop.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::checkpoint::{self, Progress};
+use super::data::{centre_batches, load_images, random_batch, RgbImage};
+use crate::model::{ConfigFile, HyperpriorModel, TrainConfig};
+
+/// Where and how long to train.
+pub struct TrainArgs {
+    /// The model TOML (architecture + `[train]`).
+    pub config_path: PathBuf,
+    /// Folder of training images.
+    pub train_dir: PathBuf,
+    /// Folder of validation images (optional).
+    pub valid_dir: Option<PathBuf>,
+    /// Run folder: checkpoints and CSV logs go here; an existing checkpoint is resumed.
+    pub run_dir: PathBuf,
+    /// Stop after this many total steps.
+    pub max_steps: usize,
+    /// Stop after this many minutes of this invocation.
+    pub max_minutes: f64,
+    /// Seed for crops and noise.
+    pub seed: u64,
+    /// Device to train on (an autodiff device is derived from it).
+    pub device: Device,
+}
+
+/// Side of the validation centre crops.
+const VALID_SIDE: usize = 256;
+
+/// Rate, distortion and loss of one pass, averaged per pixel.
+struct Rd {
+    bpp: f64,
+    mse: f64,
+    loss: f64,
+}
+
+fn rd_of(model: &HyperpriorModel, x: Tensor<4>, lambda: f64) -> (Tensor<1>, Rd) {
+    let [b, _, h, w] = x.dims();
+    let pixels = (b * h * w) as f64;
+    let out = model.forward_train(x.clone());
+    let bpp = (out.bits_y + out.bits_z).div_scalar(pixels);
+    let mse = (out.x_hat - x).powi_scalar(2).mean().reshape([1]);
+    let loss = bpp.clone() + mse.clone().mul_scalar(lambda * 255.0 * 255.0);
+    let rd = Rd {
+        bpp: bpp.into_scalar::<f32>() as f64,
+        mse: mse.into_scalar::<f32>() as f64,
+        loss: loss.clone().into_scalar::<f32>() as f64,
+    };
+    (loss, rd)
+}
+
+fn psnr(mse: f64) -> f64 {
+    10.0 * (1.0 / mse.max(1e-12)).log10()
+}
+
+fn append_csv(path: &Path, header: &str, line: &str) -> anyhow::Result<()> {
+    let new = !path.exists();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    if new {
+        writeln!(f, "{header}")?;
+    }
+    writeln!(f, "{line}")?;
+    Ok(())
+}
+
+/// Validation: average estimated bpp and PSNR on centre crops (noise proxy for the rate).
+fn validate(model: &HyperpriorModel, batches: &[Tensor<4>], lambda: f64) -> Rd {
+    let model = model.valid();
+    let (mut bpp, mut mse, mut loss, mut n) = (0.0, 0.0, 0.0, 0.0);
+    for x in batches {
+        let b = x.dims()[0] as f64;
+        let (_, rd) = rd_of(&model, x.clone(), lambda);
+        bpp += rd.bpp * b;
+        mse += rd.mse * b;
+        loss += rd.loss * b;
+        n += b;
+    }
+    Rd {
+        bpp: bpp / n,
+        mse: mse / n,
+        loss: loss / n,
+    }
+}
+
+/// Train (or resume training) until `max_steps` or `max_minutes`, checkpointing as it goes.
+pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.config_path)
+        .with_context(|| format!("reading {}", args.config_path.display()))?;
+    let cfg = ConfigFile::from_toml(&text)?;
+    let tc: TrainConfig = cfg
+        .train
+        .clone()
+        .context("the model config has no [train] table")?;
+    anyhow::ensure!(
+        tc.crop % 64 == 0 && tc.crop >= 64,
+        "crop must be a multiple of 64, got {}",
+        tc.crop
+    );
+
+    std::fs::create_dir_all(&args.run_dir)?;
+    let saved_cfg = args.run_dir.join("config.toml");
+    if saved_cfg.exists() {
+        let prev = ConfigFile::from_toml(&std::fs::read_to_string(&saved_cfg)?)?;
+        anyhow::ensure!(
+            prev.model == cfg.model,
+            "{} was trained with a different architecture; use another run folder",
+            args.run_dir.display()
+        );
+    }
+    std::fs::write(&saved_cfg, &text)?;
+
+    let device = args.device.clone().autodiff();
+    let mut model = HyperpriorModel::new(&cfg.model, &device);
+    let mut optim = AdamConfig::new().init();
+    let ckpt_dir = args.run_dir.join("checkpoint");
+    let mut progress = Progress::default();
+    if let Some(ck) = checkpoint::load(&ckpt_dir)? {
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(ck.model))
+            .map_err(|e| anyhow::anyhow!("loading model checkpoint: {e:?}"))?;
+        model = model
+            .try_load_record(record)
+            .map_err(|e| anyhow::anyhow!("applying model checkpoint: {e:?}"))?;
+        optim = optim
+            .from_bytes(Bytes::from_bytes_vec(ck.optim))
+            .map_err(|e| anyhow::anyhow!("loading optimizer checkpoint: {e:?}"))?;
+        progress = ck.progress;
+        eprintln!(
+            "resuming {} at step {}",
+            args.run_dir.display(),
+            progress.step
+        );
+    }
+
+    eprintln!("loading training images from {}", args.train_dir.display());
+    let images: Vec<RgbImage> = load_images(&args.train_dir, tc.crop)?;
+    let valid_batches = match &args.valid_dir {
+        Some(dir) => centre_batches(&load_images(dir, VALID_SIDE)?, VALID_SIDE, 8, &args.device),
+        None => Vec::new(),
+    };
+    eprintln!(
+        "{} training images, {} validation batches",
+        images.len(),
+        valid_batches.len()
+    );
+
+    let mut rng = StdRng::seed_from_u64(args.seed ^ progress.step as u64);
+    let started = Instant::now();
+    let elapsed_before = progress.elapsed_s;
+    let mut last_ckpt = Instant::now();
+    let train_csv = args.run_dir.join("train.csv");
+    let valid_csv = args.run_dir.join("valid.csv");
+    let (mut acc, mut acc_n) = ((0.0, 0.0, 0.0), 0usize);
+
+    let save = |model: &HyperpriorModel,
+                optim: &burn::optim::ModuleOptimizer,
+                progress: &Progress|
+     -> anyhow::Result<()> {
+        let model_bytes = model
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| anyhow::anyhow!("serializing model: {e:?}"))?;
+        let optim_bytes = optim
+            .into_bytes()
+            .map_err(|e| anyhow::anyhow!("serializing optimizer: {e:?}"))?;
+        checkpoint::save(&ckpt_dir, &model_bytes, &optim_bytes, progress)
+    };
+
+    loop {
+        let minutes = started.elapsed().as_secs_f64() / 60.0;
+        if progress.step >= args.max_steps || minutes >= args.max_minutes {
+            break;
+        }
+        let x = random_batch(&images, tc.batch, tc.crop, &mut rng, &device);
+        let (loss, rd) = rd_of(&model, x, tc.lambda);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(tc.lr, model, grads);
+        progress.step += 1;
+        progress.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
+        acc = (acc.0 + rd.loss, acc.1 + rd.bpp, acc.2 + rd.mse);
+        acc_n += 1;
+
+        if progress.step % 50 == 0 {
+            let n = acc_n as f64;
+            let line = format!(
+                "{},{:.1},{:.5},{:.4},{:.3}",
+                progress.step,
+                progress.elapsed_s,
+                acc.0 / n,
+                acc.1 / n,
+                psnr(acc.2 / n)
+            );
+            eprintln!("step {line}");
+            append_csv(&train_csv, "step,elapsed_s,loss,bpp,psnr", &line)?;
+            acc = (0.0, 0.0, 0.0);
+            acc_n = 0;
+        }
+        if !valid_batches.is_empty() && progress.step % tc.validate_every == 0 {
+            let v = validate(&model, &valid_batches, tc.lambda);
+            let line = format!(
+                "{},{:.1},{:.5},{:.4},{:.3}",
+                progress.step,
+                progress.elapsed_s,
+                v.loss,
+                v.bpp,
+                psnr(v.mse)
+            );
+            eprintln!("valid {line}");
+            append_csv(&valid_csv, "step,elapsed_s,loss,bpp,psnr", &line)?;
+            if progress
+                .best_valid_loss
+                .is_none_or(|(best, _)| v.loss < best)
+            {
+                progress.best_valid_loss = Some((v.loss, progress.step));
+            }
+        }
+        if last_ckpt.elapsed().as_secs() >= tc.checkpoint_secs {
+            save(&model, &optim, &progress)?;
+            last_ckpt = Instant::now();
+        }
+    }
+    save(&model, &optim, &progress)?;
+    eprintln!(
+        "stopped at step {} ({:.0} s of training in total)",
+        progress.step, progress.elapsed_s
+    );
+    Ok(())
+}
