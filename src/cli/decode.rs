@@ -27,6 +27,9 @@ pub struct DecodeCmd {
     /// Print the time spent in each stage.
     #[arg(long)]
     timings: bool,
+    /// Print a JSON summary (on stderr when the image goes to stdout).
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
@@ -68,6 +71,19 @@ impl DecodeCmd {
         }
         write_output(&self.output, &bytes, self.force)?;
         let bpp = data.len() as f64 * 8.0 / (width as f64 * height as f64);
+        if self.json {
+            let summary = serde_json::json!({
+                "input": self.input, "output": self.output, "width": width, "height": height,
+                "bytes": data.len(), "bpp": bpp, "psnr": psnr, "timings": t,
+            });
+            let text = serde_json::to_string_pretty(&summary)?;
+            if self.output.as_os_str() == "-" {
+                eprintln!("{text}")
+            } else {
+                println!("{text}")
+            }
+            return Ok(());
+        }
         let mut line = format!(
             "{} -> {} {}x{}, {:.4} bpp",
             self.input.display(),

@@ -6,7 +6,8 @@ use neco_core::container::{Header, ImageStream, Kind, PixelFormat};
 use neco_core::entropy::{self, FactorizedTables, HyperSynthesis, Planes};
 use neco_core::quality::quant_step;
 
-use super::pad::{from_planar_cropped, padded, to_planar_padded};
+use super::pad::{padded, to_planar_padded, write_rgb, PlanarWindow};
+use super::tiling::{crop_planar, paste_planar, tiles};
 use super::timings::Timings;
 use crate::io::image_io::{png_gray, unpng_gray, SourceImage, SourceKind};
 use crate::model::weights::WeightsFile;
@@ -87,6 +88,68 @@ impl Codec {
         self.weights_sha256
     }
 
+    /// g_a over overlapping tiles of the padded planar image; returns y, `[M, yh, yw]`.
+    fn analysis(&self, planar: &[f32], d: &LatentDims) -> Vec<f32> {
+        let m = self.config.m;
+        let mut y = vec![0f32; m * d.yh * d.yw];
+        for t in tiles(d.yh, d.yw) {
+            let (oh, ow) = (t.outer_rows.len(), t.outer_cols.len());
+            let px = |r: &std::ops::Range<usize>| r.start * 16..r.end * 16;
+            let window = crop_planar(planar, 3, d.ph, d.pw, px(&t.outer_rows), px(&t.outer_cols));
+            let x = Tensor::<4>::from_data(
+                TensorData::new(window, [1, 3, oh * 16, ow * 16]),
+                &self.device,
+            );
+            let out = tensor_to_vec(self.model.g_a.forward(x));
+            paste_planar(
+                &out,
+                (oh, ow),
+                (
+                    t.inner_rows.start - t.outer_rows.start,
+                    t.inner_cols.start - t.outer_cols.start,
+                ),
+                &mut y,
+                (d.yh, d.yw),
+                (t.inner_rows.start, t.inner_cols.start),
+                m,
+                (t.inner_rows.len(), t.inner_cols.len()),
+            );
+        }
+        y
+    }
+
+    /// g_s over overlapping tiles of ŷ, written straight into the cropped 8-bit RGB image.
+    fn synthesis(&self, y_hat: &[f32], d: &LatentDims, width: u32, height: u32) -> Vec<u8> {
+        let (w, h) = (width as usize, height as usize);
+        let mut rgb = vec![0u8; w * h * 3];
+        for t in tiles(d.yh, d.yw) {
+            let (oh, ow) = (t.outer_rows.len(), t.outer_cols.len());
+            let window = crop_planar(
+                y_hat,
+                self.config.m,
+                d.yh,
+                d.yw,
+                t.outer_rows.clone(),
+                t.outer_cols.clone(),
+            );
+            let y = Tensor::<4>::from_data(
+                TensorData::new(window, [1, self.config.m, oh, ow]),
+                &self.device,
+            );
+            let planar = tensor_to_vec(self.model.g_s.forward(y));
+            let px = |r: &std::ops::Range<usize>| r.start * 16..r.end * 16;
+            let win = PlanarWindow {
+                planar: &planar,
+                size: (oh * 16, ow * 16),
+                origin: (t.outer_rows.start * 16, t.outer_cols.start * 16),
+                rows: px(&t.inner_rows),
+                cols: px(&t.inner_cols),
+            };
+            write_rgb(&win, &mut rgb, w, h);
+        }
+        rgb
+    }
+
     /// Deterministic path: ẑ → per-element scale-table indices (for step Δ) and means.
     fn entropy_params(
         &self,
@@ -129,19 +192,18 @@ impl Codec {
     ) -> anyhow::Result<ImageStream> {
         anyhow::ensure!(quality <= 100, "quality {quality} is out of range 0..=100");
         let d = LatentDims::new(src.width, src.height);
-        let (planar, pw, ph) = to_planar_padded(&src.rgb, src.width as usize, src.height as usize);
-        debug_assert_eq!((pw, ph), (d.pw, d.ph));
+        let (planar, _, _) = to_planar_padded(&src.rgb, src.width as usize, src.height as usize);
 
         let (y, z) = t.time(
             |t| &mut t.analysis_ms,
             || {
-                let x = Tensor::<4>::from_data(
-                    TensorData::new(planar, [1, 3, d.ph, d.pw]),
+                let y = self.analysis(&planar, &d);
+                let y_t = Tensor::<4>::from_data(
+                    TensorData::new(y.clone(), [1, self.config.m, d.yh, d.yw]),
                     &self.device,
                 );
-                let y = self.model.g_a.forward(x);
-                let z = self.model.h_a.forward(y.clone());
-                (tensor_to_vec(y), tensor_to_vec(z))
+                let z = self.model.h_a.forward(y_t);
+                (y, tensor_to_vec(z))
             },
         );
         let z_hat: Vec<i32> = z
@@ -257,17 +319,10 @@ impl Codec {
             .zip(&params.means)
             .map(|(&q, &mu)| q as f32 * step + mu)
             .collect();
-        let planar = t.time(
+        let mut rgb = t.time(
             |t| &mut t.synthesis_ms,
-            || {
-                let y = Tensor::<4>::from_data(
-                    TensorData::new(y_hat, [1, self.config.m, d.yh, d.yw]),
-                    &self.device,
-                );
-                tensor_to_vec(self.model.g_s.forward(y))
-            },
+            || self.synthesis(&y_hat, &d, h.width, h.height),
         );
-        let mut rgb = from_planar_cropped(&planar, d.pw, d.ph, h.width as usize, h.height as usize);
         if h.pixel_format == PixelFormat::Gray8 {
             // The source was gray: return gray (equal channels), as its owner expects.
             for p in rgb.chunks_exact_mut(3) {

@@ -3,6 +3,7 @@
 
 pub mod image;
 pub mod pad;
+pub mod tiling;
 pub mod timings;
 
 pub use image::{Codec, DecodedImage};

@@ -28,26 +28,35 @@ pub fn to_planar_padded(rgb: &[u8], width: usize, height: usize) -> (Vec<f32>, u
     (out, pw, ph)
 }
 
-/// Interleaved RGB from planar `[3, ph, pw]` floats, cropped to `width`×`height`,
-/// clamped to 0..1 and rounded to 8 bits.
-pub fn from_planar_cropped(
-    planar: &[f32],
-    pw: usize,
-    ph: usize,
-    width: usize,
-    height: usize,
-) -> Vec<u8> {
-    let plane = pw * ph;
-    let mut out = Vec::with_capacity(width * height * 3);
-    for y in 0..height {
-        for x in 0..width {
+/// Where a planar `[3, th, tw]` block of synthesised pixels sits in the image, and
+/// which part of it to keep.
+pub struct PlanarWindow<'a> {
+    /// The block's values, planar.
+    pub planar: &'a [f32],
+    /// Block height and width.
+    pub size: (usize, usize),
+    /// Image coordinates (row, column) of the block's top-left sample.
+    pub origin: (usize, usize),
+    /// Image rows to keep.
+    pub rows: std::ops::Range<usize>,
+    /// Image columns to keep.
+    pub cols: std::ops::Range<usize>,
+}
+
+/// Write the kept part of `win` into interleaved 8-bit RGB (`width`×`height`), clamped
+/// to 0..1 and rounded; rows and columns beyond the image (padding) are dropped.
+pub fn write_rgb(win: &PlanarWindow, rgb: &mut [u8], width: usize, height: usize) {
+    let (th, tw) = win.size;
+    let plane = th * tw;
+    for y in win.rows.start..win.rows.end.min(height) {
+        for x in win.cols.start..win.cols.end.min(width) {
+            let (ty, tx) = (y - win.origin.0, x - win.origin.1);
             for c in 0..3 {
-                let v = planar[c * plane + y * pw + x];
-                out.push((v.clamp(0.0, 1.0) * 255.0).round() as u8);
+                let v = win.planar[c * plane + ty * tw + tx];
+                rgb[(y * width + x) * 3 + c] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -60,7 +69,16 @@ mod tests {
         let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 7 % 256) as u8).collect();
         let (planar, pw, ph) = to_planar_padded(&rgb, w, h);
         assert_eq!((pw, ph), (64, 64));
-        assert_eq!(from_planar_cropped(&planar, pw, ph, w, h), rgb);
+        let mut back = vec![0u8; rgb.len()];
+        let win = PlanarWindow {
+            planar: &planar,
+            size: (ph, pw),
+            origin: (0, 0),
+            rows: 0..ph,
+            cols: 0..pw,
+        };
+        write_rgb(&win, &mut back, w, h);
+        assert_eq!(back, rgb);
         // Edge replication: the padded column repeats the last real one.
         assert_eq!(planar[w], planar[w - 1]);
     }
