@@ -26,16 +26,32 @@ impl BackendChoice {
             BackendChoice::Wgpu => wgpu_device(),
             BackendChoice::Cuda => cuda_device(),
             BackendChoice::Auto => {
-                if cfg!(feature = "cuda") {
-                    cuda_device()
-                } else if cfg!(feature = "wgpu") {
-                    wgpu_device()
-                } else {
-                    Ok(Device::flex())
+                // Prefer a compiled-in GPU backend that actually works on this machine.
+                let candidates: [fn() -> anyhow::Result<Device>; 2] = [cuda_device, wgpu_device];
+                for candidate in candidates {
+                    if let Ok(device) = candidate() {
+                        if usable(&device) {
+                            return Ok(device);
+                        }
+                    }
                 }
+                Ok(Device::flex())
             }
         }
     }
+}
+
+/// Whether a device can run a tiny computation (a GPU backend compiled in but without a
+/// GPU or driver present panics on first use; that panic is caught and kept quiet).
+fn usable(device: &Device) -> bool {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        burn::tensor::Tensor::<1>::ones([1], device).into_data();
+    }))
+    .is_ok();
+    std::panic::set_hook(hook);
+    ok
 }
 
 #[cfg(feature = "wgpu")]

@@ -331,10 +331,14 @@ impl Codec {
                 p.fill(g);
             }
         }
-        let alpha = match &s.alpha {
-            Some(bytes) => Some(unpng_gray(bytes, h.width, h.height).context("alpha chunk")?),
-            None => None,
+        let alpha = match (&s.alpha, h.pixel_format) {
+            (Some(bytes), _) => Some(unpng_gray(bytes, h.width, h.height).context("alpha chunk")?),
+            (None, PixelFormat::Rgba8) => {
+                bail!("corrupt stream: an RGBA image without its alpha chunk")
+            }
+            (None, _) => None,
         };
+
         Ok(DecodedImage {
             width: h.width,
             height: h.height,

@@ -47,18 +47,18 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
     ) {
         bail!("unsupported image format {format:?} (neco reads PNG, JPEG and PPM)");
     }
-    let mut reader = reader;
+    // Check the dimensions from the header before decoding any pixels.
+    let (width, height) = reader.into_dimensions().context("reading image header")?;
+    let pixels = width as u64 * height as u64;
+    if pixels > max_pixels {
+        bail!("image is {width}x{height} = {pixels} pixels, over the limit of {max_pixels} (--max-pixels)");
+    }
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = image::Limits::default();
-    limits.max_alloc = Some(max_pixels.saturating_mul(8).max(1 << 20));
+    // 16-bit RGBA is 8 bytes a pixel; leave room for the decoder's own buffers.
+    limits.max_alloc = Some(pixels.saturating_mul(16).max(1 << 20));
     reader.limits(limits);
     let img = reader.decode().context("decoding image")?;
-    let (width, height) = (img.width(), img.height());
-    if width as u64 * height as u64 > max_pixels {
-        bail!(
-            "image is {width}x{height} = {} pixels, over the limit of {max_pixels}",
-            width as u64 * height as u64
-        );
-    }
     let mut warnings = Vec::new();
     let color = img.color();
     if color.bytes_per_pixel() / color.channel_count() > 1 {

@@ -196,7 +196,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         acc = (acc.0 + rd.loss, acc.1 + rd.bpp, acc.2 + rd.mse);
         acc_n += 1;
 
-        if progress.step % 50 == 0 {
+        if progress.step.is_multiple_of(50) {
             let n = acc_n as f64;
             let line = format!(
                 "{},{:.1},{:.5},{:.4},{:.3}",
@@ -211,7 +211,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             acc = (0.0, 0.0, 0.0);
             acc_n = 0;
         }
-        if !valid_batches.is_empty() && progress.step % tc.validate_every == 0 {
+        if !valid_batches.is_empty() && progress.step.is_multiple_of(tc.validate_every) {
             let v = validate(&model, &valid_batches, tc.lambda);
             let line = format!(
                 "{},{:.1},{:.5},{:.4},{:.3}",

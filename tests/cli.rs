@@ -1,0 +1,428 @@
+//! The `neco` command line, run as a subprocess.
+
+mod common;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use common::*;
+use predicates::prelude::*;
+use predicates::str::contains;
+
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+fn neco() -> Command {
+    Command::cargo_bin("neco").expect("the neco binary")
+}
+
+fn odd() -> std::path::PathBuf {
+    asset("odd-17x33.png")
+}
+
+/// Encode `src` to `out` with the CLI (must succeed).
+fn encode(src: &Path, out: &Path) {
+    neco()
+        .arg("encode")
+        .arg(src)
+        .arg("-o")
+        .arg(out)
+        .assert()
+        .success();
+}
+
+#[test]
+fn help_lists_commands() {
+    let out = neco().arg("--help").assert().success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    for cmd in ["encode", "decode", "info", "train", "export"] {
+        assert!(text.contains(cmd), "--help does not list {cmd}:\n{text}");
+    }
+}
+
+#[test]
+fn encode_info_decode_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let coded = dir.path().join("odd.neco");
+    let decoded = dir.path().join("odd.png");
+    neco()
+        .arg("encode")
+        .arg(odd())
+        .arg("-o")
+        .arg(&coded)
+        .args(["-q", "60"])
+        .assert()
+        .success()
+        .stderr(contains("17x33").and(contains("q=60")));
+    let bytes = std::fs::read(&coded).unwrap();
+    assert_eq!(&bytes[..8], &neco_core::container::MAGIC);
+
+    neco().arg("info").arg(&coded).assert().success().stdout(
+        contains("17x33")
+            .and(contains("quality:   60"))
+            .and(contains(default_model_id())),
+    );
+
+    neco()
+        .arg("decode")
+        .arg(&coded)
+        .arg("-o")
+        .arg(&decoded)
+        .arg("--compare")
+        .arg(odd())
+        .assert()
+        .success()
+        .stderr(contains("PSNR").and(contains("dB")));
+    let img = image::open(&decoded).unwrap();
+    assert_eq!((img.width(), img.height()), (17, 33));
+    let src = source("odd-17x33.png");
+    let p = psnr(&src.rgb, img.to_rgb8().as_raw());
+    assert!(p >= PSNR_FLOOR_DB, "PSNR {p:.2} dB below the floor");
+
+    // Other output formats by extension.
+    for ext in ["ppm", "jpg"] {
+        let out = dir.path().join(format!("odd.{ext}"));
+        neco()
+            .arg("decode")
+            .arg(&coded)
+            .arg("-o")
+            .arg(&out)
+            .assert()
+            .success();
+        let img = image::open(&out).unwrap();
+        assert_eq!((img.width(), img.height()), (17, 33), "{ext}");
+    }
+}
+
+#[test]
+fn info_json_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let coded = dir.path().join("rgba.neco");
+    encode(&asset("rgba-40x30.png"), &coded);
+    let len = std::fs::metadata(&coded).unwrap().len();
+    let out = neco()
+        .arg("info")
+        .arg("--json")
+        .arg(&coded)
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout)
+        .expect("info --json prints JSON on stdout");
+    assert_eq!(v["kind"], "image");
+    assert_eq!(v["width"], 40);
+    assert_eq!(v["height"], 30);
+    assert_eq!(v["quality"], 50);
+    assert_eq!(v["model"], default_model_id());
+    assert_eq!(v["weights_sha256"], hex(&default_weights_sha256()));
+    assert_eq!(v["bytes"], len);
+    assert!(v["source"].as_str().unwrap().contains("RGBA"), "{v}");
+    let bpp = v["bpp"].as_f64().unwrap();
+    assert!((bpp - len as f64 * 8.0 / 1200.0).abs() < 1e-9, "{v}");
+    let z = v["z_bytes"].as_u64().unwrap();
+    let y = v["y_bytes"].as_u64().unwrap();
+    let alpha = v["alpha_bytes"].as_u64().unwrap();
+    let subs = v["y_substreams"].as_u64().unwrap();
+    assert!(subs >= 1 && alpha > 0, "{v}");
+    // Payloads plus framing (10-byte preamble, 12 bytes per chunk) are the file size;
+    // the HEAD payload is 52 bytes + the model id.
+    let chunks = 3 + subs + 1;
+    let head = 52 + default_model_id().len() as u64;
+    assert_eq!(z + y + alpha + head + 10 + 12 * chunks, len, "{v}");
+}
+
+#[test]
+fn stdin_and_stdout() {
+    let png = std::fs::read(odd()).unwrap();
+    let out = neco()
+        .args(["encode", "-", "-o", "-"])
+        .write_stdin(png)
+        .assert()
+        .success();
+    let coded = out.get_output().stdout.clone();
+    assert_eq!(
+        &coded[..8],
+        &neco_core::container::MAGIC,
+        "encode to stdout"
+    );
+
+    let out = neco()
+        .args(["info", "-"])
+        .write_stdin(coded.clone())
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("17x33"));
+
+    let out = neco()
+        .args(["decode", "-", "-o", "-"])
+        .write_stdin(coded)
+        .assert()
+        .success();
+    let decoded = &out.get_output().stdout;
+    assert!(
+        decoded.starts_with(PNG_SIGNATURE),
+        "decode to stdout is not a PNG"
+    );
+    let img = image::load_from_memory(decoded).unwrap();
+    assert_eq!((img.width(), img.height()), (17, 33));
+}
+
+#[test]
+fn encode_json_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let coded = dir.path().join("a.neco");
+    let out = neco()
+        .arg("encode")
+        .arg(odd())
+        .arg("-o")
+        .arg(&coded)
+        .args(["--json", "-q", "20"])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["width"], 17);
+    assert_eq!(v["height"], 33);
+    assert_eq!(v["quality"], 20);
+    assert_eq!(v["bytes"], std::fs::metadata(&coded).unwrap().len());
+}
+
+#[test]
+fn missing_input_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.png");
+    let out = dir.path().join("out.neco");
+    neco()
+        .arg("encode")
+        .arg(&missing)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .failure()
+        .stderr(contains("reading").and(contains("nope.png")));
+    assert!(!out.exists());
+    neco()
+        .arg("decode")
+        .arg(dir.path().join("nope.neco"))
+        .arg("-o")
+        .arg(dir.path().join("out.png"))
+        .assert()
+        .failure()
+        .stderr(contains("nope.neco"));
+    neco()
+        .arg("info")
+        .arg(dir.path().join("nope.neco"))
+        .assert()
+        .failure()
+        .stderr(contains("nope.neco"));
+}
+
+#[test]
+fn text_file_as_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "just some text, not an image\n").unwrap();
+    let out = dir.path().join("out.neco");
+    neco()
+        .arg("encode")
+        .arg(&text)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .failure()
+        .stderr(contains("unrecognised image format"));
+    assert!(!out.exists(), "output created for a failed encode");
+}
+
+#[test]
+fn corrupt_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let coded = dir.path().join("odd.neco");
+    encode(&odd(), &coded);
+    let mut bytes = std::fs::read(&coded).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x10;
+    let bad = dir.path().join("bad.neco");
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = dir.path().join("bad.png");
+    neco()
+        .arg("decode")
+        .arg(&bad)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .failure()
+        .stderr(contains("corrupt").and(contains("bad.neco")));
+    assert!(!out.exists());
+    neco()
+        .arg("info")
+        .arg(&bad)
+        .assert()
+        .failure()
+        .stderr(contains("corrupt"));
+    // An image file is not a stream either.
+    neco()
+        .arg("decode")
+        .arg(odd())
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .failure()
+        .stderr(contains("not a .neco stream"));
+}
+
+#[test]
+fn existing_output_is_refused_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let coded = dir.path().join("odd.neco");
+    std::fs::write(&coded, b"keep me").unwrap();
+    neco()
+        .arg("encode")
+        .arg(odd())
+        .arg("-o")
+        .arg(&coded)
+        .assert()
+        .failure()
+        .stderr(contains("already exists"));
+    assert_eq!(std::fs::read(&coded).unwrap(), b"keep me");
+
+    let good = dir.path().join("good.neco");
+    encode(&odd(), &good);
+    let png = dir.path().join("odd.png");
+    std::fs::write(&png, b"keep me too").unwrap();
+    neco()
+        .arg("decode")
+        .arg(&good)
+        .arg("-o")
+        .arg(&png)
+        .assert()
+        .failure()
+        .stderr(contains("already exists"));
+    assert_eq!(std::fs::read(&png).unwrap(), b"keep me too");
+
+    // -y overwrites.
+    neco()
+        .arg("encode")
+        .arg(odd())
+        .arg("-o")
+        .arg(&coded)
+        .arg("-y")
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(&coded).unwrap(),
+        std::fs::read(&good).unwrap()
+    );
+    // No temp files are left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains("neco-tmp")), "{names:?}");
+}
+
+#[test]
+fn unknown_output_extension_for_decode() {
+    let dir = tempfile::tempdir().unwrap();
+    let coded = dir.path().join("odd.neco");
+    encode(&odd(), &coded);
+    for name in ["out.bmp", "out"] {
+        let out = dir.path().join(name);
+        neco()
+            .arg("decode")
+            .arg(&coded)
+            .arg("-o")
+            .arg(&out)
+            .assert()
+            .failure()
+            .stderr(contains("cannot tell the output format"));
+        assert!(!out.exists(), "{name} created");
+    }
+}
+
+#[test]
+fn quality_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.neco");
+    neco()
+        .arg("encode")
+        .arg(odd())
+        .arg("-o")
+        .arg(&out)
+        .args(["-q", "101"])
+        .assert()
+        .failure()
+        .stderr(contains("101"));
+    assert!(!out.exists());
+    // The bounds themselves are accepted.
+    for q in ["0", "100"] {
+        neco()
+            .arg("encode")
+            .arg(odd())
+            .arg("-o")
+            .arg(dir.path().join(format!("q{q}.neco")))
+            .args(["-q", q])
+            .assert()
+            .success();
+    }
+}
+
+#[test]
+fn max_pixels_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = asset("sample-768x512.png");
+    let out = dir.path().join("sample.neco");
+    neco()
+        .arg("encode")
+        .arg(&sample)
+        .arg("-o")
+        .arg(&out)
+        .args(["--max-pixels", "100"])
+        .assert()
+        .failure()
+        .stderr(contains("over the limit of 100 "));
+    assert!(!out.exists(), "output created for a failed encode");
+    // The message names the image's size too.
+    neco()
+        .arg("encode")
+        .arg(&sample)
+        .arg("-o")
+        .arg(&out)
+        .args(["--max-pixels", "300000"])
+        .assert()
+        .failure()
+        .stderr(contains("768x512").and(contains("over the limit of 300000")));
+    assert!(!out.exists(), "output created for a failed encode");
+
+    // Encoded without the limit, the stream is refused when decoding (and by info)
+    // with the limit.
+    encode(&sample, &out);
+    let png = dir.path().join("sample.png");
+    neco()
+        .arg("decode")
+        .arg(&out)
+        .arg("-o")
+        .arg(&png)
+        .args(["--max-pixels", "100"])
+        .assert()
+        .failure()
+        .stderr(
+            contains("limit")
+                .and(contains("393216"))
+                .and(contains("100")),
+        );
+    assert!(!png.exists(), "output created for a failed decode");
+    neco()
+        .arg("info")
+        .arg(&out)
+        .args(["--max-pixels", "100"])
+        .assert()
+        .failure()
+        .stderr(contains("limit"));
+    // The same stream decodes under the default limit.
+    neco()
+        .arg("decode")
+        .arg(&out)
+        .arg("-o")
+        .arg(&png)
+        .assert()
+        .success();
+    assert!(std::fs::read(&png).unwrap().starts_with(PNG_SIGNATURE));
+}
