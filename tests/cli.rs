@@ -232,6 +232,23 @@ fn text_file_as_image() {
 }
 
 #[test]
+fn zero_sized_image_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let ppm = dir.path().join("empty.ppm");
+    std::fs::write(&ppm, b"P6\n0 0\n255\n").unwrap();
+    let out = dir.path().join("out.neco");
+    neco()
+        .arg("encode")
+        .arg(&ppm)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(contains("0x0"));
+    assert!(!out.exists(), "output created for a failed encode");
+}
+
+#[test]
 fn corrupt_stream() {
     let dir = tempfile::tempdir().unwrap();
     let coded = dir.path().join("odd.neco");

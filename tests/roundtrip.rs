@@ -213,3 +213,24 @@ fn header_fields() {
         assert_eq!(stream.alpha.is_some(), format == PixelFormat::Rgba8);
     }
 }
+
+#[test]
+fn sizes_the_decoder_would_refuse_are_refused_before_coding() {
+    let codec = codec();
+    let max = Limits::default().max_dimension;
+    for (w, h) in [(0, 0), (0, 5), (5, 0), (max + 1, 1), (1, max + 1)] {
+        let src = neco::io::image_io::SourceImage {
+            width: w,
+            height: h,
+            rgb: vec![128; w as usize * h as usize * 3],
+            alpha: None,
+            kind: SourceKind::Rgb,
+            warnings: Vec::new(),
+        };
+        let err = codec
+            .encode(&src, 50, &mut neco::codec::Timings::default())
+            .err()
+            .unwrap_or_else(|| panic!("{w}x{h} was encoded"));
+        assert!(err.to_string().contains(&format!("{w}x{h}")), "{err:#}");
+    }
+}

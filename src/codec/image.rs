@@ -5,6 +5,7 @@ use burn::prelude::*;
 use neco_core::container::{Header, ImageStream, Kind, PixelFormat};
 use neco_core::entropy::{self, FactorizedTables, HyperSynthesis, Planes};
 use neco_core::quality::quant_step;
+use neco_core::Limits;
 
 use super::pad::{padded, to_planar_padded, write_rgb, PlanarWindow};
 use super::tiling::{crop_planar, paste_planar, tiles};
@@ -191,6 +192,15 @@ impl Codec {
         t: &mut Timings,
     ) -> anyhow::Result<ImageStream> {
         anyhow::ensure!(quality <= 100, "quality {quality} is out of range 0..=100");
+        // Refuse, before any work, images the container cannot hold or that a
+        // decoder with default limits would refuse.
+        let max_side = Limits::default().max_dimension;
+        anyhow::ensure!(
+            (1..=max_side).contains(&src.width) && (1..=max_side).contains(&src.height),
+            "image is {}x{}, each side must be 1..={max_side} pixels",
+            src.width,
+            src.height
+        );
         let d = LatentDims::new(src.width, src.height);
         let (planar, _, _) = to_planar_padded(&src.rgb, src.width as usize, src.height as usize);
 
