@@ -322,6 +322,14 @@ impl Codec {
     pub fn decode(&self, s: &ImageStream, t: &mut Timings) -> anyhow::Result<DecodedImage> {
         let (_, symbols, params) = self.decode_latents(s, t)?;
         let h = &s.header;
+        // The alpha chunk is cheap to check: do it before the costly synthesis.
+        let alpha = match (&s.alpha, h.pixel_format) {
+            (Some(bytes), _) => Some(unpng_gray(bytes, h.width, h.height).context("alpha chunk")?),
+            (None, PixelFormat::Rgba8) => {
+                bail!("corrupt stream: an RGBA image without its alpha chunk")
+            }
+            (None, _) => None,
+        };
         let d = LatentDims::new(h.width, h.height);
         let step = quant_step(h.quality);
         let y_hat: Vec<f32> = symbols
@@ -341,14 +349,6 @@ impl Codec {
                 p.fill(g);
             }
         }
-        let alpha = match (&s.alpha, h.pixel_format) {
-            (Some(bytes), _) => Some(unpng_gray(bytes, h.width, h.height).context("alpha chunk")?),
-            (None, PixelFormat::Rgba8) => {
-                bail!("corrupt stream: an RGBA image without its alpha chunk")
-            }
-            (None, _) => None,
-        };
-
         Ok(DecodedImage {
             width: h.width,
             height: h.height,
