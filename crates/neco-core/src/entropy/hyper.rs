@@ -202,16 +202,9 @@ fn run_layer(layer: &Layer, x: &Planes) -> std::result::Result<Planes, String> {
                     NONE
                 }
             };
-            // [out, in, k, k] -> [in, k, k, out]
+            // Burn's Conv2d weight is [out, in, k, k].
             let (ci_n, co_n) = (*in_ch, *out_ch);
-            let mut wt = vec![0.0f32; weight.len()];
-            for o in 0..co_n {
-                for ci in 0..ci_n {
-                    for t in 0..k * k {
-                        wt[(ci * k * k + t) * co_n + o] = weight[(o * ci_n + ci) * k * k + t];
-                    }
-                }
-            }
+            let wt = weights_in_k_k_out(weight, ci_n, co_n, k, |ci, o| o * ci_n + ci);
             correlate(x, &wt, bias, co_n, k, ho, wo, tap)
         }
         Layer::ConvTranspose {
@@ -254,19 +247,36 @@ fn run_layer(layer: &Layer, x: &Planes) -> std::result::Result<Planes, String> {
                     NONE
                 }
             };
-            // [in, out, k, k] -> [in, k, k, out]
+            // Burn's ConvTranspose2d weight is [in, out, k, k].
             let (ci_n, co_n) = (*in_ch, *out_ch);
-            let mut wt = vec![0.0f32; weight.len()];
-            for ci in 0..ci_n {
-                for o in 0..co_n {
-                    for t in 0..k * k {
-                        wt[(ci * k * k + t) * co_n + o] = weight[(ci * co_n + o) * k * k + t];
-                    }
-                }
-            }
+            let wt = weights_in_k_k_out(weight, ci_n, co_n, k, |ci, o| ci * co_n + o);
             correlate(x, &wt, bias, co_n, k, ho, wo, tap)
         }
     }
+}
+
+/// Reorders a layer's weights to the `[in, k, k, out]` layout [`correlate`] reads;
+/// `kernel_of(ci, o)` is the index of the `k × k` kernel joining input channel `ci`
+/// to output channel `o` in the layer's own layout. A pure permutation: no
+/// arithmetic, so it cannot change any result.
+fn weights_in_k_k_out(
+    weight: &[f32],
+    in_ch: usize,
+    out_ch: usize,
+    k: usize,
+    kernel_of: impl Fn(usize, usize) -> usize,
+) -> Vec<f32> {
+    let kk = k * k;
+    let mut wt = vec![0.0f32; weight.len()];
+    for ci in 0..in_ch {
+        for o in 0..out_ch {
+            let kernel = &weight[kernel_of(ci, o) * kk..][..kk];
+            for (t, &v) in kernel.iter().enumerate() {
+                wt[(ci * kk + t) * out_ch + o] = v;
+            }
+        }
+    }
+    wt
 }
 
 fn check_common(
