@@ -321,6 +321,17 @@ pub fn gaussian_tables() -> &'static GaussianTables {
     })
 }
 
+fn check_lengths(symbols: &[i32], scale_idx: &[u8]) -> Result<()> {
+    if symbols.len() != scale_idx.len() {
+        return Err(NecoError::InvalidArgument(format!(
+            "{} symbols but {} scale indices",
+            symbols.len(),
+            scale_idx.len()
+        )));
+    }
+    Ok(())
+}
+
 fn check_indices(scale_idx: &[u8]) -> Result<()> {
     if let Some(pos) = scale_idx.iter().position(|&i| i as usize >= NUM_SCALES) {
         return Err(NecoError::InvalidArgument(format!(
@@ -337,13 +348,7 @@ fn check_indices(scale_idx: &[u8]) -> Result<()> {
 /// Errors ([`NecoError::InvalidArgument`]): length mismatch, an index
 /// `>= NUM_SCALES`, or `|symbol| > MAX_ABS_SYMBOL` (2^24).
 pub fn encode_symbols(symbols: &[i32], scale_idx: &[u8]) -> Result<Vec<u8>> {
-    if symbols.len() != scale_idx.len() {
-        return Err(NecoError::InvalidArgument(format!(
-            "{} symbols but {} scale indices",
-            symbols.len(),
-            scale_idx.len()
-        )));
-    }
+    check_lengths(symbols, scale_idx)?;
     check_indices(scale_idx)?;
     let tables = gaussian_tables();
     let mut enc = coder::Encoder::new();
@@ -424,13 +429,7 @@ pub fn encode_parallel(
             "substreams must be at least 1".into(),
         ));
     }
-    if symbols.len() != scale_idx.len() {
-        return Err(NecoError::InvalidArgument(format!(
-            "{} symbols but {} scale indices",
-            symbols.len(),
-            scale_idx.len()
-        )));
-    }
+    check_lengths(symbols, scale_idx)?;
     substream_ranges(symbols.len(), substreams)
         .into_par_iter()
         .map(|r| encode_symbols(&symbols[r.clone()], &scale_idx[r]))
