@@ -2,6 +2,7 @@
 //! deterministic form: h_s → [`neco_core::entropy::HyperSynthesis`], the factorized
 //! density of z → integer [`FactorizedTables`].
 
+use burn::module::Param;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::PaddingConfig2d;
 use burn::prelude::*;
@@ -9,6 +10,12 @@ use neco_core::entropy::{FactorizedTables, HyperSynthesis, Layer};
 
 use super::factorized::FactorizedDensity;
 use super::{tensor_to_vec as to_vec, transforms};
+
+/// A layer's bias values, or `out_ch` zeros when it has none.
+fn bias_or_zeros(bias: Option<&Param<Tensor<1>>>, out_ch: usize) -> Vec<f32> {
+    bias.map(|b| to_vec(b.val()))
+        .unwrap_or_else(|| vec![0.0; out_ch])
+}
 
 fn conv_layer(conv: &Conv2d) -> Layer {
     let [out_ch, in_ch, kernel, _] = conv.weight.val().dims();
@@ -19,11 +26,7 @@ fn conv_layer(conv: &Conv2d) -> Layer {
     };
     Layer::Conv {
         weight: to_vec(conv.weight.val()),
-        bias: conv
-            .bias
-            .as_ref()
-            .map(|b| to_vec(b.val()))
-            .unwrap_or_else(|| vec![0.0; out_ch]),
+        bias: bias_or_zeros(conv.bias.as_ref(), out_ch),
         in_ch,
         out_ch,
         kernel,
@@ -36,11 +39,7 @@ fn conv_transpose_layer(conv: &ConvTranspose2d) -> Layer {
     let [in_ch, out_ch, kernel, _] = conv.weight.val().dims();
     Layer::ConvTranspose {
         weight: to_vec(conv.weight.val()),
-        bias: conv
-            .bias
-            .as_ref()
-            .map(|b| to_vec(b.val()))
-            .unwrap_or_else(|| vec![0.0; out_ch]),
+        bias: bias_or_zeros(conv.bias.as_ref(), out_ch),
         in_ch,
         out_ch,
         kernel,
