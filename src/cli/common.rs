@@ -77,3 +77,15 @@ pub fn check_output(path: &std::path::Path, overwrite: bool) -> anyhow::Result<(
     }
     Ok(())
 }
+
+/// Print a JSON summary on standard output, or on standard error when `output` is
+/// `-` (standard output then carries the file itself).
+pub fn print_json(summary: &serde_json::Value, output: &std::path::Path) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(summary)?;
+    if output.as_os_str() == "-" {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
+    }
+    Ok(())
+}

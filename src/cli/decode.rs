@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use neco_core::container::ImageStream;
 
-use super::common::{check_output, write_output, LimitArgs, ModelArgs};
+use super::common::{check_output, print_json, write_output, LimitArgs, ModelArgs};
 use crate::codec::Timings;
 use crate::eval::metrics::psnr_rgb8;
 use crate::io::image_io::{encode_output, read_input, read_source, OutputFormat};
@@ -76,13 +76,7 @@ impl DecodeCmd {
                 "input": self.input, "output": self.output, "width": width, "height": height,
                 "bytes": data.len(), "bpp": bpp, "psnr": psnr, "timings": t,
             });
-            let text = serde_json::to_string_pretty(&summary)?;
-            if self.output.as_os_str() == "-" {
-                eprintln!("{text}")
-            } else {
-                println!("{text}")
-            }
-            return Ok(());
+            return print_json(&summary, &self.output);
         }
         let mut line = format!(
             "{} -> {} {}x{}, {:.4} bpp",

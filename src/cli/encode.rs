@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::common::{check_output, write_output, LimitArgs, ModelArgs};
+use super::common::{check_output, print_json, write_output, LimitArgs, ModelArgs};
 use crate::codec::Timings;
 use crate::io::image_io::read_source;
 
@@ -54,12 +54,7 @@ impl EncodeCmd {
             "quality": self.quality, "bytes": bytes.len(), "bpp": bpp, "timings": t,
         });
         if self.json {
-            let text = serde_json::to_string_pretty(&summary)?;
-            if self.output.as_os_str() == "-" {
-                eprintln!("{text}")
-            } else {
-                println!("{text}")
-            }
+            print_json(&summary, &self.output)?;
         } else {
             eprintln!(
                 "{} {}x{} -> {} {} bytes, {:.4} bpp (q={})",
