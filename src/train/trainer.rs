@@ -108,7 +108,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         .clone()
         .context("the model config has no [train] table")?;
     anyhow::ensure!(
-        tc.crop % 64 == 0 && tc.crop >= 64,
+        tc.crop.is_multiple_of(64) && tc.crop >= 64,
         "crop must be a multiple of 64, got {}",
         tc.crop
     );
