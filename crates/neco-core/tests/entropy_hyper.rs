@@ -218,8 +218,9 @@ fn conv_transpose_matches_references() {
     }
 }
 
-fn small_net(rng: &mut Rng, zc: usize, m: usize) -> HyperSynthesis {
-    let n = 24;
+/// The shape of neco's h_s (two 5×5 stride-2 transposed convs, a 3×3 conv, ReLU
+/// between), `zc` → `n` → `n` → `2m` channels, with random parameters.
+fn hs_net(rng: &mut Rng, zc: usize, n: usize, m: usize) -> HyperSynthesis {
     HyperSynthesis {
         layers: vec![
             Layer::ConvTranspose {
@@ -260,7 +261,7 @@ fn small_net(rng: &mut Rng, zc: usize, m: usize) -> HyperSynthesis {
 #[test]
 fn deterministic_across_runs_and_thread_counts() {
     let mut rng = Rng(3);
-    let net = small_net(&mut rng, 8, 12);
+    let net = hs_net(&mut rng, 8, 24, 12);
     let z = planes(&mut rng, 8, 5, 7);
     let a = net.forward(&z).unwrap();
     let b = net.forward(&z).unwrap();
@@ -402,41 +403,7 @@ fn entropy_params_split_and_round() {
 fn realistic_size_runs() {
     let mut rng = Rng(4);
     let (zc, n, m) = (64, 96, 96);
-    let net = HyperSynthesis {
-        layers: vec![
-            Layer::ConvTranspose {
-                weight: rng.vec(zc * n * 25),
-                bias: rng.vec(n),
-                in_ch: zc,
-                out_ch: n,
-                kernel: 5,
-                stride: 2,
-                padding: 2,
-                output_padding: 1,
-            },
-            Layer::Relu,
-            Layer::ConvTranspose {
-                weight: rng.vec(n * n * 25),
-                bias: rng.vec(n),
-                in_ch: n,
-                out_ch: n,
-                kernel: 5,
-                stride: 2,
-                padding: 2,
-                output_padding: 1,
-            },
-            Layer::Relu,
-            Layer::Conv {
-                weight: rng.vec(2 * m * n * 9),
-                bias: rng.vec(2 * m),
-                in_ch: n,
-                out_ch: 2 * m,
-                kernel: 3,
-                stride: 1,
-                padding: 1,
-            },
-        ],
-    };
+    let net = hs_net(&mut rng, zc, n, m);
     let z = planes(&mut rng, zc, 8, 12);
     let t = std::time::Instant::now();
     let out = net.forward(&z).unwrap();
