@@ -28,7 +28,7 @@ impl InfoCmd {
         let s = ImageStream::from_bytes(&data, &self.limits.limits())
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.input.display()))?;
         let h = &s.header;
-        let pixels = h.width as f64 * h.height as f64;
+        let bpp = data.len() as f64 * 8.0 / (h.width as f64 * h.height as f64);
         let source = match h.pixel_format {
             PixelFormat::Rgb8 => "RGB 8-bit",
             PixelFormat::Gray8 => "grayscale 8-bit (coded as RGB)",
@@ -46,7 +46,7 @@ impl InfoCmd {
             "model": h.model_id,
             "weights_sha256": hex(&h.weights_sha256),
             "bytes": data.len(),
-            "bpp": data.len() as f64 * 8.0 / pixels,
+            "bpp": bpp,
             "z_bytes": s.z_bits.len(),
             "y_bytes": y_bytes,
             "y_substreams": h.substreams,
@@ -64,11 +64,7 @@ impl InfoCmd {
             h.model_id,
             hex(&h.weights_sha256)
         );
-        println!(
-            "size:      {} bytes, {:.4} bpp",
-            data.len(),
-            data.len() as f64 * 8.0 / pixels
-        );
+        println!("size:      {} bytes, {bpp:.4} bpp", data.len());
         println!(
             "chunks:    z {} bytes, y {} bytes in {} substreams, alpha {} bytes",
             s.z_bits.len(),
