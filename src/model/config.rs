@@ -20,6 +20,9 @@ pub struct TrainConfig {
     pub lambda: f64,
     /// Adam learning rate.
     pub lr: f64,
+    /// Learning-rate drops: `[[step, lr], ...]`, each applying from its step on.
+    #[serde(default)]
+    pub lr_drops: Vec<(usize, f64)>,
     /// Images per batch.
     pub batch: usize,
     /// Side of the square random crops, in pixels (multiple of 64).
@@ -30,6 +33,17 @@ pub struct TrainConfig {
     /// Steps between validation runs.
     #[serde(default = "default_validate_every")]
     pub validate_every: usize,
+}
+
+impl TrainConfig {
+    /// The learning rate for optimizer step `step` (0-based).
+    pub fn lr_at(&self, step: usize) -> f64 {
+        self.lr_drops
+            .iter()
+            .filter(|(from, _)| *from <= step)
+            .max_by_key(|(from, _)| *from)
+            .map_or(self.lr, |(_, lr)| *lr)
+    }
 }
 
 fn default_checkpoint_secs() -> u64 {
@@ -73,5 +87,22 @@ impl ModelConfig {
             self.name
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learning_rate_drops_apply_from_their_step() {
+        let text = "[model]\nname = \"x\"\nn = 8\nm = 8\n[train]\nlambda = 0.01\nlr = 0.001\n\
+                    lr_drops = [[100, 0.0005], [50, 0.0008]]\nbatch = 1\ncrop = 64\n";
+        let tc = ConfigFile::from_toml(text).unwrap().train.unwrap();
+        assert_eq!(tc.lr_at(0), 0.001);
+        assert_eq!(tc.lr_at(49), 0.001);
+        assert_eq!(tc.lr_at(50), 0.0008);
+        assert_eq!(tc.lr_at(99), 0.0008);
+        assert_eq!(tc.lr_at(100), 0.0005);
     }
 }

@@ -190,7 +190,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         let x = random_batch(&images, tc.batch, tc.crop, &mut rng, &device);
         let (loss, rd) = rd_of(&model, x, tc.lambda);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(tc.lr, model, grads);
+        model = optim.step(tc.lr_at(progress.step), model, grads);
         progress.step += 1;
         progress.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
         acc = (acc.0 + rd.loss, acc.1 + rd.bpp, acc.2 + rd.mse);
