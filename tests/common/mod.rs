@@ -12,15 +12,17 @@ use neco_core::container::ImageStream;
 use neco_core::Limits;
 use sha2::{Digest, Sha256};
 
-/// Lowest PSNR (dB) any round trip in the tests may give.
-///
-/// Kept low while `weights/hp-n64m96.nwt` is a model still in training; it is raised
-/// to just under what the released weights reach when they are committed.
-pub const PSNR_FLOOR_DB: f64 = 10.0;
+/// PSNR floor (dB) for the small assets at q = 50 with the committed weights
+/// (hp-n64m96, step 8837: the lowest of them, deep16-32x24, measures 16.4 dB).
+/// Raise it when better weights are committed.
+pub const PSNR_FLOOR_DB: f64 = 15.5;
 
-/// Floor for the 1×1 asset, whose PSNR is the error of a single pixel (3 samples).
-/// The weights in training give 7.5 dB there; raise it with [`PSNR_FLOOR_DB`].
-pub const PSNR_FLOOR_TINY_DB: f64 = 6.0;
+/// Floor for the 768×512 sample at q = 50 (the committed weights measure 28.8 dB).
+pub const PSNR_FLOOR_SAMPLE_DB: f64 = 28.0;
+
+/// Floor for the 1×1 asset, whose PSNR is the error of a single pixel (3 samples);
+/// the committed weights measure 22.4 dB.
+pub const PSNR_FLOOR_TINY_DB: f64 = 20.0;
 
 /// Root of the `neco` package.
 pub fn root() -> PathBuf {
