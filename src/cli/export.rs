@@ -3,10 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use burn::module::Module;
 use burn::prelude::*;
-use burn::store::ModuleRecord;
-use burn::tensor::Bytes;
 use clap::Args;
 use sha2::{Digest, Sha256};
 
@@ -41,11 +38,8 @@ impl ExportCmd {
         let ck = checkpoint::load(&self.run.join("checkpoint"))?
             .with_context(|| format!("no checkpoint in {}", self.run.display()))?;
         let device = Device::flex();
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(ck.model))
-            .map_err(|e| anyhow::anyhow!("reading checkpoint: {e:?}"))?;
-        let model = HyperpriorModel::new(&cfg.model, &device)
-            .try_load_record(record)
-            .map_err(|e| anyhow::anyhow!("applying checkpoint: {e:?}"))?;
+        let model = HyperpriorModel::from_record_bytes(&cfg.model, ck.model, &device)
+            .context("applying the checkpoint")?;
         let z_tables = model.z_density.export(cfg.model.n, &device)?;
         let bytes = WeightsFile::build(&cfg.model, &model, &z_tables)?;
         write_output(&self.output, &bytes, self.force)?;

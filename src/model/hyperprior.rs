@@ -45,6 +45,25 @@ impl HyperpriorModel {
         }
     }
 
+    /// A model with the parameters of a burnpack record (a checkpoint or a weights file).
+    pub fn from_record_bytes(
+        cfg: &ModelConfig,
+        record: Vec<u8>,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        let record =
+            burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(record))
+                .map_err(|e| anyhow::anyhow!("reading model parameters: {e:?}"))?;
+        HyperpriorModel::new(cfg, device)
+            .try_load_record(record)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "model parameters do not fit the {} architecture: {e:?}",
+                    cfg.name
+                )
+            })
+    }
+
     /// Training pass: additive uniform noise stands in for rounding in the rate terms;
     /// the synthesis and hyper-synthesis see straight-through rounded values, as the
     /// decoder will ("mixed" quantization, Minnen & Singh 2020).

@@ -12,8 +12,6 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use burn::module::Module;
 use burn::prelude::*;
-use burn::store::ModuleRecord;
-use burn::tensor::Bytes;
 use neco_core::entropy::FactorizedTables;
 use sha2::{Digest, Sha256};
 
@@ -122,10 +120,6 @@ impl WeightsFile {
 
     /// The Burn model on `device` with these parameters.
     pub fn model(&self, device: &Device) -> anyhow::Result<HyperpriorModel> {
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.record.clone()))
-            .map_err(|e| anyhow::anyhow!("weights record: {e:?}"))?;
-        HyperpriorModel::new(&self.config, device)
-            .try_load_record(record)
-            .map_err(|e| anyhow::anyhow!("weights do not fit the model: {e:?}"))
+        HyperpriorModel::from_record_bytes(&self.config, self.record.clone(), device)
     }
 }

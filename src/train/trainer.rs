@@ -8,7 +8,6 @@ use anyhow::Context;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
-use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -131,11 +130,8 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let ckpt_dir = args.run_dir.join("checkpoint");
     let mut progress = Progress::default();
     if let Some(ck) = checkpoint::load(&ckpt_dir)? {
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(ck.model))
-            .map_err(|e| anyhow::anyhow!("loading model checkpoint: {e:?}"))?;
-        model = model
-            .try_load_record(record)
-            .map_err(|e| anyhow::anyhow!("applying model checkpoint: {e:?}"))?;
+        model = HyperpriorModel::from_record_bytes(&cfg.model, ck.model, &device)
+            .context("applying the model checkpoint")?;
         optim = optim
             .from_bytes(Bytes::from_bytes_vec(ck.optim))
             .map_err(|e| anyhow::anyhow!("loading optimizer checkpoint: {e:?}"))?;
