@@ -80,36 +80,14 @@ pub fn decode_bytes(codec: &Codec, bytes: &[u8]) -> DecodedImage {
         .unwrap_or_else(|e| panic!("decode: {e:#}"))
 }
 
-/// PSNR in dB of two equally sized 8-bit sample buffers (independent of the crate's own
-/// metric, so a bug there does not hide here).
-pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    assert_eq!(a.len(), b.len(), "PSNR of buffers of different sizes");
-    assert!(!a.is_empty(), "PSNR of empty buffers");
-    let se: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| {
-            let d = f64::from(x) - f64::from(y);
-            d * d
-        })
-        .sum();
-    let mse = se / a.len() as f64;
-    if mse == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (255.0f64 * 255.0 / mse).log10()
-    }
-}
+pub use neco::eval::metrics::psnr_rgb8 as psnr;
 
 /// sha256 as lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use neco::codec::image::hex;
 
 /// sha256 of decoded latents: ẑ then ŷ symbols, each as i32 little-endian.
 pub fn latents_sha256(z_hat: &[i32], y_symbols: &[i32]) -> String {
