@@ -80,6 +80,7 @@ pub fn decode_bytes(codec: &Codec, bytes: &[u8]) -> DecodedImage {
         .unwrap_or_else(|e| panic!("decode: {e:#}"))
 }
 
+#[allow(unused_imports)] // not every test binary measures PSNR
 pub use neco::eval::metrics::psnr_rgb8 as psnr;
 
 /// sha256 as lower-case hex.
@@ -87,6 +88,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+#[allow(unused_imports)]
 pub use neco::codec::image::hex;
 
 /// sha256 of decoded latents: ẑ then ŷ symbols, each as i32 little-endian.
