@@ -34,7 +34,7 @@ fn encode(src: &Path, out: &Path) {
 fn help_lists_commands() {
     let out = neco().arg("--help").assert().success();
     let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
-    for cmd in ["encode", "decode", "info", "train", "export"] {
+    for cmd in ["encode", "decode", "info", "rd", "train", "export"] {
         assert!(text.contains(cmd), "--help does not list {cmd}:\n{text}");
     }
 }

@@ -5,6 +5,7 @@ pub mod decode;
 pub mod encode;
 pub mod export;
 pub mod info;
+pub mod rd;
 pub mod train;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,8 @@ enum Command {
     Decode(decode::DecodeCmd),
     /// Show what a .neco file holds.
     Info(info::InfoCmd),
+    /// Measure rate–distortion of neco and JPEG/HEVC anchors on a data set.
+    Rd(rd::RdCmd),
     /// Train (or resume training) a model.
     Train(train::TrainCmd),
     /// Export a training checkpoint as a weights file.
@@ -38,6 +41,7 @@ impl Cli {
             Command::Encode(cmd) => cmd.run(),
             Command::Decode(cmd) => cmd.run(),
             Command::Info(cmd) => cmd.run(),
+            Command::Rd(cmd) => cmd.run(),
             Command::Train(cmd) => cmd.run(),
             Command::Export(cmd) => cmd.run(),
         }

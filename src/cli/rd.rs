@@ -1,0 +1,282 @@
+//! `neco rd`: rate–distortion curves of neco and its anchors on a data set, BD-rates,
+//! plots and a report.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::common::{LimitArgs, ModelArgs};
+use crate::codec::image::hex;
+use crate::eval::codecs::{self, AnchorOptions, NecoCodec, RdCodec};
+use crate::eval::plot;
+use crate::eval::rd::{self, Metric};
+use crate::eval::report::{self, RdReport};
+use crate::io::datasets::{list_images, resolve_dataset};
+
+/// Files an RD run writes into its output folder.
+const OUTPUTS: [&str; 7] = [
+    "rd.csv",
+    "rd.json",
+    "bd.json",
+    "psnr.png",
+    "psnr.svg",
+    "msssim.png",
+    "msssim.svg",
+];
+
+/// Arguments of `neco rd`.
+#[derive(Debug, Args)]
+pub struct RdCmd {
+    /// Data set: a name from datasets.toml (kodak, valid, samples, ...) or a folder of images.
+    #[arg(long, default_value = "kodak")]
+    dataset: String,
+    /// Anchors measured beside neco, comma-separated: jpeg, hevc (x265 intra 4:4:4, BPG's
+    /// configuration), hevc420; `none` for neco alone.
+    #[arg(long, value_delimiter = ',', default_value = "jpeg,hevc")]
+    against: Vec<String>,
+    /// Output folder (default: results/<data set name>).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Overwrite results already in the output folder.
+    #[arg(short = 'y', long)]
+    force: bool,
+    /// neco qualities (0..100).
+    #[arg(long, value_delimiter = ',', default_value = "10,30,50,70,90")]
+    qualities: Vec<u32>,
+    /// JPEG qualities (1..100).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "5,10,20,30,40,50,60,70,80,90,95"
+    )]
+    jpeg_qualities: Vec<u32>,
+    /// HEVC QPs (0..51).
+    #[arg(long, value_delimiter = ',', default_value = "22,27,32,37,42,47,51")]
+    hevc_qps: Vec<u32>,
+    /// x265 preset of the HEVC anchor (slow + tune psnr lands on the published BPG
+    /// curve of Kodak; see docs/rd-kodak.md).
+    #[arg(long, default_value = "slow")]
+    hevc_preset: String,
+    /// x265 tune of the HEVC anchor; `none` for x265's default psycho-visual tuning.
+    #[arg(long, default_value = "psnr")]
+    hevc_tune: String,
+    /// Published curve to overlay and compare with (CompressAI results JSON); repeatable.
+    #[arg(long)]
+    reference: Vec<PathBuf>,
+    /// Use only the first N images of the data set.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Also write a Markdown report here (plots are linked relative to it).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Print neco's time per pipeline stage.
+    #[arg(long)]
+    timings: bool,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+impl RdCmd {
+    /// Run the command.
+    pub fn run(&self) -> anyhow::Result<()> {
+        let dir = resolve_dataset(&self.dataset)?;
+        let out_dir = self.output.clone().unwrap_or_else(|| {
+            let name = Path::new(&self.dataset)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "rd".into());
+            PathBuf::from("results").join(name)
+        });
+        self.check_outputs(&out_dir)?;
+
+        let mut paths = list_images(&dir)?;
+        if let Some(n) = self.limit {
+            anyhow::ensure!(n > 0, "--limit must be at least 1");
+            paths.truncate(n);
+        }
+        rd::check_images(&paths, self.limits.max_pixels)?;
+        let references = self
+            .reference
+            .iter()
+            .map(|p| rd::load_reference(p))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let codecs = self.codecs()?;
+
+        let jobs: usize = paths.len() * codecs.iter().map(|c| c.settings().len()).sum::<usize>();
+        let bar = ProgressBar::new(jobs as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} {msg} [{elapsed_precise}, eta {eta}]",
+            )
+            .expect("static template"),
+        );
+        let mut samples = Vec::new();
+        for path in &paths {
+            let img = rd::load_image(path, self.limits.max_pixels)?;
+            for codec in &codecs {
+                for &setting in codec.settings() {
+                    bar.set_message(format!("{} {} {setting}", img.name, codec.name()));
+                    samples.push(rd::measure(codec.as_ref(), &img, setting)?);
+                    bar.inc(1);
+                }
+            }
+        }
+        bar.finish_and_clear();
+
+        let mut curves: Vec<_> = codecs
+            .iter()
+            .map(|c| rd::curve(c.as_ref(), &samples))
+            .collect();
+        curves.extend(references);
+        // neco against everything else, then each measured anchor against each
+        // published curve (which shows whether the anchors are configured right).
+        let metrics = [Metric::Psnr, Metric::MsSsimDb];
+        let mut pairs: Vec<(usize, usize)> = (1..curves.len()).map(|a| (0, a)).collect();
+        for t in 1..codecs.len() {
+            pairs.extend((codecs.len()..curves.len()).map(|a| (t, a)));
+        }
+        let comparisons = pairs
+            .into_iter()
+            .flat_map(|(t, a)| metrics.map(|m| rd::compare(&curves[t], &curves[a], m)))
+            .collect();
+        let weights = self.model.weights_file()?;
+        let report = RdReport {
+            command: std::iter::once("neco".to_string())
+                .chain(std::env::args().skip(1))
+                .collect::<Vec<_>>()
+                .join(" "),
+            dataset: dir.display().to_string(),
+            images: paths
+                .iter()
+                .map(|p| {
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect(),
+            threads: rayon::current_num_threads(),
+            model: weights.config.name.clone(),
+            weights_sha256: hex(&weights.sha256),
+            curves,
+            samples,
+            comparisons,
+        };
+
+        print!("{}", report::table(&report.curves));
+        println!();
+        print!("{}", report::bd_lines(&report.comparisons));
+        if self.timings {
+            if let Some(t) = codecs[0].stage_timings() {
+                let n = (paths.len() * codecs[0].settings().len()).max(1) as f64;
+                println!(
+                    "neco per image: analysis {:.1} ms, parameters {:.1} ms, entropy coding {:.1} ms, synthesis {:.1} ms (encode + decode)",
+                    t.analysis_ms / n,
+                    t.params_ms / n,
+                    t.entropy_ms / n,
+                    t.synthesis_ms / n
+                );
+            }
+        }
+        self.write_outputs(&out_dir, &report)
+    }
+
+    fn codecs(&self) -> anyhow::Result<Vec<Box<dyn RdCodec>>> {
+        let neco = NecoCodec::new(self.model.codec()?, self.qualities.clone())?;
+        let mut list: Vec<Box<dyn RdCodec>> = vec![Box::new(neco)];
+        let opts = AnchorOptions {
+            jpeg_qualities: self.jpeg_qualities.clone(),
+            hevc_qps: self.hevc_qps.clone(),
+            hevc_preset: self.hevc_preset.clone(),
+            hevc_tune: Some(self.hevc_tune.clone()).filter(|t| t != "none"),
+        };
+        for name in &self.against {
+            let name = name.trim().to_ascii_lowercase();
+            if name == "none" || name.is_empty() {
+                continue;
+            }
+            anyhow::ensure!(
+                !list.iter().any(|c| c.name() == name),
+                "{name} is listed twice in --against"
+            );
+            list.push(codecs::anchor(&name, &opts)?);
+        }
+        Ok(list)
+    }
+
+    /// Refuse to start when earlier results would be overwritten without `-y`.
+    fn check_outputs(&self, out_dir: &Path) -> anyhow::Result<()> {
+        if self.force {
+            return Ok(());
+        }
+        let mut existing: Vec<PathBuf> = OUTPUTS
+            .iter()
+            .map(|f| out_dir.join(f))
+            .filter(|p| p.exists())
+            .collect();
+        existing.extend(self.report.iter().filter(|p| p.exists()).cloned());
+        if let Some(p) = existing.first() {
+            anyhow::bail!(
+                "{} already exists (and {} more result files); use -y to overwrite",
+                p.display(),
+                existing.len() - 1
+            );
+        }
+        Ok(())
+    }
+
+    fn write_outputs(&self, out_dir: &Path, report: &RdReport) -> anyhow::Result<()> {
+        std::fs::create_dir_all(out_dir)
+            .with_context(|| format!("creating {}", out_dir.display()))?;
+        let write = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
+            let path = out_dir.join(name);
+            neco_core::container::write_atomic(&path, bytes, true)
+                .with_context(|| format!("writing {}", path.display()))
+        };
+        write("rd.csv", report::csv(&report.curves).as_bytes())?;
+        write("rd.json", serde_json::to_string_pretty(report)?.as_bytes())?;
+        write(
+            "bd.json",
+            serde_json::to_string_pretty(&report::bd_json(report))?.as_bytes(),
+        )?;
+        let mut plots = Vec::new();
+        for (metric, stem, title) in [
+            (Metric::Psnr, "psnr", "Rate–distortion (PSNR)"),
+            (Metric::MsSsimDb, "msssim", "Rate–distortion (MS-SSIM)"),
+        ] {
+            if let Some((png, svg)) = plot::render(&report.curves, metric, title)? {
+                write(&format!("{stem}.png"), &png)?;
+                write(&format!("{stem}.svg"), svg.as_bytes())?;
+                plots.push(format!("{stem}.png"));
+            }
+        }
+        if let Some(path) = &self.report {
+            let base = path.parent().unwrap_or(Path::new(""));
+            let links: Vec<String> = plots
+                .iter()
+                .map(|p| relative(&out_dir.join(p), base))
+                .collect();
+            neco_core::container::write_atomic(
+                path,
+                report::markdown(report, &links).as_bytes(),
+                true,
+            )
+            .with_context(|| format!("writing {}", path.display()))?;
+        }
+        eprintln!("results in {}", out_dir.display());
+        Ok(())
+    }
+}
+
+/// `target` relative to folder `base` when it lies inside it, else as given.
+fn relative(target: &Path, base: &Path) -> String {
+    target
+        .strip_prefix(base)
+        .unwrap_or(target)
+        .to_string_lossy()
+        .into_owned()
+}

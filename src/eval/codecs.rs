@@ -1,0 +1,256 @@
+//! The codecs an RD run measures, behind one interface: neco itself, JPEG and HEVC.
+
+use std::sync::Mutex;
+
+use anyhow::Context;
+use neco_core::container::ImageStream;
+use neco_core::Limits;
+
+use super::anchors::jpeg;
+use super::anchors::ycbcr::Chroma;
+use crate::codec::{Codec, Timings};
+use crate::io::image_io::{SourceImage, SourceKind};
+
+/// An 8-bit RGB image under test.
+pub struct RgbImage {
+    /// File name (for reports).
+    pub name: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Interleaved RGB.
+    pub rgb: Vec<u8>,
+}
+
+/// A codec with a ladder of quality settings.
+pub trait RdCodec: Send + Sync {
+    /// Short name used in files and `--against` (`neco`, `jpeg`, `hevc`, `hevc420`).
+    fn name(&self) -> &str;
+    /// What the curve shows, for legends and reports.
+    fn label(&self) -> String;
+    /// The settings to measure, in the codec's own unit (q, or QP for HEVC).
+    fn settings(&self) -> &[u32];
+    /// Encode to the bytes that count towards the rate.
+    fn encode(&self, img: &RgbImage, setting: u32) -> anyhow::Result<Vec<u8>>;
+    /// Decode back to interleaved RGB of the image's size.
+    fn decode(&self, bytes: &[u8], img: &RgbImage, setting: u32) -> anyhow::Result<Vec<u8>>;
+    /// Time per neco pipeline stage summed over all calls, when the codec keeps it.
+    fn stage_timings(&self) -> Option<Timings> {
+        None
+    }
+}
+
+/// neco with loaded weights; the rate is the whole .neco file.
+pub struct NecoCodec {
+    codec: Codec,
+    qualities: Vec<u32>,
+    label: String,
+    timings: Mutex<Timings>,
+}
+
+impl NecoCodec {
+    /// Measure `codec` at each of `qualities` (0..=100).
+    pub fn new(codec: Codec, qualities: Vec<u32>) -> anyhow::Result<Self> {
+        if let Some(q) = qualities.iter().find(|&&q| q > 100) {
+            anyhow::bail!("neco quality {q} is out of range 0..=100");
+        }
+        let label = format!("neco ({})", codec.config().name);
+        Ok(NecoCodec {
+            codec,
+            qualities,
+            label,
+            timings: Mutex::default(),
+        })
+    }
+
+    fn add_timings(&self, t: &Timings) {
+        let mut total = self.timings.lock().unwrap_or_else(|e| e.into_inner());
+        total.analysis_ms += t.analysis_ms;
+        total.params_ms += t.params_ms;
+        total.entropy_ms += t.entropy_ms;
+        total.synthesis_ms += t.synthesis_ms;
+    }
+}
+
+impl RdCodec for NecoCodec {
+    fn name(&self) -> &str {
+        "neco"
+    }
+    fn label(&self) -> String {
+        self.label.clone()
+    }
+    fn settings(&self) -> &[u32] {
+        &self.qualities
+    }
+    fn encode(&self, img: &RgbImage, q: u32) -> anyhow::Result<Vec<u8>> {
+        let src = SourceImage {
+            width: img.width,
+            height: img.height,
+            rgb: img.rgb.clone(),
+            alpha: None,
+            kind: SourceKind::Rgb,
+            warnings: Vec::new(),
+        };
+        let mut t = Timings::default();
+        let stream = self.codec.encode(&src, q as u8, &mut t)?;
+        self.add_timings(&t);
+        Ok(stream.to_bytes()?)
+    }
+    fn decode(&self, bytes: &[u8], _img: &RgbImage, _q: u32) -> anyhow::Result<Vec<u8>> {
+        let stream = ImageStream::from_bytes(bytes, &Limits::default())?;
+        let mut t = Timings::default();
+        let out = self.codec.decode(&stream, &mut t)?;
+        self.add_timings(&t);
+        Ok(out.rgb)
+    }
+    fn stage_timings(&self) -> Option<Timings> {
+        Some(
+            self.timings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
+    }
+}
+
+/// Baseline JPEG, 4:2:0 (see [`jpeg`]); the rate is the whole .jpg file.
+pub struct JpegCodec {
+    qualities: Vec<u32>,
+}
+
+impl JpegCodec {
+    /// Measure JPEG at each of `qualities` (1..=100).
+    pub fn new(qualities: Vec<u32>) -> anyhow::Result<Self> {
+        if let Some(q) = qualities.iter().find(|&&q| !(1..=100).contains(&q)) {
+            anyhow::bail!("JPEG quality {q} is out of range 1..=100");
+        }
+        Ok(JpegCodec { qualities })
+    }
+}
+
+impl RdCodec for JpegCodec {
+    fn name(&self) -> &str {
+        "jpeg"
+    }
+    fn label(&self) -> String {
+        "JPEG (4:2:0, jpeg-encoder)".into()
+    }
+    fn settings(&self) -> &[u32] {
+        &self.qualities
+    }
+    fn encode(&self, img: &RgbImage, q: u32) -> anyhow::Result<Vec<u8>> {
+        jpeg::encode(&img.rgb, img.width, img.height, q as u8)
+    }
+    fn decode(&self, bytes: &[u8], img: &RgbImage, _q: u32) -> anyhow::Result<Vec<u8>> {
+        jpeg::decode(bytes, img.width, img.height)
+    }
+}
+
+/// HEVC intra through FFmpeg's libx265; the rate is the raw HEVC bitstream.
+#[cfg(feature = "ffmpeg")]
+pub struct HevcCodec {
+    settings: super::anchors::hevc::HevcSettings,
+    qps: Vec<u32>,
+}
+
+#[cfg(feature = "ffmpeg")]
+impl HevcCodec {
+    /// Measure x265 at each QP in `qps` (0..=51) with `preset` and optional `tune`.
+    /// Fails now if FFmpeg lacks libx265.
+    pub fn new(
+        chroma: Chroma,
+        preset: &str,
+        tune: Option<&str>,
+        qps: Vec<u32>,
+    ) -> anyhow::Result<Self> {
+        if let Some(qp) = qps.iter().find(|&&qp| qp > 51) {
+            anyhow::bail!("HEVC QP {qp} is out of range 0..=51");
+        }
+        super::anchors::hevc::check_available()?;
+        Ok(HevcCodec {
+            settings: super::anchors::hevc::HevcSettings {
+                chroma,
+                preset: preset.to_string(),
+                tune: tune.map(str::to_string),
+            },
+            qps,
+        })
+    }
+}
+
+#[cfg(feature = "ffmpeg")]
+impl RdCodec for HevcCodec {
+    fn name(&self) -> &str {
+        match self.settings.chroma {
+            Chroma::Yuv444 => "hevc",
+            Chroma::Yuv420 => "hevc420",
+        }
+    }
+    fn label(&self) -> String {
+        let chroma = match self.settings.chroma {
+            Chroma::Yuv444 => "4:4:4",
+            Chroma::Yuv420 => "4:2:0",
+        };
+        let tune = self
+            .settings
+            .tune
+            .as_deref()
+            .map_or(String::new(), |t| format!(" tune {t}"));
+        format!("HEVC intra (x265 {}{tune}, {chroma})", self.settings.preset)
+    }
+    fn settings(&self) -> &[u32] {
+        &self.qps
+    }
+    fn encode(&self, img: &RgbImage, qp: u32) -> anyhow::Result<Vec<u8>> {
+        super::anchors::hevc::encode(&img.rgb, img.width, img.height, qp as u8, &self.settings)
+            .with_context(|| format!("HEVC QP {qp} on {}", img.name))
+    }
+    fn decode(&self, bytes: &[u8], img: &RgbImage, _qp: u32) -> anyhow::Result<Vec<u8>> {
+        super::anchors::hevc::decode(bytes, img.width, img.height, self.settings.chroma)
+    }
+}
+
+/// Settings of the anchors, as the command line gives them.
+#[derive(Debug, Clone)]
+pub struct AnchorOptions {
+    /// JPEG qualities.
+    pub jpeg_qualities: Vec<u32>,
+    /// HEVC QPs.
+    pub hevc_qps: Vec<u32>,
+    /// x265 preset.
+    pub hevc_preset: String,
+    /// x265 tune.
+    pub hevc_tune: Option<String>,
+}
+
+/// Build the anchor named `name` (`jpeg`, `hevc`, `hevc420`).
+pub fn anchor(name: &str, opts: &AnchorOptions) -> anyhow::Result<Box<dyn RdCodec>> {
+    match name {
+        "jpeg" => Ok(Box::new(JpegCodec::new(opts.jpeg_qualities.clone())?)),
+        "hevc" | "hevc420" => hevc_anchor(name == "hevc420", opts),
+        other => anyhow::bail!("unknown anchor {other:?} (known: jpeg, hevc, hevc420)"),
+    }
+}
+
+#[cfg(feature = "ffmpeg")]
+fn hevc_anchor(yuv420: bool, opts: &AnchorOptions) -> anyhow::Result<Box<dyn RdCodec>> {
+    let chroma = if yuv420 {
+        Chroma::Yuv420
+    } else {
+        Chroma::Yuv444
+    };
+    Ok(Box::new(HevcCodec::new(
+        chroma,
+        &opts.hevc_preset,
+        opts.hevc_tune.as_deref(),
+        opts.hevc_qps.clone(),
+    )?))
+}
+
+#[cfg(not(feature = "ffmpeg"))]
+fn hevc_anchor(_yuv420: bool, _opts: &AnchorOptions) -> anyhow::Result<Box<dyn RdCodec>> {
+    anyhow::bail!(
+        "this neco was built without the `ffmpeg` feature, so the HEVC anchor is not available"
+    )
+}

@@ -1,0 +1,168 @@
+//! `neco rd` end to end on small data.
+
+mod common;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use common::*;
+use predicates::prelude::*;
+use predicates::str::contains;
+
+fn neco() -> Command {
+    Command::cargo_bin("neco").expect("the neco binary")
+}
+
+/// A data set of two images big enough for MS-SSIM: the sample and a crop of it.
+fn dataset(dir: &Path) {
+    std::fs::copy(asset("sample-768x512.png"), dir.join("a.png")).unwrap();
+    let img = image::open(asset("sample-768x512.png")).unwrap();
+    img.crop_imm(100, 50, 256, 192)
+        .save(dir.join("b.png"))
+        .unwrap();
+}
+
+#[test]
+fn rd_writes_tables_bd_and_plots() {
+    let data = tempfile::tempdir().unwrap();
+    dataset(data.path());
+    let out = tempfile::tempdir().unwrap();
+    let results = out.path().join("res");
+    let report = out.path().join("report.md");
+    let mut args = vec![
+        "rd",
+        "--dataset",
+        data.path().to_str().unwrap(),
+        "--qualities",
+        "20,50,80",
+        "--jpeg-qualities",
+        "10,30,50,70,90",
+        "-o",
+        results.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    let against = if cfg!(feature = "ffmpeg") {
+        "jpeg,hevc"
+    } else {
+        "jpeg"
+    };
+    args.extend([
+        "--against",
+        against,
+        "--hevc-qps",
+        "32,37,42,47",
+        "--hevc-preset",
+        "ultrafast",
+    ]);
+    let run = neco().args(&args).assert().success();
+    let stdout = String::from_utf8(run.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("neco vs jpeg (PSNR): BD-rate"), "{stdout}");
+
+    // rd.csv: header + one row per measured setting.
+    let csv = std::fs::read_to_string(results.join("rd.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    let hevc_rows = if cfg!(feature = "ffmpeg") { 4 } else { 0 };
+    assert_eq!(rows.len(), 3 + 5 + hevc_rows, "{csv}");
+    assert!(
+        rows.iter().all(|r| r.split(',').nth(3) == Some("2")),
+        "{csv}"
+    );
+
+    // rd.json: per-image samples whose means are the curve points.
+    let rd: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(results.join("rd.json")).unwrap()).unwrap();
+    let samples = rd["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 2 * (3 + 5 + hevc_rows));
+    let neco_q50: Vec<f64> = samples
+        .iter()
+        .filter(|s| s["codec"] == "neco" && s["setting"] == 50)
+        .map(|s| s["bpp"].as_f64().unwrap())
+        .collect();
+    let point = &rd["curves"][0]["points"][1];
+    assert_eq!(point["setting"], 50);
+    let mean = neco_q50.iter().sum::<f64>() / 2.0;
+    assert!((point["bpp"].as_f64().unwrap() - mean).abs() < 1e-12);
+    assert!(point["ms_ssim"].as_f64().unwrap() > 0.8);
+
+    // bd.json: neco vs each anchor on both metrics, with numbers where curves overlap.
+    let bd: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(results.join("bd.json")).unwrap()).unwrap();
+    let comps = bd["comparisons"].as_array().unwrap();
+    assert_eq!(comps.len(), if cfg!(feature = "ffmpeg") { 4 } else { 2 });
+    let jpeg_psnr = comps
+        .iter()
+        .find(|c| c["anchor"] == "jpeg" && c["metric"] == "psnr")
+        .unwrap();
+    assert!(
+        jpeg_psnr["bd_rate_percent"].as_f64().unwrap().is_finite(),
+        "{jpeg_psnr}"
+    );
+
+    for plot in ["psnr.png", "msssim.png"] {
+        let bytes = std::fs::read(results.join(plot)).unwrap();
+        assert_eq!(
+            image::guess_format(&bytes).unwrap(),
+            image::ImageFormat::Png
+        );
+        let img = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((img.width(), img.height()), (960, 640));
+    }
+    let svg = std::fs::read_to_string(results.join("psnr.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("bits per pixel"));
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(md.contains("![res/psnr.png](res/psnr.png)"), "{md}");
+
+    // A second run refuses to overwrite without -y.
+    neco()
+        .args(&args)
+        .assert()
+        .failure()
+        .stderr(contains("already exists").and(contains("-y")));
+}
+
+#[test]
+fn rd_errors_are_clear() {
+    neco()
+        .args(["rd", "--dataset", "no-such-set-or-folder"])
+        .assert()
+        .failure()
+        .stderr(contains("no-such-set-or-folder"));
+
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("broken.png"),
+        b"\x89PNG\r\n\x1a\nnot really",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    neco()
+        .args(["rd", "--dataset"])
+        .arg(data.path())
+        .arg("-o")
+        .arg(out.path())
+        .assert()
+        .failure()
+        .stderr(contains("broken.png"));
+
+    let data = tempfile::tempdir().unwrap();
+    dataset(data.path());
+    neco()
+        .args(["rd", "--against", "webp", "--dataset"])
+        .arg(data.path())
+        .arg("-o")
+        .arg(out.path())
+        .assert()
+        .failure()
+        .stderr(contains("unknown anchor \"webp\""));
+    neco()
+        .args(["rd", "--reference", "/no/such/curve.json", "--dataset"])
+        .arg(data.path())
+        .arg("-o")
+        .arg(out.path())
+        .assert()
+        .failure()
+        .stderr(contains("/no/such/curve.json"));
+    // Nothing was written by the failed runs.
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+}
