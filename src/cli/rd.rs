@@ -83,6 +83,7 @@ pub struct RdCmd {
 impl RdCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
+        let start = std::time::Instant::now();
         let dir = resolve_dataset(&self.dataset)?;
         let out_dir = self.output.clone().unwrap_or_else(|| {
             let name = Path::new(&self.dataset)
@@ -160,6 +161,7 @@ impl RdCmd {
                 })
                 .collect(),
             threads: rayon::current_num_threads(),
+            wall_seconds: start.elapsed().as_secs_f64(),
             model: weights.config.name.clone(),
             weights_sha256: hex(&weights.sha256),
             curves,

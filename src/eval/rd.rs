@@ -13,6 +13,10 @@ use super::metrics::psnr_rgb8;
 use super::msssim::{ms_ssim_db, ms_ssim_u8};
 use crate::io::image_io::read_source;
 
+/// Below this quality-overlap fraction (of the narrower curve's range) a BD number is
+/// flagged as unreliable.
+pub const LOW_OVERLAP: f64 = 0.25;
+
 /// PSNR of a lossless reconstruction, so averages stay finite.
 pub const PSNR_CAP_DB: f64 = 100.0;
 
@@ -125,6 +129,10 @@ pub struct BdComparison {
     pub overlap_db: Option<[f64; 2]>,
     /// Rate range (bpp) both curves cover, over which BD-quality averages.
     pub overlap_bpp: Option<[f64; 2]>,
+    /// The quality overlap as a fraction of the narrower curve's quality range; BD
+    /// numbers from a small overlap (under [`LOW_OVERLAP`]) describe only a sliver of
+    /// the curves.
+    pub overlap_fraction: Option<f64>,
     /// Why the numbers are missing.
     pub error: Option<String>,
 }
@@ -317,6 +325,7 @@ pub fn compare(test: &Curve, anchor: &Curve, metric: Metric) -> BdComparison {
         bd_quality_db: None,
         overlap_db: None,
         overlap_bpp: None,
+        overlap_fraction: None,
         error: None,
     };
     for (c, pts) in [(anchor, &a), (test, &t)] {
@@ -335,6 +344,11 @@ pub fn compare(test: &Curve, anchor: &Curve, metric: Metric) -> BdComparison {
         Ok((rate, range)) => {
             out.bd_rate_percent = Some(rate);
             out.overlap_db = Some(range);
+            let span = |c: &[RdSample]| {
+                let q = c.iter().map(|s| s.quality);
+                q.clone().fold(f64::NEG_INFINITY, f64::max) - q.fold(f64::INFINITY, f64::min)
+            };
+            out.overlap_fraction = Some((range[1] - range[0]) / span(&a).min(span(&t)));
         }
         Err(e) => errors.push(format!("BD-rate: {e}")),
     }
@@ -349,4 +363,83 @@ pub fn compare(test: &Curve, anchor: &Curve, metric: Metric) -> BdComparison {
         out.error = Some(errors.join("; "));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn curve(name: &str, pts: &[(f64, f64)]) -> Curve {
+        Curve {
+            name: name.into(),
+            label: name.into(),
+            kind: "measured".into(),
+            points: pts
+                .iter()
+                .map(|&(bpp, psnr)| Point {
+                    setting: None,
+                    images: 1,
+                    bpp,
+                    psnr: Some(psnr),
+                    ms_ssim: None,
+                    ms_ssim_db: None,
+                    encode_ms: None,
+                    decode_ms: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn compare_reports_overlap_and_missing_data() {
+        let anchor = curve("a", &[(0.1, 26.0), (0.5, 32.0), (1.0, 36.0)]);
+        let test = curve("t", &[(0.2, 31.0), (0.4, 35.0)]);
+        let c = compare(&test, &anchor, Metric::Psnr);
+        assert!(c.bd_rate_percent.unwrap() < 0.0 && c.bd_quality_db.unwrap() > 0.0);
+        assert_eq!(c.overlap_db, Some([31.0, 35.0]));
+        // The test curve (4 dB wide) lies inside the anchor: full overlap.
+        assert_eq!(c.overlap_fraction, Some(1.0));
+
+        let sliver = curve("s", &[(0.9, 35.5), (2.0, 40.0)]);
+        let c = compare(&sliver, &anchor, Metric::Psnr);
+        assert!((c.overlap_fraction.unwrap() - 0.5 / 4.5).abs() < 1e-12);
+        assert!(c.overlap_fraction.unwrap() < LOW_OVERLAP);
+
+        let c = compare(&test, &anchor, Metric::MsSsimDb);
+        assert_eq!(c.bd_rate_percent, None);
+        assert_eq!(
+            c.error.as_deref(),
+            Some("a has 0 ms_ssim_db point(s); BD needs two or more")
+        );
+    }
+
+    #[test]
+    fn published_curves_load_from_compressai_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("codec-x.json");
+        std::fs::write(
+            &path,
+            r#"{"name": "X", "results": {"bpp": [0.1, 0.5], "psnr-rgb": [28.0, 33.0],
+                "ms-ssim-rgb": [0.9, 0.99]}}"#,
+        )
+        .unwrap();
+        let c = load_reference(&path).unwrap();
+        assert_eq!(
+            (c.name.as_str(), c.kind.as_str()),
+            ("ref-codec-x", "reference")
+        );
+        assert_eq!(c.points[1].psnr, Some(33.0));
+        assert!((c.points[1].ms_ssim_db.unwrap() - 20.0).abs() < 1e-9);
+
+        std::fs::write(
+            &path,
+            r#"{"results": {"bpp": [0.1, 0.5], "psnr-rgb": [28.0]}}"#,
+        )
+        .unwrap();
+        let err = load_reference(&path).unwrap_err().to_string();
+        assert!(err.contains("psnr-rgb has 1 values for 2 rates"), "{err}");
+        std::fs::write(&path, "[1, 2]").unwrap();
+        let err = format!("{:#}", load_reference(&path).unwrap_err());
+        assert!(err.contains("CompressAI-style"), "{err}");
+    }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::rd::{BdComparison, Curve, Sample};
+use super::rd::{BdComparison, Curve, Sample, LOW_OVERLAP};
 
 /// Everything an RD run produced.
 #[derive(Debug, Serialize)]
@@ -18,6 +18,8 @@ pub struct RdReport {
     pub images: Vec<String>,
     /// Rayon worker threads (neco and the metrics run on them).
     pub threads: usize,
+    /// Wall time of the whole run in seconds (loading, coding, metrics).
+    pub wall_seconds: f64,
     /// Model name and weights hash of the neco curve.
     pub model: String,
     /// Weights sha256 (hex).
@@ -75,16 +77,22 @@ pub fn bd_lines(comparisons: &[BdComparison]) -> String {
         };
         match (c.bd_rate_percent, c.bd_quality_db) {
             (Some(r), Some(q)) => {
+                let flag = match c.overlap_fraction {
+                    Some(f) if f < LOW_OVERLAP => format!(
+                        " (the curves overlap on {:.0} % of the narrower one: unreliable)",
+                        f * 100.0
+                    ),
+                    _ => String::new(),
+                };
+                let quality = if c.metric == "psnr" {
+                    "PSNR"
+                } else {
+                    "MS-SSIM"
+                };
                 let _ = writeln!(
                     out,
-                    "{} vs {} ({metric}): BD-rate {r:+.2} %, BD-{} {q:+.3} dB",
-                    c.test,
-                    c.anchor,
-                    if c.metric == "psnr" {
-                        "PSNR"
-                    } else {
-                        "MS-SSIM"
-                    }
+                    "{} vs {} ({metric}): BD-rate {r:+.2} %, BD-{quality} {q:+.3} dB{flag}",
+                    c.test, c.anchor
                 );
             }
             _ => {
@@ -152,29 +160,50 @@ fn bd_table<'a>(rows: impl Iterator<Item = &'a BdComparison>) -> String {
                 .map_or("n/a".into(), |v| format!("{v:+.2} %")),
             c.bd_quality_db
                 .map_or("n/a".into(), |v| format!("{v:+.3} dB")),
-            match (c.overlap_db, &c.error) {
-                (Some([lo, hi]), _) => format!("{lo:.2}–{hi:.2}"),
-                (None, Some(e)) => e.clone(),
-                (None, None) => "-".into(),
-            }
+            overlap_note(c)
         );
     }
     md
+}
+
+/// The overlap range, flagged when it is too small to mean much, or why there is none.
+fn overlap_note(c: &BdComparison) -> String {
+    match (c.overlap_db, &c.error) {
+        (Some([lo, hi]), _) => {
+            let frac = c.overlap_fraction.unwrap_or(1.0);
+            if frac < LOW_OVERLAP {
+                format!(
+                    "{lo:.2}–{hi:.2} (only {:.0} % of the range: unreliable)",
+                    frac * 100.0
+                )
+            } else {
+                format!("{lo:.2}–{hi:.2}")
+            }
+        }
+        (None, Some(e)) => e.clone(),
+        (None, None) => "-".into(),
+    }
 }
 
 /// A Markdown report: how it was made, the BD table, the averaged table and the plots
 /// (`plots` are paths relative to the report).
 pub fn markdown(report: &RdReport, plots: &[String]) -> String {
     let mut md = String::from("# Rate–distortion report\n\n");
-    let _ = writeln!(md, "Regenerate with:\n\n    {}\n", report.command);
     let _ = writeln!(
         md,
-        "Data: {} ({} images). Model: {} (weights sha256 {}). Threads: {}. \
-         Metrics are per image, then averaged; MS-SSIM dB is −10·log10(1 − mean MS-SSIM).\n",
+        "Regenerate with (in a checkout, `neco` is `cargo run --release --`):\n\n    {}\n",
+        report.command
+    );
+    let _ = writeln!(
+        md,
+        "Data: {} ({} images). Model: {} (weights sha256 {}…). Run time: {:.0} s on {} \
+         threads. Metrics are per image, then averaged; MS-SSIM dB is \
+         −10·log10(1 − mean MS-SSIM); encode/decode ms are per image, in process.\n",
         report.dataset,
         report.images.len(),
         report.model,
         &report.weights_sha256[..16.min(report.weights_sha256.len())],
+        report.wall_seconds,
         report.threads
     );
     md += "## BD-rate of neco (negative = fewer bits at equal quality)\n\n";
