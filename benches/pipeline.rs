@@ -1,0 +1,144 @@
+//! The codec's stages and the whole pipeline with the default weights, at sizes that
+//! show how cost grows: the deterministic parameter path (h_s in ordered f32 + table
+//! selection), g_a and g_s per backend (flex always; wgpu when built with
+//! `--features wgpu`), and end-to-end encode/decode (with tiling) of a photo scaled to
+//! 256², 768×512, 1920×1080 and 4096².
+//!
+//!     cargo bench --bench pipeline                 # everything (several minutes)
+//!     cargo bench --bench pipeline -- decode/768   # one group/size
+//!
+//! Inputs come from assets/sample-768x512.png, so the benches run on a fresh clone.
+
+use burn::prelude::*;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use neco::backend::BackendChoice;
+use neco::codec::{Codec, Timings};
+use neco::io::image_io::{SourceImage, SourceKind};
+use neco::model::weights::{WeightsFile, DEFAULT_WEIGHTS};
+use neco_core::container::ImageStream;
+use neco_core::entropy::{entropy_params, Planes};
+use neco_core::Limits;
+
+const SIZES: [(u32, u32); 4] = [(256, 256), (768, 512), (1920, 1080), (4096, 4096)];
+
+fn label((w, h): (u32, u32)) -> String {
+    format!("{w}x{h}")
+}
+
+/// The sample photo resized to `w`×`h`.
+fn photo(w: u32, h: u32) -> SourceImage {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/sample-768x512.png");
+    let img = image::open(path).expect("assets/sample-768x512.png").into_rgb8();
+    let img = image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle);
+    SourceImage {
+        width: w,
+        height: h,
+        rgb: img.into_raw(),
+        alpha: None,
+        kind: SourceKind::Rgb,
+        warnings: Vec::new(),
+    }
+}
+
+fn weights() -> WeightsFile {
+    WeightsFile::parse(DEFAULT_WEIGHTS).expect("default weights")
+}
+
+fn backends() -> Vec<(&'static str, Device)> {
+    let mut list = vec![("flex", Device::flex())];
+    if cfg!(feature = "wgpu") {
+        if let Ok(d) = BackendChoice::Wgpu.device() {
+            list.push(("wgpu", d));
+        }
+    }
+    list
+}
+
+fn pad64(n: u32) -> usize {
+    (n as usize).div_ceil(64) * 64
+}
+
+fn params(c: &mut Criterion) {
+    let w = weights();
+    let (n, m) = (w.config.n, w.config.m);
+    let hyper = w.model(&Device::flex()).unwrap().valid().h_s.export();
+    let mut g = c.benchmark_group("params");
+    for size in SIZES {
+        let (zh, zw) = (pad64(size.1) / 64, pad64(size.0) / 64);
+        // Small integers, as ẑ is.
+        let z: Vec<f32> = (0..n * zh * zw).map(|i| ((i * 7919) % 7) as f32 - 3.0).collect();
+        let z = Planes::new(n, zh, zw, z).unwrap();
+        g.throughput(Throughput::Elements((m * zh * zw * 16) as u64));
+        if size.0 >= 1920 {
+            g.sample_size(10);
+        }
+        g.bench_with_input(BenchmarkId::from_parameter(label(size)), &z, |b, z| {
+            b.iter(|| entropy_params(&hyper.forward(z).unwrap(), m).unwrap())
+        });
+    }
+    g.finish();
+}
+
+fn transforms(c: &mut Criterion) {
+    let w = weights();
+    for (name, device) in backends() {
+        let model = w.model(&device).unwrap().valid();
+        let mut g = c.benchmark_group(format!("transforms_{name}"));
+        g.sample_size(10);
+        // One 4096² tensor needs gigabytes for g_a's first layer: the codec tiles
+        // large images (see the end-to-end groups), so the raw transforms stop at 1080p.
+        for size in &SIZES[..3] {
+            let (ph, pw) = (pad64(size.1), pad64(size.0));
+            g.throughput(Throughput::Elements((ph * pw) as u64));
+            let x = Tensor::<4>::random([1, 3, ph, pw], burn::tensor::Distribution::Default, &device);
+            g.bench_function(BenchmarkId::new("g_a", label(*size)), |b| {
+                b.iter(|| model.g_a.forward(x.clone()).into_data())
+            });
+            let y = Tensor::<4>::random(
+                [1, w.config.m, ph / 16, pw / 16],
+                burn::tensor::Distribution::Uniform(-2.0, 2.0),
+                &device,
+            );
+            g.bench_function(BenchmarkId::new("g_s", label(*size)), |b| {
+                b.iter(|| model.g_s.forward(y.clone()).into_data())
+            });
+        }
+        g.finish();
+    }
+}
+
+fn end_to_end(c: &mut Criterion) {
+    let codec = Codec::new(&weights(), Device::flex()).unwrap();
+    let mut enc = c.benchmark_group("encode");
+    enc.sample_size(10);
+    let mut streams = Vec::new();
+    for size in SIZES {
+        let src = photo(size.0, size.1);
+        enc.throughput(Throughput::Elements(size.0 as u64 * size.1 as u64));
+        enc.bench_with_input(BenchmarkId::from_parameter(label(size)), &src, |b, src| {
+            b.iter(|| codec.encode(src, 50, &mut Timings::default()).unwrap())
+        });
+        let bytes = codec
+            .encode(&src, 50, &mut Timings::default())
+            .unwrap()
+            .to_bytes()
+            .unwrap();
+        streams.push((size, bytes));
+    }
+    enc.finish();
+    let mut dec = c.benchmark_group("decode");
+    dec.sample_size(10);
+    for (size, bytes) in &streams {
+        dec.throughput(Throughput::Elements(size.0 as u64 * size.1 as u64));
+        dec.bench_with_input(BenchmarkId::from_parameter(label(*size)), bytes, |b, bytes| {
+            b.iter(|| {
+                let s = ImageStream::from_bytes(bytes, &Limits::default()).unwrap();
+                codec.decode(&s, &mut Timings::default()).unwrap()
+            })
+        });
+    }
+    dec.finish();
+}
+
+criterion_group!(benches, params, transforms, end_to_end);
+criterion_main!(benches);
