@@ -28,7 +28,9 @@ fn label((w, h): (u32, u32)) -> String {
 /// The sample photo resized to `w`×`h`.
 fn photo(w: u32, h: u32) -> SourceImage {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/sample-768x512.png");
-    let img = image::open(path).expect("assets/sample-768x512.png").into_rgb8();
+    let img = image::open(path)
+        .expect("assets/sample-768x512.png")
+        .into_rgb8();
     let img = image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle);
     SourceImage {
         width: w,
@@ -66,7 +68,9 @@ fn params(c: &mut Criterion) {
     for size in SIZES {
         let (zh, zw) = (pad64(size.1) / 64, pad64(size.0) / 64);
         // Small integers, as ẑ is.
-        let z: Vec<f32> = (0..n * zh * zw).map(|i| ((i * 7919) % 7) as f32 - 3.0).collect();
+        let z: Vec<f32> = (0..n * zh * zw)
+            .map(|i| ((i * 7919) % 7) as f32 - 3.0)
+            .collect();
         let z = Planes::new(n, zh, zw, z).unwrap();
         g.throughput(Throughput::Elements((m * zh * zw * 16) as u64));
         if size.0 >= 1920 {
@@ -90,7 +94,8 @@ fn transforms(c: &mut Criterion) {
         for size in &SIZES[..3] {
             let (ph, pw) = (pad64(size.1), pad64(size.0));
             g.throughput(Throughput::Elements((ph * pw) as u64));
-            let x = Tensor::<4>::random([1, 3, ph, pw], burn::tensor::Distribution::Default, &device);
+            let x =
+                Tensor::<4>::random([1, 3, ph, pw], burn::tensor::Distribution::Default, &device);
             g.bench_function(BenchmarkId::new("g_a", label(*size)), |b| {
                 b.iter(|| model.g_a.forward(x.clone()).into_data())
             });
@@ -130,12 +135,16 @@ fn end_to_end(c: &mut Criterion) {
     dec.sample_size(10);
     for (size, bytes) in &streams {
         dec.throughput(Throughput::Elements(size.0 as u64 * size.1 as u64));
-        dec.bench_with_input(BenchmarkId::from_parameter(label(*size)), bytes, |b, bytes| {
-            b.iter(|| {
-                let s = ImageStream::from_bytes(bytes, &Limits::default()).unwrap();
-                codec.decode(&s, &mut Timings::default()).unwrap()
-            })
-        });
+        dec.bench_with_input(
+            BenchmarkId::from_parameter(label(*size)),
+            bytes,
+            |b, bytes| {
+                b.iter(|| {
+                    let s = ImageStream::from_bytes(bytes, &Limits::default()).unwrap();
+                    codec.decode(&s, &mut Timings::default()).unwrap()
+                })
+            },
+        );
     }
     dec.finish();
 }

@@ -14,10 +14,15 @@ const CHANNELS: usize = 96;
 
 /// (label, latent count) for the image sizes.
 fn sizes() -> Vec<(&'static str, usize)> {
-    [("256x256", 256, 256), ("768x512", 768, 512), ("1920x1080", 1920, 1088), ("4096x4096", 4096, 4096)]
-        .into_iter()
-        .map(|(label, w, h)| (label, CHANNELS * (w / 16) * (h / 16)))
-        .collect()
+    [
+        ("256x256", 256, 256),
+        ("768x512", 768, 512),
+        ("1920x1080", 1920, 1088),
+        ("4096x4096", 4096, 4096),
+    ]
+    .into_iter()
+    .map(|(label, w, h)| (label, CHANNELS * (w / 16) * (h / 16)))
+    .collect()
 }
 
 /// Latents shaped like a trained model's: small integers around 0 whose spread follows

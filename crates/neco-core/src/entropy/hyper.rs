@@ -17,8 +17,8 @@
 //! are skipped (not added as zeros). Each product is rounded to f32 and then added
 //! (Rust never contracts to FMA), so every output value is the same on every
 //! machine. Parallelism (rayon, over output rows) and vectorization (across output
-//! channels and pixels) only change *which* independent outputs are computed
-//! together, never the order within one output.
+//! channels, with AVX2 where the CPU has it) only change *which* independent outputs
+//! are computed together, never the order within one output.
 
 use super::escape::MAX_ABS_SYMBOL;
 use super::gaussian::scale_index;
@@ -334,7 +334,7 @@ fn correlate(
     wo: usize,
     tap: impl Fn(usize, usize, usize) -> u32,
 ) -> std::result::Result<Planes, String> {
-    let (h, w, in_ch) = (x.height, x.width, x.channels);
+    let (h, w) = (x.height, x.width);
     let total = numel(out_ch, ho, wo).map_err(|e| e.to_string())?;
     let row_len = wo * out_ch;
     let map_y: Vec<u32> = (0..ho * k).map(|i| tap(i / k, i % k, h)).collect();
@@ -344,35 +344,15 @@ fn correlate(
     hwc.par_chunks_mut(row_len)
         .enumerate()
         .for_each(|(y, row)| {
-            for x0 in (0..wo).step_by(TILE) {
-                let x1 = (x0 + TILE).min(wo);
-                let acc = &mut row[x0 * out_ch..x1 * out_ch];
-                for a in acc.chunks_exact_mut(out_ch) {
-                    a.copy_from_slice(bias);
-                }
-                for ci in 0..in_ch {
-                    for ky in 0..k {
-                        let iy = map_y[y * k + ky];
-                        if iy == NONE {
-                            continue;
-                        }
-                        let in_row = &x.data[(ci * h + iy as usize) * w..][..w];
-                        for kx in 0..k {
-                            let wv = &wt[((ci * k + ky) * k + kx) * out_ch..][..out_ch];
-                            for (xi, a) in (x0..x1).zip(acc.chunks_exact_mut(out_ch)) {
-                                let ix = map_x[xi * k + kx];
-                                if ix == NONE {
-                                    continue;
-                                }
-                                let v = in_row[ix as usize];
-                                for (ao, &wo_) in a.iter_mut().zip(wv) {
-                                    *ao += wo_ * v;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            let job = RowJob {
+                x,
+                wt,
+                out_ch,
+                k,
+                map_y: &map_y[y * k..(y + 1) * k],
+                map_x: &map_x,
+            };
+            job.run(row, bias);
         });
     // HWC -> CHW.
     let plane = ho * wo;
@@ -390,6 +370,76 @@ fn correlate(
         width: wo,
         data,
     })
+}
+
+/// One output row of [`correlate`].
+struct RowJob<'a> {
+    x: &'a Planes,
+    wt: &'a [f32],
+    out_ch: usize,
+    k: usize,
+    /// Input row per kernel row for this output row ([`NONE`] if outside).
+    map_y: &'a [u32],
+    map_x: &'a [u32],
+}
+
+impl RowJob<'_> {
+    /// Fills `row` (`wo · out_ch`, pixel-major). Compiled twice: with AVX2 where the
+    /// CPU has it, and for the baseline target. Both do the same IEEE multiplications
+    /// and additions in the same order (Rust never fuses them into FMAs), so the
+    /// results are identical; only the vector width differs.
+    fn run(&self, row: &mut [f32], bias: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { self.run_avx2(row, bias) };
+            return;
+        }
+        self.run_body(row, bias);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn run_avx2(&self, row: &mut [f32], bias: &[f32]) {
+        self.run_body(row, bias);
+    }
+
+    /// Tiles of [`TILE`] output pixels: each weight vector is read once per tile and
+    /// added into every pixel's accumulator, in (ci, ky, kx) order.
+    #[inline(always)]
+    fn run_body(&self, row: &mut [f32], bias: &[f32]) {
+        let (h, w, k, out_ch) = (self.x.height, self.x.width, self.k, self.out_ch);
+        let wo = row.len() / out_ch;
+        for x0 in (0..wo).step_by(TILE) {
+            let x1 = (x0 + TILE).min(wo);
+            let acc = &mut row[x0 * out_ch..x1 * out_ch];
+            for a in acc.chunks_exact_mut(out_ch) {
+                a.copy_from_slice(bias);
+            }
+            for ci in 0..self.x.channels {
+                for ky in 0..k {
+                    let iy = self.map_y[ky];
+                    if iy == NONE {
+                        continue;
+                    }
+                    let in_row = &self.x.data[(ci * h + iy as usize) * w..][..w];
+                    for kx in 0..k {
+                        let wv = &self.wt[((ci * k + ky) * k + kx) * out_ch..][..out_ch];
+                        for (xi, a) in (x0..x1).zip(acc.chunks_exact_mut(out_ch)) {
+                            let ix = self.map_x[xi * k + kx];
+                            if ix == NONE {
+                                continue;
+                            }
+                            let v = in_row[ix as usize];
+                            for (ao, &wo_) in a.iter_mut().zip(wv) {
+                                *ao += wo_ * v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Per-element entropy parameters for ŷ.
@@ -428,4 +478,48 @@ pub fn entropy_params(hs_out: &Planes, y_channels: usize) -> Result<EntropyParam
             })
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod kernel_tests {
+    use super::*;
+
+    /// The AVX2 build of the row kernel and the baseline build agree bit for bit.
+    #[test]
+    fn vector_widths_agree_bitwise() {
+        let mut s = 1u32;
+        let mut f = || {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let (in_ch, out_ch, k, h, w) = (7, 72, 3, 5, 40);
+        let data = (0..in_ch * h * w).map(|_| f() * 8.0).collect();
+        let x = Planes::new(in_ch, h, w, data).unwrap();
+        let wt: Vec<f32> = (0..in_ch * k * k * out_ch).map(|_| f()).collect();
+        let bias: Vec<f32> = (0..out_ch).map(|_| f()).collect();
+        let map_x: Vec<u32> = (0..w * k)
+            .map(|i| {
+                let ix = (i / k + i % k) as i64 - 1;
+                if (0..w as i64).contains(&ix) {
+                    ix as u32
+                } else {
+                    NONE
+                }
+            })
+            .collect();
+        let job = RowJob {
+            x: &x,
+            wt: &wt,
+            out_ch,
+            k,
+            map_y: &[NONE, 1, 2],
+            map_x: &map_x,
+        };
+        let mut portable = vec![0.0; w * out_ch];
+        job.run_body(&mut portable, &bias);
+        let mut dispatched = vec![0.0; w * out_ch];
+        job.run(&mut dispatched, &bias);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&portable), bits(&dispatched));
+    }
 }
