@@ -19,6 +19,10 @@ use neco_core::container::ImageStream;
 use neco_core::entropy::{entropy_params, Planes};
 use neco_core::Limits;
 
+// The same allocator as the `neco` binary, so the numbers are what users get.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SIZES: [(u32, u32); 4] = [(256, 256), (768, 512), (1920, 1080), (4096, 4096)];
 
 fn label((w, h): (u32, u32)) -> String {

@@ -115,12 +115,24 @@ impl RdCmd {
             )
             .expect("static template"),
         );
+        // One untimed pass per codec first, so first-use costs (allocator growth,
+        // lazy initialisation in Burn and FFmpeg) do not land on the first image.
+        let first = rd::load_image(&paths[0], self.limits.max_pixels)?;
+        for codec in &codecs {
+            if let Some(&setting) = codec.settings().first() {
+                rd::measure(codec.as_ref(), &first, setting)?;
+            }
+        }
+        drop(first);
+        let warmup = codecs[0].stage_timings().unwrap_or_default();
         let mut samples = Vec::new();
-        for path in &paths {
-            let img = rd::load_image(path, self.limits.max_pixels)?;
-            for codec in &codecs {
+        // Codec by codec, so one codec's threads and caches do not slow the next
+        // one's first image (images are re-read from disk, which costs little).
+        for codec in &codecs {
+            for path in &paths {
+                let img = rd::load_image(path, self.limits.max_pixels)?;
                 for &setting in codec.settings() {
-                    bar.set_message(format!("{} {} {setting}", img.name, codec.name()));
+                    bar.set_message(format!("{} {} {setting}", codec.name(), img.name));
                     samples.push(rd::measure(codec.as_ref(), &img, setting)?);
                     bar.inc(1);
                 }
@@ -177,10 +189,10 @@ impl RdCmd {
                 let n = (paths.len() * codecs[0].settings().len()).max(1) as f64;
                 println!(
                     "neco per image: analysis {:.1} ms, parameters {:.1} ms, entropy coding {:.1} ms, synthesis {:.1} ms (encode + decode)",
-                    t.analysis_ms / n,
-                    t.params_ms / n,
-                    t.entropy_ms / n,
-                    t.synthesis_ms / n
+                    (t.analysis_ms - warmup.analysis_ms) / n,
+                    (t.params_ms - warmup.params_ms) / n,
+                    (t.entropy_ms - warmup.entropy_ms) / n,
+                    (t.synthesis_ms - warmup.synthesis_ms) / n
                 );
             }
         }
