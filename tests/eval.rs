@@ -19,6 +19,16 @@ fn crop(rgb: &[u8], width: usize, w: usize, h: usize) -> Vec<u8> {
         .collect()
 }
 
+/// The 768×512 sample as the RD code sees it.
+fn sample_image() -> RgbImage {
+    RgbImage {
+        name: "sample".into(),
+        width: 768,
+        height: 512,
+        rgb: source("sample-768x512.png").rgb,
+    }
+}
+
 #[test]
 fn ms_ssim_matches_pytorch_msssim() {
     // Values printed by scripts/msssim_reference.py (pytorch_msssim 1.0.0, float64
@@ -41,13 +51,7 @@ fn ms_ssim_matches_pytorch_msssim() {
 fn jpeg_anchor_measures_like_pillow() {
     // More quality costs more bits and buys PSNR and MS-SSIM. (On Kodak the whole
     // curve lands within 2 % BD-rate of Pillow's published one: docs/rd-kodak.md.)
-    let src = source("sample-768x512.png");
-    let img = RgbImage {
-        name: "sample".into(),
-        width: 768,
-        height: 512,
-        rgb: src.rgb,
-    };
+    let img = sample_image();
     let codec = JpegCodec::new(vec![10, 50, 90]).unwrap();
     let s: Vec<_> = [10, 50, 90]
         .iter()
@@ -74,13 +78,7 @@ fn jpeg_anchor_measures_like_pillow() {
 fn hevc_anchor_beats_jpeg_on_the_sample() {
     use neco::eval::anchors::ycbcr::Chroma;
     use neco::eval::codecs::HevcCodec;
-    let src = source("sample-768x512.png");
-    let img = RgbImage {
-        name: "sample".into(),
-        width: 768,
-        height: 512,
-        rgb: src.rgb,
-    };
+    let img = sample_image();
     let hevc = HevcCodec::new(Chroma::Yuv444, "ultrafast", None, vec![27, 32, 37, 42]).unwrap();
     let jpeg = JpegCodec::new(vec![20, 40, 60, 80, 90]).unwrap();
     let samples: Vec<_> = [&hevc as &dyn RdCodec, &jpeg]

@@ -121,6 +121,20 @@ fn rd_writes_tables_bd_and_plots() {
         .stderr(contains("already exists").and(contains("-y")));
 }
 
+/// `neco rd EXTRA --dataset DATA -o OUT` must fail with `expected` in its message.
+fn rd_fails(extra: &[&str], data: &Path, out: &Path, expected: &str) {
+    neco()
+        .arg("rd")
+        .args(extra)
+        .arg("--dataset")
+        .arg(data)
+        .arg("-o")
+        .arg(out)
+        .assert()
+        .failure()
+        .stderr(contains(expected));
+}
+
 #[test]
 fn rd_errors_are_clear() {
     neco()
@@ -129,40 +143,41 @@ fn rd_errors_are_clear() {
         .failure()
         .stderr(contains("no-such-set-or-folder"));
 
-    let data = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let broken = tempfile::tempdir().unwrap();
     std::fs::write(
-        data.path().join("broken.png"),
+        broken.path().join("broken.png"),
         b"\x89PNG\r\n\x1a\nnot really",
     )
     .unwrap();
-    let out = tempfile::tempdir().unwrap();
-    neco()
-        .args(["rd", "--dataset"])
-        .arg(data.path())
-        .arg("-o")
-        .arg(out.path())
-        .assert()
-        .failure()
-        .stderr(contains("broken.png"));
+    rd_fails(&[], broken.path(), out.path(), "broken.png");
 
     let data = tempfile::tempdir().unwrap();
     dataset(data.path());
-    neco()
-        .args(["rd", "--against", "webp", "--dataset"])
-        .arg(data.path())
-        .arg("-o")
-        .arg(out.path())
-        .assert()
-        .failure()
-        .stderr(contains("unknown anchor \"webp\""));
-    neco()
-        .args(["rd", "--reference", "/no/such/curve.json", "--dataset"])
-        .arg(data.path())
-        .arg("-o")
-        .arg(out.path())
-        .assert()
-        .failure()
-        .stderr(contains("/no/such/curve.json"));
+    rd_fails(
+        &["--against", "webp"],
+        data.path(),
+        out.path(),
+        "unknown anchor \"webp\"",
+    );
+    rd_fails(
+        &["--reference", "/no/such/curve.json"],
+        data.path(),
+        out.path(),
+        "/no/such/curve.json",
+    );
+    rd_fails(
+        &["--qualities", "101"],
+        data.path(),
+        out.path(),
+        "out of range 0..=100",
+    );
+    rd_fails(
+        &["--hevc-qps", "52"],
+        data.path(),
+        out.path(),
+        "out of range 0..=51",
+    );
     // Nothing was written by the failed runs.
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::rd::{BdComparison, Curve, Sample, LOW_OVERLAP};
+use super::rd::{BdComparison, Curve, Point, Sample, LOW_OVERLAP};
 
 /// Everything an RD run produced.
 #[derive(Debug, Serialize)]
@@ -36,6 +36,19 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"))
 }
 
+/// A point's cells: setting, bpp, PSNR, MS-SSIM, MS-SSIM dB, encode ms, decode ms.
+fn cells(p: &Point) -> [String; 7] {
+    [
+        p.setting.map_or("-".into(), |s| s.to_string()),
+        format!("{:.4}", p.bpp),
+        opt(p.psnr, 2),
+        opt(p.ms_ssim, 4),
+        opt(p.ms_ssim_db, 2),
+        opt(p.encode_ms, 1),
+        opt(p.decode_ms, 1),
+    ]
+}
+
 /// The averaged table, one row per measured codec setting.
 pub fn table(curves: &[Curve]) -> String {
     let mut out = format!(
@@ -49,17 +62,11 @@ pub fn table(curves: &[Curve]) -> String {
     );
     for c in curves.iter().filter(|c| c.kind == "measured") {
         for p in &c.points {
+            let [setting, bpp, psnr, ms, ms_db, enc, dec] = cells(p);
             let _ = writeln!(
                 out,
-                "{:<8} {:>7} {:>7.4} {:>8} {:>8} {:>9} {:>9} {:>9}",
+                "{:<8} {setting:>7} {bpp:>7} {psnr:>8} {ms:>8} {ms_db:>9} {enc:>9} {dec:>9}",
                 c.name,
-                p.setting.map_or("-".into(), |s| s.to_string()),
-                p.bpp,
-                opt(p.psnr, 2),
-                opt(p.ms_ssim, 4),
-                opt(p.ms_ssim_db, 2),
-                opt(p.encode_ms, 1),
-                opt(p.decode_ms, 1),
             );
         }
     }
@@ -223,18 +230,7 @@ pub fn markdown(report: &RdReport, plots: &[String]) -> String {
     md += "|---|---:|---:|---:|---:|---:|---:|---:|\n";
     for c in report.curves.iter().filter(|c| c.kind == "measured") {
         for p in &c.points {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {:.4} | {} | {} | {} | {} | {} |",
-                c.label,
-                p.setting.map_or("-".into(), |s| s.to_string()),
-                p.bpp,
-                opt(p.psnr, 2),
-                opt(p.ms_ssim, 4),
-                opt(p.ms_ssim_db, 2),
-                opt(p.encode_ms, 1),
-                opt(p.decode_ms, 1)
-            );
+            let _ = writeln!(md, "| {} | {} |", c.label, cells(p).join(" | "));
         }
     }
     md += "\n";
