@@ -5,7 +5,17 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Exit status after Ctrl-C / SIGTERM, as shells report SIGINT (128 + 2).
+const INTERRUPTED: i32 = 130;
+
 fn main() -> std::process::ExitCode {
+    // On Ctrl-C (or SIGTERM), remove the temp files of outputs being written and stop:
+    // an interrupted run leaves neither a partial output nor a stray temp file.
+    let _ = ctrlc::set_handler(|| {
+        neco_core::container::remove_in_flight_temp_files();
+        eprintln!("neco: interrupted");
+        std::process::exit(INTERRUPTED);
+    });
     let cli = neco::cli::Cli::parse();
     match cli.run() {
         Ok(()) => std::process::ExitCode::SUCCESS,

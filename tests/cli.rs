@@ -443,3 +443,35 @@ fn max_pixels_limit() {
         .success();
     assert!(std::fs::read(&png).unwrap().starts_with(PNG_SIGNATURE));
 }
+
+/// Ctrl-C in the middle of a run: exit status 130, no output, no temp file left.
+#[cfg(unix)]
+#[test]
+fn interrupted_encode_leaves_nothing_behind() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.neco");
+    // The input comes through a pipe that is never finished, so the run is still
+    // going when the signal arrives, however fast the machine.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("neco"))
+        .args(["encode", "-", "-o"])
+        .arg(&out)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let png = std::fs::read(asset("sample-768x512.png")).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&png[..png.len() / 2]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    drop(stdin);
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let left = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(left, 0, "the interrupted run left files behind");
+}

@@ -4,11 +4,26 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use crate::{NecoError, Result};
 
 /// Distinguishes temp files of concurrent writes within one process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Temp files that exist right now, so an interrupt handler can remove them.
+static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes every temp file a [`write_atomic`] call in this process is writing right
+/// now. For a signal handler that is about to end the process: whatever the
+/// interrupted writes were doing, no partial file stays behind, and finished outputs
+/// (already renamed into place) are untouched.
+pub fn remove_in_flight_temp_files() {
+    let list = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+    for path in list.iter() {
+        let _ = fs::remove_file(path);
+    }
+}
 
 /// Writes `bytes` to `path` atomically: readers see either the old file or the
 /// complete new one, never a partial write.
@@ -37,7 +52,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let tmp = TempFile(dir.join(tmp_name));
+    let tmp = TempFile::register(dir.join(tmp_name));
 
     // create_new: never follow or clobber something already at the temp name.
     let mut file = OpenOptions::new()
@@ -92,11 +107,51 @@ fn sync_dir(dir: &Path) {
     let _ = dir;
 }
 
-/// Removes the temp file when dropped, whether the write succeeded or not.
+/// Removes the temp file when dropped, whether the write succeeded or not; listed in
+/// [`IN_FLIGHT`] while it lives.
 struct TempFile(PathBuf);
+
+impl TempFile {
+    fn register(path: PathBuf) -> Self {
+        IN_FLIGHT
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(path.clone());
+        TempFile(path)
+    }
+}
 
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.0);
+        let mut list = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = list.iter().position(|p| *p == self.0) {
+            list.swap_remove(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interrupt_cleanup_removes_only_in_flight_temp_files() {
+        let dir = std::env::temp_dir().join(format!("neco-atomic-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let done = dir.join("done.neco");
+        write_atomic(&done, b"finished", false).unwrap();
+        let tmp = TempFile::register(dir.join(".partial.neco-tmp"));
+        fs::write(&tmp.0, b"half").unwrap();
+        remove_in_flight_temp_files();
+        assert!(!tmp.0.exists(), "the in-flight temp file must be gone");
+        assert_eq!(fs::read(&done).unwrap(), b"finished");
+        drop(tmp);
+        assert!(!IN_FLIGHT
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p.starts_with(&dir)));
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
