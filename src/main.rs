@@ -12,9 +12,8 @@ fn main() -> std::process::ExitCode {
     // On Ctrl-C (or SIGTERM), remove the temp files of outputs being written and stop:
     // an interrupted run leaves neither a partial output nor a stray temp file.
     let _ = ctrlc::set_handler(|| {
-        neco_core::container::remove_in_flight_temp_files();
         eprintln!("neco: interrupted");
-        std::process::exit(INTERRUPTED);
+        neco_core::container::remove_in_flight_temp_files_and_exit(INTERRUPTED);
     });
     let cli = neco::cli::Cli::parse();
     match cli.run() {

@@ -200,7 +200,11 @@ impl RdCmd {
     }
 
     fn codecs(&self) -> anyhow::Result<Vec<Box<dyn RdCodec>>> {
-        let neco = NecoCodec::new(self.model.codec()?, self.qualities.clone())?;
+        let neco = NecoCodec::new(
+            self.model.codec()?,
+            self.qualities.clone(),
+            self.limits.limits(),
+        )?;
         let mut list: Vec<Box<dyn RdCodec>> = vec![Box::new(neco)];
         let opts = AnchorOptions {
             jpeg_qualities: self.jpeg_qualities.clone(),
@@ -269,7 +273,12 @@ impl RdCmd {
             }
         }
         if let Some(path) = &self.report {
-            let base = path.parent().unwrap_or(Path::new(""));
+            let base = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            std::fs::create_dir_all(base)
+                .with_context(|| format!("creating {}", base.display()))?;
             let links: Vec<String> = plots
                 .iter()
                 .map(|p| relative(&out_dir.join(p), base))
@@ -286,11 +295,42 @@ impl RdCmd {
     }
 }
 
-/// `target` relative to folder `base` when it lies inside it, else as given.
+/// `target` as a link from a file in folder `base` (both existing): relative, with
+/// `..` where needed, or absolute when they share no root.
 fn relative(target: &Path, base: &Path) -> String {
-    target
-        .strip_prefix(base)
-        .unwrap_or(target)
-        .to_string_lossy()
-        .into_owned()
+    let (Ok(t), Ok(b)) = (target.canonicalize(), base.canonicalize()) else {
+        return target.to_string_lossy().into_owned();
+    };
+    let (tc, bc): (Vec<_>, Vec<_>) = (t.components().collect(), b.components().collect());
+    let common = tc.iter().zip(&bc).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return t.to_string_lossy().into_owned();
+    }
+    let mut rel = PathBuf::new();
+    for _ in common..bc.len() {
+        rel.push("..");
+    }
+    for c in &tc[common..] {
+        rel.push(c);
+    }
+    rel.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plot_links_are_relative_to_the_report() {
+        let root = tempfile::tempdir().unwrap();
+        let results = root.path().join("results/kodak");
+        let docs = root.path().join("docs");
+        std::fs::create_dir_all(&results).unwrap();
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::write(results.join("psnr.png"), b"").unwrap();
+        let plot = results.join("psnr.png");
+        assert_eq!(relative(&plot, &docs), "../results/kodak/psnr.png");
+        assert_eq!(relative(&plot, root.path()), "results/kodak/psnr.png");
+        assert_eq!(relative(&plot, &results), "psnr.png");
+    }
 }

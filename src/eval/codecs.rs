@@ -1,5 +1,6 @@
 //! The codecs an RD run measures, behind one interface: neco itself, JPEG and HEVC.
 
+use std::ops::RangeInclusive;
 use std::sync::Mutex;
 
 use anyhow::Context;
@@ -41,23 +42,41 @@ pub trait RdCodec: Send + Sync {
     }
 }
 
+/// Settings must lie in `range` and appear once each (a repeated one would be
+/// averaged into one point twice).
+fn check_settings(what: &str, settings: &[u32], range: RangeInclusive<u32>) -> anyhow::Result<()> {
+    if let Some(s) = settings.iter().find(|s| !range.contains(s)) {
+        anyhow::bail!(
+            "{what} {s} is out of range {}..={}",
+            range.start(),
+            range.end()
+        );
+    }
+    for (i, s) in settings.iter().enumerate() {
+        if settings[..i].contains(s) {
+            anyhow::bail!("{what} {s} is listed twice");
+        }
+    }
+    Ok(())
+}
+
 /// neco with loaded weights; the rate is the whole .neco file.
 pub struct NecoCodec {
     codec: Codec,
+    limits: Limits,
     qualities: Vec<u32>,
     label: String,
     timings: Mutex<Timings>,
 }
 
 impl NecoCodec {
-    /// Measure `codec` at each of `qualities` (0..=100).
-    pub fn new(codec: Codec, qualities: Vec<u32>) -> anyhow::Result<Self> {
-        if let Some(q) = qualities.iter().find(|&&q| q > 100) {
-            anyhow::bail!("neco quality {q} is out of range 0..=100");
-        }
+    /// Measure `codec` at each of `qualities` (0..=100); streams are parsed with `limits`.
+    pub fn new(codec: Codec, qualities: Vec<u32>, limits: Limits) -> anyhow::Result<Self> {
+        check_settings("neco quality", &qualities, 0..=100)?;
         let label = format!("neco ({})", codec.config().name);
         Ok(NecoCodec {
             codec,
+            limits,
             qualities,
             label,
             timings: Mutex::default(),
@@ -98,7 +117,7 @@ impl RdCodec for NecoCodec {
         Ok(stream.to_bytes()?)
     }
     fn decode(&self, bytes: &[u8], _img: &RgbImage, _q: u32) -> anyhow::Result<Vec<u8>> {
-        let stream = ImageStream::from_bytes(bytes, &Limits::default())?;
+        let stream = ImageStream::from_bytes(bytes, &self.limits)?;
         let mut t = Timings::default();
         let out = self.codec.decode(&stream, &mut t)?;
         self.add_timings(&t);
@@ -122,9 +141,7 @@ pub struct JpegCodec {
 impl JpegCodec {
     /// Measure JPEG at each of `qualities` (1..=100).
     pub fn new(qualities: Vec<u32>) -> anyhow::Result<Self> {
-        if let Some(q) = qualities.iter().find(|&&q| !(1..=100).contains(&q)) {
-            anyhow::bail!("JPEG quality {q} is out of range 1..=100");
-        }
+        check_settings("JPEG quality", &qualities, 1..=100)?;
         Ok(JpegCodec { qualities })
     }
 }
@@ -164,9 +181,7 @@ impl HevcCodec {
         tune: Option<&str>,
         qps: Vec<u32>,
     ) -> anyhow::Result<Self> {
-        if let Some(qp) = qps.iter().find(|&&qp| qp > 51) {
-            anyhow::bail!("HEVC QP {qp} is out of range 0..=51");
-        }
+        check_settings("HEVC QP", &qps, 0..=51)?;
         super::anchors::hevc::check_available()?;
         Ok(HevcCodec {
             settings: super::anchors::hevc::HevcSettings {
@@ -253,4 +268,18 @@ fn hevc_anchor(_yuv420: bool, _opts: &AnchorOptions) -> anyhow::Result<Box<dyn R
     anyhow::bail!(
         "this neco was built without the `ffmpeg` feature, so the HEVC anchor is not available"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_must_be_in_range_and_distinct() {
+        assert!(JpegCodec::new(vec![10, 50]).is_ok());
+        let err = JpegCodec::new(vec![10, 50, 10]).err().unwrap().to_string();
+        assert_eq!(err, "JPEG quality 10 is listed twice");
+        let err = JpegCodec::new(vec![0]).err().unwrap().to_string();
+        assert_eq!(err, "JPEG quality 0 is out of range 1..=100");
+    }
 }

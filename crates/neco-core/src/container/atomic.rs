@@ -15,12 +15,17 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// Removes every temp file a [`write_atomic`] call in this process is writing right
-/// now. For a signal handler that is about to end the process: whatever the
-/// interrupted writes were doing, no partial file stays behind, and finished outputs
-/// (already renamed into place) are untouched.
-pub fn remove_in_flight_temp_files() {
+/// now, then exits with `code`. For a signal handler: the registry stays locked until
+/// the process is gone, so no write can create a new temp file in between; finished
+/// outputs (already renamed into place) are untouched.
+pub fn remove_in_flight_temp_files_and_exit(code: i32) -> ! {
     let list = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
-    for path in list.iter() {
+    remove_listed(&list);
+    std::process::exit(code)
+}
+
+fn remove_listed(list: &[PathBuf]) {
+    for path in list {
         let _ = fs::remove_file(path);
     }
 }
@@ -52,13 +57,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let tmp = TempFile::register(dir.join(tmp_name));
-
-    // create_new: never follow or clobber something already at the temp name.
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp.0)?;
+    let (tmp, mut file) = TempFile::create(dir.join(tmp_name))?;
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);
@@ -112,12 +111,17 @@ fn sync_dir(dir: &Path) {
 struct TempFile(PathBuf);
 
 impl TempFile {
-    fn register(path: PathBuf) -> Self {
-        IN_FLIGHT
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(path.clone());
-        TempFile(path)
+    /// Creates the file and lists it, under the registry lock, so an interrupt sees
+    /// either no file or a listed one. `create_new`: never follow or clobber something
+    /// already at the temp name (and never list, hence never delete, such a thing).
+    fn create(path: PathBuf) -> io::Result<(Self, fs::File)> {
+        let mut list = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        list.push(path.clone());
+        Ok((TempFile(path), file))
     }
 }
 
@@ -141,9 +145,18 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let done = dir.join("done.neco");
         write_atomic(&done, b"finished", false).unwrap();
-        let tmp = TempFile::register(dir.join(".partial.neco-tmp"));
-        fs::write(&tmp.0, b"half").unwrap();
-        remove_in_flight_temp_files();
+        let (tmp, mut file) = TempFile::create(dir.join(".partial.neco-tmp")).unwrap();
+        file.write_all(b"half").unwrap();
+        // What the interrupt handler does, limited to this test's folder so that
+        // writes of tests running beside it are left alone.
+        let ours: Vec<PathBuf> = IN_FLIGHT
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.starts_with(&dir))
+            .cloned()
+            .collect();
+        remove_listed(&ours);
         assert!(!tmp.0.exists(), "the in-flight temp file must be gone");
         assert_eq!(fs::read(&done).unwrap(), b"finished");
         drop(tmp);
@@ -152,6 +165,11 @@ mod tests {
             .unwrap()
             .iter()
             .any(|p| p.starts_with(&dir)));
+        // Something already at a temp name is neither clobbered nor listed.
+        let squatter = dir.join(".squatter");
+        fs::write(&squatter, b"not ours").unwrap();
+        assert!(TempFile::create(squatter.clone()).is_err());
+        assert_eq!(fs::read(&squatter).unwrap(), b"not ours");
         fs::remove_dir_all(&dir).unwrap();
     }
 }
