@@ -3,11 +3,13 @@
 use std::ops::RangeInclusive;
 use std::sync::Mutex;
 
+#[cfg(feature = "ffmpeg")]
 use anyhow::Context;
 use neco_core::container::ImageStream;
 use neco_core::Limits;
 
 use super::anchors::jpeg;
+#[cfg(feature = "ffmpeg")]
 use super::anchors::ycbcr::Chroma;
 use crate::codec::{Codec, Timings};
 use crate::io::image_io::{SourceImage, SourceKind};
