@@ -9,11 +9,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::common::{LimitArgs, ModelArgs};
 use crate::codec::image::hex;
+use crate::codec::Codec;
 use crate::eval::codecs::{self, AnchorOptions, NecoCodec, RdCodec};
 use crate::eval::plot;
 use crate::eval::rd::{self, Metric};
 use crate::eval::report::{self, RdReport};
 use crate::io::datasets::{list_images, resolve_dataset};
+use crate::model::weights::WeightsFile;
 
 /// Files an RD run writes into its output folder.
 const OUTPUTS: [&str; 7] = [
@@ -105,7 +107,8 @@ impl RdCmd {
             .iter()
             .map(|p| rd::load_reference(p))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let codecs = self.codecs()?;
+        let weights = self.model.weights_file()?;
+        let codecs = self.codecs(&weights)?;
 
         let jobs: usize = paths.len() * codecs.iter().map(|c| c.settings().len()).sum::<usize>();
         let bar = ProgressBar::new(jobs as u64);
@@ -156,7 +159,6 @@ impl RdCmd {
             .into_iter()
             .flat_map(|(t, a)| metrics.map(|m| rd::compare(&curves[t], &curves[a], m)))
             .collect();
-        let weights = self.model.weights_file()?;
         let report = RdReport {
             command: std::iter::once("neco".to_string())
                 .chain(std::env::args().skip(1))
@@ -199,9 +201,9 @@ impl RdCmd {
         self.write_outputs(&out_dir, &report)
     }
 
-    fn codecs(&self) -> anyhow::Result<Vec<Box<dyn RdCodec>>> {
+    fn codecs(&self, weights: &WeightsFile) -> anyhow::Result<Vec<Box<dyn RdCodec>>> {
         let neco = NecoCodec::new(
-            self.model.codec()?,
+            Codec::new(weights, self.model.backend.device()?)?,
             self.qualities.clone(),
             self.limits.limits(),
         )?;
