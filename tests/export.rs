@@ -55,3 +55,27 @@ fn exported_z_tables_follow_the_learned_density() {
     // Exporting again from the same parameters reproduces the shipped tables exactly.
     assert_eq!(fresh, weights.z_tables);
 }
+
+/// Re-exporting the default weights (`neco export --weights`) reproduces the file byte
+/// for byte: the format is canonical and the rewrite loses nothing.
+#[test]
+fn re_export_is_lossless() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.nwt");
+    let output = dir.path().join("out.nwt");
+    std::fs::write(&input, DEFAULT_WEIGHTS).unwrap();
+    assert_cmd::Command::cargo_bin("neco")
+        .unwrap()
+        .args(["export", "--weights"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .assert()
+        .success();
+    assert!(std::fs::read(&output).unwrap() == DEFAULT_WEIGHTS);
+    let w = WeightsFile::parse(DEFAULT_WEIGHTS).unwrap();
+    assert!(
+        w.hyper.is_some(),
+        "the default weights carry the hyper-synthesis"
+    );
+}

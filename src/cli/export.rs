@@ -1,4 +1,5 @@
-//! `neco export`: a training run's checkpoint → a weights file.
+//! `neco export`: a training run's checkpoint → a weights file; or an older weights
+//! file → the current format (same parameters and z tables, same decoded latents).
 
 use std::path::PathBuf;
 
@@ -8,17 +9,22 @@ use clap::Args;
 use sha2::{Digest, Sha256};
 
 use super::common::write_output;
-use crate::codec::image::hex;
 use crate::model::weights::WeightsFile;
 use crate::model::{ConfigFile, HyperpriorModel};
 use crate::train::checkpoint;
+use neco_core::hex;
 
 /// Arguments of `neco export`.
 #[derive(Debug, Args)]
 pub struct ExportCmd {
     /// Run folder written by `neco train`.
+    #[arg(long, required_unless_present = "weights", conflicts_with = "weights")]
+    run: Option<PathBuf>,
+    /// Instead of a run: a weights file to rewrite in the current format (version 1
+    /// files gain the hyper-synthesis section that lets neco-core decode latents
+    /// without Burn; streams record the new file's sha256).
     #[arg(long)]
-    run: PathBuf,
+    weights: Option<PathBuf>,
     /// Output weights file.
     #[arg(short, long)]
     output: PathBuf,
@@ -30,13 +36,16 @@ pub struct ExportCmd {
 impl ExportCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
-        let cfg_path = self.run.join("config.toml");
+        let Some(run) = &self.run else {
+            return self.upgrade();
+        };
+        let cfg_path = run.join("config.toml");
         let cfg = ConfigFile::from_toml(
             &std::fs::read_to_string(&cfg_path)
                 .with_context(|| format!("reading {}", cfg_path.display()))?,
         )?;
-        let ck = checkpoint::load(&self.run.join("checkpoint"))?
-            .with_context(|| format!("no checkpoint in {}", self.run.display()))?;
+        let ck = checkpoint::load(&run.join("checkpoint"))?
+            .with_context(|| format!("no checkpoint in {}", run.display()))?;
         let device = Device::flex();
         let model = HyperpriorModel::from_record_bytes(&cfg.model, ck.model, &device)
             .context("applying the checkpoint")?;
@@ -46,7 +55,24 @@ impl ExportCmd {
         eprintln!(
             "exported step {} of {} to {} ({} bytes, sha256 {})",
             ck.progress.step,
-            self.run.display(),
+            run.display(),
+            self.output.display(),
+            bytes.len(),
+            hex(&Sha256::digest(&bytes))
+        );
+        Ok(())
+    }
+
+    /// Rewrite `--weights` in the current format, keeping its parameters and z tables.
+    fn upgrade(&self) -> anyhow::Result<()> {
+        let path = self.weights.as_ref().context("pass --run or --weights")?;
+        let old = WeightsFile::read(path)?;
+        let model = old.model(&Device::flex())?;
+        let bytes = WeightsFile::build(&old.config, &model, &old.z_tables)?;
+        write_output(&self.output, &bytes, self.force)?;
+        eprintln!(
+            "rewrote {} as {} ({} bytes, sha256 {})",
+            path.display(),
             self.output.display(),
             bytes.len(),
             hex(&Sha256::digest(&bytes))

@@ -6,8 +6,8 @@ use clap::Args;
 use neco_core::container::{ImageStream, PixelFormat};
 
 use super::common::LimitArgs;
-use crate::codec::image::hex;
 use crate::io::image_io::read_input;
+use neco_core::hex;
 
 /// Arguments of `neco info`.
 #[derive(Debug, Args)]

@@ -8,7 +8,6 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::common::{LimitArgs, ModelArgs};
-use crate::codec::image::hex;
 use crate::codec::Codec;
 use crate::eval::codecs::{self, AnchorOptions, NecoCodec, RdCodec};
 use crate::eval::plot;
@@ -16,6 +15,7 @@ use crate::eval::rd::{self, Metric};
 use crate::eval::report::{self, RdReport};
 use crate::io::datasets::{list_images, resolve_dataset};
 use crate::model::weights::WeightsFile;
+use neco_core::hex;
 
 /// Files an RD run writes into its output folder.
 const OUTPUTS: [&str; 7] = [

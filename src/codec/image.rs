@@ -3,29 +3,37 @@
 use anyhow::{bail, Context};
 use burn::prelude::*;
 use neco_core::container::{Header, ImageStream, Kind, PixelFormat};
-use neco_core::entropy::{self, FactorizedTables, HyperSynthesis, Planes};
+use neco_core::entropy::{EntropyModel, Latents};
+use neco_core::latent::LatentDims;
 use neco_core::quality::quant_step;
-use neco_core::Limits;
+use neco_core::{hex, Limits};
 
-use super::pad::{padded, to_planar_padded, write_rgb, PlanarWindow};
+use super::pad::{to_planar_padded, write_rgb, PlanarWindow};
 use super::tiling::{crop_planar, paste_planar, tiles};
 use super::timings::Timings;
 use crate::io::image_io::{png_gray, unpng_gray, SourceImage, SourceKind};
 use crate::model::weights::WeightsFile;
 use crate::model::{tensor_to_vec, HyperpriorModel, ModelConfig};
 
-/// Latent symbols per ŷ substream (substreams code and decode in parallel).
-const SYMBOLS_PER_SUBSTREAM: usize = 32 * 1024;
-
-/// A loaded model ready to code: Burn transforms on a device plus the deterministic
-/// parameter path and z tables.
+/// A loaded model ready to code: Burn transforms on a device plus neco-core's entropy
+/// model (z tables and the deterministic parameter path).
 pub struct Codec {
     config: ModelConfig,
     model: HyperpriorModel,
-    hyper: HyperSynthesis,
-    z_tables: FactorizedTables,
-    weights_sha256: [u8; 32],
+    entropy: EntropyModel,
     device: Device,
+}
+
+/// What the analysis transforms computed for one image, before quantization: floats
+/// from whichever backend ran them.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// Latent grid sizes.
+    pub dims: LatentDims,
+    /// y = g_a(x), `M × yh × yw` planar.
+    pub y: Vec<f32>,
+    /// z = h_a(y), `N × zh × zw` planar.
+    pub z: Vec<f32>,
 }
 
 /// A decoded image.
@@ -40,41 +48,24 @@ pub struct DecodedImage {
     pub alpha: Option<Vec<u8>>,
 }
 
-/// Sizes of the latents for an image.
-struct LatentDims {
-    pw: usize,
-    ph: usize,
-    yh: usize,
-    yw: usize,
-    zh: usize,
-    zw: usize,
-}
-
-impl LatentDims {
-    fn new(width: u32, height: u32) -> Self {
-        let (pw, ph) = (padded(width as usize), padded(height as usize));
-        LatentDims {
-            pw,
-            ph,
-            yh: ph / 16,
-            yw: pw / 16,
-            zh: ph / 64,
-            zw: pw / 64,
-        }
-    }
-}
-
 impl Codec {
     /// Load weights (parsed) onto `device`.
     pub fn new(weights: &WeightsFile, device: Device) -> anyhow::Result<Self> {
         let model = weights.model(&device)?.valid();
         let hyper = model.h_s.export();
+        if let Some(stored) = &weights.hyper {
+            // Version-2 files carry the hyper-synthesis twice (Burn record and neco-core
+            // format): they must agree, or encoder and a Burn-free decoder would differ.
+            anyhow::ensure!(
+                *stored == hyper,
+                "weights file is inconsistent: its hyper-synthesis section differs from its model record"
+            );
+        }
+        let entropy = EntropyModel::new(hyper, weights.z_tables.clone(), weights.sha256)?;
         Ok(Codec {
             config: weights.config.clone(),
             model,
-            hyper,
-            z_tables: weights.z_tables.clone(),
-            weights_sha256: weights.sha256,
+            entropy,
             device,
         })
     }
@@ -86,7 +77,12 @@ impl Codec {
 
     /// sha256 of the weights file.
     pub fn weights_sha256(&self) -> [u8; 32] {
-        self.weights_sha256
+        self.entropy.weights_sha256()
+    }
+
+    /// The entropy model (what decides which bits mean what).
+    pub fn entropy_model(&self) -> &EntropyModel {
+        &self.entropy
     }
 
     /// g_a over overlapping tiles of the padded planar image; returns y, `[M, yh, yw]`.
@@ -151,39 +147,6 @@ impl Codec {
         rgb
     }
 
-    /// Deterministic path: ẑ → per-element scale-table indices (for step Δ) and means.
-    fn entropy_params(
-        &self,
-        z_hat: &[i32],
-        d: &LatentDims,
-        step: f32,
-    ) -> anyhow::Result<entropy::EntropyParams> {
-        let z = Planes::new(
-            self.config.n,
-            d.zh,
-            d.zw,
-            z_hat.iter().map(|&v| v as f32).collect(),
-        )?;
-        let mut out = self.hyper.forward(&z)?;
-        let m = self.config.m;
-        anyhow::ensure!(
-            out.channels == 2 * m && out.height == d.yh && out.width == d.yw,
-            "hyper-synthesis produced {}x{}x{}, expected {}x{}x{}",
-            out.channels,
-            out.height,
-            out.width,
-            2 * m,
-            d.yh,
-            d.yw
-        );
-        // Scales are in units of the quantization step: σ/Δ picks the table.
-        let half = out.data.len() / 2;
-        for s in &mut out.data[..half] {
-            *s /= step;
-        }
-        Ok(entropy::entropy_params(&out, m)?)
-    }
-
     /// Encode an image at `quality` (0..=100).
     pub fn encode(
         &self,
@@ -192,6 +155,23 @@ impl Codec {
         t: &mut Timings,
     ) -> anyhow::Result<ImageStream> {
         anyhow::ensure!(quality <= 100, "quality {quality} is out of range 0..=100");
+        let analysis = self.analyse(src, t)?;
+        let latents = t.time(
+            |t| &mut t.params_ms,
+            || {
+                self.entropy.quantize(
+                    &analysis.y,
+                    &analysis.z,
+                    &analysis.dims,
+                    quant_step(quality),
+                )
+            },
+        )?;
+        self.encode_latents(src, &latents, quality, t)
+    }
+
+    /// Run the analysis transforms g_a and h_a on the selected backend.
+    pub fn analyse(&self, src: &SourceImage, t: &mut Timings) -> anyhow::Result<Analysis> {
         // Refuse, before any work, images the container cannot hold or that a
         // decoder with default limits would refuse.
         let max_side = Limits::default().max_dimension;
@@ -201,47 +181,37 @@ impl Codec {
             src.width,
             src.height
         );
-        let d = LatentDims::new(src.width, src.height);
+        let dims = LatentDims::new(src.width, src.height);
         let (planar, _, _) = to_planar_padded(&src.rgb, src.width as usize, src.height as usize);
-
         let (y, z) = t.time(
             |t| &mut t.analysis_ms,
             || {
-                let y = self.analysis(&planar, &d);
+                let y = self.analysis(&planar, &dims);
                 let y_t = Tensor::<4>::from_data(
-                    TensorData::new(y.clone(), [1, self.config.m, d.yh, d.yw]),
+                    TensorData::new(y.clone(), [1, self.config.m, dims.yh, dims.yw]),
                     &self.device,
                 );
                 let z = self.model.h_a.forward(y_t);
                 (y, tensor_to_vec(z))
             },
         );
-        let z_hat: Vec<i32> = z
-            .iter()
-            .map(|&v| v.round().clamp(-1e6, 1e6) as i32)
-            .collect();
-        let plane = d.zh * d.zw;
-        let z_bits = t.time(
-            |t| &mut t.entropy_ms,
-            || self.z_tables.encode(&z_hat, plane),
-        )?;
+        Ok(Analysis { dims, y, z })
+    }
 
-        let step = quant_step(quality);
-        let params = t.time(
-            |t| &mut t.params_ms,
-            || self.entropy_params(&z_hat, &d, step),
-        )?;
-        let symbols: Vec<i32> = y
-            .iter()
-            .zip(&params.means)
-            .map(|(&y, &mu)| ((y - mu) / step).round().clamp(-1e6, 1e6) as i32)
-            .collect();
-        let substreams = symbols.len().div_ceil(SYMBOLS_PER_SUBSTREAM).clamp(1, 64);
-        let y_bits = t.time(
+    /// Entropy-code quantized latents of `src` (from [`EntropyModel::quantize`] on this
+    /// codec's [`entropy_model`](Self::entropy_model)) into a stream.
+    pub fn encode_latents(
+        &self,
+        src: &SourceImage,
+        latents: &Latents,
+        quality: u8,
+        t: &mut Timings,
+    ) -> anyhow::Result<ImageStream> {
+        let dims = LatentDims::new(src.width, src.height);
+        let coded = t.time(
             |t| &mut t.entropy_ms,
-            || entropy::encode_parallel(&symbols, &params.scale_idx, substreams),
+            || self.entropy.encode(latents, &dims),
         )?;
-
         let pixel_format = match src.kind {
             SourceKind::Rgb => PixelFormat::Rgb8,
             SourceKind::Gray => PixelFormat::Gray8,
@@ -260,26 +230,26 @@ impl Codec {
                 bit_depth: 8,
                 quality,
                 model_id: self.config.name.clone(),
-                weights_sha256: self.weights_sha256,
+                weights_sha256: self.weights_sha256(),
                 y_channels: self.config.m as u16,
                 z_channels: self.config.n as u16,
-                substreams: substreams as u16,
+                substreams: coded.y_bits.len() as u16,
             },
-            z_bits,
-            y_bits,
+            z_bits: coded.z_bits,
+            y_bits: coded.y_bits,
             alpha,
         })
     }
 
     /// Check a stream was made by this model and these weights.
     pub fn check_compatible(&self, h: &Header) -> anyhow::Result<()> {
-        if h.model_id != self.config.name || h.weights_sha256 != self.weights_sha256 {
+        if h.model_id != self.config.name || h.weights_sha256 != self.weights_sha256() {
             bail!(
                 "stream was made with model {:?} (weights sha256 {}), but the loaded weights are {:?} ({}); pass the matching --weights",
                 h.model_id,
                 hex(&h.weights_sha256),
                 self.config.name,
-                hex(&self.weights_sha256)
+                hex(&self.weights_sha256())
             );
         }
         if h.y_channels as usize != self.config.m || h.z_channels as usize != self.config.n {
@@ -294,33 +264,34 @@ impl Codec {
         Ok(())
     }
 
-    /// Decode the integer latents only (no neural network): ẑ, then ŷ symbols.
-    pub fn decode_latents(
-        &self,
-        s: &ImageStream,
-        t: &mut Timings,
-    ) -> anyhow::Result<(Vec<i32>, Vec<i32>, entropy::EntropyParams)> {
+    /// Decode the integer latents only (no neural network): ẑ, the parameters, then
+    /// the ŷ symbols — neco-core's [`EntropyModel::decode`], step by step for timing.
+    pub fn decode_latents(&self, s: &ImageStream, t: &mut Timings) -> anyhow::Result<Latents> {
         self.check_compatible(&s.header)?;
         let d = LatentDims::new(s.header.width, s.header.height);
         let z_hat = t.time(
             |t| &mut t.entropy_ms,
-            || self.z_tables.decode(&s.z_bits, d.zh * d.zw),
+            || self.entropy.decode_z(&s.z_bits, &d),
         )?;
         let step = quant_step(s.header.quality);
         let params = t.time(
             |t| &mut t.params_ms,
-            || self.entropy_params(&z_hat, &d, step),
+            || self.entropy.params(&z_hat, &d, step),
         )?;
         let symbols = t.time(
             |t| &mut t.entropy_ms,
-            || entropy::decode_parallel(&s.y_bits, &params.scale_idx),
+            || self.entropy.decode_y(&s.y_bits, &params),
         )?;
-        Ok((z_hat, symbols, params))
+        Ok(Latents {
+            z_hat,
+            symbols,
+            params,
+        })
     }
 
     /// Decode a parsed stream to pixels.
     pub fn decode(&self, s: &ImageStream, t: &mut Timings) -> anyhow::Result<DecodedImage> {
-        let (_, symbols, params) = self.decode_latents(s, t)?;
+        let latents = self.decode_latents(s, t)?;
         let h = &s.header;
         // The alpha chunk is cheap to check: do it before the costly synthesis.
         let alpha = match (&s.alpha, h.pixel_format) {
@@ -332,11 +303,7 @@ impl Codec {
         };
         let d = LatentDims::new(h.width, h.height);
         let step = quant_step(h.quality);
-        let y_hat: Vec<f32> = symbols
-            .iter()
-            .zip(&params.means)
-            .map(|(&q, &mu)| q as f32 * step + mu)
-            .collect();
+        let y_hat = latents.y_hat(step);
         let mut rgb = t.time(
             |t| &mut t.synthesis_ms,
             || self.synthesis(&y_hat, &d, h.width, h.height),
@@ -356,9 +323,4 @@ impl Codec {
             alpha,
         })
     }
-}
-
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

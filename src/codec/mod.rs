@@ -6,5 +6,5 @@ pub mod pad;
 pub mod tiling;
 pub mod timings;
 
-pub use image::{Codec, DecodedImage};
+pub use image::{Analysis, Codec, DecodedImage};
 pub use timings::Timings;

@@ -1,13 +1,7 @@
 //! Conversion between interleaved 8-bit RGB and the padded planar floats the
 //! transforms take.
 
-/// Pixels the padded size is a multiple of (g_a and h_a downsample by 64 in total).
-pub const PAD_MULTIPLE: usize = 64;
-
-/// `n` rounded up to a multiple of [`PAD_MULTIPLE`].
-pub fn padded(n: usize) -> usize {
-    n.div_ceil(PAD_MULTIPLE) * PAD_MULTIPLE
-}
+use neco_core::latent::padded;
 
 /// Planar `[3, ph, pw]` floats in 0..1 from interleaved RGB, padded by edge replication
 /// (replicated edges cost fewer bits than a constant border).

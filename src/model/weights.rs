@@ -1,26 +1,20 @@
 //! Released weights: one file holding the architecture, the Burn parameters and the
-//! frozen integer CDF tables of z.
+//! entropy model (frozen integer CDF tables of z and the hyper-synthesis).
 //!
-//! Layout (little-endian): magic `NECOWTS\0`, format version u32 = 1, then three
-//! length-prefixed (u32) sections: the model config (TOML), the Burn record (burnpack)
-//! and the factorized tables (`FactorizedTables::to_bytes`). The sha256 of the whole
-//! file is the weights hash stored in every stream, so a stream is never decoded with
-//! weights other than those that made it.
+//! The byte layout is neco-core's ([`neco_core::weights`]); this module adds what
+//! needs Burn: the config parsed from TOML and the model built from the record. The
+//! sha256 of the whole file is the weights hash stored in every stream, so a stream
+//! is never decoded with weights other than those that made it.
 
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use burn::module::Module;
 use burn::prelude::*;
-use neco_core::entropy::FactorizedTables;
-use sha2::{Digest, Sha256};
+use neco_core::entropy::{FactorizedTables, HyperSynthesis};
+use neco_core::weights::Weights;
 
 use super::{ConfigFile, HyperpriorModel, ModelConfig};
-
-const MAGIC: &[u8; 8] = b"NECOWTS\0";
-const FORMAT_VERSION: u32 = 1;
-/// Largest section accepted when reading a weights file.
-const MAX_SECTION: usize = 256 << 20;
 
 /// The weights compiled into the binary: the default model.
 pub static DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/hp-n64m96.nwt");
@@ -33,12 +27,15 @@ pub struct WeightsFile {
     pub record: Vec<u8>,
     /// Frozen CDF tables of z.
     pub z_tables: FactorizedTables,
+    /// The hyper-synthesis as stored (format version 2); `None` in version-1 files,
+    /// whose hyper-synthesis is exported from the record.
+    pub hyper: Option<HyperSynthesis>,
     /// sha256 of the whole file.
     pub sha256: [u8; 32],
 }
 
 impl WeightsFile {
-    /// Serialize a model and its z tables.
+    /// Serialize a model and its z tables (current format version).
     pub fn build(
         config: &ModelConfig,
         model: &HyperpriorModel,
@@ -53,61 +50,30 @@ impl WeightsFile {
             .into_record()
             .into_bytes()
             .map_err(|e| anyhow::anyhow!("serializing model: {e:?}"))?;
-        let mut out = Vec::new();
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        for section in [text.as_bytes(), &record[..], &z_tables.to_bytes()] {
-            out.extend_from_slice(&(section.len() as u32).to_le_bytes());
-            out.extend_from_slice(section);
-        }
-        Ok(out)
+        Ok(Weights::write(
+            &text,
+            &record,
+            z_tables,
+            &model.h_s.export(),
+        )?)
     }
 
     /// Parse weights bytes.
     pub fn parse(bytes: &[u8]) -> anyhow::Result<Self> {
-        if bytes.len() < 12 || &bytes[..8] != MAGIC {
-            bail!("not a neco weights file (bad magic)");
-        }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
-        if version != FORMAT_VERSION {
-            bail!("weights format version {version}, this build reads {FORMAT_VERSION}");
-        }
-        let mut rest = &bytes[12..];
-        let mut sections = Vec::new();
-        for name in ["config", "record", "z tables"] {
-            if rest.len() < 4 {
-                bail!("weights file truncated before its {name} section");
-            }
-            let len = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
-            rest = &rest[4..];
-            if len > MAX_SECTION || len > rest.len() {
-                bail!(
-                    "weights file: {name} section claims {len} bytes, {} remain",
-                    rest.len()
-                );
-            }
-            sections.push(&rest[..len]);
-            rest = &rest[len..];
-        }
-        if !rest.is_empty() {
-            bail!("weights file has {} trailing bytes", rest.len());
-        }
-        let config = ConfigFile::from_toml(
-            std::str::from_utf8(sections[0]).context("weights config is not UTF-8")?,
-        )?
-        .model;
-        let z_tables = FactorizedTables::from_bytes(sections[2]).context("weights z tables")?;
+        let w = Weights::parse(bytes)?;
+        let config = ConfigFile::from_toml(&w.config)?.model;
         anyhow::ensure!(
-            z_tables.channels.len() == config.n,
+            w.z_tables.channels.len() == config.n,
             "weights z tables have {} channels, the model has n={}",
-            z_tables.channels.len(),
+            w.z_tables.channels.len(),
             config.n
         );
         Ok(WeightsFile {
             config,
-            record: sections[1].to_vec(),
-            z_tables,
-            sha256: Sha256::digest(bytes).into(),
+            record: w.record,
+            z_tables: w.z_tables,
+            hyper: w.hyper,
+            sha256: w.sha256,
         })
     }
 

@@ -89,7 +89,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 #[allow(unused_imports)]
-pub use neco::codec::image::hex;
+pub use neco_core::hex;
 
 /// sha256 of decoded latents: ẑ then ŷ symbols, each as i32 little-endian.
 pub fn latents_sha256(z_hat: &[i32], y_symbols: &[i32]) -> String {

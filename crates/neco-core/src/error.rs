@@ -19,6 +19,9 @@ pub enum NecoError {
     /// A value is over a configured limit (checked before allocating).
     #[error("limit exceeded: {0}")]
     LimitExceeded(String),
+    /// A weights file is damaged, or is not one this build can read.
+    #[error("invalid weights file: {0}")]
+    BadWeights(String),
     /// The caller passed inconsistent arguments (a bug in the caller, not in the stream).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

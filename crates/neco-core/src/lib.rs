@@ -7,11 +7,19 @@
 //! the neural transforms is an integer latent, so a stream's latents decode to the
 //! same integers on every machine and backend.
 
+mod bytes;
 pub mod container;
 pub mod entropy;
 pub mod error;
+pub mod latent;
 pub mod limits;
 pub mod quality;
+pub mod weights;
 
 pub use error::{NecoError, Result};
 pub use limits::Limits;
+
+/// Lower-case hex of bytes (how hashes are shown in messages).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,5 +1,6 @@
 //! The `HEAD` chunk: what the stream is and how to decode it.
 
+use crate::bytes::ByteReader;
 use crate::{Limits, NecoError, Result};
 
 /// What a stream holds.
@@ -128,7 +129,7 @@ impl Header {
     /// version may define give [`NecoError::Unsupported`], and images over `limits`
     /// give [`NecoError::LimitExceeded`].
     pub fn from_payload(payload: &[u8], limits: &Limits) -> Result<Header> {
-        let mut r = Fields { data: payload };
+        let mut r = ByteReader::new(payload, "HEAD", NecoError::Corrupt);
         let kind = match r.u8()? {
             0 => Kind::Image,
             1 => return Err(NecoError::Unsupported("video streams (kind 1)".into())),
@@ -171,7 +172,7 @@ impl Header {
         let y_channels = r.u16()?;
         let z_channels = r.u16()?;
         let substreams = r.u16()?;
-        if !r.data.is_empty() {
+        if r.remaining() != 0 {
             return Err(NecoError::corrupt(format!(
                 "HEAD: payload is {} bytes, expected {} for a {id_len}-byte model id",
                 payload.len(),
@@ -231,42 +232,5 @@ impl Header {
         } else {
             return None;
         })
-    }
-}
-
-/// Bounds-checked little-endian field reader over the `HEAD` payload.
-struct Fields<'a> {
-    data: &'a [u8],
-}
-
-impl<'a> Fields<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if n > self.data.len() {
-            return Err(NecoError::corrupt(format!(
-                "HEAD: payload ends early, a field needs {n} bytes but {} remain",
-                self.data.len()
-            )));
-        }
-        let (head, rest) = self.data.split_at(n);
-        self.data = rest;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
-        let mut out = [0; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    fn u16(&mut self) -> Result<u16> {
-        self.array().map(u16::from_le_bytes)
-    }
-
-    fn u32(&mut self) -> Result<u32> {
-        self.array().map(u32::from_le_bytes)
     }
 }

@@ -23,6 +23,7 @@
 use super::coder::{self, dec_err, enc_err};
 use super::escape::{check_symbol, decode_escape, encode_escape, escaped_value, MAX_ABS_SYMBOL};
 use super::quantize::{check_pmf, model_from_pmf, quantize_pmf, Model};
+use crate::bytes::ByteReader;
 use crate::{NecoError, Result};
 use constriction::stream::{Decode, Encode};
 
@@ -148,7 +149,7 @@ impl FactorizedTables {
     /// Parses tables written by [`to_bytes`](Self::to_bytes), validating everything
     /// before allocating; any problem is [`NecoError::Corrupt`].
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
-        let mut rd = Reader { b, pos: 0 };
+        let mut rd = ByteReader::new(b, "factorized tables", NecoError::Corrupt);
         let n_ch = rd.u32()? as usize;
         if n_ch == 0 || n_ch > MAX_CHANNELS {
             return Err(NecoError::corrupt(format!(
@@ -174,12 +175,7 @@ impl FactorizedTables {
                 .map_err(|e| NecoError::corrupt(format!("factorized tables: {e}")))?;
             channels.push(t);
         }
-        if rd.pos != b.len() {
-            return Err(NecoError::corrupt(format!(
-                "factorized tables: {} trailing bytes",
-                b.len() - rd.pos
-            )));
-        }
+        rd.finish()?;
         Ok(FactorizedTables { channels })
     }
 
@@ -259,29 +255,5 @@ impl FactorizedTables {
             }
         }
         Ok(out)
-    }
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.b.len() - self.pos < n {
-            return Err(NecoError::corrupt(format!(
-                "factorized tables truncated at byte {} (need {n} more)",
-                self.pos
-            )));
-        }
-        let s = &self.b[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-
-    fn u32(&mut self) -> Result<u32> {
-        let s = self.take(4)?;
-        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
     }
 }

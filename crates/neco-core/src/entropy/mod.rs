@@ -30,6 +30,8 @@ pub mod escape;
 pub mod factorized;
 pub mod gaussian;
 pub mod hyper;
+pub mod hyper_format;
+pub mod model;
 pub mod quantize;
 
 pub use escape::{MAX_ABS_SYMBOL, MAX_ESCAPE_MAGNITUDE, MAX_PREFIX};
@@ -40,4 +42,5 @@ pub use gaussian::{
     SCALE_MIN,
 };
 pub use hyper::{entropy_params, EntropyParams, HyperSynthesis, Layer, Planes};
+pub use model::{CodedLatents, EntropyModel, Latents};
 pub use quantize::{quantize_pmf, PRECISION};

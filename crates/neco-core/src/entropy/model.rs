@@ -1,0 +1,318 @@
+//! The whole entropy model of a weights file: ẑ tables plus the deterministic
+//! parameter path, turning integer latents into bits and back with no neural
+//! transform and no Burn.
+//!
+//! Encoding takes the float outputs of the analysis transforms (`y`, `z`) from any
+//! backend and quantizes them here; everything after that — ẑ, the parameters P(ẑ),
+//! the ŷ symbols and their bits — is computed by this crate alone. Decoding needs
+//! only the stream and this model, so it gives the same integers on every machine
+//! whatever backend the encoder used.
+
+use super::factorized::FactorizedTables;
+use super::gaussian::{decode_parallel, encode_parallel};
+use super::hyper::{entropy_params, EntropyParams, HyperSynthesis, Planes};
+use crate::container::ImageStream;
+use crate::latent::LatentDims;
+use crate::quality::quant_step;
+use crate::{hex, NecoError, Result};
+
+/// Latent symbols per ŷ substream (substreams code and decode in parallel).
+pub const SYMBOLS_PER_SUBSTREAM: usize = 32 * 1024;
+/// Most ŷ substreams an encoder writes.
+pub const MAX_SUBSTREAMS: usize = 64;
+/// Quantized values are clamped to ±this before coding (escapes code up to 2^24).
+const CLAMP: f32 = 1e6;
+
+/// The ẑ tables and the hyper-synthesis of one weights file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntropyModel {
+    hyper: HyperSynthesis,
+    z_tables: FactorizedTables,
+    y_channels: usize,
+    weights_sha256: [u8; 32],
+}
+
+/// The integer latents of one image and the parameters that code ŷ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Latents {
+    /// ẑ, `N × zh × zw` planar.
+    pub z_hat: Vec<i32>,
+    /// ŷ symbols `round((y − μ)/Δ)`, `M × yh × yw` planar.
+    pub symbols: Vec<i32>,
+    /// Scale-table index and mean of every ŷ element, from P(ẑ).
+    pub params: EntropyParams,
+}
+
+impl Latents {
+    /// The dequantized latent ŷ = symbol · Δ + μ that the synthesis transform takes.
+    pub fn y_hat(&self, step: f32) -> Vec<f32> {
+        self.symbols
+            .iter()
+            .zip(&self.params.means)
+            .map(|(&q, &mu)| q as f32 * step + mu)
+            .collect()
+    }
+}
+
+/// Entropy-coded latents: the payloads of the `ZBIT` and `YBIT` chunks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodedLatents {
+    /// ẑ bits.
+    pub z_bits: Vec<u8>,
+    /// ŷ substreams, in order.
+    pub y_bits: Vec<Vec<u8>>,
+}
+
+impl EntropyModel {
+    /// A model from its parts. `weights_sha256` identifies the weights file the parts
+    /// came from (streams record it). Errors ([`NecoError::BadWeights`]) unless the
+    /// hyper-synthesis takes as many channels as the ẑ tables have and gives two per
+    /// ŷ channel (scales, then means).
+    pub fn new(
+        hyper: HyperSynthesis,
+        z_tables: FactorizedTables,
+        weights_sha256: [u8; 32],
+    ) -> Result<Self> {
+        let (in_ch, out_ch) = hyper.channels()?;
+        let z_channels = z_tables.channels.len();
+        if in_ch != z_channels || out_ch % 2 != 0 {
+            return Err(NecoError::BadWeights(format!(
+                "the hyper-synthesis maps {in_ch} to {out_ch} channels; it must take the \
+                 {z_channels} channels of the z tables and give an even number"
+            )));
+        }
+        Ok(EntropyModel {
+            hyper,
+            z_tables,
+            y_channels: out_ch / 2,
+            weights_sha256,
+        })
+    }
+
+    /// Channels of ŷ (M).
+    pub fn y_channels(&self) -> usize {
+        self.y_channels
+    }
+
+    /// Channels of ẑ (N).
+    pub fn z_channels(&self) -> usize {
+        self.z_tables.channels.len()
+    }
+
+    /// sha256 of the weights file this model came from.
+    pub fn weights_sha256(&self) -> [u8; 32] {
+        self.weights_sha256
+    }
+
+    /// The deterministic path: ẑ → per-element scale-table index (for step Δ) and mean.
+    pub fn params(&self, z_hat: &[i32], d: &LatentDims, step: f32) -> Result<EntropyParams> {
+        let z = Planes::new(
+            self.z_channels(),
+            d.zh,
+            d.zw,
+            z_hat.iter().map(|&v| v as f32).collect(),
+        )?;
+        let mut out = self.hyper.forward(&z)?;
+        let m = self.y_channels;
+        if out.channels != 2 * m || out.height != d.yh || out.width != d.yw {
+            return Err(NecoError::InvalidArgument(format!(
+                "hyper-synthesis produced {}x{}x{}, expected {}x{}x{}",
+                out.channels,
+                out.height,
+                out.width,
+                2 * m,
+                d.yh,
+                d.yw
+            )));
+        }
+        // Scales are in units of the quantization step: σ/Δ picks the table.
+        let half = out.data.len() / 2;
+        for s in &mut out.data[..half] {
+            *s /= step;
+        }
+        entropy_params(&out, m)
+    }
+
+    /// Quantizes the analysis outputs `y` (`M × yh × yw`) and `z` (`N × zh × zw`), as
+    /// computed by any backend: ẑ = round(z), then the parameters P(ẑ), then the ŷ
+    /// symbols round((y − μ)/Δ). Non-finite inputs quantize to 0.
+    pub fn quantize(&self, y: &[f32], z: &[f32], d: &LatentDims, step: f32) -> Result<Latents> {
+        let (m, n) = (self.y_channels, self.z_channels());
+        if y.len() != m * d.y_plane() || z.len() != n * d.z_plane() {
+            return Err(NecoError::InvalidArgument(format!(
+                "analysis gave {} y and {} z values, expected {} and {}",
+                y.len(),
+                z.len(),
+                m * d.y_plane(),
+                n * d.z_plane()
+            )));
+        }
+        let z_hat: Vec<i32> = z.iter().map(|&v| round_clamped(v)).collect();
+        let params = self.params(&z_hat, d, step)?;
+        let symbols = y
+            .iter()
+            .zip(&params.means)
+            .map(|(&y, &mu)| round_clamped((y - mu) / step))
+            .collect();
+        Ok(Latents {
+            z_hat,
+            symbols,
+            params,
+        })
+    }
+
+    /// Entropy-codes latents: ẑ with the factorized tables, ŷ in
+    /// `len / SYMBOLS_PER_SUBSTREAM` (1..=64) substreams that decode in parallel.
+    pub fn encode(&self, latents: &Latents, d: &LatentDims) -> Result<CodedLatents> {
+        let z_bits = self.z_tables.encode(&latents.z_hat, d.z_plane())?;
+        let substreams = latents
+            .symbols
+            .len()
+            .div_ceil(SYMBOLS_PER_SUBSTREAM)
+            .clamp(1, MAX_SUBSTREAMS);
+        let y_bits = encode_parallel(&latents.symbols, &latents.params.scale_idx, substreams)?;
+        Ok(CodedLatents { z_bits, y_bits })
+    }
+
+    /// Decodes ẑ from `z_bits`, runs the parameter path at step Δ, then decodes the ŷ
+    /// symbols from the substreams `y_bits`.
+    pub fn decode<S: AsRef<[u8]> + Sync>(
+        &self,
+        z_bits: &[u8],
+        y_bits: &[S],
+        d: &LatentDims,
+        step: f32,
+    ) -> Result<Latents> {
+        let z_hat = self.decode_z(z_bits, d)?;
+        let params = self.params(&z_hat, d, step)?;
+        let symbols = self.decode_y(y_bits, &params)?;
+        Ok(Latents {
+            z_hat,
+            symbols,
+            params,
+        })
+    }
+
+    /// First step of [`decode`](Self::decode): ẑ from its bits.
+    pub fn decode_z(&self, z_bits: &[u8], d: &LatentDims) -> Result<Vec<i32>> {
+        self.z_tables.decode(z_bits, d.z_plane())
+    }
+
+    /// Last step of [`decode`](Self::decode): the ŷ symbols from their substreams,
+    /// coded with the tables `params` selects.
+    pub fn decode_y<S: AsRef<[u8]> + Sync>(
+        &self,
+        y_bits: &[S],
+        params: &EntropyParams,
+    ) -> Result<Vec<i32>> {
+        decode_parallel(y_bits, &params.scale_idx)
+    }
+
+    /// Decodes the latents of a parsed stream after checking it was made with these
+    /// weights ([`NecoError::Unsupported`] otherwise).
+    pub fn decode_stream(&self, s: &ImageStream) -> Result<Latents> {
+        let h = &s.header;
+        if h.weights_sha256 != self.weights_sha256 {
+            return Err(NecoError::Unsupported(format!(
+                "stream was made with weights sha256 {}, this model is {}",
+                hex(&h.weights_sha256),
+                hex(&self.weights_sha256)
+            )));
+        }
+        if usize::from(h.y_channels) != self.y_channels
+            || usize::from(h.z_channels) != self.z_channels()
+        {
+            return Err(NecoError::corrupt(format!(
+                "stream has {} y / {} z channels, its weights have {} / {}",
+                h.y_channels,
+                h.z_channels,
+                self.y_channels,
+                self.z_channels()
+            )));
+        }
+        let d = LatentDims::new(h.width, h.height);
+        self.decode(&s.z_bits, &s.y_bits, &d, quant_step(h.quality))
+    }
+}
+
+fn round_clamped(v: f32) -> i32 {
+    // NaN → 0 (the `as` cast), ±inf → ±CLAMP.
+    v.round().clamp(-CLAMP, CLAMP) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entropy::Layer;
+
+    /// A tiny model: N = 2 z channels, M = 3 y channels, h_s one 4× upsampling layer.
+    fn model() -> EntropyModel {
+        let (n, m, k) = (2, 3, 4);
+        let weight = (0..n * 2 * m * k * k)
+            .map(|i| ((i * 37 % 11) as f32 - 5.0) / 8.0)
+            .collect();
+        let hyper = HyperSynthesis {
+            layers: vec![Layer::ConvTranspose {
+                weight,
+                bias: vec![1.5, 0.5, 2.0, 0.25, -0.5, 0.0],
+                in_ch: n,
+                out_ch: 2 * m,
+                kernel: k,
+                stride: 4,
+                padding: 0,
+                output_padding: 0,
+            }],
+        };
+        let pmf: Vec<f64> = (-4..=4)
+            .map(|v: i32| (-(v * v) as f64 / 4.0).exp())
+            .collect();
+        let z_tables =
+            FactorizedTables::from_probabilities(&[(-4, pmf.clone()), (-4, pmf)]).unwrap();
+        EntropyModel::new(hyper, z_tables, [7; 32]).unwrap()
+    }
+
+    #[test]
+    fn quantize_encode_decode_round_trip() {
+        let m = model();
+        assert_eq!((m.y_channels(), m.z_channels()), (3, 2));
+        let d = LatentDims::new(130, 70);
+        let z: Vec<f32> = (0..2 * d.z_plane())
+            .map(|i| (i as f32 * 0.7).sin() * 3.0)
+            .collect();
+        let mut y: Vec<f32> = (0..3 * d.y_plane())
+            .map(|i| (i as f32 * 0.31).cos() * 9.0)
+            .collect();
+        y[0] = f32::NAN;
+        y[1] = f32::INFINITY;
+        let step = quant_step(40);
+        let latents = m.quantize(&y, &z, &d, step).unwrap();
+        assert_eq!(latents.symbols[0], 0, "NaN quantizes to 0");
+        assert_eq!(latents.symbols[1], CLAMP as i32, "inf clamps");
+        let coded = m.encode(&latents, &d).unwrap();
+        assert_eq!(
+            m.decode(&coded.z_bits, &coded.y_bits, &d, step).unwrap(),
+            latents
+        );
+        // ŷ = symbol·Δ + μ stays within half a step of y where nothing was clamped.
+        let y_hat = latents.y_hat(step);
+        for i in 2..y.len() {
+            assert!((y_hat[i] - y[i]).abs() <= step / 2.0 + 1e-4, "{i}");
+        }
+    }
+
+    #[test]
+    fn mismatched_parts_are_refused() {
+        let m = model();
+        let mut tables = m.z_tables.clone();
+        tables.channels.pop();
+        let e = EntropyModel::new(m.hyper.clone(), tables, [0; 32]).unwrap_err();
+        assert!(e.to_string().contains("must take the 1 channels"), "{e}");
+        let d = LatentDims::new(64, 64);
+        let e = m.quantize(&[0.0; 5], &[0.0; 2], &d, 1.0).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("analysis gave 5 y and 2 z values, expected 48 and 2"),
+            "{e}"
+        );
+    }
+}
