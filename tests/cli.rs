@@ -444,6 +444,54 @@ fn max_pixels_limit() {
     assert!(std::fs::read(&png).unwrap().starts_with(PNG_SIGNATURE));
 }
 
+#[test]
+fn max_input_bytes_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("odd.neco");
+    encode(&odd(), &stream);
+    let size = std::fs::metadata(&stream).unwrap().len();
+    let png = dir.path().join("odd.png");
+    // A file over the limit is refused before it is read, naming both sizes.
+    neco()
+        .arg("decode")
+        .arg(&stream)
+        .arg("-o")
+        .arg(&png)
+        .args(["--max-input-bytes", "100"])
+        .assert()
+        .failure()
+        .stderr(contains(format!(
+            "is {size} bytes, over the limit of 100 (--max-input-bytes)"
+        )));
+    assert!(!png.exists(), "output created for a failed decode");
+    // Standard input is cut off as soon as it passes the limit.
+    neco()
+        .args(["info", "-", "--max-input-bytes", "100"])
+        .write_stdin(std::fs::read(&stream).unwrap())
+        .assert()
+        .failure()
+        .stderr(contains(
+            "standard input is over the limit of 100 bytes (--max-input-bytes)",
+        ));
+    // Source images too.
+    neco()
+        .arg("encode")
+        .arg(odd())
+        .arg("-o")
+        .arg(dir.path().join("x.neco"))
+        .args(["--max-input-bytes", "10"])
+        .assert()
+        .failure()
+        .stderr(contains("over the limit of 10 (--max-input-bytes)"));
+    // At exactly its size the file is accepted.
+    neco()
+        .arg("info")
+        .arg(&stream)
+        .args(["--max-input-bytes", &size.to_string()])
+        .assert()
+        .success();
+}
+
 /// Ctrl-C in the middle of a run: exit status 130, no output, no temp file left.
 #[cfg(unix)]
 #[test]

@@ -41,6 +41,9 @@ pub struct LimitArgs {
     /// Largest image (width × height) accepted, in pixels.
     #[arg(long, default_value_t = Limits::default().max_pixels)]
     pub max_pixels: u64,
+    /// Largest input file read (a .neco stream or a source image), in bytes.
+    #[arg(long, default_value_t = Limits::default().max_input_bytes)]
+    pub max_input_bytes: u64,
 }
 
 impl LimitArgs {
@@ -48,6 +51,7 @@ impl LimitArgs {
     pub fn limits(&self) -> Limits {
         Limits {
             max_pixels: self.max_pixels,
+            max_input_bytes: self.max_input_bytes,
             ..Limits::default()
         }
     }

@@ -41,15 +41,17 @@ impl DecodeCmd {
     pub fn run(&self) -> anyhow::Result<()> {
         check_output(&self.output, self.force)?;
         let format = OutputFormat::from_path(&self.output)?;
-        let data = read_input(&self.input)?;
+        let data = read_input(&self.input, self.limits.max_input_bytes)?;
         let stream = ImageStream::from_bytes(&data, &self.limits.limits())
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.input.display()))?;
         let codec = self.model.codec()?;
         let mut t = Timings::default();
-        let img = codec.decode(&stream, &mut t)?;
+        let img = codec
+            .decode(&stream, &mut t)
+            .map_err(|e| anyhow::anyhow!("{}: {e:#}", self.input.display()))?;
         let psnr = match &self.compare {
             Some(path) => {
-                let orig = read_source(path, self.limits.max_pixels)?;
+                let orig = read_source(path, &self.limits.limits())?;
                 anyhow::ensure!(
                     (orig.width, orig.height) == (img.width, img.height),
                     "{} is {}x{}, the decoded image is {}x{}",

@@ -38,7 +38,7 @@ impl EncodeCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
         check_output(&self.output, self.force)?;
-        let src = read_source(&self.input, self.limits.max_pixels)?;
+        let src = read_source(&self.input, &self.limits.limits())?;
         for w in &src.warnings {
             eprintln!("neco: warning: {w}");
         }

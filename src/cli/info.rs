@@ -24,7 +24,7 @@ pub struct InfoCmd {
 impl InfoCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
-        let data = read_input(&self.input)?;
+        let data = read_input(&self.input, self.limits.max_input_bytes)?;
         let s = ImageStream::from_bytes(&data, &self.limits.limits())
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.input.display()))?;
         let h = &s.header;

@@ -101,7 +101,7 @@ impl RdCmd {
             anyhow::ensure!(n > 0, "--limit must be at least 1");
             paths.truncate(n);
         }
-        rd::check_images(&paths, self.limits.max_pixels)?;
+        rd::check_images(&paths, &self.limits.limits())?;
         let references = self
             .reference
             .iter()
@@ -120,7 +120,7 @@ impl RdCmd {
         );
         // One untimed pass per codec first, so first-use costs (allocator growth,
         // lazy initialisation in Burn and FFmpeg) do not land on the first image.
-        let first = rd::load_image(&paths[0], self.limits.max_pixels)?;
+        let first = rd::load_image(&paths[0], &self.limits.limits())?;
         for codec in &codecs {
             if let Some(&setting) = codec.settings().first() {
                 rd::measure(codec.as_ref(), &first, setting)?;
@@ -133,7 +133,7 @@ impl RdCmd {
         // one's first image (images are re-read from disk, which costs little).
         for codec in &codecs {
             for path in &paths {
-                let img = rd::load_image(path, self.limits.max_pixels)?;
+                let img = rd::load_image(path, &self.limits.limits())?;
                 for &setting in codec.settings() {
                     bar.set_message(format!("{} {} {setting}", codec.name(), img.name));
                     samples.push(rd::measure(codec.as_ref(), &img, setting)?);

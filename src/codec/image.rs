@@ -9,7 +9,7 @@ use neco_core::quality::quant_step;
 use neco_core::{hex, Limits};
 
 use super::pad::{to_planar_padded, write_rgb, PlanarWindow};
-use super::tiling::{crop_planar, paste_planar, tiles};
+use super::tiling::{crop_planar, paste_planar, tiles, TILE};
 use super::timings::Timings;
 use crate::io::image_io::{png_gray, unpng_gray, SourceImage, SourceKind};
 use crate::model::weights::WeightsFile;
@@ -22,6 +22,8 @@ pub struct Codec {
     model: HyperpriorModel,
     entropy: EntropyModel,
     device: Device,
+    /// Tile interior for the transforms, in latents.
+    tile: usize,
 }
 
 /// What the analysis transforms computed for one image, before quantization: floats
@@ -67,7 +69,16 @@ impl Codec {
             model,
             entropy,
             device,
+            tile: TILE,
         })
+    }
+
+    /// Run the transforms in tiles of `latents`×`latents` latents (16 pixels each; at
+    /// least 1) instead of the default [`TILE`]: larger tiles use more memory, and
+    /// the output is the same up to float rounding whatever the size.
+    pub fn with_tile(mut self, latents: usize) -> Self {
+        self.tile = latents.max(1);
+        self
     }
 
     /// The model's config.
@@ -89,7 +100,7 @@ impl Codec {
     fn analysis(&self, planar: &[f32], d: &LatentDims) -> Vec<f32> {
         let m = self.config.m;
         let mut y = vec![0f32; m * d.yh * d.yw];
-        for t in tiles(d.yh, d.yw) {
+        for t in tiles(d.yh, d.yw, self.tile) {
             let (oh, ow) = (t.outer_rows.len(), t.outer_cols.len());
             let px = |r: &std::ops::Range<usize>| r.start * 16..r.end * 16;
             let window = crop_planar(planar, 3, d.ph, d.pw, px(&t.outer_rows), px(&t.outer_cols));
@@ -119,7 +130,7 @@ impl Codec {
     fn synthesis(&self, y_hat: &[f32], d: &LatentDims, width: u32, height: u32) -> Vec<u8> {
         let (w, h) = (width as usize, height as usize);
         let mut rgb = vec![0u8; w * h * 3];
-        for t in tiles(d.yh, d.yw) {
+        for t in tiles(d.yh, d.yw, self.tile) {
             let (oh, ow) = (t.outer_rows.len(), t.outer_cols.len());
             let window = crop_planar(
                 y_hat,

@@ -8,7 +8,7 @@
 
 use std::ops::Range;
 
-/// Side of a tile's interior, in latents (1024 pixels).
+/// Default side of a tile's interior, in latents (1024 pixels).
 pub const TILE: usize = 64;
 /// Overlap on each side, in latents.
 pub const MARGIN: usize = 4;
@@ -26,21 +26,23 @@ pub struct Tile {
     pub inner_cols: Range<usize>,
 }
 
-fn spans(n: usize) -> Vec<(Range<usize>, Range<usize>)> {
-    (0..n.div_ceil(TILE))
+fn spans(n: usize, tile: usize) -> Vec<(Range<usize>, Range<usize>)> {
+    let tile = tile.max(1);
+    (0..n.div_ceil(tile))
         .map(|i| {
-            let inner = i * TILE..((i + 1) * TILE).min(n);
+            let inner = i * tile..((i + 1) * tile).min(n);
             let outer = inner.start.saturating_sub(MARGIN)..(inner.end + MARGIN).min(n);
             (inner, outer)
         })
         .collect()
 }
 
-/// The tiles covering a `rows`×`cols` latent grid, row by row.
-pub fn tiles(rows: usize, cols: usize) -> Vec<Tile> {
+/// The tiles covering a `rows`×`cols` latent grid, row by row, with interiors of
+/// `tile`×`tile` latents (at least 1).
+pub fn tiles(rows: usize, cols: usize, tile: usize) -> Vec<Tile> {
     let mut out = Vec::new();
-    for (inner_rows, outer_rows) in spans(rows) {
-        for (inner_cols, outer_cols) in spans(cols) {
+    for (inner_rows, outer_rows) in spans(rows, tile) {
+        for (inner_cols, outer_cols) in spans(cols, tile) {
             out.push(Tile {
                 outer_rows: outer_rows.clone(),
                 outer_cols,
@@ -99,9 +101,17 @@ mod tests {
 
     #[test]
     fn tiles_cover_the_grid_exactly_once() {
-        for (rows, cols) in [(1, 1), (4, 4), (64, 64), (65, 130), (512, 300)] {
+        for (rows, cols, tile) in [
+            (1, 1, TILE),
+            (4, 4, TILE),
+            (64, 64, TILE),
+            (65, 130, TILE),
+            (512, 300, TILE),
+            (33, 17, 5),
+            (3, 3, 0),
+        ] {
             let mut seen = vec![0u8; rows * cols];
-            for t in tiles(rows, cols) {
+            for t in tiles(rows, cols, tile) {
                 assert!(
                     t.outer_rows.start <= t.inner_rows.start
                         && t.inner_rows.end <= t.outer_rows.end
@@ -113,7 +123,7 @@ mod tests {
                     }
                 }
             }
-            assert!(seen.iter().all(|&n| n == 1), "{rows}x{cols}");
+            assert!(seen.iter().all(|&n| n == 1), "{rows}x{cols} by {tile}");
         }
     }
 

@@ -12,6 +12,7 @@ use super::codecs::{RdCodec, RgbImage};
 use super::metrics::psnr_rgb8;
 use super::msssim::{ms_ssim_db, ms_ssim_u8};
 use crate::io::image_io::read_source;
+use neco_core::Limits;
 
 /// Below this quality-overlap fraction (of the narrower curve's range) a BD number is
 /// flagged as unreliable.
@@ -138,17 +139,16 @@ pub struct BdComparison {
 }
 
 /// Read every image once before any coding, so a bad file fails the run at once.
-pub fn check_images(paths: &[PathBuf], max_pixels: u64) -> anyhow::Result<()> {
+pub fn check_images(paths: &[PathBuf], limits: &Limits) -> anyhow::Result<()> {
     for path in paths {
-        load_image(path, max_pixels)?;
+        load_image(path, limits)?;
     }
     Ok(())
 }
 
 /// Load an image as 8-bit RGB (alpha, if any, is not measured).
-pub fn load_image(path: &Path, max_pixels: u64) -> anyhow::Result<RgbImage> {
-    let src =
-        read_source(path, max_pixels).with_context(|| format!("reading {}", path.display()))?;
+pub fn load_image(path: &Path, limits: &Limits) -> anyhow::Result<RgbImage> {
+    let src = read_source(path, limits).with_context(|| format!("reading {}", path.display()))?;
     Ok(RgbImage {
         name: path
             .file_name()

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use image::{DynamicImage, ImageFormat};
+use neco_core::Limits;
 
 /// What the source image held, before conversion to 8-bit RGB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,20 +105,37 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
     })
 }
 
-/// Read and decode an image file; `-` reads standard input.
-pub fn read_source(path: &Path, max_pixels: u64) -> anyhow::Result<SourceImage> {
-    let bytes = read_input(path)?;
-    decode_source(&bytes, max_pixels).with_context(|| format!("{}", path.display()))
+/// Read and decode an image file within `limits` (file size, pixels); `-` reads
+/// standard input.
+pub fn read_source(path: &Path, limits: &Limits) -> anyhow::Result<SourceImage> {
+    let bytes = read_input(path, limits.max_input_bytes)?;
+    decode_source(&bytes, limits.max_pixels).with_context(|| format!("{}", path.display()))
 }
 
-/// Read a whole file, or standard input for `-`.
-pub fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
+/// Read a whole file, or standard input for `-`, refusing more than `max_bytes`
+/// (before reading a file; as soon as standard input passes it).
+pub fn read_input(path: &Path, max_bytes: u64) -> anyhow::Result<Vec<u8>> {
     if path.as_os_str() == "-" {
         let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf)
-            .context("reading standard input")?;
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::io::stdin().lock(), max_bytes.saturating_add(1)),
+            &mut buf,
+        )
+        .context("reading standard input")?;
+        if buf.len() as u64 > max_bytes {
+            bail!("standard input is over the limit of {max_bytes} bytes (--max-input-bytes)");
+        }
         Ok(buf)
     } else {
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
+        if size > max_bytes {
+            bail!(
+                "{} is {size} bytes, over the limit of {max_bytes} (--max-input-bytes)",
+                path.display()
+            );
+        }
         std::fs::read(path).with_context(|| format!("reading {}", path.display()))
     }
 }

@@ -1,4 +1,8 @@
-//! Input and output adapters: data sets, image files.
+//! Input and output adapters: data sets, image files, image sequences and (with the
+//! `ffmpeg` feature) video files.
 
 pub mod datasets;
 pub mod image_io;
+pub mod sequence;
+#[cfg(feature = "ffmpeg")]
+pub mod video;

@@ -41,7 +41,7 @@ pub fn golden_dir() -> PathBuf {
 
 /// Read an asset the way `neco encode` does.
 pub fn source(name: &str) -> SourceImage {
-    read_source(&asset(name), Limits::default().max_pixels)
+    read_source(&asset(name), &Limits::default())
         .unwrap_or_else(|e| panic!("reading asset {name}: {e:#}"))
 }
 

@@ -470,6 +470,8 @@ fn check_no_panic(data: &[u8]) -> Result<(), TestCaseError> {
         max_pixels: 100,
         max_dimension: 12,
         max_chunk_bytes: 16,
+        max_input_bytes: 1 << 10,
+        max_frames: 1,
     };
     for limits in [Limits::default(), tight] {
         if let Ok(stream) = ImageStream::from_bytes(data, &limits) {

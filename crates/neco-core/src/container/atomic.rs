@@ -33,56 +33,98 @@ fn remove_listed(list: &[PathBuf]) {
 /// Writes `bytes` to `path` atomically: readers see either the old file or the
 /// complete new one, never a partial write.
 ///
-/// The data goes to a temp file `.{name}.neco-tmp-{pid}-{n}` in the same
-/// directory (so the final rename stays on one filesystem), is fsynced, then
-/// renamed over `path`. If `overwrite` is false and `path` exists, returns
-/// [`NecoError::Io`] with [`io::ErrorKind::AlreadyExists`] and leaves the
+/// The data goes to a temp file in the same directory (see [`AtomicFile`]), is
+/// fsynced, then renamed over `path`. If `overwrite` is false and `path` exists,
+/// returns [`NecoError::Io`] with [`io::ErrorKind::AlreadyExists`] and leaves the
 /// existing file untouched. On any failure the temp file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
-    let name = path.file_name().ok_or_else(|| {
-        NecoError::InvalidArgument(format!("{} does not name a file", path.display()))
-    })?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !overwrite && fs::symlink_metadata(path).is_ok() {
-        return Err(already_exists(path));
+    let (out, mut file) = AtomicFile::create(path, overwrite, "")?;
+    file.write_all(bytes)?;
+    drop(file);
+    out.commit()
+}
+
+/// An output being written under a temporary name `.{name}.neco-tmp-{pid}-{n}{suffix}`
+/// in the target's directory (so the final rename stays on one filesystem). The temp
+/// file is listed for [`remove_in_flight_temp_files_and_exit`] while it lives and
+/// removed when the `AtomicFile` is dropped without [`commit`](Self::commit): a
+/// failed or interrupted write leaves nothing behind and the target untouched.
+pub struct AtomicFile {
+    tmp: TempFile,
+    target: PathBuf,
+    dir: PathBuf,
+    overwrite: bool,
+}
+
+impl AtomicFile {
+    /// Creates the (empty) temp file for `path`. `suffix` ends the temp name, for
+    /// writers that pick a format by extension. If `overwrite` is false and `path`
+    /// exists, fails with [`io::ErrorKind::AlreadyExists`] before creating anything.
+    pub fn create(path: &Path, overwrite: bool, suffix: &str) -> Result<(AtomicFile, fs::File)> {
+        let name = path.file_name().ok_or_else(|| {
+            NecoError::InvalidArgument(format!("{} does not name a file", path.display()))
+        })?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !overwrite && fs::symlink_metadata(path).is_ok() {
+            return Err(already_exists(path));
+        }
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(
+            ".neco-tmp-{}-{}{suffix}",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let (tmp, file) = TempFile::create(dir.join(tmp_name))?;
+        Ok((
+            AtomicFile {
+                tmp,
+                target: path.to_path_buf(),
+                dir: dir.to_path_buf(),
+                overwrite,
+            },
+            file,
+        ))
     }
 
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(
-        ".neco-tmp-{}-{}",
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let (tmp, mut file) = TempFile::create(dir.join(tmp_name))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
+    /// Where the data goes until [`commit`](Self::commit).
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp.0
+    }
 
-    if overwrite {
-        fs::rename(&tmp.0, path)?;
-    } else {
-        // A hard link fails if the target exists, closing the race between the
-        // check above and now. Filesystems without hard links fall back to a
-        // re-check and rename.
-        match fs::hard_link(&tmp.0, path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(already_exists(path)),
-            Err(_) => {
-                if fs::symlink_metadata(path).is_ok() {
-                    return Err(already_exists(path));
+    /// Syncs the temp file and moves it to the target (refusing, without
+    /// `overwrite`, a target that appeared meanwhile).
+    pub fn commit(self) -> Result<()> {
+        fs::File::open(&self.tmp.0)?.sync_all()?;
+        let (tmp, path) = (&self.tmp.0, self.target.as_path());
+        if self.overwrite {
+            fs::rename(tmp, path)?;
+        } else {
+            // A hard link fails if the target exists, closing the race between the
+            // check in `create` and now. Filesystems without hard links fall back to
+            // a re-check and rename.
+            match fs::hard_link(tmp, path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Err(already_exists(path))
                 }
-                fs::rename(&tmp.0, path)?;
+                Err(_) => {
+                    if fs::symlink_metadata(path).is_ok() {
+                        return Err(already_exists(path));
+                    }
+                    fs::rename(tmp, path)?;
+                }
             }
         }
+        // After a rename this is a no-op; after a hard link it drops the extra name.
+        let dir = self.dir.clone();
+        drop(self);
+        sync_dir(&dir);
+        Ok(())
     }
-    // After a rename this is a no-op; after a hard link it drops the extra name.
-    drop(tmp);
-    sync_dir(dir);
-    Ok(())
 }
 
 fn already_exists(path: &Path) -> NecoError {

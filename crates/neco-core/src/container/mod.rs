@@ -33,7 +33,7 @@ mod header;
 mod reader;
 mod writer;
 
-pub use atomic::{remove_in_flight_temp_files_and_exit, write_atomic};
+pub use atomic::{remove_in_flight_temp_files_and_exit, write_atomic, AtomicFile};
 pub use header::{Header, Kind, PixelFormat};
 
 /// The 8 bytes every `.neco` stream starts with.

@@ -198,9 +198,8 @@ impl<'a> Chunks<'a> {
         let avail = (self.rest.len() - CHUNK_HEADER) as u64;
         if u64::from(len) + CHUNK_CRC as u64 > avail {
             return Err(NecoError::corrupt(format!(
-                "chunk {} at offset {at} claims {len} payload bytes, but only {} remain",
-                show(&t),
-                avail.saturating_sub(CHUNK_CRC as u64)
+                "chunk {} at offset {at} claims {len} payload bytes and a {CHUNK_CRC}-byte CRC, but only {avail} bytes remain",
+                show(&t)
             )));
         }
         if u64::from(len) > self.max_chunk_bytes {

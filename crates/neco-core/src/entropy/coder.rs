@@ -44,5 +44,5 @@ pub(crate) fn enc_err(e: impl std::fmt::Debug) -> NecoError {
 
 /// Maps a decoder error (invalid data in the stream).
 pub(crate) fn dec_err(e: impl std::fmt::Debug) -> NecoError {
-    NecoError::corrupt(format!("range decoder: {e:?}"))
+    NecoError::corrupt(format!("the range decoder rejected the data ({e:?})"))
 }

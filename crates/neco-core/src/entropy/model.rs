@@ -195,7 +195,9 @@ impl EntropyModel {
 
     /// First step of [`decode`](Self::decode): ẑ from its bits.
     pub fn decode_z(&self, z_bits: &[u8], d: &LatentDims) -> Result<Vec<i32>> {
-        self.z_tables.decode(z_bits, d.z_plane())
+        self.z_tables
+            .decode(z_bits, d.z_plane())
+            .map_err(|e| in_payload("ẑ bits (ZBIT)", e))
     }
 
     /// Last step of [`decode`](Self::decode): the ŷ symbols from their substreams,
@@ -205,7 +207,7 @@ impl EntropyModel {
         y_bits: &[S],
         params: &EntropyParams,
     ) -> Result<Vec<i32>> {
-        decode_parallel(y_bits, &params.scale_idx)
+        decode_parallel(y_bits, &params.scale_idx).map_err(|e| in_payload("ŷ bits (YBIT)", e))
     }
 
     /// Decodes the latents of a parsed stream after checking it was made with these
@@ -232,6 +234,14 @@ impl EntropyModel {
         }
         let d = LatentDims::new(h.width, h.height);
         self.decode(&s.z_bits, &s.y_bits, &d, quant_step(h.quality))
+    }
+}
+
+/// Names the payload in a corrupt-stream error.
+fn in_payload(what: &str, e: NecoError) -> NecoError {
+    match e {
+        NecoError::Corrupt(msg) => NecoError::Corrupt(format!("{what}: {msg}")),
+        other => other,
     }
 }
 

@@ -1,0 +1,157 @@
+//! Numbered image sequences (`frames/%04d.png`), as FFmpeg names them: a path whose
+//! file name holds one `%d` or `%0Nd`. Reading starts at the first of 0…4 that exists
+//! (FFmpeg's rule) and stops at the first gap; writing numbers frames from 1.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use super::image_io::{encode_output, read_source, OutputFormat, SourceImage};
+use neco_core::container::write_atomic;
+use neco_core::Limits;
+
+/// A numbered file-name pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequence {
+    dir: PathBuf,
+    prefix: String,
+    suffix: String,
+    /// Zero-padded width (0: no padding).
+    width: usize,
+}
+
+impl Sequence {
+    /// The pattern in `path`, or `None` when its file name has no `%d` / `%0Nd`.
+    pub fn parse(path: &Path) -> Option<Self> {
+        let name = path.file_name()?.to_str()?;
+        let start = name.find('%')?;
+        let rest = &name[start + 1..];
+        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let after = rest[digits.len()..].strip_prefix('d')?;
+        if after.contains('%') || (!digits.is_empty() && !digits.starts_with('0')) {
+            return None;
+        }
+        let width = if digits.is_empty() {
+            0
+        } else {
+            digits.parse().ok().filter(|&w: &usize| w <= 9)?
+        };
+        Some(Sequence {
+            dir: path.parent().unwrap_or(Path::new("")).to_path_buf(),
+            prefix: name[..start].to_owned(),
+            suffix: after.to_owned(),
+            width,
+        })
+    }
+
+    /// The path of frame number `n`.
+    pub fn path(&self, n: u64) -> PathBuf {
+        self.dir.join(format!(
+            "{}{:0width$}{}",
+            self.prefix,
+            n,
+            self.suffix,
+            width = self.width
+        ))
+    }
+
+    /// Numbers of the frames present: from the first of 0…4 that exists to the first
+    /// gap; more than `limits.max_frames` is an error.
+    pub fn numbers(&self, limits: &Limits) -> anyhow::Result<std::ops::Range<u64>> {
+        let max_frames = limits.max_frames;
+        let Some(first) = (0..5).find(|&n| self.path(n).is_file()) else {
+            bail!(
+                "no frames: none of {} … {} exists",
+                self.path(0).display(),
+                self.path(4).display()
+            );
+        };
+        let mut end = first;
+        while self.path(end).is_file() {
+            end += 1;
+            if end - first > max_frames {
+                bail!(
+                    "{} has more than {max_frames} frames, the limit",
+                    self.pattern()
+                );
+            }
+        }
+        Ok(first..end)
+    }
+
+    /// Reads frame `n`; every frame must have the size of the first (`expect`).
+    pub fn read(
+        &self,
+        n: u64,
+        limits: &Limits,
+        expect: Option<(u32, u32)>,
+    ) -> anyhow::Result<SourceImage> {
+        let path = self.path(n);
+        let img = read_source(&path, limits)?;
+        if let Some((w, h)) = expect {
+            if (img.width, img.height) != (w, h) {
+                bail!(
+                    "{} is {}x{}, the first frame is {w}x{h}",
+                    path.display(),
+                    img.width,
+                    img.height
+                );
+            }
+        }
+        Ok(img)
+    }
+
+    /// Writes frame `n` (interleaved RGB) in the format the suffix names.
+    pub fn write(
+        &self,
+        n: u64,
+        width: u32,
+        height: u32,
+        rgb: Vec<u8>,
+        overwrite: bool,
+    ) -> anyhow::Result<()> {
+        let path = self.path(n);
+        let format = OutputFormat::from_path(&path)?;
+        let (bytes, _) = encode_output(width, height, rgb, None, format)?;
+        write_atomic(&path, &bytes, overwrite)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// The pattern as given, for messages.
+    pub fn pattern(&self) -> String {
+        let spec = if self.width == 0 {
+            "%d".to_owned()
+        } else {
+            format!("%0{}d", self.width)
+        };
+        self.dir
+            .join(format!("{}{spec}{}", self.prefix, self.suffix))
+            .display()
+            .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_parse_like_ffmpeg() {
+        let s = Sequence::parse(Path::new("clip/frame_%04d.png")).unwrap();
+        assert_eq!(s.path(7), Path::new("clip/frame_0007.png"));
+        assert_eq!(s.path(12345), Path::new("clip/frame_12345.png"));
+        assert_eq!(s.pattern(), "clip/frame_%04d.png");
+        let s = Sequence::parse(Path::new("%d.ppm")).unwrap();
+        assert_eq!(s.path(3), Path::new("3.ppm"));
+        for not in [
+            "clip.png",
+            "a%s.png",
+            "%4d.png",
+            "%d%d.png",
+            "%012d.png",
+            "x%",
+        ] {
+            assert_eq!(Sequence::parse(Path::new(not)), None, "{not}");
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! Video files through FFmpeg (ffmpeg-next): any input FFmpeg reads, decoded frame by
+//! frame to 8-bit RGB with its frame rate; and FFV1 (.mkv, lossless RGB), H.264 or
+//! H.265 (.mp4) written frame by frame. Memory stays at a frame or two whatever the
+//! clip's length. Outputs go to a temp file renamed into place when finished, so a
+//! failed or interrupted write leaves nothing behind.
+
+use std::path::Path;
+
+use anyhow::{bail, ensure, Context};
+use ffmpeg::format::Pixel;
+use ffmpeg::software::scaling;
+use ffmpeg::{codec, Rational};
+use ffmpeg_next as ffmpeg;
+use neco_core::container::AtomicFile;
+use neco_core::Limits;
+
+/// A frame rate, `num / den` frames per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fps {
+    /// Numerator.
+    pub num: u32,
+    /// Denominator (≥ 1).
+    pub den: u32,
+}
+
+impl Fps {
+    /// `num / den` frames per second; both must be positive.
+    pub fn new(num: u32, den: u32) -> anyhow::Result<Self> {
+        ensure!(
+            num > 0 && den > 0,
+            "frame rate {num}/{den} is not a positive number"
+        );
+        Ok(Fps { num, den })
+    }
+
+    /// Frames per second as a float.
+    pub fn as_f64(self) -> f64 {
+        f64::from(self.num) / f64::from(self.den)
+    }
+}
+
+impl std::fmt::Display for Fps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.den == 1 {
+            write!(f, "{}", self.num)
+        } else {
+            write!(f, "{}/{}", self.num, self.den)
+        }
+    }
+}
+
+/// What a video input holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoInfo {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frame rate.
+    pub fps: Fps,
+    /// Frame count, when the container states it.
+    pub frames: Option<u64>,
+}
+
+fn init() -> anyhow::Result<()> {
+    static READY: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    READY
+        .get_or_init(|| {
+            ffmpeg::init().map_err(|e| format!("FFmpeg failed to initialise: {e}"))?;
+            ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Error);
+            Ok(())
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// Decodes the best video stream of a file to RGB frames, one at a time.
+pub struct VideoReader {
+    input: ffmpeg::format::context::Input,
+    decoder: ffmpeg::decoder::Video,
+    scaler: scaling::Context,
+    stream: usize,
+    info: VideoInfo,
+    flushed: bool,
+    frames_read: u64,
+    max_frames: u64,
+}
+
+impl VideoReader {
+    /// Opens `path` and checks its frame size against `limits.max_pixels`; reading
+    /// more than `limits.max_frames` frames is an error.
+    pub fn open(path: &Path, limits: &Limits) -> anyhow::Result<Self> {
+        init()?;
+        let input = ffmpeg::format::input(&path)
+            .with_context(|| format!("{}: FFmpeg cannot read it as a video", path.display()))?;
+        let st = input
+            .streams()
+            .best(ffmpeg::media::Type::Video)
+            .with_context(|| format!("{}: no video stream", path.display()))?;
+        let stream = st.index();
+        let rate = [st.avg_frame_rate(), st.rate()]
+            .into_iter()
+            .find(|r| r.numerator() > 0 && r.denominator() > 0)
+            .with_context(|| format!("{}: the video stream has no frame rate", path.display()))?;
+        let frames = u64::try_from(st.frames()).ok().filter(|&n| n > 0);
+        let decoder = codec::context::Context::from_parameters(st.parameters())?
+            .decoder()
+            .video()
+            .with_context(|| format!("{}: no decoder for its video codec", path.display()))?;
+        let (width, height) = (decoder.width(), decoder.height());
+        ensure!(
+            width > 0 && height > 0,
+            "{}: video frames are {width}x{height}",
+            path.display()
+        );
+        let pixels = u64::from(width) * u64::from(height);
+        ensure!(
+            pixels <= limits.max_pixels,
+            "{}: video frames are {width}x{height} = {pixels} pixels, over the limit of {} (--max-pixels)",
+            path.display(),
+            limits.max_pixels
+        );
+        let scaler = scaling::Context::get(
+            decoder.format(),
+            width,
+            height,
+            Pixel::RGB24,
+            width,
+            height,
+            scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT,
+        )
+        .with_context(|| {
+            format!(
+                "{}: cannot convert {:?} to RGB",
+                path.display(),
+                decoder.format()
+            )
+        })?;
+        Ok(VideoReader {
+            input,
+            decoder,
+            scaler,
+            stream,
+            info: VideoInfo {
+                width,
+                height,
+                fps: Fps::new(rate.numerator() as u32, rate.denominator() as u32)?,
+                frames,
+            },
+            flushed: false,
+            frames_read: 0,
+            max_frames: limits.max_frames,
+        })
+    }
+
+    /// Frame size, rate and (if known) count.
+    pub fn info(&self) -> &VideoInfo {
+        &self.info
+    }
+
+    /// The next frame as interleaved RGB (`width × height × 3` bytes), or `None` at
+    /// the end.
+    pub fn next_frame(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
+        let mut frame = ffmpeg::frame::Video::empty();
+        loop {
+            if self.decoder.receive_frame(&mut frame).is_ok() {
+                self.frames_read += 1;
+                ensure!(
+                    self.frames_read <= self.max_frames,
+                    "the video has more than {} frames, the limit",
+                    self.max_frames
+                );
+                return self.convert_to_rgb(&frame).map(Some);
+            }
+            if self.flushed {
+                return Ok(None);
+            }
+            let mut packet = ffmpeg::Packet::empty();
+            match packet.read(&mut self.input) {
+                Ok(()) if packet.stream() == self.stream => self
+                    .decoder
+                    .send_packet(&packet)
+                    .context("the video decoder rejected a packet")?,
+                Ok(()) => {}
+                Err(ffmpeg::Error::Eof) => {
+                    self.decoder
+                        .send_eof()
+                        .context("flushing the video decoder")?;
+                    self.flushed = true;
+                }
+                Err(e) => return Err(e).context("reading the video"),
+            }
+        }
+    }
+
+    fn convert_to_rgb(&mut self, frame: &ffmpeg::frame::Video) -> anyhow::Result<Vec<u8>> {
+        let (w, h) = (self.info.width, self.info.height);
+        if (frame.width(), frame.height()) != (w, h) || frame.format() != self.decoder.format() {
+            bail!(
+                "the video changes frame size or format mid-stream ({}x{} {:?}, was {w}x{h}), which neco does not support",
+                frame.width(),
+                frame.height(),
+                frame.format()
+            );
+        }
+        let mut rgb = ffmpeg::frame::Video::empty();
+        self.scaler
+            .run(frame, &mut rgb)
+            .context("converting a frame to RGB")?;
+        Ok(unpack_plane(&rgb, 0, w as usize * 3, h as usize))
+    }
+}
+
+/// Copies plane `i` of `frame` (rows of `row_bytes`, `rows` of them) without padding.
+fn unpack_plane(frame: &ffmpeg::frame::Video, i: usize, row_bytes: usize, rows: usize) -> Vec<u8> {
+    let (data, stride) = (frame.data(i), frame.stride(i));
+    (0..rows)
+        .flat_map(|y| &data[y * stride..y * stride + row_bytes])
+        .copied()
+        .collect()
+}
+
+/// The codec a video output is written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    /// FFV1 in Matroska, 8-bit RGB (bgr0): lossless, the decoded frames exactly.
+    Ffv1,
+    /// H.264 (libx264, CRF 18, 4:2:0) in MP4: plays everywhere.
+    H264,
+    /// H.265 (libx265, CRF 20, 4:2:0) in MP4.
+    H265,
+}
+
+impl VideoCodec {
+    /// The codec a path's extension asks for: `.mkv` FFV1, `.mp4` H.264.
+    pub fn for_path(path: &Path) -> anyhow::Result<Self> {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+        {
+            Some(e) if e == "mkv" => Ok(VideoCodec::Ffv1),
+            Some(e) if e == "mp4" => Ok(VideoCodec::H264),
+            _ => bail!(
+                "{}: unknown video extension; use .mkv (FFV1, lossless) or .mp4 (H.264)",
+                path.display()
+            ),
+        }
+    }
+
+    fn container(self) -> &'static str {
+        match self {
+            VideoCodec::Ffv1 => "matroska",
+            VideoCodec::H264 | VideoCodec::H265 => "mp4",
+        }
+    }
+
+    fn pixel(self) -> Pixel {
+        match self {
+            VideoCodec::Ffv1 => Pixel::BGRZ,
+            VideoCodec::H264 | VideoCodec::H265 => Pixel::YUV420P,
+        }
+    }
+}
+
+/// Writes RGB frames to a video file, one at a time.
+pub struct VideoWriter {
+    output: ffmpeg::format::context::Output,
+    encoder: ffmpeg::encoder::Video,
+    scaler: scaling::Context,
+    file: AtomicFile,
+    width: u32,
+    height: u32,
+    enc_tb: Rational,
+    next_pts: i64,
+}
+
+impl VideoWriter {
+    /// Starts `path` (refusing an existing file unless `overwrite`) for frames of
+    /// `width`×`height` at `fps`.
+    pub fn create(
+        path: &Path,
+        width: u32,
+        height: u32,
+        fps: Fps,
+        codec_choice: VideoCodec,
+        overwrite: bool,
+    ) -> anyhow::Result<Self> {
+        init()?;
+        if codec_choice != VideoCodec::Ffv1 {
+            ensure!(
+                width.is_multiple_of(2) && height.is_multiple_of(2),
+                "{}: {width}x{height} frames cannot be coded as 4:2:0 .mp4 (both sides must be even); write .mkv instead",
+                path.display()
+            );
+        }
+        let (file, _) = AtomicFile::create(path, overwrite, "")
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut output = ffmpeg::format::output_as(file.temp_path(), codec_choice.container())
+            .with_context(|| format!("creating {}", path.display()))?;
+        let found = match codec_choice {
+            VideoCodec::Ffv1 => ffmpeg::encoder::find(codec::Id::FFV1),
+            VideoCodec::H264 => ffmpeg::encoder::find_by_name("libx264"),
+            VideoCodec::H265 => ffmpeg::encoder::find_by_name("libx265"),
+        }
+        .with_context(|| format!("this FFmpeg has no {codec_choice:?} encoder"))?;
+        let global_header = output
+            .format()
+            .flags()
+            .contains(ffmpeg::format::Flags::GLOBAL_HEADER);
+        let enc_tb = Rational::new(fps.den as i32, fps.num as i32);
+        let mut enc = codec::context::Context::new_with_codec(found)
+            .encoder()
+            .video()?;
+        enc.set_width(width);
+        enc.set_height(height);
+        enc.set_format(codec_choice.pixel());
+        enc.set_time_base(enc_tb);
+        enc.set_frame_rate(Some(Rational::new(fps.num as i32, fps.den as i32)));
+        if global_header {
+            enc.set_flags(codec::Flags::GLOBAL_HEADER);
+        }
+        let mut opts = ffmpeg::Dictionary::new();
+        match codec_choice {
+            VideoCodec::Ffv1 => {
+                opts.set("level", "3");
+                opts.set("slicecrc", "1");
+            }
+            VideoCodec::H264 => {
+                opts.set("crf", "18");
+                opts.set("preset", "medium");
+            }
+            VideoCodec::H265 => {
+                opts.set("crf", "20");
+                opts.set("preset", "medium");
+                opts.set("x265-params", "log-level=error");
+            }
+        }
+        let encoder = enc
+            .open_as_with(found, opts)
+            .with_context(|| format!("opening the {codec_choice:?} encoder"))?;
+        let mut st = output.add_stream(found)?;
+        st.set_parameters(&encoder);
+        st.set_time_base(enc_tb);
+        st.set_avg_frame_rate(Rational::new(fps.num as i32, fps.den as i32));
+        output
+            .write_header()
+            .with_context(|| format!("writing the header of {}", path.display()))?;
+        let scaler = scaling::Context::get(
+            Pixel::RGB24,
+            width,
+            height,
+            codec_choice.pixel(),
+            width,
+            height,
+            scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT,
+        )?;
+        Ok(VideoWriter {
+            output,
+            encoder,
+            scaler,
+            file,
+            width,
+            height,
+            enc_tb,
+            next_pts: 0,
+        })
+    }
+
+    /// Appends one frame of interleaved RGB.
+    pub fn write(&mut self, rgb: &[u8]) -> anyhow::Result<()> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        ensure!(
+            rgb.len() == w * h * 3,
+            "frame has {} bytes, expected {w}x{h}x3",
+            rgb.len()
+        );
+        let mut src = ffmpeg::frame::Video::new(Pixel::RGB24, self.width, self.height);
+        let stride = src.stride(0);
+        for (y, row) in rgb.chunks_exact(w * 3).enumerate() {
+            src.data_mut(0)[y * stride..y * stride + w * 3].copy_from_slice(row);
+        }
+        let mut frame = ffmpeg::frame::Video::empty();
+        self.scaler.run(&src, &mut frame)?;
+        frame.set_pts(Some(self.next_pts));
+        self.next_pts += 1;
+        self.encoder
+            .send_frame(&frame)
+            .context("encoding a frame")?;
+        self.drain()
+    }
+
+    fn drain(&mut self) -> anyhow::Result<()> {
+        let ost_tb = self.output.stream(0).context("output stream")?.time_base();
+        let mut packet = ffmpeg::Packet::empty();
+        while self.encoder.receive_packet(&mut packet).is_ok() {
+            packet.set_stream(0);
+            // The duration must be set before rescaling, or MP4 drops the last frame.
+            packet.set_duration(1);
+            packet.rescale_ts(self.enc_tb, ost_tb);
+            packet
+                .write_interleaved(&mut self.output)
+                .context("writing a video packet")?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the encoder, finishes the file and moves it into place.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        self.encoder.send_eof().context("flushing the encoder")?;
+        self.drain()?;
+        self.output
+            .write_trailer()
+            .context("finishing the video file")?;
+        let VideoWriter { output, file, .. } = self;
+        drop(output); // closes the file
+        file.commit()?;
+        Ok(())
+    }
+}
