@@ -444,6 +444,64 @@ fn max_pixels_limit() {
     assert!(std::fs::read(&png).unwrap().starts_with(PNG_SIGNATURE));
 }
 
+/// `--bpp`: the highest quality whose file fits the target.
+#[test]
+fn bpp_target_picks_the_highest_quality_that_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = asset("sample-768x512.png");
+    let pixels = 768.0 * 512.0;
+    let encode_json = |args: &[&str], out: &Path| -> serde_json::Value {
+        let o = neco()
+            .arg("encode")
+            .arg(&sample)
+            .arg("-o")
+            .arg(out)
+            .arg("--json")
+            .args(args)
+            .assert()
+            .success();
+        serde_json::from_slice(&o.get_output().stdout).unwrap()
+    };
+    for target in [0.2, 0.5] {
+        let out = dir.path().join(format!("t{target}.neco"));
+        let v = encode_json(&["--bpp", &target.to_string()], &out);
+        let bytes = std::fs::metadata(&out).unwrap().len();
+        assert!(bytes as f64 * 8.0 / pixels <= target, "{target}: {v}");
+        let q = v["quality"].as_u64().unwrap();
+        assert!(
+            q < 100,
+            "{target}: the target should not be reachable at q=100"
+        );
+        // One quality step up no longer fits.
+        let up = dir.path().join(format!("up{target}.neco"));
+        encode_json(&["-q", &(q + 1).to_string()], &up);
+        let up_bytes = std::fs::metadata(&up).unwrap().len();
+        assert!(
+            up_bytes as f64 * 8.0 / pixels > target,
+            "{target}: q={} fits too",
+            q + 1
+        );
+        // The same quality set directly gives the same file.
+        let same = dir.path().join(format!("same{target}.neco"));
+        encode_json(&["-q", &q.to_string()], &same);
+        assert_eq!(std::fs::read(&same).unwrap(), std::fs::read(&out).unwrap());
+    }
+    let out = dir.path().join("tiny.neco");
+    neco()
+        .arg("encode")
+        .arg(&sample)
+        .arg("-o")
+        .arg(&out)
+        .args(["--bpp", "0.01"])
+        .assert()
+        .failure()
+        .stderr(
+            contains("the smallest stream for this image is")
+                .and(contains("above the target of 0.01 bpp")),
+        );
+    assert!(!out.exists());
+}
+
 #[test]
 fn max_input_bytes_limit() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,6 +19,10 @@ pub struct EncodeCmd {
     /// Quality 0..=100 (50 is the rate the weights were trained for).
     #[arg(short, long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
     quality: u8,
+    /// Instead of a quality: the largest size wanted, in bits per pixel; neco picks
+    /// the highest quality whose file is at most this.
+    #[arg(long, conflicts_with = "quality")]
+    bpp: Option<f64>,
     /// Overwrite the output if it exists.
     #[arg(short = 'y', long)]
     force: bool,
@@ -44,14 +48,17 @@ impl EncodeCmd {
         }
         let codec = self.model.codec()?;
         let mut t = Timings::default();
-        let stream = codec.encode(&src, self.quality, &mut t)?;
+        let (stream, quality) = match self.bpp {
+            Some(target) => codec.encode_to_bpp(&src, target, &mut t)?,
+            None => (codec.encode(&src, self.quality, &mut t)?, self.quality),
+        };
         let bytes = stream.to_bytes()?;
         write_output(&self.output, &bytes, self.force)?;
         let pixels = src.width as f64 * src.height as f64;
         let bpp = bytes.len() as f64 * 8.0 / pixels;
         let summary = serde_json::json!({
             "input": self.input, "output": self.output, "width": src.width, "height": src.height,
-            "quality": self.quality, "bytes": bytes.len(), "bpp": bpp, "timings": t,
+            "quality": quality, "target_bpp": self.bpp, "bytes": bytes.len(), "bpp": bpp, "timings": t,
         });
         if self.json {
             print_json(&summary, &self.output)?;
@@ -64,7 +71,7 @@ impl EncodeCmd {
                 self.output.display(),
                 bytes.len(),
                 bpp,
-                self.quality
+                quality
             );
             if self.timings {
                 eprintln!(

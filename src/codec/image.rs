@@ -181,6 +181,58 @@ impl Codec {
         self.encode_latents(src, &latents, quality, t)
     }
 
+    /// Encode at the highest quality whose whole stream (container included) is at most
+    /// `target_bpp` bits per pixel; returns the stream and the quality chosen.
+    ///
+    /// The analysis transforms run once; each quality tried costs only the parameter
+    /// path and entropy coding (a binary search: 7 tries for 0..=100). Fails, naming
+    /// the smallest size reachable, when even quality 0 is over the target.
+    pub fn encode_to_bpp(
+        &self,
+        src: &SourceImage,
+        target_bpp: f64,
+        t: &mut Timings,
+    ) -> anyhow::Result<(ImageStream, u8)> {
+        anyhow::ensure!(
+            target_bpp.is_finite() && target_bpp > 0.0,
+            "target {target_bpp} bpp must be a positive number"
+        );
+        let analysis = self.analyse(src, t)?;
+        let pixels = f64::from(src.width) * f64::from(src.height);
+        let try_quality = |q: u8, t: &mut Timings| -> anyhow::Result<(ImageStream, f64)> {
+            let step = quant_step(q);
+            let latents = t.time(
+                |t| &mut t.params_ms,
+                || {
+                    self.entropy
+                        .quantize(&analysis.y, &analysis.z, &analysis.dims, step)
+                },
+            )?;
+            let stream = self.encode_latents(src, &latents, q, t)?;
+            let bpp = stream.to_bytes()?.len() as f64 * 8.0 / pixels;
+            Ok((stream, bpp))
+        };
+        // Rate grows with quality: find the largest q whose size fits.
+        let (mut lo, mut hi) = (0u8, 100u8);
+        let (mut best, lo_bpp) = try_quality(0, t)?;
+        if lo_bpp > target_bpp {
+            bail!(
+                "the smallest stream for this image is {lo_bpp:.4} bpp (quality 0), above the target of {target_bpp} bpp"
+            );
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            let (stream, bpp) = try_quality(mid, t)?;
+            if bpp <= target_bpp {
+                lo = mid;
+                best = stream;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Ok((best, lo))
+    }
+
     /// Run the analysis transforms g_a and h_a on the selected backend.
     pub fn analyse(&self, src: &SourceImage, t: &mut Timings) -> anyhow::Result<Analysis> {
         // Refuse, before any work, images the container cannot hold or that a
