@@ -7,8 +7,9 @@ mod common;
 use std::path::Path;
 
 use common::psnr;
+use neco::io::frames::Fps;
 use neco::io::sequence::Sequence;
-use neco::io::video::{Fps, VideoCodec, VideoReader, VideoWriter};
+use neco::io::video::{VideoCodec, VideoReader, VideoWriter};
 use neco_core::Limits;
 
 /// A moving pattern: a gradient with a bright square sliding right and down.

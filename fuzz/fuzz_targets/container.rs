@@ -1,9 +1,13 @@
-//! The container parser on arbitrary bytes: it must return `Ok` or `Err`, never panic,
-//! hang or over-allocate; and every stream it accepts must serialize back to exactly
-//! the same bytes (the format has one serialization per stream).
+//! The container parsers on arbitrary bytes: they must return `Ok` or `Err`, never
+//! panic, hang or over-allocate. Every image stream the parser accepts must serialize
+//! back to exactly the same bytes (the format has one serialization per stream); a
+//! video stream's index and every group are read.
 #![no_main]
 
+use std::io::Cursor;
+
 use libfuzzer_sys::fuzz_target;
+use neco_core::container::video::VideoStreamReader;
 use neco_core::container::ImageStream;
 use neco_fuzz::{limits, prepare};
 
@@ -12,5 +16,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(stream) = ImageStream::from_bytes(&bytes, &limits()) {
         let again = stream.to_bytes().expect("an accepted stream serializes");
         assert!(again == bytes, "accepted stream does not re-serialize identically");
+    }
+    if let Ok(mut video) = VideoStreamReader::open(Cursor::new(&bytes[..]), &limits()) {
+        for i in 0..video.groups().len() {
+            let _ = video.read_group(i);
+        }
     }
 });

@@ -1,23 +1,33 @@
-//! `neco decode`: .neco → image.
+//! `neco decode`: .neco → image, or a video stream → video file / image sequence.
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 use neco_core::container::ImageStream;
 
 use super::common::{check_output, print_json, write_output, LimitArgs, ModelArgs};
+use super::video;
+use crate::codec::video::{decode_video, stream_fps};
 use crate::codec::Timings;
 use crate::eval::metrics::psnr_rgb8;
 use crate::io::image_io::{encode_output, read_input, read_source, OutputFormat};
+use neco_core::container::video::VideoStreamReader;
 
 /// Arguments of `neco decode`.
 #[derive(Debug, Args)]
 pub struct DecodeCmd {
     /// Input .neco file; `-` reads standard input.
     input: PathBuf,
-    /// Output image (.png, .jpg, .ppm by extension); `-` writes PNG to standard output.
+    /// Output image (.png, .jpg, .ppm by extension; `-` writes PNG to standard
+    /// output); for a video stream: .mkv (FFV1, lossless), .mp4 (H.264) or an image
+    /// sequence (`out/%04d.png`).
     #[arg(short, long)]
     output: PathBuf,
+    /// Video: decode only these frames, `A..B` (from A up to, not including, B);
+    /// only the groups holding them are read.
+    #[arg(long, value_parser = parse_range)]
+    frames: Option<std::ops::Range<u64>>,
     /// Overwrite the output if it exists.
     #[arg(short = 'y', long)]
     force: bool,
@@ -40,6 +50,18 @@ impl DecodeCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
         check_output(&self.output, self.force)?;
+        if self.input.as_os_str() != "-" {
+            let mut file = std::fs::File::open(&self.input)
+                .with_context(|| format!("reading {}", self.input.display()))?;
+            if neco_core::container::video::is_video(&mut file) {
+                return self.run_video(file);
+            }
+        }
+        anyhow::ensure!(
+            self.frames.is_none(),
+            "--frames is for video streams; {} is not one",
+            self.input.display()
+        );
         let format = OutputFormat::from_path(&self.output)?;
         let data = read_input(&self.input, self.limits.max_input_bytes)?;
         let stream = ImageStream::from_bytes(&data, &self.limits.limits())
@@ -100,4 +122,90 @@ impl DecodeCmd {
         }
         Ok(())
     }
+
+    /// A video stream → a video file or image sequence, group by group.
+    fn run_video(&self, file: std::fs::File) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            video::is_video_path(&self.output),
+            "{} holds a video: decode it to .mkv, .mp4 or an image sequence (out/%04d.png)",
+            self.input.display()
+        );
+        let name = self.input.display();
+        let mut reader =
+            VideoStreamReader::open(std::io::BufReader::new(file), &self.limits.limits())
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let h = reader.header().clone();
+        let fps = stream_fps(&h)?;
+        let total = reader.frames();
+        let range = match &self.frames {
+            Some(r) => {
+                anyhow::ensure!(
+                    r.start < r.end && r.end <= total,
+                    "--frames {}..{} is outside the stream's 0..{total}",
+                    r.start,
+                    r.end
+                );
+                r.clone()
+            }
+            None => 0..total,
+        };
+        let codec = self.model.codec()?;
+        let mut sink = video::open_output(&self.output, h.width, h.height, fps, self.force)?;
+        let bar = video::frame_bar(Some(range.end - range.start));
+        let mut t = Timings::default();
+        let lost = decode_video(
+            &codec,
+            &mut reader,
+            range.clone(),
+            sink.as_mut(),
+            &mut t,
+            |n| bar.set_position(n),
+        )
+        .map_err(|e| anyhow::anyhow!("{name}: {e:#}"))?;
+        bar.finish_and_clear();
+        sink.finish()?;
+        for l in &lost {
+            eprintln!(
+                "neco: warning: frames {}..{} lost ({}); the last good frame stands in for them",
+                l.frames.start, l.frames.end, l.reason
+            );
+        }
+        let frames = range.end - range.start;
+        if self.json {
+            let lost: Vec<_> = lost
+                .iter()
+                .map(|l| serde_json::json!({"first": l.frames.start, "end": l.frames.end, "reason": l.reason}))
+                .collect();
+            let v = serde_json::json!({
+                "input": self.input, "output": self.output, "width": h.width, "height": h.height,
+                "frames": frames, "fps": fps.to_string(), "lost": lost, "timings": t,
+            });
+            return print_json(&v, &self.output);
+        }
+        eprintln!(
+            "{name} -> {} {}x{}, {frames} frames at {fps} fps{}",
+            self.output.display(),
+            h.width,
+            h.height,
+            if lost.is_empty() {
+                String::new()
+            } else {
+                format!(", {} damaged group(s)", lost.len())
+            }
+        );
+        Ok(())
+    }
+}
+
+/// Parses `A..B`.
+fn parse_range(s: &str) -> Result<std::ops::Range<u64>, String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("{s:?}: expected A..B, e.g. 32..48"))?;
+    let num = |v: &str| {
+        v.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{s:?}: {v:?} is not a frame number"))
+    };
+    Ok(num(a)?..num(b)?)
 }

@@ -1,17 +1,21 @@
-//! `neco encode`: image → .neco.
+//! `neco encode`: image, video or image sequence → .neco.
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 
 use super::common::{check_output, print_json, write_output, LimitArgs, ModelArgs};
+use super::video;
+use crate::codec::video::encode_video;
 use crate::codec::Timings;
 use crate::io::image_io::read_source;
 
 /// Arguments of `neco encode`.
 #[derive(Debug, Args)]
 pub struct EncodeCmd {
-    /// Input image (PNG, JPEG, PPM); `-` reads standard input.
+    /// Input image (PNG, JPEG, PPM; `-` reads standard input), video file (.mp4,
+    /// .mkv, … through FFmpeg) or image sequence (`frames/%04d.png`).
     input: PathBuf,
     /// Output .neco file; `-` writes standard output.
     #[arg(short, long)]
@@ -26,6 +30,14 @@ pub struct EncodeCmd {
     /// Overwrite the output if it exists.
     #[arg(short = 'y', long)]
     force: bool,
+    /// Video: frames per group (each group decodes on its own; smaller groups give
+    /// finer random access).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    gop: u16,
+    /// Frame rate of an image-sequence input (video files carry their own): 25 or
+    /// 30000/1001.
+    #[arg(long, default_value = "25")]
+    fps: String,
     /// Print the time spent in each stage.
     #[arg(long)]
     timings: bool,
@@ -42,6 +54,9 @@ impl EncodeCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
         check_output(&self.output, self.force)?;
+        if video::is_video_path(&self.input) {
+            return self.run_video();
+        }
         let src = read_source(&self.input, &self.limits.limits())?;
         for w in &src.warnings {
             eprintln!("neco: warning: {w}");
@@ -79,6 +94,62 @@ impl EncodeCmd {
                     t.analysis_ms, t.params_ms, t.entropy_ms
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// A video file or image sequence → a video stream.
+    fn run_video(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.bpp.is_none(),
+            "--bpp is for images; give video a quality (-q)"
+        );
+        anyhow::ensure!(
+            self.output.as_os_str() != "-",
+            "video streams are written to a file, not standard output"
+        );
+        let fps = video::parse_fps(&self.fps)?;
+        let mut source = video::open_input(&self.input, fps, &self.limits.limits())?;
+        let (width, height) = source.size();
+        let fps = source.fps();
+        let codec = self.model.codec()?;
+        let (file, handle) = neco_core::container::AtomicFile::create(&self.output, self.force, "")
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.output.display()))?;
+        let bar = video::frame_bar(None);
+        let mut t = Timings::default();
+        let (out, summary) = encode_video(
+            &codec,
+            source.as_mut(),
+            std::io::BufWriter::new(handle),
+            self.quality,
+            self.gop,
+            &mut t,
+            |n| bar.set_position(n),
+        )?;
+        bar.finish_and_clear();
+        out.into_inner()
+            .map_err(|e| e.into_error())
+            .context("writing the stream")?;
+        file.commit()?;
+        let bytes = std::fs::metadata(&self.output)?.len();
+        let pixels = f64::from(width) * f64::from(height) * summary.frames as f64;
+        let bpp = bytes as f64 * 8.0 / pixels;
+        if self.json {
+            let v = serde_json::json!({
+                "input": self.input, "output": self.output, "width": width, "height": height,
+                "frames": summary.frames, "groups": summary.groups, "fps": fps.to_string(),
+                "quality": self.quality, "bytes": bytes, "bpp": bpp, "timings": t,
+            });
+            print_json(&v, &self.output)?;
+        } else {
+            eprintln!(
+                "{} {width}x{height}, {} frames at {fps} fps -> {} {bytes} bytes in {} groups, {bpp:.4} bpp (q={})",
+                self.input.display(),
+                summary.frames,
+                self.output.display(),
+                summary.groups,
+                self.quality
+            );
         }
         Ok(())
     }

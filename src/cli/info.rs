@@ -7,6 +7,7 @@ use neco_core::container::{ImageStream, PixelFormat};
 
 use super::common::LimitArgs;
 use crate::io::image_io::read_input;
+use neco_core::container::video::VideoStreamReader;
 use neco_core::hex;
 
 /// Arguments of `neco info`.
@@ -24,6 +25,13 @@ pub struct InfoCmd {
 impl InfoCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
+        if self.input.as_os_str() != "-" {
+            if let Ok(mut file) = std::fs::File::open(&self.input) {
+                if neco_core::container::video::is_video(&mut file) {
+                    return self.run_video(file);
+                }
+            }
+        }
         let data = read_input(&self.input, self.limits.max_input_bytes)?;
         let s = ImageStream::from_bytes(&data, &self.limits.limits())
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.input.display()))?;
@@ -72,6 +80,52 @@ impl InfoCmd {
             h.substreams,
             alpha_bytes
         );
+        Ok(())
+    }
+
+    /// A video stream: frames, rate, groups, sizes.
+    fn run_video(&self, file: std::fs::File) -> anyhow::Result<()> {
+        let bytes = file.metadata()?.len();
+        let r = VideoStreamReader::open(std::io::BufReader::new(file), &self.limits.limits())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.input.display()))?;
+        let h = r.header();
+        let v = h.video.expect("a video header has video fields");
+        let frames = r.frames();
+        let per_frame = bytes as f64 / frames as f64;
+        let bpp = per_frame * 8.0 / (f64::from(h.width) * f64::from(h.height));
+        let groups: Vec<_> = r
+            .groups()
+            .iter()
+            .map(|g| serde_json::json!({"offset": g.offset, "first_frame": g.first_frame, "frames": g.frames}))
+            .collect();
+        if self.json {
+            let info = serde_json::json!({
+                "file": self.input, "kind": "video", "width": h.width, "height": h.height,
+                "fps": format!("{}/{}", v.fps_num, v.fps_den), "frames": frames, "gop": v.gop,
+                "quality": h.quality, "model": h.model_id,
+                "weights_sha256": hex(&h.weights_sha256), "bytes": bytes,
+                "bytes_per_frame": per_frame, "bpp": bpp, "groups": groups,
+            });
+            println!("{}", serde_json::to_string_pretty(&info)?);
+            return Ok(());
+        }
+        println!("file:      {}", self.input.display());
+        println!(
+            "kind:      video, {}x{}, {frames} frames at {}/{} fps",
+            h.width, h.height, v.fps_num, v.fps_den
+        );
+        println!(
+            "groups:    {} of up to {} frames, each decodable on its own",
+            r.groups().len(),
+            v.gop
+        );
+        println!("quality:   {}", h.quality);
+        println!(
+            "model:     {} (weights sha256 {})",
+            h.model_id,
+            hex(&h.weights_sha256)
+        );
+        println!("size:      {bytes} bytes, {per_frame:.0} bytes per frame, {bpp:.4} bpp");
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ pub mod export;
 pub mod info;
 pub mod rd;
 pub mod train;
+pub mod video;
 
 use clap::{Parser, Subcommand};
 

@@ -297,6 +297,7 @@ impl Codec {
                 y_channels: self.config.m as u16,
                 z_channels: self.config.n as u16,
                 substreams: coded.y_bits.len() as u16,
+                video: None,
             },
             z_bits: coded.z_bits,
             y_bits: coded.y_bits,

@@ -5,6 +5,7 @@ pub mod image;
 pub mod pad;
 pub mod tiling;
 pub mod timings;
+pub mod video;
 
 pub use image::{Analysis, Codec, DecodedImage};
 pub use timings::Timings;

@@ -2,6 +2,7 @@
 //! `ffmpeg` feature) video files.
 
 pub mod datasets;
+pub mod frames;
 pub mod image_io;
 pub mod sequence;
 #[cfg(feature = "ffmpeg")]

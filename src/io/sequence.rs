@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
+use super::frames::{Fps, FrameSink, FrameSource};
 use super::image_io::{encode_output, read_source, OutputFormat, SourceImage};
 use neco_core::container::write_atomic;
 use neco_core::Limits;
@@ -128,6 +129,83 @@ impl Sequence {
             .join(format!("{}{spec}{}", self.prefix, self.suffix))
             .display()
             .to_string()
+    }
+}
+
+/// The frames of a sequence, read one at a time.
+pub struct SequenceReader {
+    seq: Sequence,
+    numbers: std::ops::Range<u64>,
+    size: (u32, u32),
+    fps: Fps,
+    limits: Limits,
+}
+
+impl SequenceReader {
+    /// Finds the frames of `seq` (see [`Sequence::numbers`]) and reads the first for
+    /// its size; `fps` is the rate to give them (image files have none).
+    pub fn open(seq: Sequence, fps: Fps, limits: &Limits) -> anyhow::Result<Self> {
+        let numbers = seq.numbers(limits)?;
+        let first = seq.read(numbers.start, limits, None)?;
+        Ok(SequenceReader {
+            seq,
+            numbers,
+            size: (first.width, first.height),
+            fps,
+            limits: *limits,
+        })
+    }
+}
+
+impl FrameSource for SequenceReader {
+    fn size(&self) -> (u32, u32) {
+        self.size
+    }
+
+    fn fps(&self) -> Fps {
+        self.fps
+    }
+
+    fn next_frame(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
+        match self.numbers.next() {
+            Some(n) => Ok(Some(self.seq.read(n, &self.limits, Some(self.size))?.rgb)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Writes frames as a numbered sequence from 1.
+pub struct SequenceWriter {
+    seq: Sequence,
+    size: (u32, u32),
+    next: u64,
+    overwrite: bool,
+}
+
+impl SequenceWriter {
+    /// Frames of `width`×`height` to `seq`; existing files are refused unless
+    /// `overwrite`.
+    pub fn new(seq: Sequence, width: u32, height: u32, overwrite: bool) -> Self {
+        SequenceWriter {
+            seq,
+            size: (width, height),
+            next: 1,
+            overwrite,
+        }
+    }
+}
+
+impl FrameSink for SequenceWriter {
+    fn write_frame(&mut self, rgb: &[u8]) -> anyhow::Result<()> {
+        let (w, h) = self.size;
+        self.seq
+            .write(self.next, w, h, rgb.to_vec(), self.overwrite)?;
+        self.next += 1;
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+        Ok(())
     }
 }
 

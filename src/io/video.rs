@@ -14,40 +14,7 @@ use ffmpeg_next as ffmpeg;
 use neco_core::container::AtomicFile;
 use neco_core::Limits;
 
-/// A frame rate, `num / den` frames per second.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fps {
-    /// Numerator.
-    pub num: u32,
-    /// Denominator (≥ 1).
-    pub den: u32,
-}
-
-impl Fps {
-    /// `num / den` frames per second; both must be positive.
-    pub fn new(num: u32, den: u32) -> anyhow::Result<Self> {
-        ensure!(
-            num > 0 && den > 0,
-            "frame rate {num}/{den} is not a positive number"
-        );
-        Ok(Fps { num, den })
-    }
-
-    /// Frames per second as a float.
-    pub fn as_f64(self) -> f64 {
-        f64::from(self.num) / f64::from(self.den)
-    }
-}
-
-impl std::fmt::Display for Fps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.den == 1 {
-            write!(f, "{}", self.num)
-        } else {
-            write!(f, "{}/{}", self.num, self.den)
-        }
-    }
-}
+use super::frames::{Fps, FrameSink, FrameSource};
 
 /// What a video input holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -416,5 +383,29 @@ impl VideoWriter {
         drop(output); // closes the file
         file.commit()?;
         Ok(())
+    }
+}
+
+impl FrameSource for VideoReader {
+    fn size(&self) -> (u32, u32) {
+        (self.info.width, self.info.height)
+    }
+
+    fn fps(&self) -> Fps {
+        self.info.fps
+    }
+
+    fn next_frame(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
+        VideoReader::next_frame(self)
+    }
+}
+
+impl FrameSink for VideoWriter {
+    fn write_frame(&mut self, rgb: &[u8]) -> anyhow::Result<()> {
+        self.write(rgb)
+    }
+
+    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+        VideoWriter::finish(*self)
     }
 }

@@ -24,6 +24,7 @@ fn header(pixel_format: PixelFormat, substreams: u16) -> Header {
         y_channels: 2,
         z_channels: 1,
         substreams,
+        video: None,
     }
 }
 

@@ -18,6 +18,7 @@ fn header(pixel_format: PixelFormat, substreams: u16) -> Header {
         y_channels: 192,
         z_channels: 128,
         substreams,
+        video: None,
     }
 }
 
@@ -290,7 +291,8 @@ fn zero_dimensions_are_corrupt() {
 
 #[test]
 fn header_fields_are_validated() {
-    expect_unsupported(&with_head(|h| h[0] = 1), "video");
+    // Kind 1 (video) needs the video fields after the image fields.
+    expect_corrupt(&with_head(|h| h[0] = 1), "payload ends early");
     expect_unsupported(&with_head(|h| h[0] = 7), "stream kind 7");
     expect_unsupported(&with_head(|h| h[PIXEL_FORMAT] = 3), "pixel format 3");
     expect_unsupported(&with_head(|h| h[BIT_DEPTH] = 16), "bit depth 16");

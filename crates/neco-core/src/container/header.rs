@@ -6,9 +6,27 @@ use crate::{Limits, NecoError, Result};
 /// What a stream holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A single still image (`kind` byte 0). Byte 1 is reserved for video.
+    /// A single still image (`kind` byte 0).
     Image,
+    /// Frames in independently decodable groups (`kind` byte 1); see
+    /// [`video`](super::video).
+    Video,
 }
+
+/// Video fields of the `HEAD` chunk (kind 1 only), after the image fields:
+/// fps numerator u32, fps denominator u32, group size u16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoParams {
+    /// Frame rate numerator (≥ 1).
+    pub fps_num: u32,
+    /// Frame rate denominator (≥ 1).
+    pub fps_den: u32,
+    /// Most frames in one group, 1..=[`MAX_GOP`].
+    pub gop: u16,
+}
+
+/// Largest group of frames.
+pub const MAX_GOP: u16 = 1024;
 
 /// The pixel format of the source image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +66,10 @@ pub struct Header {
     pub y_channels: u16,
     /// Channels of the hyper-latent ẑ, 1..=1024.
     pub z_channels: u16,
-    /// Number of `YBIT` substreams, 1..=4096.
+    /// Number of ŷ substreams (per frame for video), 1..=4096.
     pub substreams: u16,
+    /// Frame rate and group size: `Some` exactly when `kind` is [`Kind::Video`].
+    pub video: Option<VideoParams>,
 }
 
 /// Largest model id, in bytes.
@@ -64,6 +84,8 @@ const BIT_DEPTH: u8 = 8;
 const COLOR_SRGB: u8 = 0;
 /// Payload length without the model id bytes.
 const FIXED_LEN: usize = 1 + 4 + 4 + 1 + 1 + 1 + 1 + 1 + 32 + 2 + 2 + 2;
+/// Length of the video fields.
+const VIDEO_LEN: usize = 4 + 4 + 2;
 
 impl Header {
     /// Checks every field against the ranges the format allows (not against
@@ -102,6 +124,7 @@ impl Header {
         let mut out = Vec::with_capacity(FIXED_LEN + id.len());
         out.push(match self.kind {
             Kind::Image => 0,
+            Kind::Video => 1,
         });
         out.extend_from_slice(&self.width.to_le_bytes());
         out.extend_from_slice(&self.height.to_le_bytes());
@@ -120,6 +143,11 @@ impl Header {
         out.extend_from_slice(&self.y_channels.to_le_bytes());
         out.extend_from_slice(&self.z_channels.to_le_bytes());
         out.extend_from_slice(&self.substreams.to_le_bytes());
+        if let Some(v) = &self.video {
+            out.extend_from_slice(&v.fps_num.to_le_bytes());
+            out.extend_from_slice(&v.fps_den.to_le_bytes());
+            out.extend_from_slice(&v.gop.to_le_bytes());
+        }
         Ok(out)
     }
 
@@ -132,10 +160,10 @@ impl Header {
         let mut r = ByteReader::new(payload, "HEAD", NecoError::Corrupt);
         let kind = match r.u8()? {
             0 => Kind::Image,
-            1 => return Err(NecoError::Unsupported("video streams (kind 1)".into())),
+            1 => Kind::Video,
             k => {
                 return Err(NecoError::Unsupported(format!(
-                    "stream kind {k}, this build reads 0 (image)"
+                    "stream kind {k}, this build reads 0 (image) and 1 (video)"
                 )))
             }
         };
@@ -172,11 +200,19 @@ impl Header {
         let y_channels = r.u16()?;
         let z_channels = r.u16()?;
         let substreams = r.u16()?;
+        let video = match kind {
+            Kind::Image => None,
+            Kind::Video => Some(VideoParams {
+                fps_num: r.u32()?,
+                fps_den: r.u32()?,
+                gop: r.u16()?,
+            }),
+        };
         if r.remaining() != 0 {
+            let expected = FIXED_LEN + id_len + if video.is_some() { VIDEO_LEN } else { 0 };
             return Err(NecoError::corrupt(format!(
-                "HEAD: payload is {} bytes, expected {} for a {id_len}-byte model id",
+                "HEAD: payload is {} bytes, expected {expected} for a {id_len}-byte model id",
                 payload.len(),
-                FIXED_LEN + id_len
             )));
         }
         let header = Header {
@@ -191,6 +227,7 @@ impl Header {
             y_channels,
             z_channels,
             substreams,
+            video,
         };
         if let Some(msg) = header.range_problem() {
             return Err(NecoError::corrupt(format!("HEAD: {msg}")));
@@ -228,6 +265,16 @@ impl Header {
             format!(
                 "substreams {}, must be in 1..={MAX_SUBSTREAMS}",
                 self.substreams
+            )
+        } else if self.video.is_some() != (self.kind == Kind::Video) {
+            format!("kind {:?} with video fields {:?}", self.kind, self.video)
+        } else if let Some(v) = self
+            .video
+            .filter(|v| v.fps_num == 0 || v.fps_den == 0 || !(1..=MAX_GOP).contains(&v.gop))
+        {
+            format!(
+                "frame rate {}/{} and group size {}: the rate must be positive, the group size in 1..={MAX_GOP}",
+                v.fps_num, v.fps_den, v.gop
             )
         } else {
             return None;

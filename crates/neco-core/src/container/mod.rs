@@ -31,10 +31,11 @@
 mod atomic;
 mod header;
 mod reader;
+pub mod video;
 mod writer;
 
 pub use atomic::{remove_in_flight_temp_files_and_exit, write_atomic, AtomicFile};
-pub use header::{Header, Kind, PixelFormat};
+pub use header::{Header, Kind, PixelFormat, VideoParams, MAX_GOP};
 
 /// The 8 bytes every `.neco` stream starts with.
 pub const MAGIC: [u8; 8] = [0x89, b'N', b'E', b'C', b'O', b'\r', b'\n', 0x1a];

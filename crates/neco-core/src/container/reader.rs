@@ -1,6 +1,6 @@
 //! Parsing `.neco` bytes from an untrusted source.
 
-use super::{tag, Header, ImageStream, PixelFormat, CONTAINER_VERSION, MAGIC};
+use super::{tag, Header, ImageStream, Kind, PixelFormat, CONTAINER_VERSION, MAGIC};
 use crate::{Limits, NecoError, Result};
 
 /// Bytes in a chunk's framing: type, length and CRC.
@@ -20,7 +20,16 @@ impl ImageStream {
         let mut chunks = Chunks::new(data, limits)?;
 
         let header = match chunks.next_chunk()? {
-            Some((tag::HEAD, payload)) => Header::from_payload(payload, limits)?,
+            Some((tag::HEAD, payload)) => {
+                let header = Header::from_payload(payload, limits)?;
+                if header.kind == Kind::Video {
+                    return Err(NecoError::Unsupported(
+                        "this is a video stream, not an image (read it with container::video)"
+                            .into(),
+                    ));
+                }
+                header
+            }
             Some((t, _)) => {
                 return Err(NecoError::corrupt(format!(
                     "first chunk is {}, expected \"HEAD\"",

@@ -1,0 +1,466 @@
+//! Video streams (`HEAD` kind 1): frames in groups that each decode on their own,
+//! listed in an index for random access, written and read with memory bounded by a
+//! group.
+//!
+//! # Layout after the magic and version
+//!
+//! ```text
+//! HEAD            kind 1; the image fields, then fps num u32, fps den u32, gop u16
+//! per group:
+//!   GRUP          group number u32, first frame u32, frames u16 (1..=gop)
+//!   FRME × frames mode u8 (0 = intra), ẑ length u32, ẑ bits,
+//!                 then `substreams` × (length u32, ŷ bits)
+//! INDX            groups u32, then per group: offset u64 of its GRUP chunk,
+//!                 first frame u32, frames u16
+//! IEND            offset u64 of the INDX chunk
+//! ```
+//!
+//! Groups start at frame 0 and follow each other without gaps, in order. A reader
+//! finds the index through `IEND` (the last 20 bytes), so one damaged group — a bad
+//! CRC, a lying length — costs only its own frames: the others are still found and
+//! decoded. Every length and count is checked against the stream's size and
+//! [`Limits`] before anything is allocated.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+
+use super::reader::chunk_crc;
+use super::{tag, Header, Kind, CONTAINER_VERSION, MAGIC};
+use crate::bytes::ByteReader;
+use crate::{Limits, NecoError, Result};
+
+const GRUP: [u8; 4] = *b"GRUP";
+const FRME: [u8; 4] = *b"FRME";
+const INDX: [u8; 4] = *b"INDX";
+/// Bytes of the magic and version.
+const PREAMBLE: u64 = 10;
+/// Chunk type + length before the payload, CRC after it.
+const CHUNK_OVERHEAD: u64 = 12;
+/// Size of the `IEND` chunk of a video stream.
+const IEND_LEN: u64 = CHUNK_OVERHEAD + 8;
+/// Bytes per index entry.
+const ENTRY_LEN: usize = 8 + 4 + 2;
+
+/// How a frame's ŷ is predicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameMode {
+    /// From its own hyperprior only (byte 0).
+    Intra,
+}
+
+/// The coded bits of one frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameBits {
+    /// Prediction mode.
+    pub mode: FrameMode,
+    /// ẑ bits.
+    pub z_bits: Vec<u8>,
+    /// ŷ substreams (as many as the header's `substreams`).
+    pub y_bits: Vec<Vec<u8>>,
+}
+
+/// One entry of the group index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupEntry {
+    /// Byte offset of the group's `GRUP` chunk.
+    pub offset: u64,
+    /// Number of its first frame.
+    pub first_frame: u32,
+    /// Frames in the group.
+    pub frames: u16,
+}
+
+fn write_chunk<W: Write>(out: &mut W, t: [u8; 4], payload: &[u8]) -> Result<u64> {
+    let len = u32::try_from(payload.len()).map_err(|_| {
+        NecoError::InvalidArgument(format!("a chunk of {} bytes does not fit", payload.len()))
+    })?;
+    out.write_all(&t)?;
+    out.write_all(&len.to_le_bytes())?;
+    out.write_all(payload)?;
+    out.write_all(&chunk_crc(&t, payload).to_le_bytes())?;
+    Ok(CHUNK_OVERHEAD + payload.len() as u64)
+}
+
+/// Writes a video stream group by group.
+pub struct VideoStreamWriter<W: Write> {
+    out: W,
+    header: Header,
+    pos: u64,
+    index: Vec<GroupEntry>,
+    next_frame: u32,
+}
+
+impl<W: Write> VideoStreamWriter<W> {
+    /// Writes the magic, version and `HEAD` (which must be a valid video header).
+    pub fn new(mut out: W, header: Header) -> Result<Self> {
+        if header.kind != Kind::Video {
+            return Err(NecoError::InvalidArgument(
+                "a video stream needs a kind-1 header".into(),
+            ));
+        }
+        let head = header.to_payload()?;
+        out.write_all(&MAGIC)?;
+        out.write_all(&CONTAINER_VERSION.to_le_bytes())?;
+        let pos = PREAMBLE + write_chunk(&mut out, tag::HEAD, &head)?;
+        Ok(VideoStreamWriter {
+            out,
+            header,
+            pos,
+            index: Vec::new(),
+            next_frame: 0,
+        })
+    }
+
+    /// Appends a group of 1..=gop frames.
+    pub fn write_group(&mut self, frames: &[FrameBits]) -> Result<()> {
+        let gop = self.header.video.map_or(0, |v| v.gop);
+        let count = u16::try_from(frames.len())
+            .ok()
+            .filter(|&n| (1..=gop).contains(&n))
+            .ok_or_else(|| {
+                NecoError::InvalidArgument(format!(
+                    "a group of {} frames, must be 1..={gop}",
+                    frames.len()
+                ))
+            })?;
+        let number = self.index.len() as u32;
+        let entry = GroupEntry {
+            offset: self.pos,
+            first_frame: self.next_frame,
+            frames: count,
+        };
+        let mut grup = Vec::with_capacity(10);
+        grup.extend_from_slice(&number.to_le_bytes());
+        grup.extend_from_slice(&entry.first_frame.to_le_bytes());
+        grup.extend_from_slice(&count.to_le_bytes());
+        let mut pos = self.pos + write_chunk(&mut self.out, GRUP, &grup)?;
+        for f in frames {
+            if f.y_bits.len() != usize::from(self.header.substreams) {
+                return Err(NecoError::InvalidArgument(format!(
+                    "a frame with {} ŷ substreams, the header declares {}",
+                    f.y_bits.len(),
+                    self.header.substreams
+                )));
+            }
+            let mut p = Vec::new();
+            p.push(match f.mode {
+                FrameMode::Intra => 0,
+            });
+            for bits in std::iter::once(&f.z_bits).chain(&f.y_bits) {
+                let len = u32::try_from(bits.len())
+                    .map_err(|_| NecoError::InvalidArgument("a payload over 4 GiB".into()))?;
+                p.extend_from_slice(&len.to_le_bytes());
+                p.extend_from_slice(bits);
+            }
+            pos += write_chunk(&mut self.out, FRME, &p)?;
+        }
+        self.pos = pos;
+        self.next_frame = self
+            .next_frame
+            .checked_add(u32::from(count))
+            .ok_or_else(|| NecoError::InvalidArgument("more than 2^32 frames".into()))?;
+        self.index.push(entry);
+        Ok(())
+    }
+
+    /// Writes the index and `IEND`; returns the output.
+    pub fn finish(mut self) -> Result<W> {
+        let mut indx = Vec::with_capacity(4 + self.index.len() * ENTRY_LEN);
+        indx.extend_from_slice(&(self.index.len() as u32).to_le_bytes());
+        for e in &self.index {
+            indx.extend_from_slice(&e.offset.to_le_bytes());
+            indx.extend_from_slice(&e.first_frame.to_le_bytes());
+            indx.extend_from_slice(&e.frames.to_le_bytes());
+        }
+        let indx_at = self.pos;
+        write_chunk(&mut self.out, INDX, &indx)?;
+        write_chunk(&mut self.out, tag::IEND, &indx_at.to_le_bytes())?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// Reads a video stream: header and index up front, then any group on demand.
+pub struct VideoStreamReader<R: Read + Seek> {
+    src: R,
+    len: u64,
+    header: Header,
+    groups: Vec<GroupEntry>,
+    limits: Limits,
+}
+
+impl<R: Read + Seek> VideoStreamReader<R> {
+    /// Reads and checks the preamble, `HEAD`, `IEND` and the index.
+    pub fn open(mut src: R, limits: &Limits) -> Result<Self> {
+        let len = src.seek(SeekFrom::End(0))?;
+        let mut pre = [0u8; PREAMBLE as usize];
+        if len < PREAMBLE {
+            return Err(NecoError::corrupt(format!(
+                "truncated: {len} bytes, shorter than the magic and version"
+            )));
+        }
+        read_at(&mut src, 0, &mut pre)?;
+        if pre[..8] != MAGIC {
+            return Err(NecoError::corrupt("not a .neco stream (bad magic)"));
+        }
+        let version = u16::from_le_bytes([pre[8], pre[9]]);
+        if version != CONTAINER_VERSION {
+            return Err(NecoError::Unsupported(format!(
+                "container version {version}, this build reads {CONTAINER_VERSION}"
+            )));
+        }
+        let mut r = VideoStreamReader {
+            src,
+            len,
+            header: placeholder_header(),
+            groups: Vec::new(),
+            limits: *limits,
+        };
+        let (head, after_head) = r.chunk_at(PREAMBLE, tag::HEAD, len)?;
+        r.header = Header::from_payload(&head, limits)?;
+        let Some(video) = r.header.video else {
+            return Err(NecoError::Unsupported(
+                "an image stream, not a video".into(),
+            ));
+        };
+        if len < after_head + IEND_LEN {
+            return Err(NecoError::corrupt(format!(
+                "video stream of {len} bytes ends before its IEND chunk (truncated?)"
+            )));
+        }
+        let (iend, _) = r.chunk_at(len - IEND_LEN, tag::IEND, len)?;
+        let indx_at = match <[u8; 8]>::try_from(iend.as_slice()) {
+            Ok(b) => u64::from_le_bytes(b),
+            Err(_) => u64::MAX,
+        };
+        if !(after_head..len - IEND_LEN).contains(&indx_at) {
+            return Err(NecoError::corrupt(format!(
+                "IEND points at offset {indx_at} for the index, outside {after_head}..{}",
+                len - IEND_LEN
+            )));
+        }
+        let (indx, indx_end) = r.chunk_at(indx_at, INDX, len)?;
+        if indx_end != len - IEND_LEN {
+            return Err(NecoError::corrupt(format!(
+                "{} bytes between the index and IEND",
+                len - IEND_LEN - indx_end
+            )));
+        }
+        r.groups = parse_index(&indx, after_head, indx_at, video.gop, limits)?;
+        Ok(r)
+    }
+
+    /// The stream header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The group index, in frame order.
+    pub fn groups(&self) -> &[GroupEntry] {
+        &self.groups
+    }
+
+    /// Total frames.
+    pub fn frames(&self) -> u64 {
+        self.groups.iter().map(|g| u64::from(g.frames)).sum()
+    }
+
+    /// Reads group `i`'s frames. A damaged group is an error for this group only.
+    pub fn read_group(&mut self, i: usize) -> Result<Vec<FrameBits>> {
+        let g = *self.groups.get(i).ok_or_else(|| {
+            NecoError::InvalidArgument(format!("group {i} of {}", self.groups.len()))
+        })?;
+        // The group's chunks must end where the next group (or the index) starts.
+        let end = self
+            .groups
+            .get(i + 1)
+            .map_or_else(|| self.index_offset(), |n| n.offset);
+        let (grup, mut at) = self.chunk_at(g.offset, GRUP, end)?;
+        let mut f = ByteReader::new(&grup, "GRUP", NecoError::Corrupt);
+        let (number, first, count) = (f.u32()?, f.u32()?, f.u16()?);
+        f.finish()?;
+        if (number as usize, first, count) != (i, g.first_frame, g.frames) {
+            return Err(NecoError::corrupt(format!(
+                "group {i}: its GRUP chunk says group {number}, frames {first}+{count}; the index says frames {}+{}",
+                g.first_frame, g.frames
+            )));
+        }
+        let mut frames = Vec::with_capacity(usize::from(count));
+        for k in 0..count {
+            let (payload, next) = self.chunk_at(at, FRME, end)?;
+            frames.push(parse_frame(&payload, self.header.substreams).map_err(|e| {
+                NecoError::corrupt(format!("frame {}: {e}", u64::from(first) + u64::from(k)))
+            })?);
+            at = next;
+        }
+        if at != end {
+            return Err(NecoError::corrupt(format!(
+                "group {i}: {} unexpected bytes after its frames",
+                end - at
+            )));
+        }
+        Ok(frames)
+    }
+
+    fn index_offset(&self) -> u64 {
+        // Validated in `open`: the index directly precedes IEND.
+        let entries = self.groups.len() as u64 * ENTRY_LEN as u64;
+        self.len - IEND_LEN - CHUNK_OVERHEAD - 4 - entries
+    }
+
+    /// Reads the chunk at `at`, which must be of type `want` and end by `end`;
+    /// returns its payload and the offset after it.
+    fn chunk_at(&mut self, at: u64, want: [u8; 4], end: u64) -> Result<(Vec<u8>, u64)> {
+        let name = String::from_utf8_lossy(&want).into_owned();
+        if at.checked_add(CHUNK_OVERHEAD).is_none_or(|e| e > end) {
+            return Err(NecoError::corrupt(format!(
+                "{name} chunk at offset {at} does not fit before offset {end}"
+            )));
+        }
+        let mut head = [0u8; 8];
+        read_at(&mut self.src, at, &mut head)?;
+        if head[..4] != want {
+            return Err(NecoError::corrupt(format!(
+                "expected a {name} chunk at offset {at}, found \"{}\"",
+                head[..4].escape_ascii()
+            )));
+        }
+        let len = u64::from(u32::from_le_bytes([head[4], head[5], head[6], head[7]]));
+        let after = at + CHUNK_OVERHEAD + len;
+        if after > end {
+            return Err(NecoError::corrupt(format!(
+                "{name} chunk at offset {at} claims {len} bytes, only {} fit before offset {end}",
+                end - at - CHUNK_OVERHEAD
+            )));
+        }
+        if len > self.limits.max_chunk_bytes {
+            return Err(NecoError::LimitExceeded(format!(
+                "{name} chunk at offset {at} is {len} bytes, over the limit of {}",
+                self.limits.max_chunk_bytes
+            )));
+        }
+        let mut buf = vec![0u8; len as usize + 4];
+        read_at(&mut self.src, at + 8, &mut buf)?;
+        let crc_bytes = buf.split_off(len as usize);
+        let stored = u32::from_le_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);
+        let actual = chunk_crc(&want, &buf);
+        if stored != actual {
+            return Err(NecoError::corrupt(format!(
+                "{name} chunk at offset {at}: CRC is {stored:#010x}, computed {actual:#010x}"
+            )));
+        }
+        Ok((buf, after))
+    }
+}
+
+/// Whether `src` starts like a video stream (magic, version, a `HEAD` chunk of kind 1).
+/// Anything else — an image stream, a damaged or foreign file — is `false`, for the
+/// image parser to report.
+pub fn is_video<R: Read + Seek>(src: &mut R) -> bool {
+    let mut b = [0u8; PREAMBLE as usize + 9];
+    read_at(src, 0, &mut b).is_ok() && b[..8] == MAGIC && b[10..14] == tag::HEAD && b[18] == 1
+}
+
+fn read_at<R: Read + Seek>(src: &mut R, at: u64, buf: &mut [u8]) -> Result<()> {
+    src.seek(SeekFrom::Start(at))?;
+    src.read_exact(buf).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => {
+            NecoError::corrupt(format!("stream ends inside the data at offset {at}"))
+        }
+        _ => NecoError::Io(e),
+    })
+}
+
+fn parse_index(
+    b: &[u8],
+    first_offset: u64,
+    index_offset: u64,
+    gop: u16,
+    limits: &Limits,
+) -> Result<Vec<GroupEntry>> {
+    let mut r = ByteReader::new(b, "INDX", NecoError::Corrupt);
+    let n = r.u32()? as usize;
+    if n.checked_mul(ENTRY_LEN) != Some(r.remaining()) {
+        return Err(r.err(format_args!(
+            "{n} groups claimed, {} bytes of entries present",
+            r.remaining()
+        )));
+    }
+    if n == 0 {
+        return Err(r.err("no groups"));
+    }
+    let mut groups = Vec::with_capacity(n);
+    let (mut next_frame, mut min_offset) = (0u64, first_offset);
+    for i in 0..n {
+        let e = GroupEntry {
+            offset: u64::from_le_bytes(r.array()?),
+            first_frame: r.u32()?,
+            frames: r.u16()?,
+        };
+        if e.offset < min_offset || e.offset >= index_offset {
+            return Err(r.err(format_args!(
+                "group {i} at offset {}, outside {min_offset}..{index_offset}",
+                e.offset
+            )));
+        }
+        if u64::from(e.first_frame) != next_frame || !(1..=gop).contains(&e.frames) {
+            return Err(r.err(format_args!(
+                "group {i} holds frames {}+{}, expected to start at {next_frame} with 1..={gop} frames",
+                e.first_frame, e.frames
+            )));
+        }
+        next_frame += u64::from(e.frames);
+        if next_frame > limits.max_frames {
+            return Err(NecoError::LimitExceeded(format!(
+                "the index lists more than {} frames, the limit",
+                limits.max_frames
+            )));
+        }
+        min_offset = e.offset + CHUNK_OVERHEAD;
+        groups.push(e);
+    }
+    Ok(groups)
+}
+
+fn parse_frame(b: &[u8], substreams: u16) -> Result<FrameBits> {
+    let mut r = ByteReader::new(b, "FRME", NecoError::Corrupt);
+    let mode = match r.u8()? {
+        0 => FrameMode::Intra,
+        m => {
+            return Err(NecoError::Unsupported(format!(
+                "frame mode {m}, this build reads 0 (intra)"
+            )))
+        }
+    };
+    let next = |r: &mut ByteReader| -> Result<Vec<u8>> {
+        let len = r.u32()? as usize;
+        Ok(r.take(len)?.to_vec())
+    };
+    let z_bits = next(&mut r)?;
+    let y_bits = (0..substreams)
+        .map(|_| next(&mut r))
+        .collect::<Result<Vec<_>>>()?;
+    r.finish()?;
+    Ok(FrameBits {
+        mode,
+        z_bits,
+        y_bits,
+    })
+}
+
+/// Stands in until `HEAD` is parsed (never returned to a caller).
+fn placeholder_header() -> Header {
+    Header {
+        kind: Kind::Video,
+        width: 1,
+        height: 1,
+        pixel_format: super::PixelFormat::Rgb8,
+        bit_depth: 8,
+        quality: 0,
+        model_id: String::new(),
+        weights_sha256: [0; 32],
+        y_channels: 1,
+        z_channels: 1,
+        substreams: 1,
+        video: None,
+    }
+}

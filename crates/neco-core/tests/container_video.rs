@@ -1,0 +1,216 @@
+//! Video streams: group round trips, random access, damage confined to a group, and
+//! hostile indexes.
+
+use std::io::Cursor;
+
+use neco_core::container::video::{FrameBits, FrameMode, VideoStreamReader, VideoStreamWriter};
+use neco_core::container::{Header, ImageStream, Kind, PixelFormat, VideoParams};
+use neco_core::{Limits, NecoError};
+
+fn header(gop: u16) -> Header {
+    Header {
+        kind: Kind::Video,
+        width: 64,
+        height: 48,
+        pixel_format: PixelFormat::Rgb8,
+        bit_depth: 8,
+        quality: 50,
+        model_id: "hp-n64m96".into(),
+        weights_sha256: [3; 32],
+        y_channels: 96,
+        z_channels: 64,
+        substreams: 2,
+        video: Some(VideoParams {
+            fps_num: 30000,
+            fps_den: 1001,
+            gop,
+        }),
+    }
+}
+
+fn frame(n: usize) -> FrameBits {
+    FrameBits {
+        mode: FrameMode::Intra,
+        z_bits: vec![n as u8; n % 5 + 1],
+        y_bits: vec![vec![0xA0 ^ n as u8; 8 + n], vec![]],
+    }
+}
+
+/// Frames 0..10 in groups of 4, 4, 2.
+fn groups() -> Vec<Vec<FrameBits>> {
+    vec![
+        (0..4).map(frame).collect(),
+        (4..8).map(frame).collect(),
+        (8..10).map(frame).collect(),
+    ]
+}
+
+fn stream() -> Vec<u8> {
+    let mut w = VideoStreamWriter::new(Vec::new(), header(4)).unwrap();
+    for g in groups() {
+        w.write_group(&g).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+fn open(b: &[u8]) -> neco_core::Result<VideoStreamReader<Cursor<&[u8]>>> {
+    VideoStreamReader::open(Cursor::new(b), &Limits::default())
+}
+
+/// (type, offset) of every chunk of a well-formed stream.
+fn chunks(b: &[u8]) -> Vec<([u8; 4], usize)> {
+    let mut out = Vec::new();
+    let mut at = 10;
+    while at < b.len() {
+        let len = u32::from_le_bytes(b[at + 4..at + 8].try_into().unwrap()) as usize;
+        out.push((b[at..at + 4].try_into().unwrap(), at));
+        at += 12 + len;
+    }
+    out
+}
+
+/// Recomputes the CRC of the chunk at `at`.
+fn fix_crc(b: &mut [u8], at: usize) {
+    let len = u32::from_le_bytes(b[at + 4..at + 8].try_into().unwrap()) as usize;
+    let mut h = crc32fast::Hasher::new();
+    h.update(&b[at..at + 4]);
+    h.update(&b[at + 8..at + 8 + len]);
+    b[at + 8 + len..at + 12 + len].copy_from_slice(&h.finalize().to_le_bytes());
+}
+
+fn corrupt(b: &[u8], needle: &str) {
+    match open(b) {
+        Err(NecoError::Corrupt(m)) => assert!(m.contains(needle), "{m}"),
+        Err(e) => panic!("expected corrupt ({needle}), got {e}"),
+        Ok(_) => panic!("expected corrupt ({needle}), the stream opened"),
+    }
+}
+
+#[test]
+fn groups_round_trip_with_random_access() {
+    let b = stream();
+    let mut r = open(&b).unwrap();
+    assert_eq!(r.header(), &header(4));
+    assert_eq!(r.frames(), 10);
+    let firsts: Vec<_> = r
+        .groups()
+        .iter()
+        .map(|g| (g.first_frame, g.frames))
+        .collect();
+    assert_eq!(firsts, [(0, 4), (4, 4), (8, 2)]);
+    // Any order.
+    for i in [2, 0, 1] {
+        assert_eq!(r.read_group(i).unwrap(), groups()[i], "group {i}");
+    }
+    assert!(r.read_group(3).is_err());
+}
+
+#[test]
+fn damage_stays_in_its_group() {
+    let b = stream();
+    let frme_in_group_1 = chunks(&b)
+        .iter()
+        .filter(|(t, _)| t == b"FRME")
+        .nth(5)
+        .unwrap()
+        .1;
+    for (what, damage) in [
+        (
+            "bit flip",
+            Box::new(|b: &mut Vec<u8>, at: usize| b[at + 14] ^= 1)
+                as Box<dyn Fn(&mut Vec<u8>, usize)>,
+        ),
+        (
+            "lying length",
+            Box::new(|b: &mut Vec<u8>, at: usize| {
+                b[at + 4..at + 8].copy_from_slice(&9999u32.to_le_bytes())
+            }),
+        ),
+        (
+            "wrong type",
+            Box::new(|b: &mut Vec<u8>, at: usize| b[at..at + 4].copy_from_slice(b"JUNK")),
+        ),
+    ] {
+        let mut bad = b.clone();
+        damage(&mut bad, frme_in_group_1);
+        let mut r = open(&bad).unwrap();
+        assert!(r.read_group(1).is_err(), "{what}: group 1 decoded");
+        assert_eq!(r.read_group(0).unwrap(), groups()[0], "{what}");
+        assert_eq!(r.read_group(2).unwrap(), groups()[2], "{what}");
+    }
+}
+
+#[test]
+fn hostile_indexes_and_ends() {
+    let b = stream();
+    let cs = chunks(&b);
+    let indx = cs.iter().find(|(t, _)| t == b"INDX").unwrap().1;
+    let iend = cs.last().unwrap().1;
+
+    // IEND pointing past the end, or at the header.
+    for target in [u64::MAX, b.len() as u64, 10] {
+        let mut bad = b.clone();
+        bad[iend + 8..iend + 16].copy_from_slice(&target.to_le_bytes());
+        fix_crc(&mut bad, iend);
+        corrupt(&bad, "IEND points at offset");
+    }
+    // An index entry pointing past the end.
+    let mut bad = b.clone();
+    bad[indx + 12..indx + 20].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    fix_crc(&mut bad, indx);
+    corrupt(&bad, "group 0 at offset");
+    // Absurd frame counts: more than the group size, or a gap.
+    let mut bad = b.clone();
+    bad[indx + 24..indx + 26].copy_from_slice(&60000u16.to_le_bytes());
+    fix_crc(&mut bad, indx);
+    corrupt(&bad, "expected to start at 0 with 1..=4 frames");
+    let mut bad = b.clone();
+    bad[indx + 8..indx + 12].copy_from_slice(&1_000_000u32.to_le_bytes());
+    fix_crc(&mut bad, indx);
+    corrupt(&bad, "groups claimed");
+    // More frames than the limit.
+    let tight = Limits {
+        max_frames: 9,
+        ..Limits::default()
+    };
+    match VideoStreamReader::open(Cursor::new(&b[..]), &tight) {
+        Err(NecoError::LimitExceeded(m)) => assert!(m.contains("more than 9 frames"), "{m}"),
+        other => panic!("{:?}", other.err()),
+    }
+    // Every truncation fails cleanly.
+    for len in 0..b.len() {
+        assert!(open(&b[..len]).is_err(), "truncated to {len} opened");
+    }
+}
+
+#[test]
+fn images_and_videos_are_told_apart() {
+    let b = stream();
+    match ImageStream::from_bytes(&b, &Limits::default()) {
+        Err(NecoError::Unsupported(m)) => assert!(m.contains("video stream"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let mut h = header(4);
+    h.kind = Kind::Image;
+    h.video = None;
+    let img = ImageStream {
+        header: h,
+        z_bits: vec![1],
+        y_bits: vec![vec![], vec![]],
+        alpha: None,
+    }
+    .to_bytes()
+    .unwrap();
+    assert!(matches!(open(&img), Err(NecoError::Unsupported(_))));
+    // Video fields must be valid.
+    let mut bad = header(4);
+    bad.video = Some(VideoParams {
+        fps_num: 0,
+        fps_den: 1,
+        gop: 4,
+    });
+    assert!(VideoStreamWriter::new(Vec::new(), bad).is_err());
+    let mut w = VideoStreamWriter::new(Vec::new(), header(2)).unwrap();
+    let e = w.write_group(&groups()[0]).unwrap_err().to_string();
+    assert!(e.contains("a group of 4 frames, must be 1..=2"), "{e}");
+}

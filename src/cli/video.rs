@@ -1,0 +1,111 @@
+//! Video plumbing shared by `encode`, `decode` and `info`: which paths are videos or
+//! image sequences, opening them as frame sources and sinks, the progress bar.
+
+use std::path::Path;
+
+use anyhow::bail;
+use indicatif::{ProgressBar, ProgressStyle};
+use neco_core::Limits;
+
+use crate::io::frames::{Fps, FrameSink, FrameSource};
+use crate::io::sequence::{Sequence, SequenceReader, SequenceWriter};
+
+/// Extensions read as video files (through FFmpeg).
+const VIDEO_EXTENSIONS: [&str; 8] = ["mp4", "mkv", "mov", "avi", "webm", "m4v", "y4m", "mpg"];
+
+/// Parses a frame rate: an integer (`25`) or an exact fraction (`30000/1001`).
+pub fn parse_fps(s: &str) -> anyhow::Result<Fps> {
+    let (num, den) = s.split_once('/').unwrap_or((s, "1"));
+    let parse = |v: &str| v.trim().parse::<u32>().ok();
+    match (parse(num), parse(den)) {
+        (Some(n), Some(d)) => Fps::new(n, d),
+        _ => bail!("frame rate {s:?}: give an integer (25) or a fraction (30000/1001)"),
+    }
+}
+
+/// Whether `path` names a video input or output (an image sequence or a video file).
+pub fn is_video_path(path: &Path) -> bool {
+    Sequence::parse(path).is_some()
+        || path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Opens a video input: an image sequence (at `fps`) or a video file.
+pub fn open_input(path: &Path, fps: Fps, limits: &Limits) -> anyhow::Result<Box<dyn FrameSource>> {
+    if let Some(seq) = Sequence::parse(path) {
+        return Ok(Box::new(SequenceReader::open(seq, fps, limits)?));
+    }
+    open_video_file(path, limits)
+}
+
+#[cfg(feature = "ffmpeg")]
+fn open_video_file(path: &Path, limits: &Limits) -> anyhow::Result<Box<dyn FrameSource>> {
+    Ok(Box::new(crate::io::video::VideoReader::open(path, limits)?))
+}
+
+#[cfg(not(feature = "ffmpeg"))]
+fn open_video_file(path: &Path, _: &Limits) -> anyhow::Result<Box<dyn FrameSource>> {
+    bail!(
+        "{}: reading video files needs the `ffmpeg` feature; use an image sequence (frames/%04d.png)",
+        path.display()
+    )
+}
+
+/// Opens a video output: an image sequence or a video file (.mkv FFV1, .mp4 H.264).
+pub fn open_output(
+    path: &Path,
+    width: u32,
+    height: u32,
+    fps: Fps,
+    overwrite: bool,
+) -> anyhow::Result<Box<dyn FrameSink>> {
+    if let Some(seq) = Sequence::parse(path) {
+        return Ok(Box::new(SequenceWriter::new(seq, width, height, overwrite)));
+    }
+    open_video_output(path, width, height, fps, overwrite)
+}
+
+#[cfg(feature = "ffmpeg")]
+fn open_video_output(
+    path: &Path,
+    width: u32,
+    height: u32,
+    fps: Fps,
+    overwrite: bool,
+) -> anyhow::Result<Box<dyn FrameSink>> {
+    use crate::io::video::{VideoCodec, VideoWriter};
+    use anyhow::Context;
+    let codec = VideoCodec::for_path(path)?;
+    Ok(Box::new(
+        VideoWriter::create(path, width, height, fps, codec, overwrite)
+            .with_context(|| format!("writing {}", path.display()))?,
+    ))
+}
+
+#[cfg(not(feature = "ffmpeg"))]
+fn open_video_output(
+    path: &Path,
+    _: u32,
+    _: u32,
+    _: Fps,
+    _: bool,
+) -> anyhow::Result<Box<dyn FrameSink>> {
+    bail!(
+        "{}: writing video files needs the `ffmpeg` feature; use an image sequence (out/%04d.png)",
+        path.display()
+    )
+}
+
+/// A progress bar counting frames (drawn only on a terminal).
+pub fn frame_bar(total: Option<u64>) -> ProgressBar {
+    let bar = ProgressBar::new(total.unwrap_or(0));
+    let template = if total.is_some() {
+        "{bar:40} {pos}/{len} frames, {per_sec} [{elapsed_precise}, eta {eta}]"
+    } else {
+        "{pos} frames, {per_sec} [{elapsed_precise}]"
+    };
+    bar.set_style(ProgressStyle::with_template(template).expect("static template"));
+    bar
+}

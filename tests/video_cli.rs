@@ -1,0 +1,209 @@
+//! `neco encode` / `decode` / `info` on video: image sequences and video files in,
+//! frame groups in the stream, video files and sequences out; random access and
+//! damaged groups.
+#![cfg(feature = "ffmpeg")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use common::psnr;
+use neco::io::video::VideoReader;
+use neco_core::container::video::VideoStreamReader;
+use neco_core::Limits;
+use predicates::str::contains;
+
+fn neco() -> Command {
+    Command::cargo_bin("neco").expect("the neco binary")
+}
+
+/// Writes `n` frames of a moving pattern (64×48) as `dir/f_%03d.png` from 1.
+fn pattern_sequence(dir: &Path, n: u32) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|t| {
+            let img = image::RgbImage::from_fn(64, 48, |x, y| {
+                let inside = (x + 64 - 3 * t % 64) % 64 < 16 && (y + 48 - 2 * t % 48) % 48 < 12;
+                let v = [(x * 4) as u8, (y * 5) as u8, 90];
+                image::Rgb(if inside { [230, 200, 40] } else { v })
+            });
+            img.save(dir.join(format!("f_{:03}.png", t + 1))).unwrap();
+            img.into_raw()
+        })
+        .collect()
+}
+
+fn read_video(path: &Path) -> (neco::io::video::VideoInfo, Vec<Vec<u8>>) {
+    let mut r = VideoReader::open(path, &Limits::default()).unwrap();
+    let mut frames = Vec::new();
+    while let Some(f) = r.next_frame().unwrap() {
+        frames.push(f);
+    }
+    (r.info().clone(), frames)
+}
+
+fn encode(input: &Path, out: &Path, args: &[&str]) {
+    neco()
+        .arg("encode")
+        .arg(input)
+        .arg("-o")
+        .arg(out)
+        .args(args)
+        .assert()
+        .success();
+}
+
+fn decode(input: &Path, out: &Path, args: &[&str]) -> String {
+    let o = neco()
+        .arg("decode")
+        .arg(input)
+        .arg("-o")
+        .arg(out)
+        .args(args)
+        .assert()
+        .success();
+    String::from_utf8_lossy(&o.get_output().stderr).into_owned()
+}
+
+#[test]
+fn sequence_round_trip_with_groups_and_random_access() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = pattern_sequence(dir.path(), 20);
+    let stream = dir.path().join("clip.neco");
+    encode(
+        &dir.path().join("f_%03d.png"),
+        &stream,
+        &["--gop", "8", "--fps", "24"],
+    );
+
+    let info = neco()
+        .arg("info")
+        .arg(&stream)
+        .arg("--json")
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&info.get_output().stdout).unwrap();
+    assert_eq!(
+        (v["kind"].as_str(), v["frames"].as_u64(), v["fps"].as_str()),
+        (Some("video"), Some(20), Some("24/1"))
+    );
+    assert_eq!(v["groups"].as_array().unwrap().len(), 3);
+
+    // Whole clip to FFV1: count, size and rate preserved, quality floor met.
+    let mkv = dir.path().join("clip.mkv");
+    decode(&stream, &mkv, &[]);
+    let (vi, back) = read_video(&mkv);
+    assert_eq!(
+        (vi.width, vi.height, vi.fps.num, vi.fps.den, back.len()),
+        (64, 48, 24, 1, 20)
+    );
+    let mean = frames
+        .iter()
+        .zip(&back)
+        .map(|(a, b)| psnr(a, b))
+        .sum::<f64>()
+        / 20.0;
+    assert!(mean > common::PSNR_FLOOR_DB, "mean PSNR {mean:.2} dB");
+
+    // Frames 6..13 (they span groups 0 and 1) to PNGs: the same pictures.
+    let part = dir.path().join("part");
+    std::fs::create_dir(&part).unwrap();
+    decode(&stream, &part.join("p_%02d.png"), &["--frames", "6..13"]);
+    for k in 0..7 {
+        let p = image::open(part.join(format!("p_{:02}.png", k + 1)))
+            .unwrap()
+            .to_rgb8();
+        assert!(p.into_raw() == back[6 + k], "frame {}", 6 + k);
+    }
+    assert!(!part.join("p_08.png").exists());
+    // Out-of-range and wrong-kind requests are clear errors.
+    neco()
+        .arg("decode")
+        .arg(&stream)
+        .arg("-o")
+        .arg(dir.path().join("x.mkv"))
+        .args(["--frames", "15..25"])
+        .assert()
+        .failure()
+        .stderr(contains("outside the stream's 0..20"));
+    neco()
+        .arg("decode")
+        .arg(&stream)
+        .arg("-o")
+        .arg(dir.path().join("x.png"))
+        .assert()
+        .failure()
+        .stderr(contains("holds a video"));
+}
+
+#[test]
+fn a_damaged_group_costs_only_its_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    pattern_sequence(dir.path(), 12);
+    let stream = dir.path().join("clip.neco");
+    encode(&dir.path().join("f_%03d.png"), &stream, &["--gop", "4"]);
+    let good = dir.path().join("good.mkv");
+    decode(&stream, &good, &[]);
+    let (_, good_frames) = read_video(&good);
+
+    let mut bytes = std::fs::read(&stream).unwrap();
+    let r = VideoStreamReader::open(std::io::Cursor::new(&bytes), &Limits::default()).unwrap();
+    let g1 = r.groups()[1].offset as usize;
+    bytes[g1 + 40] ^= 0x55; // inside the group's first frame
+    let bad = dir.path().join("bad.neco");
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = dir.path().join("bad.mkv");
+    let stderr = decode(&bad, &out, &[]);
+    assert!(stderr.contains("frames 4..8 lost (group 1"), "{stderr}");
+    let (_, frames) = read_video(&out);
+    assert_eq!(frames.len(), 12, "the timing holds");
+    assert!(frames[..4] == good_frames[..4] && frames[8..] == good_frames[8..]);
+    assert!(
+        frames[4..8].iter().all(|f| *f == good_frames[3]),
+        "last good frame stands in"
+    );
+
+    // A truncated stream is refused with a message, and nothing is written.
+    let cut = dir.path().join("cut.neco");
+    std::fs::write(&cut, &bytes[..bytes.len() - 7]).unwrap();
+    let cut_out = dir.path().join("cut.mkv");
+    neco()
+        .arg("decode")
+        .arg(&cut)
+        .arg("-o")
+        .arg(&cut_out)
+        .assert()
+        .failure()
+        .stderr(contains("cut.neco"));
+    assert!(!cut_out.exists());
+}
+
+/// A real clip from ../shared (skipped when absent): 64 frames of 176×144.
+#[test]
+fn dataset_clip_round_trip() {
+    let clip: PathBuf = common::root().join("../shared/datasets/video/carphone_qcif");
+    if !clip.is_dir() {
+        eprintln!("skipped: {} is absent", clip.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("carphone.neco");
+    encode(
+        &clip.join("frame_%04d.png"),
+        &stream,
+        &["--fps", "30000/1001"],
+    );
+    let mkv = dir.path().join("carphone.mkv");
+    decode(&stream, &mkv, &[]);
+    let (vi, back) = read_video(&mkv);
+    assert_eq!(
+        (vi.width, vi.height, vi.fps.num, vi.fps.den, back.len()),
+        (176, 144, 30000, 1001, 64)
+    );
+    let first = image::open(clip.join("frame_0001.png"))
+        .unwrap()
+        .to_rgb8()
+        .into_raw();
+    let p = psnr(&first, &back[0]);
+    assert!(p > 25.0, "frame 0: {p:.2} dB");
+}
