@@ -181,3 +181,74 @@ fn rd_errors_are_clear() {
     // Nothing was written by the failed runs.
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
 }
+
+/// A video data set (a folder of clip folders): per-clip curves of neco and x265,
+/// BD-rate per clip.
+#[cfg(feature = "ffmpeg")]
+#[test]
+fn rd_on_a_video_data_set() {
+    let data = tempfile::tempdir().unwrap();
+    let clip = data.path().join("pan");
+    std::fs::create_dir(&clip).unwrap();
+    let img = image::open(asset("sample-768x512.png")).unwrap();
+    for t in 0..6u32 {
+        // A slow pan over the sample photo.
+        img.crop_imm(200 + 4 * t, 150, 96, 64)
+            .save(clip.join(format!("frame_{:04}.png", t + 1)))
+            .unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let results = out.path().join("res");
+    let report = out.path().join("video.md");
+    let o = neco()
+        .args(["rd", "--against", "hevc", "--qualities", "20,50,80"])
+        .args([
+            "--hevc-qps",
+            "30,36,42,48,51",
+            "--hevc-preset",
+            "ultrafast",
+            "--gop",
+            "4",
+        ])
+        .arg("--dataset")
+        .arg(data.path())
+        .arg("-o")
+        .arg(&results)
+        .arg("--report")
+        .arg(&report)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&o.get_output().stdout).into_owned();
+    assert!(stdout.contains("| pan | 6 | neco | 50 |"), "{stdout}");
+    let csv = std::fs::read_to_string(results.join("rd.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 3 + 5, "{csv}");
+    let points: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("rd.json")).unwrap()).unwrap();
+    for p in points.as_array().unwrap() {
+        let (bpp, psnr) = (p["bpp"].as_f64().unwrap(), p["psnr"].as_f64().unwrap());
+        assert!(bpp > 0.0 && (15.0..60.0).contains(&psnr), "{p}");
+    }
+    // Rate falls with the setting in the expected direction for both codecs.
+    let rate = |codec: &str, s: u64| {
+        points
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["codec"] == codec && p["setting"] == s)
+            .unwrap()["bpp"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(rate("neco", 80) > rate("neco", 20));
+    assert!(rate("hevc", 30) > rate("hevc", 51));
+    assert!(std::fs::read_to_string(&report)
+        .unwrap()
+        .contains("## BD-rate of neco per clip"));
+    // Image anchors do not apply to video.
+    rd_fails(
+        &["--against", "jpeg"],
+        data.path(),
+        &out.path().join("x"),
+        "jpeg is an image anchor",
+    );
+}

@@ -7,13 +7,15 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod video;
+
 use super::common::{LimitArgs, ModelArgs};
 use crate::codec::Codec;
 use crate::eval::codecs::{self, AnchorOptions, NecoCodec, RdCodec};
 use crate::eval::plot;
 use crate::eval::rd::{self, Metric};
 use crate::eval::report::{self, RdReport};
-use crate::io::datasets::{list_images, resolve_dataset};
+use crate::io::datasets::{list_clips, list_images, resolve_dataset};
 use crate::model::weights::WeightsFile;
 use neco_core::hex;
 
@@ -67,9 +69,15 @@ pub struct RdCmd {
     /// Published curve to overlay and compare with (CompressAI results JSON); repeatable.
     #[arg(long)]
     reference: Vec<PathBuf>,
-    /// Use only the first N images of the data set.
+    /// Use only the first N images (or clips, for a video data set).
     #[arg(long)]
     limit: Option<usize>,
+    /// Video data sets: use at most the first N frames of each clip.
+    #[arg(long)]
+    max_frames: Option<usize>,
+    /// Video data sets: neco's frames per group.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    gop: u16,
     /// Also write a Markdown report here (plots are linked relative to it).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -95,6 +103,12 @@ impl RdCmd {
             PathBuf::from("results").join(name)
         });
         self.check_outputs(&out_dir)?;
+        if list_images(&dir).is_err() {
+            let clips = list_clips(&dir)?;
+            if !clips.is_empty() {
+                return self.run_video(&clips, &out_dir);
+            }
+        }
 
         let mut paths = list_images(&dir)?;
         if let Some(n) = self.limit {

@@ -9,3 +9,4 @@ pub mod msssim;
 pub mod plot;
 pub mod rd;
 pub mod report;
+pub mod video_rd;

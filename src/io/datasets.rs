@@ -9,6 +9,9 @@ use serde::Deserialize;
 struct DatasetsFile {
     #[serde(default)]
     image_set: Vec<ImageSet>,
+    /// Folders of clips, each clip a folder of numbered frames.
+    #[serde(default)]
+    video_set: Vec<ImageSet>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,8 +38,14 @@ pub fn resolve_dataset(name_or_dir: &str) -> anyhow::Result<PathBuf> {
     })?;
     let file: DatasetsFile =
         toml::from_str(&text).with_context(|| format!("parsing {}", toml_path.display()))?;
-    let Some(set) = file.image_set.iter().find(|s| s.name == name_or_dir) else {
-        let names: Vec<_> = file.image_set.iter().map(|s| s.name.as_str()).collect();
+    let mut sets = file.image_set.iter().chain(&file.video_set);
+    let Some(set) = sets.find(|s| s.name == name_or_dir) else {
+        let names: Vec<_> = file
+            .image_set
+            .iter()
+            .chain(&file.video_set)
+            .map(|s| s.name.as_str())
+            .collect();
         bail!(
             "no data set named {name_or_dir:?} in {} (known: {})",
             toml_path.display(),
@@ -73,4 +82,18 @@ pub fn list_images(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         bail!("no images (png/jpg/ppm) in {}", dir.display());
     }
     Ok(files)
+}
+
+/// The clips of a video data set: the sub-folders of `dir` that hold images (each
+/// clip's frames, in name order), sorted by name. Empty when `dir` has none.
+pub fn list_clips(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut clips = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() && list_images(&path).is_ok() {
+            clips.push(path);
+        }
+    }
+    clips.sort();
+    Ok(clips)
 }

@@ -70,11 +70,35 @@ pub fn encode(
     qp: u8,
     settings: &HevcSettings,
 ) -> anyhow::Result<Vec<u8>> {
+    let packets = encode_pictures(&[rgb], width, height, qp, settings, true)?;
+    Ok(packets.concat())
+}
+
+/// Encode a sequence of frames at a fixed `qp` with x265's default GOP structure
+/// (random access: a keyframe every 250 frames, B-frames, lookahead); returns the
+/// packets in coding order.
+pub fn encode_sequence(
+    frames: &[Vec<u8>],
+    width: u32,
+    height: u32,
+    qp: u8,
+    settings: &HevcSettings,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    encode_pictures(&refs, width, height, qp, settings, false)
+}
+
+fn encode_pictures(
+    pictures: &[&[u8]],
+    width: u32,
+    height: u32,
+    qp: u8,
+    settings: &HevcSettings,
+    intra_only: bool,
+) -> anyhow::Result<Vec<Vec<u8>>> {
     check_available()?;
     ensure!(qp <= 51, "HEVC QP {qp} is out of range 0..=51");
     let (w, h) = coded_size(width, height, settings.chroma);
-    let rgb = pad_rgb(rgb, width as usize, height as usize, w, h);
-    let planes = ycbcr::from_rgb(&rgb, w, h, settings.chroma);
 
     let x265 = ffmpeg::encoder::find_by_name("libx265").context("libx265 encoder")?;
     let mut enc = codec::context::Context::new_with_codec(x265)
@@ -85,8 +109,10 @@ pub fn encode(
     enc.set_height(h as u32);
     enc.set_format(pixel_format(settings.chroma));
     enc.set_time_base((1, 25));
-    enc.set_gop(1);
-    enc.set_max_b_frames(0);
+    if intra_only {
+        enc.set_gop(1);
+        enc.set_max_b_frames(0);
+    }
     enc.set_color_range(color::Range::JPEG);
     enc.set_colorspace(color::Space::BT470BG);
     let mut opts = ffmpeg::Dictionary::new();
@@ -94,27 +120,40 @@ pub fn encode(
     if let Some(tune) = &settings.tune {
         opts.set("tune", tune);
     }
+    let keyint = if intra_only { ":keyint=1" } else { "" };
     opts.set(
         "x265-params",
-        &format!("qp={qp}:keyint=1:info=0:log-level=error"),
+        &format!("qp={qp}{keyint}:info=0:log-level=error"),
     );
     let mut enc = enc
         .open_as_with(x265, opts)
         .with_context(|| format!("opening libx265 (preset {:?})", settings.preset))?;
 
-    let mut frame = ffmpeg::frame::Video::new(pixel_format(settings.chroma), w as u32, h as u32);
-    copy_planes_in(&planes, &mut frame);
-    frame.set_pts(Some(0));
-    enc.send_frame(&frame)
-        .context("libx265: sending the picture")?;
-    enc.send_eof().context("libx265: flushing")?;
-    let mut bitstream = Vec::new();
-    let mut packet = ffmpeg::Packet::empty();
-    while enc.receive_packet(&mut packet).is_ok() {
-        bitstream.extend_from_slice(packet.data().unwrap_or_default());
+    let mut packets = Vec::new();
+    let mut drain = |enc: &mut ffmpeg::encoder::Video| {
+        let mut packet = ffmpeg::Packet::empty();
+        while enc.receive_packet(&mut packet).is_ok() {
+            packets.push(packet.data().unwrap_or_default().to_vec());
+        }
+    };
+    for (i, rgb) in pictures.iter().enumerate() {
+        let rgb = pad_rgb(rgb, width as usize, height as usize, w, h);
+        let planes = ycbcr::from_rgb(&rgb, w, h, settings.chroma);
+        let mut frame =
+            ffmpeg::frame::Video::new(pixel_format(settings.chroma), w as u32, h as u32);
+        copy_planes_in(&planes, &mut frame);
+        frame.set_pts(Some(i as i64));
+        enc.send_frame(&frame)
+            .context("libx265: sending a picture")?;
+        drain(&mut enc);
     }
-    ensure!(!bitstream.is_empty(), "libx265 produced no bitstream");
-    Ok(bitstream)
+    enc.send_eof().context("libx265: flushing")?;
+    drain(&mut enc);
+    ensure!(
+        packets.iter().any(|p| !p.is_empty()),
+        "libx265 produced no bitstream"
+    );
+    Ok(packets)
 }
 
 /// Decode a bitstream from [`encode`] back to interleaved RGB of `width`×`height`.
@@ -124,19 +163,52 @@ pub fn decode(
     height: u32,
     chroma: Chroma,
 ) -> anyhow::Result<Vec<u8>> {
+    let mut pictures = decode_sequence(&[bitstream.to_vec()], width, height, chroma)?;
+    ensure!(!pictures.is_empty(), "HEVC decoder returned no picture");
+    Ok(pictures.swap_remove(0))
+}
+
+/// Decode packets from [`encode_sequence`] to frames of interleaved RGB, in display
+/// order.
+pub fn decode_sequence(
+    packets: &[Vec<u8>],
+    width: u32,
+    height: u32,
+    chroma: Chroma,
+) -> anyhow::Result<Vec<Vec<u8>>> {
     check_available()?;
     let hevc = ffmpeg::decoder::find(codec::Id::HEVC).context("HEVC decoder")?;
     let mut dec = codec::context::Context::new_with_codec(hevc)
         .decoder()
         .video()
         .context("opening the HEVC decoder")?;
-    dec.send_packet(&ffmpeg::Packet::copy(bitstream))
-        .context("HEVC decoder rejected the bitstream")?;
-    dec.send_eof().context("HEVC decoder: flushing")?;
-    let mut frame = ffmpeg::frame::Video::empty();
-    dec.receive_frame(&mut frame)
-        .context("HEVC decoder returned no picture")?;
     let (w, h) = coded_size(width, height, chroma);
+    let mut out = Vec::new();
+    let mut receive = |dec: &mut ffmpeg::decoder::Video| -> anyhow::Result<()> {
+        let mut frame = ffmpeg::frame::Video::empty();
+        while dec.receive_frame(&mut frame).is_ok() {
+            out.push(picture_rgb(&frame, w, h, width, height, chroma)?);
+        }
+        Ok(())
+    };
+    for p in packets {
+        dec.send_packet(&ffmpeg::Packet::copy(p))
+            .context("HEVC decoder rejected the bitstream")?;
+        receive(&mut dec)?;
+    }
+    dec.send_eof().context("HEVC decoder: flushing")?;
+    receive(&mut dec)?;
+    Ok(out)
+}
+
+fn picture_rgb(
+    frame: &ffmpeg::frame::Video,
+    w: usize,
+    h: usize,
+    width: u32,
+    height: u32,
+    chroma: Chroma,
+) -> anyhow::Result<Vec<u8>> {
     if (frame.width() as usize, frame.height() as usize) != (w, h) {
         bail!(
             "HEVC picture is {}x{}, expected {w}x{h}",
@@ -156,7 +228,7 @@ pub fn decode(
             pixel_format(chroma)
         );
     }
-    let rgb = ycbcr::to_rgb(&copy_planes_out(&frame, w, h, chroma));
+    let rgb = ycbcr::to_rgb(&copy_planes_out(frame, w, h, chroma));
     Ok(crop_rgb(&rgb, w, width as usize, height as usize))
 }
 
@@ -280,6 +352,36 @@ mod tests {
                 assert!(psnr_rgb8(&img, &back) > 30.0, "{chroma:?} {w}x{h}");
             }
         }
+    }
+
+    #[test]
+    fn sequences_round_trip_in_display_order() {
+        let (w, h) = (48, 32);
+        let frames: Vec<Vec<u8>> = (0..10)
+            .map(|t| {
+                let mut f = scene(w, h);
+                // A moving bright bar, so frames differ and B-frames reorder.
+                for y in 0..h {
+                    let x = (t * 3 + y / 4) % w;
+                    f[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&[255, 255, 255]);
+                }
+                f
+            })
+            .collect();
+        let s = settings(Chroma::Yuv444);
+        let packets = encode_sequence(&frames, w as u32, h as u32, 22, &s).unwrap();
+        let back = decode_sequence(&packets, w as u32, h as u32, Chroma::Yuv444).unwrap();
+        assert_eq!(back.len(), 10);
+        for (t, (a, b)) in frames.iter().zip(&back).enumerate() {
+            assert!(psnr_rgb8(a, b) > 30.0, "frame {t}: {}", psnr_rgb8(a, b));
+        }
+        // Inter coding: the sequence costs much less than ten intra pictures.
+        let intra: usize = frames
+            .iter()
+            .map(|f| encode(f, w as u32, h as u32, 22, &s).unwrap().len())
+            .sum();
+        let inter: usize = packets.iter().map(Vec::len).sum();
+        assert!(inter * 2 < intra, "inter {inter} bytes, intra {intra}");
     }
 
     #[test]

@@ -1,0 +1,191 @@
+//! `neco rd` on a video data set: per-clip curves of neco's video pipeline and of
+//! x265, BD-rate per clip.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use indicatif::ProgressBar;
+
+use super::RdCmd;
+use crate::eval::video_rd::{clip_bd, measure_neco, Clip, ClipPoint};
+
+impl RdCmd {
+    /// Measure every clip folder of `clips`; results go to `out_dir`.
+    pub(super) fn run_video(&self, clips: &[PathBuf], out_dir: &Path) -> anyhow::Result<()> {
+        let start = std::time::Instant::now();
+        let against: Vec<&str> = self
+            .against
+            .iter()
+            .map(String::as_str)
+            .filter(|a| *a != "none")
+            .collect();
+        for a in &against {
+            anyhow::ensure!(
+                matches!(*a, "hevc" | "hevc420"),
+                "{a} is an image anchor; a video data set is compared with hevc or hevc420"
+            );
+        }
+        let mut clips = clips.to_vec();
+        if let Some(n) = self.limit {
+            anyhow::ensure!(n > 0, "--limit must be at least 1");
+            clips.truncate(n);
+        }
+        let limits = self.limits.limits();
+        let loaded = clips
+            .iter()
+            .map(|c| Clip::load(c, self.max_frames, &limits))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let weights = self.model.weights_file()?;
+        let codec = crate::codec::Codec::new(&weights, self.model.backend.device()?)?;
+        let qualities = self
+            .qualities
+            .iter()
+            .map(|&q| u8::try_from(q).ok().filter(|&q| q <= 100))
+            .collect::<Option<Vec<u8>>>()
+            .context("neco qualities must be 0..=100")?;
+
+        let jobs = loaded.len() * (qualities.len() + against.len() * self.hevc_qps.len());
+        let bar = ProgressBar::new(jobs as u64);
+        let mut points: Vec<ClipPoint> = Vec::new();
+        for clip in &loaded {
+            for &q in &qualities {
+                bar.set_message(format!("{} neco q={q}", clip.name));
+                points.push(measure_neco(&codec, clip, q, self.gop)?);
+                bar.inc(1);
+            }
+            for a in &against {
+                for &qp in &self.hevc_qps {
+                    bar.set_message(format!("{} {a} qp={qp}", clip.name));
+                    points.push(self.measure_hevc(clip, a, qp)?);
+                    bar.inc(1);
+                }
+            }
+        }
+        bar.finish_and_clear();
+
+        let mut table = String::from(
+            "| clip | frames | codec | setting | bpp | PSNR (dB) | encode ms/frame | decode ms/frame |\n|---|---:|---|---:|---:|---:|---:|---:|\n",
+        );
+        for p in &points {
+            let n = loaded
+                .iter()
+                .find(|c| c.name == p.clip)
+                .map_or(1, |c| c.frames.len());
+            writeln!(
+                table,
+                "| {} | {n} | {} | {} | {:.4} | {:.2} | {:.1} | {:.1} |",
+                p.clip,
+                p.codec,
+                p.setting,
+                p.bpp,
+                p.psnr,
+                p.encode_ms / n as f64,
+                p.decode_ms / n as f64
+            )?;
+        }
+        let mut bd = String::from(
+            "| clip | anchor | BD-rate (PSNR) | BD-PSNR | PSNR range both cover |\n|---|---|---:|---:|---|\n",
+        );
+        let mut bd_json = Vec::new();
+        for a in &against {
+            for clip in &loaded {
+                match clip_bd(&points, &clip.name, a, "neco") {
+                    Some((rate, psnr, [lo, hi])) => {
+                        writeln!(
+                            bd,
+                            "| {} | {a} | {rate:+.1} % | {psnr:+.2} dB | {lo:.2}–{hi:.2} dB |",
+                            clip.name
+                        )?;
+                        bd_json.push(serde_json::json!({"clip": clip.name, "anchor": a, "bd_rate_percent": rate, "bd_psnr_db": psnr, "psnr_range_db": [lo, hi]}));
+                    }
+                    None => writeln!(
+                        bd,
+                        "| {} | {a} | — (curves do not overlap) | — | — |",
+                        clip.name
+                    )?,
+                }
+            }
+        }
+        print!("{table}\n{bd}");
+
+        std::fs::create_dir_all(out_dir)
+            .with_context(|| format!("creating {}", out_dir.display()))?;
+        let mut csv = String::from("clip,codec,setting,bpp,psnr,encode_ms,decode_ms\n");
+        for p in &points {
+            writeln!(
+                csv,
+                "{},{},{},{:.6},{:.4},{:.1},{:.1}",
+                p.clip, p.codec, p.setting, p.bpp, p.psnr, p.encode_ms, p.decode_ms
+            )?;
+        }
+        let write = |name: &Path, bytes: &[u8]| -> anyhow::Result<()> {
+            neco_core::container::write_atomic(name, bytes, true)
+                .with_context(|| format!("writing {}", name.display()))
+        };
+        write(&out_dir.join("rd.csv"), csv.as_bytes())?;
+        write(
+            &out_dir.join("rd.json"),
+            serde_json::to_string_pretty(&points)?.as_bytes(),
+        )?;
+        write(
+            &out_dir.join("bd.json"),
+            serde_json::to_string_pretty(&bd_json)?.as_bytes(),
+        )?;
+        if let Some(report) = &self.report {
+            let cmd = std::iter::once("neco".to_string())
+                .chain(std::env::args().skip(1))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let text = format!(
+                "# Video rate–distortion report\n\nRegenerated by:\n\n    {cmd}\n\n\
+                 neco: every frame intra (the video pipeline: groups of {} frames, container \
+                 included in the rate). HEVC: libx265, preset {}, tune {}, fixed QP, x265's \
+                 default GOP (random access: B-frames, keyframe interval 250), full-range \
+                 BT.601 Y′CbCr ({}), raw bitstream. Rate: bits per pixel per frame. Quality: \
+                 RGB PSNR per frame, averaged over the clip. Run time: {:.0} s.\n\n\
+                 ## BD-rate of neco per clip (negative = fewer bits at equal PSNR)\n\n{bd}\n\
+                 ## All points\n\n{table}",
+                self.gop,
+                self.hevc_preset,
+                self.hevc_tune,
+                against
+                    .iter()
+                    .map(|a| if *a == "hevc" { "4:4:4" } else { "4:2:0" })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                start.elapsed().as_secs_f64()
+            );
+            write(report, text.as_bytes())?;
+        }
+        eprintln!("results in {}", out_dir.display());
+        Ok(())
+    }
+
+    #[cfg(feature = "ffmpeg")]
+    fn measure_hevc(&self, clip: &Clip, anchor: &str, qp: u32) -> anyhow::Result<ClipPoint> {
+        use crate::eval::anchors::hevc::HevcSettings;
+        use crate::eval::anchors::ycbcr::Chroma;
+        let qp = u8::try_from(qp)
+            .ok()
+            .filter(|&q| q <= 51)
+            .context("HEVC QPs must be 0..=51")?;
+        let settings = HevcSettings {
+            chroma: if anchor == "hevc" {
+                Chroma::Yuv444
+            } else {
+                Chroma::Yuv420
+            },
+            preset: self.hevc_preset.clone(),
+            tune: (self.hevc_tune != "none").then(|| self.hevc_tune.clone()),
+        };
+        let mut p = crate::eval::video_rd::measure_hevc(clip, qp, &settings)?;
+        p.codec = anchor.to_string();
+        Ok(p)
+    }
+
+    #[cfg(not(feature = "ffmpeg"))]
+    fn measure_hevc(&self, _: &Clip, _: &str, _: u32) -> anyhow::Result<ClipPoint> {
+        anyhow::bail!("the HEVC anchor needs the `ffmpeg` feature")
+    }
+}
