@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
     let Some(bytes) = prepare(data) else { return };
     if let Ok(stream) = ImageStream::from_bytes(&bytes, &limits()) {
         let again = stream.to_bytes().expect("an accepted stream serializes");
-        assert!(again == bytes, "accepted stream does not re-serialize identically");
+        assert!(
+            again == bytes,
+            "accepted stream does not re-serialize identically"
+        );
     }
     if let Ok(mut video) = VideoStreamReader::open(Cursor::new(&bytes[..]), &limits()) {
         for i in 0..video.groups().len() {

@@ -44,7 +44,10 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(stream) = ImageStream::from_bytes(&bytes, &limits()) {
             if let Ok(img) = codec.decode(&stream, &mut Timings::default()) {
                 let (w, h) = (img.width as usize, img.height as usize);
-                assert_eq!((img.width, img.height), (stream.header.width, stream.header.height));
+                assert_eq!(
+                    (img.width, img.height),
+                    (stream.header.width, stream.header.height)
+                );
                 assert_eq!(img.rgb.len(), w * h * 3);
                 if let Some(a) = &img.alpha {
                     assert_eq!(a.len(), w * h);
@@ -55,7 +58,14 @@ fuzz_target!(|data: &[u8]| {
             let h = video.header().clone();
             let n = video.frames();
             let mut sink = SizeCheck(h.width as usize * h.height as usize * 3);
-            let _ = decode_video(codec, &mut video, 0..n, &mut sink, &mut Timings::default(), |_| {});
+            let _ = decode_video(
+                codec,
+                &mut video,
+                0..n,
+                &mut sink,
+                &mut Timings::default(),
+                |_| {},
+            );
         }
     });
 });

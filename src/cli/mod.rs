@@ -11,7 +11,7 @@ pub mod video;
 
 use clap::{Parser, Subcommand};
 
-/// neco: a learned image codec with bit-exact decoding on every machine.
+/// neco: a learned image and video codec with bit-exact decoding on every machine.
 #[derive(Debug, Parser)]
 #[command(name = "neco", version, about)]
 pub struct Cli {
@@ -21,9 +21,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Encode an image to a .neco file.
+    /// Encode an image, a video or an image sequence to a .neco file.
     Encode(encode::EncodeCmd),
-    /// Decode a .neco file to an image.
+    /// Decode a .neco file to an image (or a video stream to a video or image sequence).
     Decode(decode::DecodeCmd),
     /// Show what a .neco file holds.
     Info(info::InfoCmd),
