@@ -163,6 +163,19 @@ fn a_damaged_group_costs_only_its_frames() {
         "last good frame stands in"
     );
 
+    // When no requested frame survives, decoding fails and writes nothing.
+    let only_g1 = dir.path().join("only.mkv");
+    neco()
+        .arg("decode")
+        .arg(&bad)
+        .arg("-o")
+        .arg(&only_g1)
+        .args(["--frames", "5..7"])
+        .assert()
+        .failure()
+        .stderr(contains("no frame could be decoded"));
+    assert!(!only_g1.exists());
+
     // A truncated stream is refused with a message, and nothing is written.
     let cut = dir.path().join("cut.neco");
     std::fs::write(&cut, &bytes[..bytes.len() - 7]).unwrap();

@@ -131,6 +131,12 @@ impl DecodeCmd {
             self.input.display()
         );
         let name = self.input.display();
+        let size = file.metadata()?.len();
+        anyhow::ensure!(
+            size <= self.limits.max_input_bytes,
+            "{name} is {size} bytes, over the limit of {} (--max-input-bytes)",
+            self.limits.max_input_bytes
+        );
         let mut reader =
             VideoStreamReader::open(std::io::BufReader::new(file), &self.limits.limits())
                 .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
@@ -163,6 +169,15 @@ impl DecodeCmd {
         )
         .map_err(|e| anyhow::anyhow!("{name}: {e:#}"))?;
         bar.finish_and_clear();
+        let lost_count: u64 = lost.iter().map(|l| l.frames.end - l.frames.start).sum();
+        if lost_count == range.end - range.start {
+            // Nothing decoded: fail, leaving no video file (the sink is dropped
+            // unfinished).
+            anyhow::bail!(
+                "{name}: no frame could be decoded ({})",
+                lost.first().map_or("", |l| l.reason.as_str())
+            );
+        }
         sink.finish()?;
         for l in &lost {
             eprintln!(

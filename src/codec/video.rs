@@ -110,9 +110,9 @@ pub fn stream_fps(header: &Header) -> anyhow::Result<Fps> {
     Fps::new(v.fps_num, v.fps_den)
 }
 
-/// Decodes the frames in `range` (clamped to the stream) to `sink`. A damaged group
-/// does not stop the others: its frames are replaced by the last good frame (mid
-/// grey before any) so the timing holds, and listed in the result.
+/// Decodes the frames in `range` to `sink`, one picture at a time. A damaged group
+/// (or frame) does not stop the others: its frames are replaced by the last good
+/// frame (mid grey before any) so the timing holds, and listed in the result.
 pub fn decode_video<R: Read + Seek>(
     codec: &Codec,
     reader: &mut VideoStreamReader<R>,
@@ -131,6 +131,14 @@ pub fn decode_video<R: Read + Seek>(
     let (w, h) = (header.width as usize, header.height as usize);
     let mut last = vec![128u8; w * h * 3];
     let mut lost: Vec<LostFrames> = Vec::new();
+    let mut note_lost = |n: u64, reason: String| match lost.last_mut() {
+        // Frames lost for the same reason in a row are reported as one range.
+        Some(l) if l.frames.end == n && l.reason == reason => l.frames.end = n + 1,
+        _ => lost.push(LostFrames {
+            frames: n..n + 1,
+            reason,
+        }),
+    };
     let mut done = 0u64;
     for i in 0..reader.groups().len() {
         let g = reader.groups()[i];
@@ -138,38 +146,32 @@ pub fn decode_video<R: Read + Seek>(
         if frames.end <= range.start || frames.start >= range.end {
             continue;
         }
-        let decoded = reader
-            .read_group(i)
-            .map_err(anyhow::Error::from)
-            .and_then(|bits| {
-                bits.into_iter()
-                    .map(|f| {
-                        let s = ImageStream {
-                            header: frame_header.clone(),
-                            z_bits: f.z_bits,
-                            y_bits: f.y_bits,
-                            alpha: None,
-                        };
-                        codec.decode(&s, t).map(|img| img.rgb)
-                    })
-                    .collect::<anyhow::Result<Vec<_>>>()
-            });
-        let pictures = match decoded {
-            Ok(p) => Some(p),
-            Err(e) => {
-                lost.push(LostFrames {
-                    frames: frames.start.max(range.start)..frames.end.min(range.end),
-                    reason: format!("group {i}: {e:#}"),
-                });
-                None
-            }
-        };
+        // The group's coded bits are small; pictures are decoded and written one at a
+        // time, and only those in `range` (every frame is intra).
+        let bits = reader.read_group(i).map_err(|e| format!("group {i}: {e}"));
         for (k, n) in frames.clone().enumerate() {
             if !range.contains(&n) {
                 continue;
             }
-            if let Some(p) = &pictures {
-                last.clone_from(&p[k]);
+            let picture = match &bits {
+                Ok(bits) => {
+                    let f = &bits[k];
+                    let s = ImageStream {
+                        header: frame_header.clone(),
+                        z_bits: f.z_bits.clone(),
+                        y_bits: f.y_bits.clone(),
+                        alpha: None,
+                    };
+                    codec
+                        .decode(&s, t)
+                        .map(|img| img.rgb)
+                        .map_err(|e| format!("group {i}, frame {n}: {e:#}"))
+                }
+                Err(e) => Err(e.clone()),
+            };
+            match picture {
+                Ok(p) => last = p,
+                Err(reason) => note_lost(n, reason),
             }
             sink.write_frame(&last)?;
             done += 1;

@@ -40,6 +40,13 @@ impl Clip {
         if let Some(n) = max_frames {
             paths.truncate(n);
         }
+        anyhow::ensure!(
+            paths.len() as u64 <= limits.max_frames,
+            "{} has {} frames, over the limit of {}",
+            dir.display(),
+            paths.len(),
+            limits.max_frames
+        );
         let mut frames = Vec::with_capacity(paths.len());
         let mut size = None;
         for p in &paths {
@@ -141,6 +148,7 @@ pub fn measure_neco(
     clip: &Clip,
     quality: u8,
     gop: u16,
+    limits: &Limits,
 ) -> anyhow::Result<ClipPoint> {
     let start = std::time::Instant::now();
     let mut t = Timings::default();
@@ -148,7 +156,7 @@ pub fn measure_neco(
     let (bytes, _) = encode_video(codec, &mut src, Vec::new(), quality, gop, &mut t, |_| {})?;
     let encode_ms = start.elapsed().as_secs_f64() * 1e3;
     let start = std::time::Instant::now();
-    let mut reader = VideoStreamReader::open(Cursor::new(&bytes), &Limits::default())?;
+    let mut reader = VideoStreamReader::open(Cursor::new(&bytes), limits)?;
     let mut sink = MemorySink(Vec::new());
     let n = reader.frames();
     let lost = decode_video(codec, &mut reader, 0..n, &mut sink, &mut t, |_| {})?;

@@ -14,11 +14,13 @@ pub struct Fps {
 }
 
 impl Fps {
-    /// `num / den` frames per second; both must be positive.
+    /// `num / den` frames per second; both must be in 1..=2^31−1 (FFmpeg's range).
     pub fn new(num: u32, den: u32) -> anyhow::Result<Self> {
+        let ok = 1..=i32::MAX as u32;
         ensure!(
-            num > 0 && den > 0,
-            "frame rate {num}/{den} is not a positive number"
+            ok.contains(&num) && ok.contains(&den),
+            "frame rate {num}/{den}: both terms must be in 1..={}",
+            i32::MAX
         );
         Ok(Fps { num, den })
     }

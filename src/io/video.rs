@@ -130,7 +130,19 @@ impl VideoReader {
     pub fn next_frame(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
         let mut frame = ffmpeg::frame::Video::empty();
         loop {
-            if self.decoder.receive_frame(&mut frame).is_ok() {
+            let got = match self.decoder.receive_frame(&mut frame) {
+                Ok(()) => true,
+                // The decoder wants more input (or, after the flush, has no more).
+                Err(ffmpeg::Error::Other {
+                    errno: ffmpeg::util::error::EAGAIN,
+                }) if !self.flushed => false,
+                Err(ffmpeg::Error::Other {
+                    errno: ffmpeg::util::error::EAGAIN,
+                })
+                | Err(ffmpeg::Error::Eof) => return Ok(None),
+                Err(e) => return Err(e).context("decoding a video frame"),
+            };
+            if got {
                 self.frames_read += 1;
                 ensure!(
                     self.frames_read <= self.max_frames,
@@ -138,9 +150,6 @@ impl VideoReader {
                     self.max_frames
                 );
                 return self.convert_to_rgb(&frame).map(Some);
-            }
-            if self.flushed {
-                return Ok(None);
             }
             let mut packet = ffmpeg::Packet::empty();
             match packet.read(&mut self.input) {

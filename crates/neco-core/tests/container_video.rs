@@ -213,4 +213,32 @@ fn images_and_videos_are_told_apart() {
     let mut w = VideoStreamWriter::new(Vec::new(), header(2)).unwrap();
     let e = w.write_group(&groups()[0]).unwrap_err().to_string();
     assert!(e.contains("a group of 4 frames, must be 1..=2"), "{e}");
+    // A frame rate FFmpeg cannot represent.
+    let mut bad = header(4);
+    bad.video = Some(VideoParams {
+        fps_num: u32::MAX,
+        fps_den: 1,
+        gop: 4,
+    });
+    assert!(VideoStreamWriter::new(Vec::new(), bad).is_err());
+}
+
+#[test]
+fn refused_groups_leave_the_stream_consistent() {
+    let mut w = VideoStreamWriter::new(Vec::new(), header(4)).unwrap();
+    let mut odd = groups()[0].clone();
+    odd[2].y_bits.pop();
+    let e = w.write_group(&odd).unwrap_err().to_string();
+    assert!(
+        e.contains("a frame with 1 ŷ substreams, the header declares 2"),
+        "{e}"
+    );
+    w.write_group(&groups()[0]).unwrap();
+    let b = w.finish().unwrap();
+    let mut r = open(&b).unwrap();
+    assert_eq!(r.frames(), 4);
+    assert_eq!(r.read_group(0).unwrap(), groups()[0]);
+    // A stream with no group at all is not written.
+    let empty = VideoStreamWriter::new(Vec::new(), header(4)).unwrap();
+    assert!(empty.finish().is_err());
 }

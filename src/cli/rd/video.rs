@@ -51,7 +51,7 @@ impl RdCmd {
         for clip in &loaded {
             for &q in &qualities {
                 bar.set_message(format!("{} neco q={q}", clip.name));
-                points.push(measure_neco(&codec, clip, q, self.gop)?);
+                points.push(measure_neco(&codec, clip, q, self.gop, &limits)?);
                 bar.inc(1);
             }
             for a in &against {

@@ -98,7 +98,11 @@ impl AtomicFile {
     /// Syncs the temp file and moves it to the target (refusing, without
     /// `overwrite`, a target that appeared meanwhile).
     pub fn commit(self) -> Result<()> {
-        fs::File::open(&self.tmp.0)?.sync_all()?;
+        // Opened for writing: some platforms refuse to sync a read-only handle.
+        OpenOptions::new()
+            .write(true)
+            .open(&self.tmp.0)?
+            .sync_all()?;
         let (tmp, path) = (&self.tmp.0, self.target.as_path());
         if self.overwrite {
             fs::rename(tmp, path)?;

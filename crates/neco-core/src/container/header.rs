@@ -268,12 +268,14 @@ impl Header {
             )
         } else if self.video.is_some() != (self.kind == Kind::Video) {
             format!("kind {:?} with video fields {:?}", self.kind, self.video)
-        } else if let Some(v) = self
-            .video
-            .filter(|v| v.fps_num == 0 || v.fps_den == 0 || !(1..=MAX_GOP).contains(&v.gop))
-        {
+        } else if let Some(v) = self.video.filter(|v| {
+            let rate = 1..=i32::MAX as u32;
+            !rate.contains(&v.fps_num)
+                || !rate.contains(&v.fps_den)
+                || !(1..=MAX_GOP).contains(&v.gop)
+        }) {
             format!(
-                "frame rate {}/{} and group size {}: the rate must be positive, the group size in 1..={MAX_GOP}",
+                "frame rate {}/{} and group size {}: both rate terms must be in 1..=2^31-1, the group size in 1..={MAX_GOP}",
                 v.fps_num, v.fps_den, v.gop
             )
         } else {

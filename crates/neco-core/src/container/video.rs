@@ -122,6 +122,29 @@ impl<W: Write> VideoStreamWriter<W> {
                     frames.len()
                 ))
             })?;
+        // Check everything before writing anything, so a refused group leaves the
+        // stream as it was.
+        if let Some(f) = frames
+            .iter()
+            .find(|f| f.y_bits.len() != usize::from(self.header.substreams))
+        {
+            return Err(NecoError::InvalidArgument(format!(
+                "a frame with {} ŷ substreams, the header declares {}",
+                f.y_bits.len(),
+                self.header.substreams
+            )));
+        }
+        if frames
+            .iter()
+            .flat_map(|f| std::iter::once(&f.z_bits).chain(&f.y_bits))
+            .any(|b| u32::try_from(b.len()).is_err())
+        {
+            return Err(NecoError::InvalidArgument("a payload over 4 GiB".into()));
+        }
+        let next_frame = self
+            .next_frame
+            .checked_add(u32::from(count))
+            .ok_or_else(|| NecoError::InvalidArgument("more than 2^32 frames".into()))?;
         let number = self.index.len() as u32;
         let entry = GroupEntry {
             offset: self.pos,
@@ -134,36 +157,31 @@ impl<W: Write> VideoStreamWriter<W> {
         grup.extend_from_slice(&count.to_le_bytes());
         let mut pos = self.pos + write_chunk(&mut self.out, GRUP, &grup)?;
         for f in frames {
-            if f.y_bits.len() != usize::from(self.header.substreams) {
-                return Err(NecoError::InvalidArgument(format!(
-                    "a frame with {} ŷ substreams, the header declares {}",
-                    f.y_bits.len(),
-                    self.header.substreams
-                )));
-            }
             let mut p = Vec::new();
             p.push(match f.mode {
                 FrameMode::Intra => 0,
             });
             for bits in std::iter::once(&f.z_bits).chain(&f.y_bits) {
-                let len = u32::try_from(bits.len())
-                    .map_err(|_| NecoError::InvalidArgument("a payload over 4 GiB".into()))?;
-                p.extend_from_slice(&len.to_le_bytes());
+                // Checked above to fit.
+                p.extend_from_slice(&(bits.len() as u32).to_le_bytes());
                 p.extend_from_slice(bits);
             }
             pos += write_chunk(&mut self.out, FRME, &p)?;
         }
         self.pos = pos;
-        self.next_frame = self
-            .next_frame
-            .checked_add(u32::from(count))
-            .ok_or_else(|| NecoError::InvalidArgument("more than 2^32 frames".into()))?;
+        self.next_frame = next_frame;
         self.index.push(entry);
         Ok(())
     }
 
-    /// Writes the index and `IEND`; returns the output.
+    /// Writes the index and `IEND`; returns the output. A stream needs at least one
+    /// group.
     pub fn finish(mut self) -> Result<W> {
+        if self.index.is_empty() {
+            return Err(NecoError::InvalidArgument(
+                "a video stream needs at least one group".into(),
+            ));
+        }
         let mut indx = Vec::with_capacity(4 + self.index.len() * ENTRY_LEN);
         indx.extend_from_slice(&(self.index.len() as u32).to_le_bytes());
         for e in &self.index {
