@@ -42,20 +42,10 @@ fn read_video(path: &Path) -> (neco::io::video::VideoInfo, Vec<Vec<u8>>) {
     (r.info().clone(), frames)
 }
 
-fn encode(input: &Path, out: &Path, args: &[&str]) {
-    neco()
-        .arg("encode")
-        .arg(input)
-        .arg("-o")
-        .arg(out)
-        .args(args)
-        .assert()
-        .success();
-}
-
-fn decode(input: &Path, out: &Path, args: &[&str]) -> String {
+/// Runs `neco CMD INPUT -o OUT ARGS…`, which must succeed; returns its stderr.
+fn run_ok(cmd: &str, input: &Path, out: &Path, args: &[&str]) -> String {
     let o = neco()
-        .arg("decode")
+        .arg(cmd)
         .arg(input)
         .arg("-o")
         .arg(out)
@@ -63,6 +53,14 @@ fn decode(input: &Path, out: &Path, args: &[&str]) -> String {
         .assert()
         .success();
     String::from_utf8_lossy(&o.get_output().stderr).into_owned()
+}
+
+fn encode(input: &Path, out: &Path, args: &[&str]) {
+    run_ok("encode", input, out, args);
+}
+
+fn decode(input: &Path, out: &Path, args: &[&str]) -> String {
+    run_ok("decode", input, out, args)
 }
 
 #[test]
