@@ -1,4 +1,5 @@
-//! `neco train` resumes from its checkpoint, and `neco export` makes usable weights.
+//! `neco train` and `neco train-temporal` resume from their checkpoints, and `neco
+//! export` makes usable weights of them.
 
 use assert_cmd::Command;
 
@@ -102,4 +103,127 @@ fn train_resume_export_and_code_with_the_result() {
         .assert()
         .failure()
         .stderr(predicates::str::contains("pass the matching --weights"));
+}
+
+/// Writes `n` frames of a moving pattern (64×48) as `dir/f_%03d.png` from 1.
+fn pattern_sequence(dir: &std::path::Path, n: u32) {
+    for t in 0..n {
+        image::RgbImage::from_fn(64, 48, |x, y| {
+            let inside = (x + 64 - 3 * t % 64) % 64 < 16 && (y + 48 - 2 * t % 48) % 48 < 12;
+            image::Rgb(if inside {
+                [230, 200, 40]
+            } else {
+                [(x * 4) as u8, (y * 5) as u8, 90]
+            })
+        })
+        .save(dir.join(format!("f_{:03}.png", t + 1)))
+        .unwrap();
+    }
+}
+
+#[test]
+fn train_temporal_resume_export_and_code_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let assets = format!("{root}/assets");
+    let image_weights = dir.path().join("image.nwt");
+    // The default weights without their prior (a prior is trained for an image model).
+    let w =
+        neco::model::weights::WeightsFile::parse(neco::model::weights::DEFAULT_WEIGHTS).unwrap();
+    let model = w.model(&burn::prelude::Device::flex()).unwrap();
+    std::fs::write(
+        &image_weights,
+        neco::model::weights::WeightsFile::build(&w.config, &model, &w.z_tables, None).unwrap(),
+    )
+    .unwrap();
+    let train = |steps: &str| {
+        neco()
+            .arg("train-temporal")
+            .arg("--weights")
+            .arg(&image_weights)
+            .args(["--dataset", &assets, "--valid", &assets, "--run"])
+            .arg(&run)
+            .args(["--hidden", "8", "--batch", "2", "--validate-every", "2"])
+            .args(["--steps", steps])
+            .assert()
+            .success();
+    };
+    train("2");
+    assert_eq!(progress_step(&run), 2);
+    let valid = std::fs::read_to_string(run.join("valid.csv")).unwrap();
+    assert!(
+        valid.starts_with("step,elapsed_s,quality,bpp_intra,bpp_temporal,change_pct\n2,"),
+        "{valid}"
+    );
+    assert_eq!(valid.lines().count(), 4, "three qualities: {valid}");
+    train("3");
+    assert_eq!(progress_step(&run), 3);
+
+    let with_prior = dir.path().join("video.nwt");
+    neco()
+        .args(["export", "--weights"])
+        .arg(&image_weights)
+        .arg("--temporal")
+        .arg(&run)
+        .arg("-o")
+        .arg(&with_prior)
+        .assert()
+        .success();
+    let w = neco::model::weights::WeightsFile::read(&with_prior).unwrap();
+    assert!(w.temporal.is_some());
+
+    // The prior was trained for `image.nwt`: attaching it to other weights is refused.
+    let other = dir.path().join("other.nwt");
+    neco()
+        .args(["export", "--weights"])
+        .arg(&with_prior)
+        .arg("--temporal")
+        .arg(&run)
+        .arg("-o")
+        .arg(&other)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("was trained for weights sha256"));
+
+    // A clip coded with the prior decodes with the same weights.
+    pattern_sequence(dir.path(), 6);
+    let stream = dir.path().join("clip.neco");
+    let code = |cmd: &str, input: &std::path::Path, out: &std::path::Path, extra: &[&str]| {
+        neco()
+            .arg(cmd)
+            .arg(input)
+            .arg("-o")
+            .arg(out)
+            .arg("--weights")
+            .arg(&with_prior)
+            .args(extra)
+            .assert()
+    };
+    let enc = code(
+        "encode",
+        &dir.path().join("f_%03d.png"),
+        &stream,
+        &["--temporal", "on"],
+    )
+    .success();
+    let stderr = String::from_utf8_lossy(&enc.get_output().stderr).into_owned();
+    assert!(stderr.contains("temporal prior"), "{stderr}");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    code("decode", &stream, &out.join("%02d.png"), &[]).success();
+    assert!(out.join("06.png").exists() && !out.join("07.png").exists());
+    // Weights without a prior cannot be asked for one.
+    neco()
+        .arg("encode")
+        .arg(dir.path().join("f_%03d.png"))
+        .arg("-o")
+        .arg(dir.path().join("x.neco"))
+        .arg("--weights")
+        .arg(&image_weights)
+        .args(["--temporal", "on"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("have no temporal prior"));
+    assert!(!dir.path().join("x.neco").exists());
 }

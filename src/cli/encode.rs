@@ -38,6 +38,10 @@ pub struct EncodeCmd {
     /// 30000/1001.
     #[arg(long, default_value = "25")]
     fps: String,
+    /// Video: code frames after a group's first with the temporal prior (`auto`: when
+    /// the weights have one), or every frame intra (`off`).
+    #[arg(long, value_enum, default_value_t = TemporalChoice::Auto)]
+    temporal: TemporalChoice,
     /// Print the time spent in each stage.
     #[arg(long)]
     timings: bool,
@@ -48,6 +52,17 @@ pub struct EncodeCmd {
     model: ModelArgs,
     #[command(flatten)]
     limits: LimitArgs,
+}
+
+/// Whether video frames use the temporal prior.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TemporalChoice {
+    /// When the weights have a temporal prior.
+    Auto,
+    /// Always (an error when the weights have none).
+    On,
+    /// Never: every frame intra.
+    Off,
 }
 
 impl EncodeCmd {
@@ -117,12 +132,26 @@ impl EncodeCmd {
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.output.display()))?;
         let bar = video::frame_bar(None);
         let mut t = Timings::default();
+        let has_prior = codec.entropy_model().temporal().is_some();
+        let temporal = match self.temporal {
+            TemporalChoice::Auto => has_prior,
+            TemporalChoice::On => {
+                anyhow::ensure!(
+                    has_prior,
+                    "--temporal on: the weights ({}) have no temporal prior",
+                    codec.config().name
+                );
+                true
+            }
+            TemporalChoice::Off => false,
+        };
         let (out, summary) = encode_video(
             &codec,
             source.as_mut(),
             std::io::BufWriter::new(handle),
             self.quality,
             self.gop,
+            temporal,
             &mut t,
             |n| bar.set_position(n),
         )?;
@@ -138,17 +167,18 @@ impl EncodeCmd {
             let v = serde_json::json!({
                 "input": self.input, "output": self.output, "width": width, "height": height,
                 "frames": summary.frames, "groups": summary.groups, "fps": fps.to_string(),
-                "quality": self.quality, "bytes": bytes, "bpp": bpp, "timings": t,
+                "quality": self.quality, "temporal": temporal, "bytes": bytes, "bpp": bpp, "timings": t,
             });
             print_json(&v, &self.output)?;
         } else {
             eprintln!(
-                "{} {width}x{height}, {} frames at {fps} fps -> {} {bytes} bytes in {} groups, {bpp:.4} bpp (q={})",
+                "{} {width}x{height}, {} frames at {fps} fps -> {} {bytes} bytes in {} groups, {bpp:.4} bpp (q={}, {})",
                 self.input.display(),
                 summary.frames,
                 self.output.display(),
                 summary.groups,
-                self.quality
+                self.quality,
+                if temporal { "temporal prior" } else { "intra only" }
             );
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! `neco export`: a training run's checkpoint → a weights file; or an older weights
-//! file → the current format (same parameters and z tables, same decoded latents).
+//! file → the current format (same parameters and z tables, same decoded latents);
+//! either one with a temporal prior trained by `neco train-temporal` attached.
 
 use std::path::PathBuf;
 
@@ -10,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::common::write_output;
 use crate::model::weights::WeightsFile;
-use crate::model::{ConfigFile, HyperpriorModel};
+use crate::model::{ConfigFile, HyperpriorModel, ModelConfig};
 use crate::train::checkpoint;
 use neco_core::hex;
 
@@ -25,6 +26,10 @@ pub struct ExportCmd {
     /// without Burn; streams record the new file's sha256).
     #[arg(long)]
     weights: Option<PathBuf>,
+    /// Attach the temporal prior of this `neco train-temporal` run folder (trained for
+    /// the same image model); otherwise `--weights` keeps the prior it has.
+    #[arg(long)]
+    temporal: Option<PathBuf>,
     /// Output weights file.
     #[arg(short, long)]
     output: PathBuf,
@@ -50,7 +55,8 @@ impl ExportCmd {
         let model = HyperpriorModel::from_record_bytes(&cfg.model, ck.model, &device)
             .context("applying the checkpoint")?;
         let z_tables = model.z_density.export(cfg.model.n, &device)?;
-        let bytes = WeightsFile::build(&cfg.model, &model, &z_tables)?;
+        let temporal = self.temporal_prior(&cfg.model, None)?;
+        let bytes = WeightsFile::build(&cfg.model, &model, &z_tables, temporal.as_ref())?;
         write_output(&self.output, &bytes, self.force)?;
         eprintln!(
             "exported step {} of {} to {} ({} bytes, sha256 {})",
@@ -68,7 +74,8 @@ impl ExportCmd {
         let path = self.weights.as_ref().context("pass --run or --weights")?;
         let old = WeightsFile::read(path)?;
         let model = old.model(&Device::flex())?;
-        let bytes = WeightsFile::build(&old.config, &model, &old.z_tables)?;
+        let temporal = self.temporal_prior(&old.config, Some(&old))?;
+        let bytes = WeightsFile::build(&old.config, &model, &old.z_tables, temporal.as_ref())?;
         write_output(&self.output, &bytes, self.force)?;
         eprintln!(
             "rewrote {} as {} ({} bytes, sha256 {})",
@@ -78,5 +85,36 @@ impl ExportCmd {
             hex(&Sha256::digest(&bytes))
         );
         Ok(())
+    }
+
+    /// The temporal prior to write: from `--temporal`, checked against the image model
+    /// it was trained for (`old`'s weights when rewriting), or the one `old` has.
+    fn temporal_prior(
+        &self,
+        config: &ModelConfig,
+        old: Option<&WeightsFile>,
+    ) -> anyhow::Result<Option<neco_core::entropy::HyperSynthesis>> {
+        let Some(run) = &self.temporal else {
+            return Ok(old.and_then(|o| o.temporal.clone()));
+        };
+        let (settings, net, step) = crate::train::temporal::load_run(run, &Device::flex())?;
+        if let Some(old) = old {
+            anyhow::ensure!(
+                settings.weights_sha256 == hex(&old.sha256),
+                "the temporal prior in {} was trained for weights sha256 {}, not these ({})",
+                run.display(),
+                settings.weights_sha256,
+                hex(&old.sha256)
+            );
+        }
+        anyhow::ensure!(
+            settings.m == config.m,
+            "the temporal prior in {} is for {} latent channels, the model has {}",
+            run.display(),
+            settings.m,
+            config.m
+        );
+        eprintln!("temporal prior: step {step} of {}", run.display());
+        Ok(Some(net.export()))
     }
 }

@@ -31,6 +31,8 @@ enum Command {
     Rd(rd::RdCmd),
     /// Train (or resume training) a model.
     Train(train::TrainCmd),
+    /// Train (or resume training) the temporal prior of video frames for a weights file.
+    TrainTemporal(train::TrainTemporalCmd),
     /// Export a training checkpoint as a weights file.
     Export(export::ExportCmd),
 }
@@ -44,6 +46,7 @@ impl Cli {
             Command::Info(cmd) => cmd.run(),
             Command::Rd(cmd) => cmd.run(),
             Command::Train(cmd) => cmd.run(),
+            Command::TrainTemporal(cmd) => cmd.run(),
             Command::Export(cmd) => cmd.run(),
         }
     }

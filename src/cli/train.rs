@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::backend::BackendChoice;
 use crate::io::datasets::resolve_dataset;
-use crate::train::{train, TrainArgs};
+use crate::train::{train, train_temporal, TemporalTrainArgs, TrainArgs};
 
 /// Arguments of `neco train`.
 #[derive(Debug, Args)]
@@ -52,6 +52,80 @@ impl TrainCmd {
             run_dir: self.run.clone(),
             max_steps: self.steps,
             max_minutes: self.minutes,
+            seed: self.seed,
+            device: self.backend.device()?,
+        })
+    }
+}
+
+/// Arguments of `neco train-temporal`.
+#[derive(Debug, Args)]
+pub struct TrainTemporalCmd {
+    /// Weights of the image model to train the temporal prior for (kept frozen).
+    #[arg(long, default_value = "weights/hp-n64m96.nwt")]
+    weights: PathBuf,
+    /// Training images (name or folder): shifted crops of each play frame pairs.
+    #[arg(long, default_value = "train")]
+    dataset: String,
+    /// Validation images (name or folder); "none" to skip validation.
+    #[arg(long, default_value = "valid")]
+    valid: String,
+    /// Run folder for checkpoints and logs (resumed if it holds a checkpoint).
+    #[arg(long)]
+    run: PathBuf,
+    /// Hidden channels of the prior network (a resumed run keeps its own).
+    #[arg(long, default_value_t = 96)]
+    hidden: usize,
+    /// Frame pairs per batch.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// Stop at this total step count.
+    #[arg(long, default_value_t = usize::MAX)]
+    steps: usize,
+    /// Stop after this many minutes.
+    #[arg(long, default_value_t = f64::INFINITY)]
+    minutes: f64,
+    /// Seconds between checkpoints.
+    #[arg(long, default_value_t = 120)]
+    checkpoint_secs: u64,
+    /// Steps between validation runs.
+    #[arg(long, default_value_t = 250)]
+    validate_every: usize,
+    /// Random seed (crops, noise, batches).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Backend to train on.
+    #[arg(long, value_enum, default_value_t)]
+    backend: BackendChoice,
+}
+
+impl TrainTemporalCmd {
+    /// Run the command.
+    pub fn run(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (1..=1024).contains(&self.hidden) && self.batch >= 1,
+            "--hidden must be 1..=1024 and --batch at least 1"
+        );
+        let valid_dir = if self.valid == "none" {
+            None
+        } else {
+            Some(resolve_dataset(&self.valid)?)
+        };
+        train_temporal(&TemporalTrainArgs {
+            weights: self.weights.clone(),
+            train_dir: resolve_dataset(&self.dataset)?,
+            valid_dir,
+            run_dir: self.run.clone(),
+            hidden: self.hidden,
+            batch: self.batch,
+            lr: self.lr,
+            max_steps: self.steps,
+            max_minutes: self.minutes,
+            checkpoint_secs: self.checkpoint_secs,
+            validate_every: self.validate_every,
             seed: self.seed,
             device: self.backend.device()?,
         })

@@ -63,7 +63,10 @@ impl Codec {
                 "weights file is inconsistent: its hyper-synthesis section differs from its model record"
             );
         }
-        let entropy = EntropyModel::new(hyper, weights.z_tables.clone(), weights.sha256)?;
+        let mut entropy = EntropyModel::new(hyper, weights.z_tables.clone(), weights.sha256)?;
+        if let Some(t) = &weights.temporal {
+            entropy = entropy.with_temporal(t.clone())?;
+        }
         Ok(Codec {
             config: weights.config.clone(),
             model,
@@ -331,6 +334,17 @@ impl Codec {
     /// Decode the integer latents only (no neural network): ẑ, the parameters, then
     /// the ŷ symbols — neco-core's [`EntropyModel::decode`], step by step for timing.
     pub fn decode_latents(&self, s: &ImageStream, t: &mut Timings) -> anyhow::Result<Latents> {
+        self.decode_latents_given(s, None, t)
+    }
+
+    /// [`decode_latents`](Self::decode_latents) of a frame coded with the temporal
+    /// prior from the previous frame's ŷ (`prev_y_hat`), or intra when `None`.
+    pub fn decode_latents_given(
+        &self,
+        s: &ImageStream,
+        prev_y_hat: Option<&[f32]>,
+        t: &mut Timings,
+    ) -> anyhow::Result<Latents> {
         self.check_compatible(&s.header)?;
         let d = LatentDims::new(s.header.width, s.header.height);
         let z_hat = t.time(
@@ -340,7 +354,7 @@ impl Codec {
         let step = quant_step(s.header.quality);
         let params = t.time(
             |t| &mut t.params_ms,
-            || self.entropy.params(&z_hat, &d, step),
+            || self.entropy.params_given(&z_hat, &d, step, prev_y_hat),
         )?;
         let symbols = t.time(
             |t| &mut t.entropy_ms,
@@ -356,6 +370,17 @@ impl Codec {
     /// Decode a parsed stream to pixels.
     pub fn decode(&self, s: &ImageStream, t: &mut Timings) -> anyhow::Result<DecodedImage> {
         let latents = self.decode_latents(s, t)?;
+        self.render(s, &latents, t)
+    }
+
+    /// The pixels of decoded latents: synthesis, plus the alpha and gray handling of
+    /// the stream `s` they came from.
+    pub fn render(
+        &self,
+        s: &ImageStream,
+        latents: &Latents,
+        t: &mut Timings,
+    ) -> anyhow::Result<DecodedImage> {
         let h = &s.header;
         // The alpha chunk is cheap to check: do it before the costly synthesis.
         let alpha = match (&s.alpha, h.pixel_format) {

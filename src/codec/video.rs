@@ -1,10 +1,11 @@
-//! Video: frames coded one by one with the image codec into groups of a video stream
-//! (neco-core's `container::video`), and decoded group by group.
+//! Video: frames coded one by one with the image transforms into groups of a video
+//! stream (neco-core's `container::video`), and decoded group by group.
 //!
-//! Every frame is coded intra for now (the spatiotemporal prior, which predicts a
-//! frame's latent from the previous one, needs trained weights); groups already give
+//! The first frame of each group is intra; with weights that carry a temporal prior,
+//! the others are coded with entropy parameters that also see the previous frame's
+//! ŷ (the spatiotemporal entropy model: no motion estimation, no warping). Groups give
 //! random access, and damage to one group costs only its frames. Memory stays at one
-//! group of coded bits plus a frame or two of pixels.
+//! group of coded bits plus a frame or two of pixels and latents.
 
 use std::io::{Read, Seek, Write};
 use std::ops::Range;
@@ -12,6 +13,7 @@ use std::ops::Range;
 use anyhow::{bail, Context};
 use neco_core::container::video::{FrameBits, FrameMode, VideoStreamReader, VideoStreamWriter};
 use neco_core::container::{Header, ImageStream, Kind, VideoParams};
+use neco_core::entropy::Latents;
 
 use super::{Codec, Timings};
 use crate::io::frames::{Fps, FrameSink, FrameSource};
@@ -37,15 +39,25 @@ pub struct LostFrames {
 
 /// Codes every frame of `source` at `quality` into groups of at most `gop` frames,
 /// written to `out`; `progress` is called after each frame with the count so far.
+/// With `temporal`, every frame but a group's first may use the temporal prior (the
+/// weights must have one): each such frame is coded both ways and the smaller kept.
+#[allow(clippy::too_many_arguments)]
 pub fn encode_video<W: Write>(
     codec: &Codec,
     source: &mut dyn FrameSource,
     out: W,
     quality: u8,
     gop: u16,
+    temporal: bool,
     t: &mut Timings,
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<(W, VideoSummary)> {
+    anyhow::ensure!(
+        !temporal || codec.entropy_model().temporal().is_some(),
+        "these weights have no temporal prior: code the video intra-only"
+    );
+    let step = neco_core::quality::quant_step(quality);
+    let mut prev_y_hat: Option<Vec<f32>> = None;
     let (width, height) = source.size();
     let fps = source.fps();
     let mut writer: Option<VideoStreamWriter<W>> = None;
@@ -61,16 +73,23 @@ pub fn encode_video<W: Write>(
             kind: SourceKind::Rgb,
             warnings: Vec::new(),
         };
-        let stream = codec
-            .encode(&src, quality, t)
-            .with_context(|| format!("frame {frames}"))?;
+        let prev = if temporal && !group.is_empty() {
+            prev_y_hat.as_deref()
+        } else {
+            None
+        };
+        let (stream, latents, mode) =
+            code_frame(codec, &src, quality, prev, t).with_context(|| format!("frame {frames}"))?;
+        if temporal {
+            prev_y_hat = Some(latents.y_hat(step));
+        }
         if writer.is_none() {
             let header = video_header(&stream.header, fps, gop);
             let sink = out.take().context("output already used")?;
             writer = Some(VideoStreamWriter::new(sink, header)?);
         }
         group.push(FrameBits {
-            mode: FrameMode::Intra,
+            mode,
             z_bits: stream.z_bits,
             y_bits: stream.y_bits,
         });
@@ -92,6 +111,43 @@ pub fn encode_video<W: Write>(
     Ok((writer.finish()?, VideoSummary { frames, groups }))
 }
 
+/// Codes one frame: intra, or — given the previous frame's ŷ — whichever of intra
+/// and temporal takes fewer bytes, so a scene cut or a frame the prior predicts badly
+/// costs no more than intra. The analysis transforms run once for both.
+fn code_frame(
+    codec: &Codec,
+    src: &SourceImage,
+    quality: u8,
+    prev_y_hat: Option<&[f32]>,
+    t: &mut Timings,
+) -> anyhow::Result<(ImageStream, Latents, FrameMode)> {
+    anyhow::ensure!(quality <= 100, "quality {quality} is out of range 0..=100");
+    let a = codec.analyse(src, t)?;
+    let step = neco_core::quality::quant_step(quality);
+    let mut candidates = vec![(FrameMode::Intra, None)];
+    if prev_y_hat.is_some() {
+        candidates.push((FrameMode::Temporal, prev_y_hat));
+    }
+    let mut best: Option<(usize, ImageStream, Latents, FrameMode)> = None;
+    for (mode, given) in candidates {
+        let latents = t.time(
+            |t| &mut t.params_ms,
+            || {
+                codec
+                    .entropy_model()
+                    .quantize_given(&a.y, &a.z, &a.dims, step, given)
+            },
+        )?;
+        let stream = codec.encode_latents(src, &latents, quality, t)?;
+        let size = stream.z_bits.len() + stream.y_bits.iter().map(Vec::len).sum::<usize>();
+        if best.as_ref().is_none_or(|(b, ..)| size < *b) {
+            best = Some((size, stream, latents, mode));
+        }
+    }
+    let (_, stream, latents, mode) = best.expect("intra is always a candidate");
+    Ok((stream, latents, mode))
+}
+
 fn video_header(image: &Header, fps: Fps, gop: u16) -> Header {
     Header {
         kind: Kind::Video,
@@ -111,7 +167,8 @@ pub fn stream_fps(header: &Header) -> anyhow::Result<Fps> {
 }
 
 /// Decodes the frames in `range` to `sink`, one picture at a time. A damaged group
-/// (or frame) does not stop the others: its frames are replaced by the last good
+/// (or frame) does not stop the others: its frames — and the temporal frames after a
+/// lost one in the same group, which depend on it — are replaced by the last good
 /// frame (mid grey before any) so the timing holds, and listed in the result.
 pub fn decode_video<R: Read + Seek>(
     codec: &Codec,
@@ -128,6 +185,7 @@ pub fn decode_video<R: Read + Seek>(
         video: None,
         ..header.clone()
     };
+    let step = neco_core::quality::quant_step(header.quality);
     let (w, h) = (header.width as usize, header.height as usize);
     let mut last = vec![128u8; w * h * 3];
     let mut lost: Vec<LostFrames> = Vec::new();
@@ -147,13 +205,24 @@ pub fn decode_video<R: Read + Seek>(
             continue;
         }
         // The group's coded bits are small; pictures are decoded and written one at a
-        // time, and only those in `range` (every frame is intra).
+        // time. Frames before `range` are decoded to latents only, from the last
+        // intra frame on, when a temporal frame in `range` needs them.
         let bits = reader.read_group(i).map_err(|e| format!("group {i}: {e}"));
-        for (k, n) in frames.clone().enumerate() {
-            if !range.contains(&n) {
-                continue;
+        let start = match &bits {
+            Ok(bits) => {
+                let want = range.start.max(frames.start);
+                (frames.start..=want)
+                    .rev()
+                    .find(|&n| bits[(n - frames.start) as usize].mode == FrameMode::Intra)
+                    .unwrap_or(frames.start)
             }
-            let picture = match &bits {
+            Err(_) => range.start.max(frames.start),
+        };
+        // ŷ of the previous frame, or why it is missing.
+        let mut prev: Result<Option<Vec<f32>>, String> = Ok(None);
+        for n in start..frames.end.min(range.end) {
+            let k = (n - frames.start) as usize;
+            let latents = match &bits {
                 Ok(bits) => {
                     let f = &bits[k];
                     let s = ImageStream {
@@ -162,13 +231,39 @@ pub fn decode_video<R: Read + Seek>(
                         y_bits: f.y_bits.clone(),
                         alpha: None,
                     };
-                    codec
-                        .decode(&s, t)
-                        .map(|img| img.rgb)
-                        .map_err(|e| format!("group {i}, frame {n}: {e:#}"))
+                    let given = match (f.mode, &prev) {
+                        (FrameMode::Intra, _) => Ok(None),
+                        (FrameMode::Temporal, Ok(Some(p))) => Ok(Some(p.as_slice())),
+                        (FrameMode::Temporal, Ok(None)) => {
+                            Err(format!("group {i}, frame {n}: no previous frame"))
+                        }
+                        (FrameMode::Temporal, Err(why)) => Err(why.clone()),
+                    };
+                    given.and_then(|given| {
+                        codec
+                            .decode_latents_given(&s, given, t)
+                            .map(|l| (s, l))
+                            .map_err(|e| format!("group {i}, frame {n}: {e:#}"))
+                    })
                 }
                 Err(e) => Err(e.clone()),
             };
+            prev = match &latents {
+                Ok((_, l)) => Ok(Some(l.y_hat(step))),
+                Err(why) if why.contains("later frames of the group depend on it") => {
+                    Err(why.clone())
+                }
+                Err(why) => Err(format!("{why} (later frames of the group depend on it)")),
+            };
+            if !range.contains(&n) {
+                continue;
+            }
+            let picture = latents.and_then(|(s, l)| {
+                codec
+                    .render(&s, &l, t)
+                    .map(|img| img.rgb)
+                    .map_err(|e| format!("group {i}, frame {n}: {e:#}"))
+            });
             match picture {
                 Ok(p) => last = p,
                 Err(reason) => note_lost(n, reason),

@@ -142,18 +142,29 @@ impl FrameSink for MemorySink {
     }
 }
 
-/// neco's video pipeline on `clip` at `quality`, groups of `gop` frames.
+/// neco's video pipeline on `clip` at `quality`, groups of `gop` frames, with the
+/// temporal prior (codec "neco") or intra-only ("neco-intra").
 pub fn measure_neco(
     codec: &Codec,
     clip: &Clip,
     quality: u8,
     gop: u16,
+    temporal: bool,
     limits: &Limits,
 ) -> anyhow::Result<ClipPoint> {
     let start = std::time::Instant::now();
     let mut t = Timings::default();
     let mut src = MemorySource { clip, next: 0 };
-    let (bytes, _) = encode_video(codec, &mut src, Vec::new(), quality, gop, &mut t, |_| {})?;
+    let (bytes, _) = encode_video(
+        codec,
+        &mut src,
+        Vec::new(),
+        quality,
+        gop,
+        temporal,
+        &mut t,
+        |_| {},
+    )?;
     let encode_ms = start.elapsed().as_secs_f64() * 1e3;
     let start = std::time::Instant::now();
     let mut reader = VideoStreamReader::open(Cursor::new(&bytes), limits)?;
@@ -166,7 +177,7 @@ pub fn measure_neco(
     );
     Ok(ClipPoint {
         clip: clip.name.clone(),
-        codec: "neco".into(),
+        codec: if temporal { "neco" } else { "neco-intra" }.into(),
         setting: u32::from(quality),
         bpp: bytes.len() as f64 * 8.0 / clip.pixels(),
         psnr: clip.mean_psnr(&sink.0),

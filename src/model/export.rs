@@ -17,7 +17,8 @@ fn bias_or_zeros(bias: Option<&Param<Tensor<1>>>, out_ch: usize) -> Vec<f32> {
         .unwrap_or_else(|| vec![0.0; out_ch])
 }
 
-fn conv_layer(conv: &Conv2d) -> Layer {
+/// A `Conv2d` as a neco-core layer.
+pub(crate) fn conv_layer(conv: &Conv2d) -> Layer {
     let [out_ch, in_ch, kernel, _] = conv.weight.val().dims();
     let padding = match conv.padding {
         PaddingConfig2d::Explicit(p, ..) => p,

@@ -1,4 +1,5 @@
-//! Burn modules: transforms, GDN, hyper networks, entropy-model training parts, config.
+//! Burn modules: transforms, GDN, hyper networks, the temporal prior, entropy-model
+//! training parts, config.
 
 pub mod config;
 pub mod export;
@@ -6,11 +7,13 @@ pub mod factorized;
 pub mod gaussian;
 pub mod gdn;
 pub mod hyperprior;
+pub mod temporal;
 pub mod transforms;
 pub mod weights;
 
 pub use config::{ConfigFile, ModelConfig, TrainConfig};
 pub use hyperprior::{HyperpriorModel, TrainOutput};
+pub use temporal::TemporalNet;
 
 /// The values of a float tensor, in row-major order, as f32.
 pub fn tensor_to_vec<const D: usize>(t: burn::prelude::Tensor<D>) -> Vec<f32> {

@@ -30,16 +30,20 @@ pub struct WeightsFile {
     /// The hyper-synthesis as stored (format version 2); `None` in version-1 files,
     /// whose hyper-synthesis is exported from the record.
     pub hyper: Option<HyperSynthesis>,
+    /// The temporal prior of video frames (format version 3), in neco-core's format.
+    pub temporal: Option<HyperSynthesis>,
     /// sha256 of the whole file.
     pub sha256: [u8; 32],
 }
 
 impl WeightsFile {
-    /// Serialize a model and its z tables (current format version).
+    /// Serialize a model, its z tables and optionally a temporal prior (format version
+    /// 3 with one, 2 without).
     pub fn build(
         config: &ModelConfig,
         model: &HyperpriorModel,
         z_tables: &FactorizedTables,
+        temporal: Option<&HyperSynthesis>,
     ) -> anyhow::Result<Vec<u8>> {
         let text = toml::to_string(&ConfigFile {
             model: config.clone(),
@@ -55,6 +59,7 @@ impl WeightsFile {
             &record,
             z_tables,
             &model.h_s.export(),
+            temporal,
         )?)
     }
 
@@ -73,6 +78,7 @@ impl WeightsFile {
             record: w.record,
             z_tables: w.z_tables,
             hyper: w.hyper,
+            temporal: w.temporal,
             sha256: w.sha256,
         })
     }

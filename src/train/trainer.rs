@@ -65,7 +65,7 @@ fn psnr(mse: f64) -> f64 {
     10.0 * (1.0 / mse.max(1e-12)).log10()
 }
 
-fn append_csv(path: &Path, header: &str, line: &str) -> anyhow::Result<()> {
+pub(crate) fn append_csv(path: &Path, header: &str, line: &str) -> anyhow::Result<()> {
     let new = !path.exists();
     let mut f = std::fs::OpenOptions::new()
         .create(true)

@@ -5,18 +5,21 @@
 //!
 //! ```text
 //! magic    [u8; 8]  "NECOWTS\0"
-//! version  u32      1 or 2
+//! version  u32      1, 2 or 3
 //! sections          length u32, then that many bytes, in this order:
 //!   config          the model config (TOML, UTF-8)
 //!   record          the Burn record of every parameter (burnpack)
 //!   z tables        FactorizedTables::to_bytes
-//!   hyper-synthesis HyperSynthesis::to_bytes         (version 2 only)
+//!   hyper-synthesis HyperSynthesis::to_bytes         (versions 2 and 3)
+//!   temporal prior  HyperSynthesis::to_bytes         (version 3 only)
 //! ```
 //!
 //! Version 2 adds the hyper-synthesis in this crate's own format, so the entropy
 //! model — everything that decides which bits mean what — loads without Burn (see
 //! [`Weights::entropy_model`]). Version 1 files still load in the full codec, which
-//! exports the hyper-synthesis from the Burn record.
+//! exports the hyper-synthesis from the Burn record. Version 3 adds the temporal
+//! prior of video frames ([`TemporalPrior`](crate::entropy::TemporalPrior)); files
+//! without one are still written as version 2.
 
 use sha2::{Digest, Sha256};
 
@@ -26,15 +29,15 @@ use crate::{NecoError, Result};
 
 /// The 8 bytes every weights file starts with.
 pub const MAGIC: &[u8; 8] = b"NECOWTS\0";
-/// The version this build writes.
-pub const VERSION: u32 = 2;
+/// The newest version this build reads and writes.
+pub const VERSION: u32 = 3;
 /// Largest section accepted.
 pub const MAX_SECTION: usize = 256 << 20;
 
 /// A parsed weights file.
 #[derive(Debug, Clone)]
 pub struct Weights {
-    /// Format version of the file (1 or 2).
+    /// Format version of the file (1, 2 or 3).
     pub version: u32,
     /// Model config, TOML.
     pub config: String,
@@ -44,6 +47,8 @@ pub struct Weights {
     pub z_tables: FactorizedTables,
     /// The hyper-synthesis (version 2 files; `None` for version 1).
     pub hyper: Option<HyperSynthesis>,
+    /// The temporal prior network (version 3 files).
+    pub temporal: Option<HyperSynthesis>,
     /// sha256 of the whole file: the identity streams record.
     pub sha256: [u8; 32],
 }
@@ -63,11 +68,13 @@ impl Weights {
                 "weights format version {version}, this build reads 1..={VERSION}"
             )));
         }
-        let names: &[&str] = if version == 1 {
-            &["config", "record", "z tables"]
-        } else {
-            &["config", "record", "z tables", "hyper-synthesis"]
-        };
+        let names = &[
+            "config",
+            "record",
+            "z tables",
+            "hyper-synthesis",
+            "temporal prior",
+        ][..version as usize + 2];
         let mut sections = Vec::with_capacity(names.len());
         for name in names {
             let len = r.u32()? as usize;
@@ -85,38 +92,55 @@ impl Weights {
             .to_owned();
         let z_tables = FactorizedTables::from_bytes(sections[2])
             .map_err(|e| NecoError::BadWeights(format!("z tables: {e}")))?;
-        let hyper = match sections.get(3) {
-            Some(b) => Some(HyperSynthesis::from_bytes(b)?),
-            None => None,
-        };
+        let hyper = sections
+            .get(3)
+            .map(|b| HyperSynthesis::from_bytes(b))
+            .transpose()?;
+        let temporal = sections
+            .get(4)
+            .map(|b| match HyperSynthesis::from_bytes(b) {
+                Err(NecoError::BadWeights(msg)) => Err(NecoError::BadWeights(format!(
+                    "temporal prior section: {msg}"
+                ))),
+                other => other,
+            })
+            .transpose()?;
         Ok(Weights {
             version,
             config,
             record: sections[1].to_vec(),
             z_tables,
             hyper,
+            temporal,
             sha256: Sha256::digest(bytes).into(),
         })
     }
 
-    /// Serializes a version-2 weights file.
+    /// Serializes a weights file: version 3 with a temporal prior, else version 2.
     pub fn write(
         config: &str,
         record: &[u8],
         z_tables: &FactorizedTables,
         hyper: &HyperSynthesis,
+        temporal: Option<&HyperSynthesis>,
     ) -> Result<Vec<u8>> {
+        let version: u32 = if temporal.is_some() { 3 } else { 2 };
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&version.to_le_bytes());
         let z = z_tables.to_bytes();
         let h = hyper.to_bytes();
-        for (name, section) in [
+        let t = temporal.map(HyperSynthesis::to_bytes);
+        let mut sections = vec![
             ("config", config.as_bytes()),
             ("record", record),
             ("z tables", &z[..]),
             ("hyper-synthesis", &h[..]),
-        ] {
+        ];
+        if let Some(t) = &t {
+            sections.push(("temporal prior", &t[..]));
+        }
+        for (name, section) in sections {
             if section.len() > MAX_SECTION {
                 return Err(NecoError::InvalidArgument(format!(
                     "weights {name} section is {} bytes, at most {MAX_SECTION}",
@@ -129,8 +153,9 @@ impl Weights {
         Ok(out)
     }
 
-    /// The entropy model (ẑ tables + hyper-synthesis), without Burn. Version 1 files
-    /// have no hyper-synthesis section: [`NecoError::Unsupported`].
+    /// The entropy model (ẑ tables + hyper-synthesis + the temporal prior if any),
+    /// without Burn. Version 1 files have no hyper-synthesis section:
+    /// [`NecoError::Unsupported`].
     pub fn entropy_model(&self) -> Result<EntropyModel> {
         let hyper = self.hyper.clone().ok_or_else(|| {
             NecoError::Unsupported(
@@ -139,6 +164,71 @@ impl Weights {
                     .into(),
             )
         })?;
-        EntropyModel::new(hyper, self.z_tables.clone(), self.sha256)
+        let model = EntropyModel::new(hyper, self.z_tables.clone(), self.sha256)?;
+        match &self.temporal {
+            Some(t) => model.with_temporal(t.clone()),
+            None => Ok(model),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entropy::Layer;
+
+    /// A 1×1 convolution from `in_ch` to `out_ch` channels.
+    fn conv(in_ch: usize, out_ch: usize) -> HyperSynthesis {
+        HyperSynthesis {
+            layers: vec![Layer::Conv {
+                weight: (0..in_ch * out_ch).map(|i| i as f32 / 16.0).collect(),
+                bias: vec![0.5; out_ch],
+                in_ch,
+                out_ch,
+                kernel: 1,
+                stride: 1,
+                padding: 0,
+            }],
+        }
+    }
+
+    fn tables() -> FactorizedTables {
+        let pmf = vec![0.25, 0.5, 0.25];
+        FactorizedTables::from_probabilities(&[(-1, pmf.clone()), (-1, pmf)]).unwrap()
+    }
+
+    #[test]
+    fn the_temporal_prior_makes_version_3_and_round_trips() {
+        // N = 2 z channels, M = 3 y channels: h_s 2 → 6, the prior 10 → 6.
+        let (hyper, temporal) = (conv(2, 6), conv(10, 6));
+        let v2 = Weights::write("c", b"rec", &tables(), &hyper, None).unwrap();
+        let w = Weights::parse(&v2).unwrap();
+        assert_eq!((w.version, w.temporal.is_none()), (2, true));
+        assert!(w.entropy_model().unwrap().temporal().is_none());
+
+        let v3 = Weights::write("c", b"rec", &tables(), &hyper, Some(&temporal)).unwrap();
+        let w = Weights::parse(&v3).unwrap();
+        assert_eq!(w.version, 3);
+        assert_eq!(w.temporal.as_ref(), Some(&temporal));
+        assert_eq!(
+            w.entropy_model().unwrap().temporal().unwrap().net(),
+            &temporal
+        );
+
+        // A prior of the wrong shape for the model is refused when the model is built.
+        let bad = Weights::write("c", b"rec", &tables(), &hyper, Some(&conv(9, 6))).unwrap();
+        let e = Weights::parse(&bad).unwrap().entropy_model().unwrap_err();
+        assert!(e.to_string().contains("must map 10 to 6"), "{e}");
+
+        // A damaged prior section names itself; a cut file is refused.
+        // The prior's section ends the file: kind u8, 5 × u32, 60 weights, 6 biases.
+        let mut bad_kind = v3.clone();
+        bad_kind[v3.len() - 4 * 6 - 4 * 60 - 4 * 5 - 1] = 9;
+        let e = Weights::parse(&bad_kind).unwrap_err().to_string();
+        assert!(
+            e.contains("temporal prior section: hyper-synthesis: layer 0 has unknown kind 9"),
+            "{e}"
+        );
+        assert!(Weights::parse(&v3[..v3.len() - 1]).is_err());
     }
 }

@@ -28,9 +28,14 @@ fn header(gop: u16) -> Header {
     }
 }
 
+/// Frame `n`: intra at the start of a group of 4, temporal otherwise.
 fn frame(n: usize) -> FrameBits {
     FrameBits {
-        mode: FrameMode::Intra,
+        mode: if n.is_multiple_of(4) {
+            FrameMode::Intra
+        } else {
+            FrameMode::Temporal
+        },
         z_bits: vec![n as u8; n % 5 + 1],
         y_bits: vec![vec![0xA0 ^ n as u8; 8 + n], vec![]],
     }
@@ -241,4 +246,40 @@ fn refused_groups_leave_the_stream_consistent() {
     // A stream with no group at all is not written.
     let empty = VideoStreamWriter::new(Vec::new(), header(4)).unwrap();
     assert!(empty.finish().is_err());
+}
+
+#[test]
+fn groups_start_intra_and_frame_modes_are_checked() {
+    // The writer refuses a group whose first frame is temporal.
+    let mut w = VideoStreamWriter::new(Vec::new(), header(4)).unwrap();
+    let mut g = groups()[0].clone();
+    g[0].mode = FrameMode::Temporal;
+    let e = w.write_group(&g).unwrap_err().to_string();
+    assert!(e.contains("must start with an intra frame"), "{e}");
+
+    // A reader refuses it too, and an unknown mode, in that group only.
+    let b = stream();
+    let frme: Vec<usize> = chunks(&b)
+        .into_iter()
+        .filter(|(t, _)| t == b"FRME")
+        .map(|(_, at)| at)
+        .collect();
+    assert_eq!(frme.len(), 10);
+    for (at, mode, needle) in [
+        (frme[4], 1u8, "group 1 starts with a temporal frame"),
+        (
+            frme[5],
+            7,
+            "frame mode 7, this build reads 0 (intra) and 1 (temporal)",
+        ),
+    ] {
+        let mut bad = b.clone();
+        bad[at + 8] = mode;
+        fix_crc(&mut bad, at);
+        let mut r = open(&bad).unwrap();
+        let e = r.read_group(1).unwrap_err().to_string();
+        assert!(e.contains(needle), "{e}");
+        assert_eq!(r.read_group(0).unwrap(), groups()[0]);
+        assert_eq!(r.read_group(2).unwrap(), groups()[2]);
+    }
 }

@@ -5,7 +5,10 @@
 
 use std::path::PathBuf;
 
+use neco_core::container::video::{FrameMode, VideoStreamReader};
 use neco_core::container::ImageStream;
+use neco_core::latent::LatentDims;
+use neco_core::quality::quant_step;
 use neco_core::weights::Weights;
 use neco_core::{hex, Limits, NecoError};
 use serde_json::Value;
@@ -76,4 +79,47 @@ fn streams_of_other_weights_are_refused() {
             .contains("stream was made with weights sha256"),
         "{e}"
     );
+}
+
+/// The golden video (frame 0 intra, the others through the temporal prior) decodes to
+/// the pinned latents with neco-core alone: the temporal path is bit-exact too.
+#[test]
+fn golden_video_latents_decode_without_burn() {
+    let doc = expected();
+    let model = weights(&doc).entropy_model().unwrap();
+    let videos = doc["videos"].as_object().unwrap();
+    assert!(!videos.is_empty());
+    for (name, entry) in videos {
+        let bytes = std::fs::read(repo().join(format!("tests/golden/{name}.neco"))).unwrap();
+        let mut r =
+            VideoStreamReader::open(std::io::Cursor::new(&bytes), &Limits::default()).unwrap();
+        let h = r.header().clone();
+        let (d, step) = (LatentDims::new(h.width, h.height), quant_step(h.quality));
+        let mut all = Vec::new();
+        let mut prev: Option<Vec<f32>> = None;
+        let mut temporal = 0;
+        for g in 0..r.groups().len() {
+            for f in r.read_group(g).unwrap() {
+                let given = match f.mode {
+                    FrameMode::Intra => None,
+                    FrameMode::Temporal => {
+                        temporal += 1;
+                        Some(prev.as_deref().unwrap())
+                    }
+                };
+                let l = model
+                    .decode_given(&f.z_bits, &f.y_bits, &d, step, given)
+                    .unwrap();
+                prev = Some(l.y_hat(step));
+                all.extend(l.z_hat);
+                all.extend(l.symbols);
+            }
+        }
+        assert!(temporal > 0, "{name} has no temporal frame");
+        assert_eq!(
+            latents_sha256(&all, &[]),
+            entry["latents_sha256"].as_str().unwrap(),
+            "{name}: neco-core's latents differ from the full decoder's"
+        );
+    }
 }

@@ -8,14 +8,16 @@
 //! HEAD            kind 1; the image fields, then fps num u32, fps den u32, gop u16
 //! per group:
 //!   GRUP          group number u32, first frame u32, frames u16 (1..=gop)
-//!   FRME × frames mode u8 (0 = intra), ẑ length u32, ẑ bits,
+//!   FRME × frames mode u8 (0 = intra, 1 = temporal), ẑ length u32, ẑ bits,
 //!                 then `substreams` × (length u32, ŷ bits)
 //! INDX            groups u32, then per group: offset u64 of its GRUP chunk,
 //!                 first frame u32, frames u16
 //! IEND            offset u64 of the INDX chunk
 //! ```
 //!
-//! Groups start at frame 0 and follow each other without gaps, in order. A reader
+//! Groups start at frame 0 and follow each other without gaps, in order. The first
+//! frame of every group is intra; a temporal frame's ŷ parameters also depend on
+//! the frame before it, so a group decodes on its own but not from its middle. A reader
 //! finds the index through `IEND` (the last 20 bytes), so one damaged group — a bad
 //! CRC, a lying length — costs only its own frames: the others are still found and
 //! decoded. Every length and count is checked against the stream's size and
@@ -45,6 +47,9 @@ const ENTRY_LEN: usize = 8 + 4 + 2;
 pub enum FrameMode {
     /// From its own hyperprior only (byte 0).
     Intra,
+    /// From its hyperprior and the previous frame's ŷ through the weights' temporal
+    /// prior (byte 1). Never the first frame of a group.
+    Temporal,
 }
 
 /// The coded bits of one frame.
@@ -124,6 +129,11 @@ impl<W: Write> VideoStreamWriter<W> {
             })?;
         // Check everything before writing anything, so a refused group leaves the
         // stream as it was.
+        if frames.first().is_some_and(|f| f.mode != FrameMode::Intra) {
+            return Err(NecoError::InvalidArgument(
+                "a group must start with an intra frame".into(),
+            ));
+        }
         if let Some(f) = frames
             .iter()
             .find(|f| f.y_bits.len() != usize::from(self.header.substreams))
@@ -160,6 +170,7 @@ impl<W: Write> VideoStreamWriter<W> {
             let mut p = Vec::new();
             p.push(match f.mode {
                 FrameMode::Intra => 0,
+                FrameMode::Temporal => 1,
             });
             for bits in std::iter::once(&f.z_bits).chain(&f.y_bits) {
                 // Checked above to fit.
@@ -310,6 +321,11 @@ impl<R: Read + Seek> VideoStreamReader<R> {
             })?);
             at = next;
         }
+        if frames.first().is_some_and(|f| f.mode != FrameMode::Intra) {
+            return Err(NecoError::corrupt(format!(
+                "group {i} starts with a temporal frame (it has no previous frame)"
+            )));
+        }
         if at != end {
             return Err(NecoError::corrupt(format!(
                 "group {i}: {} unexpected bytes after its frames",
@@ -443,9 +459,10 @@ fn parse_frame(b: &[u8], substreams: u16) -> Result<FrameBits> {
     let mut r = ByteReader::new(b, "FRME", NecoError::Corrupt);
     let mode = match r.u8()? {
         0 => FrameMode::Intra,
+        1 => FrameMode::Temporal,
         m => {
             return Err(NecoError::Unsupported(format!(
-                "frame mode {m}, this build reads 0 (intra)"
+                "frame mode {m}, this build reads 0 (intra) and 1 (temporal)"
             )))
         }
     };

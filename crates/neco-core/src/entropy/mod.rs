@@ -22,6 +22,9 @@
 //!   no FMA contraction (Rust never contracts) and no transcendental functions.
 //!   Rayon and SIMD only change which *independent* outputs are computed together.
 //!   Means are snapped to a 1/64 grid.
+//! * **The temporal prior** ([`temporal`]) of video frames is one more network in
+//!   the same arithmetic, fed with the previous frame's ŷ — itself computed from
+//!   decoded integers and snapped means.
 //! * **Escapes** ([`escape`]) are bounded, so hostile data cannot hang or overflow
 //!   the decoder; every coder error maps to [`NecoError::Corrupt`](crate::NecoError).
 
@@ -33,6 +36,7 @@ pub mod hyper;
 pub mod hyper_format;
 pub mod model;
 pub mod quantize;
+pub mod temporal;
 
 pub use escape::{MAX_ABS_SYMBOL, MAX_ESCAPE_MAGNITUDE, MAX_PREFIX};
 pub use factorized::{ChannelTable, FactorizedTables};
@@ -44,3 +48,4 @@ pub use gaussian::{
 pub use hyper::{entropy_params, EntropyParams, HyperSynthesis, Layer, Planes};
 pub use model::{CodedLatents, EntropyModel, Latents};
 pub use quantize::{quantize_pmf, PRECISION};
+pub use temporal::TemporalPrior;

@@ -11,6 +11,7 @@
 use super::factorized::FactorizedTables;
 use super::gaussian::{decode_parallel, encode_parallel};
 use super::hyper::{entropy_params, EntropyParams, HyperSynthesis, Planes};
+use super::temporal::TemporalPrior;
 use crate::container::ImageStream;
 use crate::latent::LatentDims;
 use crate::quality::quant_step;
@@ -23,10 +24,12 @@ pub const MAX_SUBSTREAMS: usize = 64;
 /// Quantized values are clamped to ±this before coding (escapes code up to 2^24).
 const CLAMP: f32 = 1e6;
 
-/// The ẑ tables and the hyper-synthesis of one weights file.
+/// The ẑ tables, the hyper-synthesis and (optionally) the temporal prior of one
+/// weights file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntropyModel {
     hyper: HyperSynthesis,
+    temporal: Option<TemporalPrior>,
     z_tables: FactorizedTables,
     y_channels: usize,
     weights_sha256: [u8; 32],
@@ -83,10 +86,23 @@ impl EntropyModel {
         }
         Ok(EntropyModel {
             hyper,
+            temporal: None,
             z_tables,
             y_channels: out_ch / 2,
             weights_sha256,
         })
+    }
+
+    /// Adds the temporal prior network (`3M + 1` → `2M` channels, see
+    /// [`TemporalPrior`]) that video frames can be coded with.
+    pub fn with_temporal(mut self, net: HyperSynthesis) -> Result<Self> {
+        self.temporal = Some(TemporalPrior::new(net, self.y_channels)?);
+        Ok(self)
+    }
+
+    /// The temporal prior, when the weights have one.
+    pub fn temporal(&self) -> Option<&TemporalPrior> {
+        self.temporal.as_ref()
     }
 
     /// Channels of ŷ (M).
@@ -106,13 +122,45 @@ impl EntropyModel {
 
     /// The deterministic path: ẑ → per-element scale-table index (for step Δ) and mean.
     pub fn params(&self, z_hat: &[i32], d: &LatentDims, step: f32) -> Result<EntropyParams> {
+        self.params_given(z_hat, d, step, None)
+    }
+
+    /// [`params`](Self::params), refined by the temporal prior with the previous
+    /// frame's ŷ (`M × yh × yw`) when `prev_y_hat` is given. Asking for the temporal
+    /// prior of weights that have none is [`NecoError::Unsupported`].
+    pub fn params_given(
+        &self,
+        z_hat: &[i32],
+        d: &LatentDims,
+        step: f32,
+        prev_y_hat: Option<&[f32]>,
+    ) -> Result<EntropyParams> {
+        let mut out = self.hyper_output(z_hat, d)?;
+        let m = self.y_channels;
+        if let Some(prev) = prev_y_hat {
+            let temporal = self.temporal.as_ref().ok_or_else(|| {
+                NecoError::Unsupported("these weights have no temporal prior".into())
+            })?;
+            out = temporal.refine(&out, prev, step)?;
+        }
+        // Scales are in units of the quantization step: σ/Δ picks the table.
+        let half = out.data.len() / 2;
+        for s in &mut out.data[..half] {
+            *s /= step;
+        }
+        entropy_params(&out, m)
+    }
+
+    /// The raw hyper-synthesis output for ẑ: `2M × yh × yw`, scales (not yet divided
+    /// by the step) then means (not yet rounded).
+    pub fn hyper_output(&self, z_hat: &[i32], d: &LatentDims) -> Result<Planes> {
         let z = Planes::new(
             self.z_channels(),
             d.zh,
             d.zw,
             z_hat.iter().map(|&v| v as f32).collect(),
         )?;
-        let mut out = self.hyper.forward(&z)?;
+        let out = self.hyper.forward(&z)?;
         let m = self.y_channels;
         if out.channels != 2 * m || out.height != d.yh || out.width != d.yw {
             return Err(NecoError::InvalidArgument(format!(
@@ -125,18 +173,26 @@ impl EntropyModel {
                 d.yw
             )));
         }
-        // Scales are in units of the quantization step: σ/Δ picks the table.
-        let half = out.data.len() / 2;
-        for s in &mut out.data[..half] {
-            *s /= step;
-        }
-        entropy_params(&out, m)
+        Ok(out)
     }
 
     /// Quantizes the analysis outputs `y` (`M × yh × yw`) and `z` (`N × zh × zw`), as
     /// computed by any backend: ẑ = round(z), then the parameters P(ẑ), then the ŷ
     /// symbols round((y − μ)/Δ). Non-finite inputs quantize to 0.
     pub fn quantize(&self, y: &[f32], z: &[f32], d: &LatentDims, step: f32) -> Result<Latents> {
+        self.quantize_given(y, z, d, step, None)
+    }
+
+    /// [`quantize`](Self::quantize) with the parameters of
+    /// [`params_given`](Self::params_given).
+    pub fn quantize_given(
+        &self,
+        y: &[f32],
+        z: &[f32],
+        d: &LatentDims,
+        step: f32,
+        prev_y_hat: Option<&[f32]>,
+    ) -> Result<Latents> {
         let (m, n) = (self.y_channels, self.z_channels());
         if y.len() != m * d.y_plane() || z.len() != n * d.z_plane() {
             return Err(NecoError::InvalidArgument(format!(
@@ -148,7 +204,7 @@ impl EntropyModel {
             )));
         }
         let z_hat: Vec<i32> = z.iter().map(|&v| round_clamped(v)).collect();
-        let params = self.params(&z_hat, d, step)?;
+        let params = self.params_given(&z_hat, d, step, prev_y_hat)?;
         let symbols = y
             .iter()
             .zip(&params.means)
@@ -183,8 +239,21 @@ impl EntropyModel {
         d: &LatentDims,
         step: f32,
     ) -> Result<Latents> {
+        self.decode_given(z_bits, y_bits, d, step, None)
+    }
+
+    /// [`decode`](Self::decode) with the parameters of
+    /// [`params_given`](Self::params_given).
+    pub fn decode_given<S: AsRef<[u8]> + Sync>(
+        &self,
+        z_bits: &[u8],
+        y_bits: &[S],
+        d: &LatentDims,
+        step: f32,
+        prev_y_hat: Option<&[f32]>,
+    ) -> Result<Latents> {
         let z_hat = self.decode_z(z_bits, d)?;
-        let params = self.params(&z_hat, d, step)?;
+        let params = self.params_given(&z_hat, d, step, prev_y_hat)?;
         let symbols = self.decode_y(y_bits, &params)?;
         Ok(Latents {
             z_hat,
@@ -324,5 +393,78 @@ mod tests {
                 .contains("analysis gave 5 y and 2 z values, expected 48 and 2"),
             "{e}"
         );
+    }
+
+    /// A temporal prior for [`model`]: a 3×3 convolution from `3M + 1` = 10 to 6
+    /// channels that moves the means towards the previous ŷ.
+    fn temporal_net() -> HyperSynthesis {
+        let (m, k) = (3, 3);
+        let (in_ch, out_ch) = (3 * m + 1, 2 * m);
+        let mut weight = vec![0.0; out_ch * in_ch * k * k];
+        for c in 0..m {
+            let centre = (k * k) / 2;
+            // mean_c += 0.75·ŷ_{t−1,c} − 0.75·mean_c (centre tap); scale_c −= 0.1·Δ.
+            weight[((m + c) * in_ch + 2 * m + c) * k * k + centre] = 0.75;
+            weight[((m + c) * in_ch + m + c) * k * k + centre] = -0.75;
+            weight[(c * in_ch + 3 * m) * k * k + centre] = -0.1;
+        }
+        HyperSynthesis {
+            layers: vec![Layer::Conv {
+                weight,
+                bias: vec![0.0; out_ch],
+                in_ch,
+                out_ch,
+                kernel: k,
+                stride: 1,
+                padding: 1,
+            }],
+        }
+    }
+
+    #[test]
+    fn temporal_frames_round_trip_and_need_their_previous_frame() {
+        let plain = model();
+        let m = plain.clone().with_temporal(temporal_net()).unwrap();
+        assert!(plain.temporal().is_none() && m.temporal().is_some());
+        let d = LatentDims::new(96, 64);
+        let step = quant_step(60);
+        let z: Vec<f32> = (0..2 * d.z_plane()).map(|i| (i % 3) as f32).collect();
+        let y1: Vec<f32> = (0..3 * d.y_plane())
+            .map(|i| (i as f32 * 0.13).sin() * 6.0)
+            .collect();
+        // The next frame: nearly the same latent.
+        let y2: Vec<f32> = y1.iter().map(|v| v + 0.05).collect();
+        let first = m.quantize(&y1, &z, &d, step).unwrap();
+        let prev = first.y_hat(step);
+        let second = m.quantize_given(&y2, &z, &d, step, Some(&prev)).unwrap();
+        let coded = m.encode(&second, &d).unwrap();
+        let back = m
+            .decode_given(&coded.z_bits, &coded.y_bits, &d, step, Some(&prev))
+            .unwrap();
+        assert_eq!(back, second);
+        // Predicting from the previous frame costs fewer bits than intra.
+        let intra = m
+            .encode(&m.quantize(&y2, &z, &d, step).unwrap(), &d)
+            .unwrap();
+        let len = |c: &CodedLatents| c.y_bits.iter().map(Vec::len).sum::<usize>();
+        assert!(
+            len(&coded) < len(&intra),
+            "{} vs {}",
+            len(&coded),
+            len(&intra)
+        );
+        // Decoded as intra, the same bits give other latents.
+        let wrong = m.decode(&coded.z_bits, &coded.y_bits, &d, step);
+        assert!(wrong.map_or(true, |l| l != second));
+        // Weights without a prior refuse temporal parameters.
+        let e = plain
+            .params_given(&first.z_hat, &d, step, Some(&prev))
+            .unwrap_err();
+        assert!(matches!(e, NecoError::Unsupported(_)), "{e}");
+        // A previous latent of the wrong size is refused.
+        let e = m
+            .params_given(&first.z_hat, &d, step, Some(&prev[1..]))
+            .unwrap_err();
+        assert!(e.to_string().contains("previous-latent values"), "{e}");
     }
 }
