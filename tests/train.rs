@@ -173,18 +173,42 @@ fn train_temporal_resume_export_and_code_video() {
     let w = neco::model::weights::WeightsFile::read(&with_prior).unwrap();
     assert!(w.temporal.is_some());
 
-    // The prior was trained for `image.nwt`: attaching it to other weights is refused.
-    let other = dir.path().join("other.nwt");
+    // Re-attaching it to the same image model (here: the file that already has it)
+    // works; attaching it to another image model is refused.
+    let again = dir.path().join("again.nwt");
     neco()
         .args(["export", "--weights"])
         .arg(&with_prior)
         .arg("--temporal")
         .arg(&run)
         .arg("-o")
-        .arg(&other)
+        .arg(&again)
+        .assert()
+        .success();
+    assert!(std::fs::read(&again).unwrap() == std::fs::read(&with_prior).unwrap());
+    let tiny_run = dir.path().join("tiny");
+    std::fs::create_dir(&tiny_run).unwrap();
+    std::fs::write(tiny_run.join("tiny.toml"), TINY_CONFIG).unwrap();
+    neco()
+        .args(["train", "--config"])
+        .arg(tiny_run.join("tiny.toml"))
+        .args(["--dataset", &assets, "--valid", "none", "--run"])
+        .arg(&tiny_run)
+        .args(["--steps", "1"])
+        .assert()
+        .success();
+    neco()
+        .args(["export", "--run"])
+        .arg(&tiny_run)
+        .arg("--temporal")
+        .arg(&run)
+        .arg("-o")
+        .arg(dir.path().join("other.nwt"))
         .assert()
         .failure()
-        .stderr(predicates::str::contains("was trained for weights sha256"));
+        .stderr(predicates::str::contains(
+            "was trained for the image model with weights sha256",
+        ));
 
     // A clip coded with the prior decodes with the same weights.
     pattern_sequence(dir.path(), 6);

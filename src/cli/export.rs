@@ -55,8 +55,11 @@ impl ExportCmd {
         let model = HyperpriorModel::from_record_bytes(&cfg.model, ck.model, &device)
             .context("applying the checkpoint")?;
         let z_tables = model.z_density.export(cfg.model.n, &device)?;
-        let temporal = self.temporal_prior(&cfg.model, None)?;
-        let bytes = WeightsFile::build(&cfg.model, &model, &z_tables, temporal.as_ref())?;
+        let image_only = WeightsFile::build(&cfg.model, &model, &z_tables, None)?;
+        let bytes = match self.temporal_prior(&cfg.model, &image_only, None)? {
+            Some(t) => WeightsFile::build(&cfg.model, &model, &z_tables, Some(&t))?,
+            None => image_only,
+        };
         write_output(&self.output, &bytes, self.force)?;
         eprintln!(
             "exported step {} of {} to {} ({} bytes, sha256 {})",
@@ -74,8 +77,11 @@ impl ExportCmd {
         let path = self.weights.as_ref().context("pass --run or --weights")?;
         let old = WeightsFile::read(path)?;
         let model = old.model(&Device::flex())?;
-        let temporal = self.temporal_prior(&old.config, Some(&old))?;
-        let bytes = WeightsFile::build(&old.config, &model, &old.z_tables, temporal.as_ref())?;
+        let image_only = WeightsFile::build(&old.config, &model, &old.z_tables, None)?;
+        let bytes = match self.temporal_prior(&old.config, &image_only, Some(&old))? {
+            Some(t) => WeightsFile::build(&old.config, &model, &old.z_tables, Some(&t))?,
+            None => image_only,
+        };
         write_output(&self.output, &bytes, self.force)?;
         eprintln!(
             "rewrote {} as {} ({} bytes, sha256 {})",
@@ -88,25 +94,25 @@ impl ExportCmd {
     }
 
     /// The temporal prior to write: from `--temporal`, checked against the image model
-    /// it was trained for (`old`'s weights when rewriting), or the one `old` has.
+    /// it was trained for — identified by the sha256 of its weights file without a
+    /// prior (`image_only`, as this command writes it) — or the one `old` has.
     fn temporal_prior(
         &self,
         config: &ModelConfig,
+        image_only: &[u8],
         old: Option<&WeightsFile>,
     ) -> anyhow::Result<Option<neco_core::entropy::HyperSynthesis>> {
         let Some(run) = &self.temporal else {
             return Ok(old.and_then(|o| o.temporal.clone()));
         };
         let (settings, net, step) = crate::train::temporal::load_run(run, &Device::flex())?;
-        if let Some(old) = old {
-            anyhow::ensure!(
-                settings.weights_sha256 == hex(&old.sha256),
-                "the temporal prior in {} was trained for weights sha256 {}, not these ({})",
-                run.display(),
-                settings.weights_sha256,
-                hex(&old.sha256)
-            );
-        }
+        let image_sha = hex(&Sha256::digest(image_only));
+        anyhow::ensure!(
+            settings.weights_sha256 == image_sha,
+            "the temporal prior in {} was trained for the image model with weights sha256 {}, not this one ({image_sha})",
+            run.display(),
+            settings.weights_sha256,
+        );
         anyhow::ensure!(
             settings.m == config.m,
             "the temporal prior in {} is for {} latent channels, the model has {}",

@@ -130,15 +130,26 @@ fn code_frame(
     }
     let mut best: Option<(usize, ImageStream, Latents, FrameMode)> = None;
     for (mode, given) in candidates {
-        let latents = t.time(
-            |t| &mut t.params_ms,
-            || {
-                codec
-                    .entropy_model()
-                    .quantize_given(&a.y, &a.z, &a.dims, step, given)
-            },
-        )?;
-        let stream = codec.encode_latents(src, &latents, quality, t)?;
+        let coded = t
+            .time(
+                |t| &mut t.params_ms,
+                || {
+                    codec
+                        .entropy_model()
+                        .quantize_given(&a.y, &a.z, &a.dims, step, given)
+                },
+            )
+            .map_err(anyhow::Error::from)
+            .and_then(|latents| {
+                let stream = codec.encode_latents(src, &latents, quality, t)?;
+                Ok((stream, latents))
+            });
+        let (stream, latents) = match coded {
+            Ok(c) => c,
+            // The temporal candidate is optional: intra stands in if it fails.
+            Err(_) if mode == FrameMode::Temporal && best.is_some() => continue,
+            Err(e) => return Err(e),
+        };
         let size = stream.z_bits.len() + stream.y_bits.iter().map(Vec::len).sum::<usize>();
         if best.as_ref().is_none_or(|(b, ..)| size < *b) {
             best = Some((size, stream, latents, mode));
@@ -218,10 +229,12 @@ pub fn decode_video<R: Read + Seek>(
             }
             Err(_) => range.start.max(frames.start),
         };
-        // ŷ of the previous frame, or why it is missing.
+        // ŷ of the previous frame, or — once a frame is lost — the reason every
+        // temporal frame after it in the group is lost too.
         let mut prev: Result<Option<Vec<f32>>, String> = Ok(None);
         for n in start..frames.end.min(range.end) {
             let k = (n - frames.start) as usize;
+            let mut dependant = false;
             let latents = match &bits {
                 Ok(bits) => {
                     let f = &bits[k];
@@ -234,10 +247,14 @@ pub fn decode_video<R: Read + Seek>(
                     let given = match (f.mode, &prev) {
                         (FrameMode::Intra, _) => Ok(None),
                         (FrameMode::Temporal, Ok(Some(p))) => Ok(Some(p.as_slice())),
+                        // Unreachable through the reader (groups start intra).
                         (FrameMode::Temporal, Ok(None)) => {
                             Err(format!("group {i}, frame {n}: no previous frame"))
                         }
-                        (FrameMode::Temporal, Err(why)) => Err(why.clone()),
+                        (FrameMode::Temporal, Err(why)) => {
+                            dependant = true;
+                            Err(why.clone())
+                        }
                     };
                     given.and_then(|given| {
                         codec
@@ -248,13 +265,11 @@ pub fn decode_video<R: Read + Seek>(
                 }
                 Err(e) => Err(e.clone()),
             };
-            prev = match &latents {
-                Ok((_, l)) => Ok(Some(l.y_hat(step))),
-                Err(why) if why.contains("later frames of the group depend on it") => {
-                    Err(why.clone())
-                }
-                Err(why) => Err(format!("{why} (later frames of the group depend on it)")),
-            };
+            match &latents {
+                Ok((_, l)) => prev = Ok(Some(l.y_hat(step))),
+                Err(_) if dependant => {}
+                Err(_) => prev = Err(format!("group {i}: depends on frame {n}, which was lost")),
+            }
             if !range.contains(&n) {
                 continue;
             }

@@ -22,6 +22,7 @@ use neco_core::quality::quant_step;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::checkpoint::{self, Progress};
 use super::data::{load_images, RgbImage};
@@ -78,7 +79,9 @@ pub struct TemporalTrainArgs {
 /// The run's fixed settings, saved as `temporal.json` in the run folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSettings {
-    /// sha256 (hex) of the image model's weights the prior was trained against.
+    /// The image model the prior was trained for: sha256 (hex) of its weights file
+    /// without a temporal prior, as `neco export` writes it (for a version-2 file,
+    /// the file's own sha256).
     pub weights_sha256: String,
     /// Latent channels M.
     pub m: usize,
@@ -286,8 +289,14 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
     let codec = Codec::new(&weights, args.device.clone())?;
     std::fs::create_dir_all(&args.run_dir)?;
     let settings_path = args.run_dir.join(SETTINGS_FILE);
+    let image_only = WeightsFile::build(
+        &weights.config,
+        &weights.model(&args.device)?,
+        &weights.z_tables,
+        None,
+    )?;
     let mut settings = RunSettings {
-        weights_sha256: neco_core::hex(&weights.sha256),
+        weights_sha256: neco_core::hex(&Sha256::digest(&image_only)),
         m,
         hidden: args.hidden,
     };

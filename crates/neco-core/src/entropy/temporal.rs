@@ -15,7 +15,7 @@
 //! ŷ_{t−1} is itself a product of decoded integers and rounded means, so a stream
 //! with temporal frames decodes bit-exactly on every machine too.
 
-use super::hyper::{HyperSynthesis, Planes};
+use super::hyper::{HyperSynthesis, Layer, Planes};
 use crate::{NecoError, Result};
 
 /// The temporal prior network of a weights file.
@@ -37,6 +37,26 @@ impl TemporalPrior {
                 3 * y_channels + 1,
                 2 * y_channels
             )));
+        }
+        // The corrections are added position by position, so every layer must keep
+        // the latent grid's size: stride 1, odd kernel, "same" padding.
+        for (i, layer) in net.layers.iter().enumerate() {
+            let keeps_size = match layer {
+                Layer::Relu => true,
+                Layer::Conv {
+                    kernel,
+                    stride,
+                    padding,
+                    ..
+                } => *stride == 1 && kernel % 2 == 1 && *padding == kernel / 2,
+                Layer::ConvTranspose { .. } => false,
+            };
+            if !keeps_size {
+                return Err(NecoError::BadWeights(format!(
+                    "temporal prior layer {i} changes the latent grid's size; only stride-1 \
+                     convolutions with odd kernels and padding kernel/2 are allowed"
+                )));
+            }
         }
         Ok(TemporalPrior { net, y_channels })
     }
@@ -95,7 +115,6 @@ impl TemporalPrior {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entropy::Layer;
 
     /// A 1×1 convolution whose output is `prev_y_hat · 0.5 + step` on the means and 0 on
     /// the scales, for M = 2.
