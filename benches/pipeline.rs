@@ -1,6 +1,6 @@
 //! The codec's stages and the whole pipeline with the default weights, at sizes that
 //! show how cost grows: the deterministic parameter path (h_s in ordered f32 + table
-//! selection), g_a and g_s per backend (flex always; wgpu when built with
+//! selection), the temporal prior of video frames, g_a and g_s per backend (flex always; wgpu when built with
 //! `--features wgpu`), and end-to-end encode/decode (with tiling) of a photo scaled to
 //! 256², 768×512, 1920×1080 and 4096².
 //!
@@ -87,6 +87,39 @@ fn params(c: &mut Criterion) {
     g.finish();
 }
 
+/// The temporal prior of video frames on top of the parameter path: T(h_s output,
+/// ŷ_{t−1}, Δ), in the same ordered arithmetic.
+fn temporal(c: &mut Criterion) {
+    let model = neco_core::weights::Weights::parse(DEFAULT_WEIGHTS)
+        .and_then(|w| w.entropy_model())
+        .expect("default weights");
+    let Some(prior) = model.temporal() else {
+        eprintln!("the default weights have no temporal prior: skipping");
+        return;
+    };
+    let m = model.y_channels();
+    let mut g = c.benchmark_group("temporal");
+    for size in SIZES {
+        let (yh, yw) = (pad64(size.1) / 16, pad64(size.0) / 16);
+        let plane = yh * yw;
+        let hs: Vec<f32> = (0..2 * m * plane)
+            .map(|i| ((i * 7919) % 13) as f32 * 0.25)
+            .collect();
+        let hs = Planes::new(2 * m, yh, yw, hs).unwrap();
+        let prev: Vec<f32> = (0..m * plane)
+            .map(|i| ((i * 104_729) % 9) as f32 - 4.0)
+            .collect();
+        g.throughput(Throughput::Elements((m * plane) as u64));
+        if size.0 >= 1920 {
+            g.sample_size(10);
+        }
+        g.bench_function(BenchmarkId::from_parameter(label(size)), |b| {
+            b.iter(|| prior.refine(&hs, &prev, 1.0).unwrap())
+        });
+    }
+    g.finish();
+}
+
 fn transforms(c: &mut Criterion) {
     let w = weights();
     for (name, device) in backends() {
@@ -153,5 +186,5 @@ fn end_to_end(c: &mut Criterion) {
     dec.finish();
 }
 
-criterion_group!(benches, params, transforms, end_to_end);
+criterion_group!(benches, params, temporal, transforms, end_to_end);
 criterion_main!(benches);

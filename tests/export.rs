@@ -75,7 +75,7 @@ fn re_export_is_lossless() {
     assert!(std::fs::read(&output).unwrap() == DEFAULT_WEIGHTS);
     let w = WeightsFile::parse(DEFAULT_WEIGHTS).unwrap();
     assert!(
-        w.hyper.is_some(),
-        "the default weights carry the hyper-synthesis"
+        w.hyper.is_some() && w.temporal.is_some(),
+        "the default weights carry the hyper-synthesis and the temporal prior"
     );
 }

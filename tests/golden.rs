@@ -19,8 +19,11 @@ use std::sync::OnceLock;
 
 use common::*;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use neco::codec::video::encode_video;
 use neco::codec::Timings;
-use neco_core::container::ImageStream;
+use neco::io::frames::{Fps, FrameSource};
+use neco_core::container::video::{FrameMode, VideoStreamReader};
+use neco_core::container::{Header as ImageStreamHeader, ImageStream};
 use neco_core::Limits;
 use serde_json::{json, Value};
 
@@ -35,6 +38,79 @@ const GOLDENS: [(&str, &str); 2] = [
     ("odd-17x33-q50", "odd-17x33.png"),
     ("sample-q50", "sample-768x512.png"),
 ];
+
+/// The golden video: a pan across the sample, [`PAN_FRAMES`] frames of 128×96 in one
+/// group, frame 0 intra and the rest coded with the temporal prior.
+const VIDEO: &str = "pan-q50";
+/// Frames of the golden video.
+const PAN_FRAMES: usize = 5;
+
+/// The golden video's source frames: 128×96 windows of the sample moving 3 px right
+/// and 2 px down per frame.
+fn pan_frames() -> Vec<Vec<u8>> {
+    let src = source("sample-768x512.png");
+    (0..PAN_FRAMES)
+        .map(|t| {
+            let (x0, y0) = (300 + 3 * t, 200 + 2 * t);
+            let mut rgb = Vec::with_capacity(128 * 96 * 3);
+            for y in y0..y0 + 96 {
+                let row = (y * 768 + x0) * 3;
+                rgb.extend_from_slice(&src.rgb[row..row + 128 * 3]);
+            }
+            rgb
+        })
+        .collect()
+}
+
+struct PanSource(std::vec::IntoIter<Vec<u8>>);
+
+impl FrameSource for PanSource {
+    fn size(&self) -> (u32, u32) {
+        (128, 96)
+    }
+    fn fps(&self) -> Fps {
+        Fps::new(25, 1).unwrap()
+    }
+    fn next_frame(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self.0.next())
+    }
+}
+
+fn video_path() -> PathBuf {
+    golden_dir().join(format!("{VIDEO}.neco"))
+}
+
+/// Decodes every frame's latents of a one-group video stream with the full decoder:
+/// (modes, sha256 over each frame's ẑ then ŷ symbols, in frame order).
+fn video_latents(codec: &neco::codec::Codec, bytes: &[u8]) -> (Vec<FrameMode>, String) {
+    let mut r = VideoStreamReader::open(std::io::Cursor::new(bytes), &Limits::default()).unwrap();
+    assert_eq!(r.groups().len(), 1, "one group");
+    let header = ImageStreamHeader {
+        kind: neco_core::container::Kind::Image,
+        video: None,
+        ..r.header().clone()
+    };
+    let step = neco_core::quality::quant_step(header.quality);
+    let (mut modes, mut all) = (Vec::new(), Vec::new());
+    let mut prev: Option<Vec<f32>> = None;
+    for f in r.read_group(0).unwrap() {
+        let s = ImageStream {
+            header: header.clone(),
+            z_bits: f.z_bits,
+            y_bits: f.y_bits,
+            alpha: None,
+        };
+        let given = (f.mode == FrameMode::Temporal).then(|| prev.as_deref().unwrap());
+        let l = codec
+            .decode_latents_given(&s, given, &mut Timings::default())
+            .unwrap();
+        prev = Some(l.y_hat(step));
+        all.extend(l.z_hat);
+        all.extend(l.symbols);
+        modes.push(f.mode);
+    }
+    (modes, latents_sha256(&all, &[]))
+}
 
 fn blessing() -> bool {
     std::env::var("NECO_BLESS").is_ok_and(|v| v == "1")
@@ -96,11 +172,39 @@ fn bless() {
             );
             entries.insert(name.to_owned(), entry);
         }
+        assert!(
+            codec.entropy_model().temporal().is_some(),
+            "the default weights have no temporal prior to pin"
+        );
+        let mut src = PanSource(pan_frames().into_iter());
+        let gop = PAN_FRAMES as u16;
+        let (bytes, _) = encode_video(
+            &codec,
+            &mut src,
+            Vec::new(),
+            QUALITY,
+            gop,
+            true,
+            &mut Timings::default(),
+            |_| {},
+        )
+        .unwrap();
+        std::fs::write(video_path(), &bytes).unwrap();
+        let (_, latents) = video_latents(&codec, &bytes);
+        let video = json!({
+            "frames": PAN_FRAMES,
+            "quality": QUALITY,
+            "stream_bytes": bytes.len(),
+            "stream_sha256": sha256_hex(&bytes),
+            "latents_sha256": latents,
+        });
+        println!("blessed {}: {video}", video_path().display());
         let doc = json!({
             "comment": "Written by NECO_BLESS=1 cargo test --release -p neco --test golden; do not edit by hand.",
             "model": codec.config().name,
             "weights_sha256": hex(&default_weights_sha256()),
             "streams": entries,
+            "videos": { VIDEO: video },
         });
         let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
         std::fs::write(expected_path(), text).unwrap();
@@ -266,4 +370,29 @@ fn streams_reserialize_byte_identically() {
         let reparsed = ImageStream::from_bytes(&again, &Limits::default()).unwrap();
         assert_eq!(reparsed, stream, "{name}: re-parse gives another stream");
     }
+}
+
+#[test]
+fn video_latents_are_bit_exact() {
+    if blessing() {
+        bless();
+        return;
+    }
+    let doc = expected();
+    let e = &doc["videos"][VIDEO];
+    let bytes = read(&video_path());
+    assert_eq!(
+        sha256_hex(&bytes),
+        field(e, "stream_sha256"),
+        "{VIDEO}.neco does not match the sha256 in expected.json"
+    );
+    let (modes, latents) = video_latents(&codec(), &bytes);
+    let mut want = vec![FrameMode::Temporal; PAN_FRAMES];
+    want[0] = FrameMode::Intra;
+    assert_eq!(modes, want);
+    assert_eq!(
+        latents,
+        field(e, "latents_sha256"),
+        "{VIDEO}: decoded latents differ from the pinned ones; the temporal path is no longer bit-exact"
+    );
 }
