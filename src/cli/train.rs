@@ -37,14 +37,20 @@ pub struct TrainCmd {
     backend: BackendChoice,
 }
 
+/// The validation folder named by `--valid` (a data set name or folder), or `None`
+/// for "none".
+fn valid_dir(name: &str) -> anyhow::Result<Option<PathBuf>> {
+    if name == "none" {
+        Ok(None)
+    } else {
+        resolve_dataset(name).map(Some)
+    }
+}
+
 impl TrainCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
-        let valid_dir = if self.valid == "none" {
-            None
-        } else {
-            Some(resolve_dataset(&self.valid)?)
-        };
+        let valid_dir = valid_dir(&self.valid)?;
         train(&TrainArgs {
             config_path: self.config.clone(),
             train_dir: resolve_dataset(&self.dataset)?,
@@ -109,11 +115,7 @@ impl TrainTemporalCmd {
             (1..=1024).contains(&self.hidden) && self.batch >= 1,
             "--hidden must be 1..=1024 and --batch at least 1"
         );
-        let valid_dir = if self.valid == "none" {
-            None
-        } else {
-            Some(resolve_dataset(&self.valid)?)
-        };
+        let valid_dir = valid_dir(&self.valid)?;
         train_temporal(&TemporalTrainArgs {
             weights: self.weights.clone(),
             train_dir: resolve_dataset(&self.dataset)?,

@@ -49,6 +49,24 @@ pub fn save(dir: &Path, model: &[u8], optim: &[u8], progress: &Progress) -> anyh
     Ok(())
 }
 
+/// Serializes `module` and `optim` and saves them with `progress` (see [`save`]).
+pub fn save_module<M: burn::module::Module>(
+    dir: &Path,
+    module: &M,
+    optim: &burn::optim::ModuleOptimizer,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let model = module
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("serializing the model: {e:?}"))?;
+    let optim = optim
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("serializing the optimizer: {e:?}"))?;
+    save(dir, &model, &optim, progress)
+}
+
 /// A loaded checkpoint.
 pub struct Loaded {
     /// Burnpack bytes of the model record.

@@ -358,20 +358,6 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
     let train_csv = args.run_dir.join("train.csv");
     let valid_csv = args.run_dir.join("valid.csv");
     let (mut acc_t, mut acc_i, mut acc_n) = (0.0, 0.0, 0usize);
-    let save = |net: &TemporalNet,
-                optim: &burn::optim::ModuleOptimizer,
-                progress: &Progress|
-     -> anyhow::Result<()> {
-        let model = net
-            .clone()
-            .into_record()
-            .into_bytes()
-            .map_err(|e| anyhow::anyhow!("serializing the temporal prior: {e:?}"))?;
-        let optim = optim
-            .into_bytes()
-            .map_err(|e| anyhow::anyhow!("serializing optimizer: {e:?}"))?;
-        checkpoint::save(&ckpt_dir, &model, &optim, progress)
-    };
     loop {
         let minutes = started.elapsed().as_secs_f64() / 60.0;
         if progress.step >= args.max_steps || minutes >= args.max_minutes {
@@ -437,11 +423,11 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
             }
         }
         if last_ckpt.elapsed().as_secs() >= args.checkpoint_secs {
-            save(&net, &optim, &progress)?;
+            checkpoint::save_module(&ckpt_dir, &net, &optim, &progress)?;
             last_ckpt = Instant::now();
         }
     }
-    save(&net, &optim, &progress)?;
+    checkpoint::save_module(&ckpt_dir, &net, &optim, &progress)?;
     eprintln!(
         "stopped at step {} ({:.0} s of training in total)",
         progress.step, progress.elapsed_s

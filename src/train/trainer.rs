@@ -163,21 +163,6 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let valid_csv = args.run_dir.join("valid.csv");
     let (mut acc, mut acc_n) = ((0.0, 0.0, 0.0), 0usize);
 
-    let save = |model: &HyperpriorModel,
-                optim: &burn::optim::ModuleOptimizer,
-                progress: &Progress|
-     -> anyhow::Result<()> {
-        let model_bytes = model
-            .clone()
-            .into_record()
-            .into_bytes()
-            .map_err(|e| anyhow::anyhow!("serializing model: {e:?}"))?;
-        let optim_bytes = optim
-            .into_bytes()
-            .map_err(|e| anyhow::anyhow!("serializing optimizer: {e:?}"))?;
-        checkpoint::save(&ckpt_dir, &model_bytes, &optim_bytes, progress)
-    };
-
     loop {
         let minutes = started.elapsed().as_secs_f64() / 60.0;
         if progress.step >= args.max_steps || minutes >= args.max_minutes {
@@ -227,11 +212,11 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             }
         }
         if last_ckpt.elapsed().as_secs() >= tc.checkpoint_secs {
-            save(&model, &optim, &progress)?;
+            checkpoint::save_module(&ckpt_dir, &model, &optim, &progress)?;
             last_ckpt = Instant::now();
         }
     }
-    save(&model, &optim, &progress)?;
+    checkpoint::save_module(&ckpt_dir, &model, &optim, &progress)?;
     eprintln!(
         "stopped at step {} ({:.0} s of training in total)",
         progress.step, progress.elapsed_s
