@@ -21,7 +21,6 @@ use common::*;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use neco::codec::video::encode_video;
 use neco::codec::Timings;
-use neco::io::frames::{Fps, FrameSource};
 use neco_core::container::video::{FrameMode, VideoStreamReader};
 use neco_core::container::{Header as ImageStreamHeader, ImageStream};
 use neco_core::Limits;
@@ -44,37 +43,6 @@ const GOLDENS: [(&str, &str); 2] = [
 const VIDEO: &str = "pan-q50";
 /// Frames of the golden video.
 const PAN_FRAMES: usize = 5;
-
-/// The golden video's source frames: 128×96 windows of the sample moving 3 px right
-/// and 2 px down per frame.
-fn pan_frames() -> Vec<Vec<u8>> {
-    let src = source("sample-768x512.png");
-    (0..PAN_FRAMES)
-        .map(|t| {
-            let (x0, y0) = (300 + 3 * t, 200 + 2 * t);
-            let mut rgb = Vec::with_capacity(128 * 96 * 3);
-            for y in y0..y0 + 96 {
-                let row = (y * 768 + x0) * 3;
-                rgb.extend_from_slice(&src.rgb[row..row + 128 * 3]);
-            }
-            rgb
-        })
-        .collect()
-}
-
-struct PanSource(std::vec::IntoIter<Vec<u8>>);
-
-impl FrameSource for PanSource {
-    fn size(&self) -> (u32, u32) {
-        (128, 96)
-    }
-    fn fps(&self) -> Fps {
-        Fps::new(25, 1).unwrap()
-    }
-    fn next_frame(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
-        Ok(self.0.next())
-    }
-}
 
 fn video_path() -> PathBuf {
     golden_dir().join(format!("{VIDEO}.neco"))
@@ -176,7 +144,9 @@ fn bless() {
             codec.entropy_model().temporal().is_some(),
             "the default weights have no temporal prior to pin"
         );
-        let mut src = PanSource(pan_frames().into_iter());
+        // 128×96 windows of the sample moving 3 px right and 2 px down per frame.
+        let frames = sample_pan(PAN_FRAMES, (128, 96), (300, 200), (3, 2));
+        let mut src = MemoryFrames::new(128, 96, frames);
         let gop = PAN_FRAMES as u16;
         let (bytes, _) = encode_video(
             &codec,

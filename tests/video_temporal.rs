@@ -9,36 +9,14 @@ use std::io::Cursor;
 
 use neco::codec::video::{decode_video, encode_video, LostFrames};
 use neco::codec::Timings;
-use neco::io::frames::{Fps, FrameSink, FrameSource};
+use neco::io::frames::FrameSink;
 use neco_core::container::video::{FrameMode, VideoStreamReader, VideoStreamWriter};
 use neco_core::Limits;
 
 /// 12 frames of 96×64 windows panning across the sample, 2 px right and 1 px down
 /// per frame.
 fn pan() -> Vec<Vec<u8>> {
-    let src = common::source("sample-768x512.png");
-    (0..12)
-        .map(|t| {
-            let (x0, y0) = (200 + 2 * t, 150 + t);
-            (y0..y0 + 64)
-                .flat_map(|y| src.rgb[(y * 768 + x0) * 3..][..96 * 3].to_vec())
-                .collect()
-        })
-        .collect()
-}
-
-struct Frames(std::vec::IntoIter<Vec<u8>>);
-
-impl FrameSource for Frames {
-    fn size(&self) -> (u32, u32) {
-        (96, 64)
-    }
-    fn fps(&self) -> Fps {
-        Fps::new(24, 1).unwrap()
-    }
-    fn next_frame(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
-        Ok(self.0.next())
-    }
+    common::sample_pan(12, (96, 64), (200, 150), (2, 1))
 }
 
 struct Sink(Vec<Vec<u8>>);
@@ -55,7 +33,7 @@ impl FrameSink for Sink {
 
 fn encode(temporal: bool) -> Vec<u8> {
     let codec = common::codec();
-    let mut src = Frames(pan().into_iter());
+    let mut src = common::MemoryFrames::new(96, 64, pan());
     let mut t = Timings::default();
     encode_video(
         &codec,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use burn::prelude::Device;
 use neco::codec::{Codec, DecodedImage, Timings};
+use neco::io::frames::{Fps, FrameSource};
 use neco::io::image_io::{read_source, SourceImage};
 use neco::model::weights::{WeightsFile, DEFAULT_WEIGHTS};
 use neco_core::container::ImageStream;
@@ -216,5 +217,53 @@ impl Rng {
     /// A random byte.
     pub fn byte(&mut self) -> u8 {
         self.next_u64() as u8
+    }
+}
+
+/// A pan across assets/sample-768x512.png: `frames` windows of `size` pixels, the
+/// first with its top-left corner at `start`, each next one moved by `step` (x, y).
+pub fn sample_pan(
+    frames: usize,
+    size: (usize, usize),
+    start: (usize, usize),
+    step: (usize, usize),
+) -> Vec<Vec<u8>> {
+    let src = source("sample-768x512.png");
+    let (w, h) = size;
+    (0..frames)
+        .map(|t| {
+            let (x0, y0) = (start.0 + step.0 * t, start.1 + step.1 * t);
+            (y0..y0 + h)
+                .flat_map(|y| src.rgb[(y * 768 + x0) * 3..][..w * 3].to_vec())
+                .collect()
+        })
+        .collect()
+}
+
+/// Frames held in memory, at 25 fps, as a video source.
+pub struct MemoryFrames {
+    size: (u32, u32),
+    frames: std::vec::IntoIter<Vec<u8>>,
+}
+
+impl MemoryFrames {
+    /// `frames` of `width`×`height` RGB.
+    pub fn new(width: u32, height: u32, frames: Vec<Vec<u8>>) -> Self {
+        MemoryFrames {
+            size: (width, height),
+            frames: frames.into_iter(),
+        }
+    }
+}
+
+impl FrameSource for MemoryFrames {
+    fn size(&self) -> (u32, u32) {
+        self.size
+    }
+    fn fps(&self) -> Fps {
+        Fps::new(25, 1).unwrap()
+    }
+    fn next_frame(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self.frames.next())
     }
 }
