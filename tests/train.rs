@@ -1,5 +1,5 @@
-//! `neco train` and `neco train-temporal` resume from their checkpoints, and `neco
-//! export` makes usable weights of them.
+//! `neco train`, `neco train-entropy` and `neco train-temporal` resume from their
+//! checkpoints, and `neco export` makes usable weights of them.
 
 use assert_cmd::Command;
 
@@ -250,4 +250,133 @@ fn train_temporal_resume_export_and_code_video() {
         .failure()
         .stderr(predicates::str::contains("have no temporal prior"));
     assert!(!dir.path().join("x.neco").exists());
+}
+
+#[test]
+fn train_entropy_multivariate_resume_export_and_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/sample-768x512.png");
+    let train = |steps: &str| {
+        neco()
+            .arg("train-entropy")
+            .args(["--group", "2", "--dataset", assets, "--valid", assets])
+            .args([
+                "--crops",
+                "2",
+                "--batch",
+                "2",
+                "--validate-every",
+                "2",
+                "--run",
+            ])
+            .arg(&run)
+            .args(["--steps", steps])
+            .assert()
+            .success();
+    };
+    train("2");
+    assert_eq!(progress_step(&run), 2);
+    let valid = std::fs::read_to_string(run.join("valid.csv")).unwrap();
+    assert!(
+        valid.starts_with("step,elapsed_s,bpp_y,bpp_z,bpp\n2,"),
+        "{valid}"
+    );
+    train("3");
+    assert_eq!(progress_step(&run), 3);
+    // The run keeps its settings: other groups are refused.
+    neco()
+        .arg("train-entropy")
+        .args([
+            "--group",
+            "4",
+            "--dataset",
+            assets,
+            "--valid",
+            "none",
+            "--run",
+        ])
+        .arg(&run)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "with groups of 2; use another run folder",
+        ));
+
+    let weights = dir.path().join("mvg.nwt");
+    neco()
+        .args(["export", "--run"])
+        .arg(&run)
+        .arg("-o")
+        .arg(&weights)
+        .assert()
+        .success();
+    let w = neco_core::weights::Weights::parse(&std::fs::read(&weights).unwrap()).unwrap();
+    assert_eq!((w.version, w.group), (4, 2));
+
+    let stream = dir.path().join("x.neco");
+    let decoded = dir.path().join("x.png");
+    neco()
+        .args(["encode", sample, "-o"])
+        .arg(&stream)
+        .arg("--weights")
+        .arg(&weights)
+        .assert()
+        .success();
+    let info = neco()
+        .arg("info")
+        .arg(&stream)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["model"], "hp-n64m96-mvg2");
+    let out = neco()
+        .arg("decode")
+        .arg(&stream)
+        .arg("-o")
+        .arg(&decoded)
+        .arg("--weights")
+        .arg(&weights)
+        .args(["--compare", sample])
+        .assert()
+        .success();
+    // Same transforms as the default weights: about the same quality.
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let psnr: f64 = stderr
+        .split("PSNR ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no PSNR in {stderr}"));
+    assert!((28.0..30.0).contains(&psnr), "{stderr}");
+
+    // A multivariate model is not a starting point, and groups must divide M.
+    neco()
+        .arg("train-entropy")
+        .arg("--weights")
+        .arg(&weights)
+        .args(["--dataset", assets, "--valid", "none", "--run"])
+        .arg(dir.path().join("again"))
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("is already a multivariate model"));
+    neco()
+        .arg("train-entropy")
+        .args([
+            "--group",
+            "5",
+            "--dataset",
+            assets,
+            "--valid",
+            "none",
+            "--run",
+        ])
+        .arg(dir.path().join("five"))
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "channel groups of 5 must be in 1..=8 and divide m=96",
+        ));
 }

@@ -33,6 +33,9 @@ enum Command {
     Train(train::TrainCmd),
     /// Train (or resume training) the temporal prior of video frames for a weights file.
     TrainTemporal(train::TrainTemporalCmd),
+    /// Train (or resume training) the entropy model of a weights file with its
+    /// transforms frozen, optionally as the multivariate Gaussian model.
+    TrainEntropy(train::TrainEntropyCmd),
     /// Export a training checkpoint as a weights file.
     Export(export::ExportCmd),
 }
@@ -47,6 +50,7 @@ impl Cli {
             Command::Rd(cmd) => cmd.run(),
             Command::Train(cmd) => cmd.run(),
             Command::TrainTemporal(cmd) => cmd.run(),
+            Command::TrainEntropy(cmd) => cmd.run(),
             Command::Export(cmd) => cmd.run(),
         }
     }

@@ -6,7 +6,9 @@ use clap::Args;
 
 use crate::backend::BackendChoice;
 use crate::io::datasets::resolve_dataset;
-use crate::train::{train, train_temporal, TemporalTrainArgs, TrainArgs};
+use crate::train::{
+    train, train_entropy, train_temporal, EntropyTrainArgs, TemporalTrainArgs, TrainArgs,
+};
 
 /// Arguments of `neco train`.
 #[derive(Debug, Args)]
@@ -82,6 +84,10 @@ pub struct TrainTemporalCmd {
     /// Hidden channels of the prior network (a resumed run keeps its own).
     #[arg(long, default_value_t = 96)]
     hidden: usize,
+    /// Start from the prior of this run folder (e.g. one trained for earlier weights
+    /// of the same architecture) instead of random parameters; ignored on resume.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Frame pairs per batch.
     #[arg(long, default_value_t = 16)]
     batch: usize,
@@ -122,6 +128,84 @@ impl TrainTemporalCmd {
             valid_dir,
             run_dir: self.run.clone(),
             hidden: self.hidden,
+            init: self.init.clone(),
+            batch: self.batch,
+            lr: self.lr,
+            max_steps: self.steps,
+            max_minutes: self.minutes,
+            checkpoint_secs: self.checkpoint_secs,
+            validate_every: self.validate_every,
+            seed: self.seed,
+            device: self.backend.device()?,
+        })
+    }
+}
+
+/// Arguments of `neco train-entropy`.
+#[derive(Debug, Args)]
+pub struct TrainEntropyCmd {
+    /// Weights to start from: their transforms stay frozen, their (diagonal) entropy
+    /// model is trained further.
+    #[arg(long, default_value = "weights/hp-n64m96.nwt")]
+    weights: PathBuf,
+    /// Channels per group of the multivariate Gaussian model (1: keep the diagonal
+    /// model; the ablation's control run).
+    #[arg(long, default_value_t = 1)]
+    group: usize,
+    /// Model name streams will record (default: the weights' name, with `-mvgD` for
+    /// groups of D).
+    #[arg(long)]
+    name: Option<String>,
+    /// Training images (name or folder).
+    #[arg(long, default_value = "train")]
+    dataset: String,
+    /// Validation images (name or folder); "none" to skip validation.
+    #[arg(long, default_value = "valid")]
+    valid: String,
+    /// Run folder for checkpoints and logs (resumed if it holds a checkpoint).
+    #[arg(long)]
+    run: PathBuf,
+    /// Random 256×256 crops analysed per training image.
+    #[arg(long, default_value_t = 4)]
+    crops: usize,
+    /// Crops per batch.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// Stop at this total step count.
+    #[arg(long, default_value_t = usize::MAX)]
+    steps: usize,
+    /// Stop after this many minutes.
+    #[arg(long, default_value_t = f64::INFINITY)]
+    minutes: f64,
+    /// Seconds between checkpoints.
+    #[arg(long, default_value_t = 120)]
+    checkpoint_secs: u64,
+    /// Steps between validation runs.
+    #[arg(long, default_value_t = 250)]
+    validate_every: usize,
+    /// Random seed (crops, batches, noise).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Backend to train on.
+    #[arg(long, value_enum, default_value_t)]
+    backend: BackendChoice,
+}
+
+impl TrainEntropyCmd {
+    /// Run the command.
+    pub fn run(&self) -> anyhow::Result<()> {
+        let valid_dir = valid_dir(&self.valid)?;
+        train_entropy(&EntropyTrainArgs {
+            weights: self.weights.clone(),
+            train_dir: resolve_dataset(&self.dataset)?,
+            valid_dir,
+            run_dir: self.run.clone(),
+            group: self.group,
+            name: self.name.clone(),
+            crops: self.crops,
             batch: self.batch,
             lr: self.lr,
             max_steps: self.steps,

@@ -63,7 +63,12 @@ impl Codec {
                 "weights file is inconsistent: its hyper-synthesis section differs from its model record"
             );
         }
-        let mut entropy = EntropyModel::new(hyper, weights.z_tables.clone(), weights.sha256)?;
+        let mut entropy = EntropyModel::new(
+            hyper,
+            weights.z_tables.clone(),
+            weights.sha256,
+            weights.config.group,
+        )?;
         if let Some(t) = &weights.temporal {
             entropy = entropy.with_temporal(t.clone())?;
         }
@@ -360,6 +365,8 @@ impl Codec {
             |t| &mut t.entropy_ms,
             || self.entropy.decode_y(&s.y_bits, &params),
         )?;
+        let mut params = params;
+        t.time(|t| &mut t.params_ms, || params.condition(&symbols, step))?;
         Ok(Latents {
             z_hat,
             symbols,

@@ -11,6 +11,18 @@ pub struct ModelConfig {
     pub n: usize,
     /// Channels of the latent y.
     pub m: usize,
+    /// Channels per group of the multivariate Gaussian model of y (1: the diagonal
+    /// mean–scale model; see `neco_core::entropy::coupling`).
+    #[serde(default = "diagonal", skip_serializing_if = "is_diagonal")]
+    pub group: usize,
+}
+
+fn diagonal() -> usize {
+    1
+}
+
+fn is_diagonal(group: &usize) -> bool {
+    *group == 1
 }
 
 /// Training hyperparameters (the `[train]` table of a model TOML).
@@ -79,6 +91,14 @@ impl ModelConfig {
             (1..=1024).contains(&self.n) && (1..=1024).contains(&self.m),
             "model channels n={} m={} must be in 1..=1024",
             self.n,
+            self.m
+        );
+        anyhow::ensure!(
+            (1..=neco_core::entropy::MAX_GROUP).contains(&self.group)
+                && self.m.is_multiple_of(self.group),
+            "channel groups of {} must be in 1..={} and divide m={}",
+            self.group,
+            neco_core::entropy::MAX_GROUP,
             self.m
         );
         anyhow::ensure!(

@@ -59,9 +59,53 @@ impl transforms::HyperSynthesis {
                 Layer::Relu,
                 conv_transpose_layer(&self.deconv2),
                 Layer::Relu,
-                conv_layer(&self.conv3),
+                match &self.lower {
+                    Some(lower) => concat_outputs(conv_layer(&self.conv3), conv_layer(lower)),
+                    None => conv_layer(&self.conv3),
+                },
             ],
         }
+    }
+}
+
+/// One convolution computing the outputs of `a` then those of `b`, two convolutions
+/// of the same input and geometry (weights are `[out][in][k][k]`, so the output
+/// channels simply follow each other).
+fn concat_outputs(a: Layer, b: Layer) -> Layer {
+    match (a, b) {
+        (
+            Layer::Conv {
+                mut weight,
+                mut bias,
+                in_ch,
+                out_ch,
+                kernel,
+                stride,
+                padding,
+            },
+            Layer::Conv {
+                weight: w2,
+                bias: b2,
+                in_ch: in2,
+                out_ch: out2,
+                kernel: k2,
+                stride: s2,
+                padding: p2,
+            },
+        ) if (in2, k2, s2, p2) == (in_ch, kernel, stride, padding) => {
+            weight.extend(w2);
+            bias.extend(b2);
+            Layer::Conv {
+                weight,
+                bias,
+                in_ch,
+                out_ch: out_ch + out2,
+                kernel,
+                stride,
+                padding,
+            }
+        }
+        _ => unreachable!("h_s heads are 3×3 convolutions of the same input"),
     }
 }
 

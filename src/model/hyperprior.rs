@@ -40,7 +40,7 @@ impl HyperpriorModel {
             g_a: Analysis::new(cfg.n, cfg.m, device),
             g_s: Synthesis::new(cfg.n, cfg.m, device),
             h_a: HyperAnalysis::new(cfg.n, cfg.m, device),
-            h_s: HyperSynthesis::new(cfg.n, cfg.m, device),
+            h_s: HyperSynthesis::new(cfg.n, cfg.m, cfg.group, device),
             z_density: FactorizedDensity::new(cfg.n, device),
         }
     }
@@ -72,36 +72,159 @@ impl HyperpriorModel {
     /// - `x`: `[B, 3, H, W]`, H and W multiples of 64
     pub fn forward_train(&self, x: Tensor<4>) -> TrainOutput {
         let y = self.g_a.forward(x);
-        let z = self.h_a.forward(y.clone());
-        let [b, n, zh, zw] = z.dims();
-
-        let z_noisy = z.clone() + z.random_like(Distribution::Uniform(-0.5, 0.5));
-        let z_lik = self
-            .z_density
-            .likelihood(z_noisy.swap_dims(0, 1).reshape([n, 1, b * zh * zw]));
-        let bits_z = z_lik.log().sum().mul_scalar(-std::f64::consts::LOG2_E);
-        let z_hat = straight_through_round(z);
-
-        let params = self.h_s.forward(z_hat);
-        let m = y.dims()[1];
-        let scales = params.clone().narrow(1, 0, m);
-        let means = params.narrow(1, m, m);
-
-        let y_noisy = y.clone() + y.random_like(Distribution::Uniform(-0.5, 0.5));
-        let y_lik = gaussian_likelihood(y_noisy - means.clone(), scales);
-        let bits_y = y_lik.log().sum().mul_scalar(-std::f64::consts::LOG2_E);
-
-        let y_hat = straight_through_round(y - means.clone()) + means;
-        let x_hat = self.g_s.forward(y_hat);
+        let (bits_y, bits_z, y_hat) = self.entropy_pass(y, true);
         TrainOutput {
-            x_hat,
-            bits_y: bits_y.reshape([1]),
-            bits_z: bits_z.reshape([1]),
+            x_hat: self.g_s.forward(y_hat),
+            bits_y,
+            bits_z,
         }
     }
+
+    /// The entropy model alone on latents `y` (`[B, M, h, w]`, h and w multiples of
+    /// 4): bits of y, bits of z (each `[1]`) and ŷ (straight-through). With `noise` the
+    /// rates are the training proxy (uniform noise), else those of the rounded values
+    /// the codec codes.
+    pub fn entropy_pass(&self, y: Tensor<4>, noise: bool) -> (Tensor<1>, Tensor<1>, Tensor<4>) {
+        let z = self.h_a.forward(y.clone());
+        let [b, n, zh, zw] = z.dims();
+        let z_rate = if noise {
+            z.clone() + z.random_like(Distribution::Uniform(-0.5, 0.5))
+        } else {
+            z.clone().round()
+        };
+        let z_lik = self
+            .z_density
+            .likelihood(z_rate.swap_dims(0, 1).reshape([n, 1, b * zh * zw]));
+        let bits_z = z_lik.log().sum().mul_scalar(-std::f64::consts::LOG2_E);
+        let z_hat = straight_through_round(z);
+        let (bits_y, y_hat) = code_y(y, self.h_s.forward(z_hat), noise);
+        (bits_y, bits_z.reshape([1]), y_hat)
+    }
+}
+
+/// The rate of y and its quantized value ŷ (straight-through) under the h_s output
+/// `params` (scales, means, and the strictly-lower entries of L when the channels are
+/// coupled in groups — see `neco_core::entropy::coupling`, whose chain this mirrors).
+///
+/// With `noise` the rate is that of `y + U(−½, ½)` (the training proxy), else that of
+/// the rounded residuals the codec codes.
+///
+/// # Shapes
+/// - `y`: `[B, M, h, w]`; `params`: `[B, M·(d + 3)/2, h, w]`
+pub fn code_y(y: Tensor<4>, params: Tensor<4>, noise: bool) -> (Tensor<1>, Tensor<4>) {
+    let [b, m, h, w] = y.dims();
+    let d = 2 * params.dims()[1] / m - 3;
+    let scales = params.clone().narrow(1, 0, m);
+    let means = params.clone().narrow(1, m, m);
+    let nats_to_bits = -std::f64::consts::LOG2_E;
+    if d == 1 {
+        let y_hat = straight_through_round(y.clone() - means.clone()) + means.clone();
+        let y_rate = if noise {
+            y.clone() + y.random_like(Distribution::Uniform(-0.5, 0.5))
+        } else {
+            y_hat.clone()
+        };
+        let lik = gaussian_likelihood(y_rate - means, scales);
+        return (lik.log().sum().mul_scalar(nats_to_bits).reshape([1]), y_hat);
+    }
+    // Groups of d consecutive channels: [B·G, d, h, w] (channel g·d + k).
+    let groups = b * m / d;
+    let per_group = d * (d - 1) / 2;
+    let y = y.reshape([groups, d, h, w]);
+    let scales = scales.reshape([groups, d, h, w]);
+    let floor = scales.clone().clamp_min(super::gaussian::SCALE_MIN);
+    let means = means.reshape([groups, d, h, w]);
+    let lower = params
+        .narrow(1, 2 * m, m / d * per_group)
+        .reshape([groups, per_group, h, w]);
+    let y_noisy = noise.then(|| y.clone() + y.random_like(Distribution::Uniform(-0.5, 0.5)));
+    let (mut eps_hat, mut eps_noisy) = (Vec::with_capacity(d), Vec::with_capacity(d));
+    let (mut y_hat, mut bits) = (Vec::with_capacity(d), Vec::with_capacity(d));
+    for k in 0..d {
+        let at = |t: &Tensor<4>| t.clone().narrow(1, k, 1);
+        let conditional = |eps: &[Tensor<4>]| {
+            let mut mean = at(&means);
+            for (j, e) in eps.iter().enumerate() {
+                mean = mean + lower.clone().narrow(1, k * (k - 1) / 2 + j, 1) * e.clone();
+            }
+            mean
+        };
+        let mean_hat = conditional(&eps_hat);
+        let yk_hat = straight_through_round(at(&y) - mean_hat.clone()) + mean_hat.clone();
+        eps_hat.push((yk_hat.clone() - mean_hat.clone()) / at(&floor));
+        let residual = match &y_noisy {
+            Some(y_noisy) => {
+                let mean_noisy = conditional(&eps_noisy);
+                let r = at(y_noisy) - mean_noisy;
+                eps_noisy.push(r.clone() / at(&floor));
+                r
+            }
+            None => yk_hat.clone() - mean_hat,
+        };
+        let lik = gaussian_likelihood(residual, at(&scales));
+        bits.push(lik.log().sum().mul_scalar(nats_to_bits));
+        y_hat.push(yk_hat);
+    }
+    let y_hat = Tensor::cat(y_hat, 1).reshape([b, m, h, w]);
+    (Tensor::cat(bits, 0).sum().reshape([1]), y_hat)
 }
 
 /// `round(x)` in the forward pass, identity in the backward pass.
 fn straight_through_round<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     x.clone() + (x.clone().round() - x).detach()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use neco_core::entropy::Coupling;
+
+    /// Training's chain (`code_y` without noise) and the codec's (neco-core's
+    /// `Coupling`) give the same ŷ. Parameters are chosen so that every conditional
+    /// mean lies on the codec's 1/64 grid, where its snapping changes nothing.
+    #[test]
+    fn training_chain_matches_the_codec() {
+        let (b, m, d, h, w) = (2usize, 4usize, 2usize, 3usize, 5usize);
+        let plane = h * w;
+        let lower_ch = m / d * d * (d - 1) / 2;
+        let c = 2 * m + lower_ch;
+        let mut seed = 7u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            seed >> 8
+        };
+        let mut y = Vec::new();
+        let mut params = Vec::new();
+        for _ in 0..b {
+            y.extend((0..m * plane).map(|_| (next() % 100_000) as f32 / 7919.0 - 6.0));
+            params.extend((0..m * plane).map(|_| [0.5f32, 1.0, 2.0][next() as usize % 3]));
+            params.extend((0..m * plane).map(|_| (next() % 512) as f32 / 64.0 - 4.0));
+            params.extend(
+                (0..lower_ch * plane)
+                    .map(|_| [-0.5f32, -0.25, 0.0, 0.25, 0.5][next() as usize % 5]),
+            );
+        }
+        let device = Device::flex();
+        let tensor = |data: &[f32], ch| {
+            Tensor::<4>::from_data(TensorData::new(data.to_vec(), [b, ch, h, w]), &device)
+        };
+        let (_, y_hat) = code_y(tensor(&y, m), tensor(&params, c), false);
+        let y_hat = crate::model::tensor_to_vec(y_hat);
+        for i in 0..b {
+            let coupling =
+                Coupling::new(&params[i * c * plane..(i + 1) * c * plane], m, d, plane).unwrap();
+            let (mut symbols, mut means) = (vec![0; m * plane], vec![0.0; m * plane]);
+            let item = &y[i * m * plane..(i + 1) * m * plane];
+            coupling
+                .quantize(item, 1.0, |v| v.round() as i32, &mut symbols, &mut means)
+                .unwrap();
+            for (j, (s, mu)) in symbols.iter().zip(&means).enumerate() {
+                let burn = y_hat[i * m * plane + j];
+                assert!(
+                    (burn - (*s as f32 + mu)).abs() < 1e-4,
+                    "item {i} element {j}: {burn} vs {s} + {mu}"
+                );
+            }
+        }
+    }
 }

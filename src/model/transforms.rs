@@ -149,28 +149,50 @@ impl HyperAnalysis {
 ///
 /// # Shapes
 /// - input: `[batch, N, h/4, w/4]`
-/// - output: `[batch, 2M, h, w]`: channels `0..M` are scales, `M..2M` means
+/// - output: `[batch, 2M + L, h, w]`: channels `0..M` are scales, `M..2M` means,
+///   then for the multivariate model (groups of d) the `L = M·(d − 1)/2` strictly
+///   lower entries of each group's Cholesky factor
 #[derive(Module, Debug)]
 pub struct HyperSynthesis {
     pub(crate) deconv1: ConvTranspose2d,
     pub(crate) deconv2: ConvTranspose2d,
     pub(crate) conv3: Conv2d,
+    /// The head of the strictly-lower entries of L (multivariate model only).
+    pub(crate) lower: Option<Conv2d>,
 }
 
 impl HyperSynthesis {
-    /// Randomly initialised h_s.
-    pub fn new(n: usize, m: usize, device: &Device) -> Self {
+    /// Randomly initialised h_s for channel groups of `group` (1: diagonal model).
+    pub fn new(n: usize, m: usize, group: usize, device: &Device) -> Self {
         HyperSynthesis {
             deconv1: up(n, m, device),
             deconv2: up(m, m * 3 / 2, device),
             conv3: same3(m * 3 / 2, 2 * m, device),
+            lower: None,
         }
+        .with_groups(m, group, device)
+    }
+
+    /// Gives a diagonal h_s the head of the multivariate model with groups of `group`,
+    /// zero-initialised so that the model starts out exactly as the diagonal one.
+    pub fn with_groups(mut self, m: usize, group: usize, device: &Device) -> Self {
+        self.lower = (group > 1).then(|| {
+            let out = neco_core::entropy::coupling::hyper_channels(m, group) - 2 * m;
+            Conv2dConfig::new([m * 3 / 2, out], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .with_initializer(burn::nn::Initializer::Zeros)
+                .init(device)
+        });
+        self
     }
 
     /// Apply h_s.
     pub fn forward(&self, z: Tensor<4>) -> Tensor<4> {
         let x = relu(self.deconv1.forward(z));
         let x = relu(self.deconv2.forward(x));
-        self.conv3.forward(x)
+        match &self.lower {
+            Some(lower) => Tensor::cat(vec![self.conv3.forward(x.clone()), lower.forward(x)], 1),
+            None => self.conv3.forward(x),
+        }
     }
 }

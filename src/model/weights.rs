@@ -60,6 +60,7 @@ impl WeightsFile {
             z_tables,
             &model.h_s.export(),
             temporal,
+            config.group,
         )?)
     }
 
@@ -72,6 +73,12 @@ impl WeightsFile {
             "weights z tables have {} channels, the model has n={}",
             w.z_tables.channels.len(),
             config.n
+        );
+        anyhow::ensure!(
+            w.group == config.group,
+            "weights y-model section has channel groups of {}, the config {}",
+            w.group,
+            config.group
         );
         Ok(WeightsFile {
             config,

@@ -58,6 +58,9 @@ pub struct TemporalTrainArgs {
     pub run_dir: PathBuf,
     /// Hidden channels of `T` (a resumed run keeps its own).
     pub hidden: usize,
+    /// A run whose prior starts this one (ignored when resuming): a prior trained for
+    /// other weights of the same architecture is a better start than random.
+    pub init: Option<PathBuf>,
     /// Pairs per batch.
     pub batch: usize,
     /// Adam learning rate.
@@ -285,6 +288,13 @@ fn validate(net: &TemporalNet, set: &PairSet, m: usize, device: &Device) -> Vec<
 /// Train (or resume training) the temporal prior until `max_steps` or `max_minutes`.
 pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
     let weights = WeightsFile::read(&args.weights)?;
+    anyhow::ensure!(
+        weights.config.group == 1,
+        "{} is a multivariate model (channel groups of {}); the temporal prior trains \
+         for diagonal models only",
+        args.weights.display(),
+        weights.config.group
+    );
     let m = weights.config.m;
     let codec = Codec::new(&weights, args.device.clone())?;
     std::fs::create_dir_all(&args.run_dir)?;
@@ -317,7 +327,21 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
     let mut optim = AdamConfig::new().init();
     let ckpt_dir = args.run_dir.join("checkpoint");
     let mut progress = Progress::default();
-    if let Some(ck) = checkpoint::load(&ckpt_dir)? {
+    let resumed = checkpoint::load(&ckpt_dir)?;
+    if let (None, Some(init)) = (&resumed, &args.init) {
+        let (from, init_net, step) = load_run(init, &device)?;
+        anyhow::ensure!(
+            (from.m, from.hidden) == (m, settings.hidden),
+            "the prior in {} has {} latent and {} hidden channels, this run {m} and {}",
+            init.display(),
+            from.m,
+            from.hidden,
+            settings.hidden
+        );
+        eprintln!("starting from step {step} of {}", init.display());
+        net = init_net;
+    }
+    if let Some(ck) = resumed {
         net = TemporalNet::from_record_bytes(m, settings.hidden, ck.model, &device)?;
         optim = optim
             .from_bytes(Bytes::from_bytes_vec(ck.optim))

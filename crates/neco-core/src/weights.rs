@@ -5,13 +5,14 @@
 //!
 //! ```text
 //! magic    [u8; 8]  "NECOWTS\0"
-//! version  u32      1, 2 or 3
+//! version  u32      1, 2, 3 or 4
 //! sections          length u32, then that many bytes, in this order:
 //!   config          the model config (TOML, UTF-8)
 //!   record          the Burn record of every parameter (burnpack)
 //!   z tables        FactorizedTables::to_bytes
-//!   hyper-synthesis HyperSynthesis::to_bytes         (versions 2 and 3)
-//!   temporal prior  HyperSynthesis::to_bytes         (version 3 only)
+//!   hyper-synthesis HyperSynthesis::to_bytes         (versions 2 to 4)
+//!   temporal prior  HyperSynthesis::to_bytes         (version 3; in 4, may be empty)
+//!   y model         u32 channels per group d         (version 4 only)
 //! ```
 //!
 //! Version 2 adds the hyper-synthesis in this crate's own format, so the entropy
@@ -19,25 +20,28 @@
 //! [`Weights::entropy_model`]). Version 1 files still load in the full codec, which
 //! exports the hyper-synthesis from the Burn record. Version 3 adds the temporal
 //! prior of video frames ([`TemporalPrior`](crate::entropy::TemporalPrior)); files
-//! without one are still written as version 2.
+//! without one are still written as version 2. Version 4 adds the y-model section:
+//! the channel groups of the multivariate Gaussian model
+//! ([`coupling`](crate::entropy::coupling)); files of the diagonal model (d = 1) are
+//! still written as version 2 or 3, so their bytes — and sha256 — do not change.
 
 use sha2::{Digest, Sha256};
 
 use crate::bytes::ByteReader;
-use crate::entropy::{EntropyModel, FactorizedTables, HyperSynthesis};
+use crate::entropy::{EntropyModel, FactorizedTables, HyperSynthesis, MAX_GROUP};
 use crate::{NecoError, Result};
 
 /// The 8 bytes every weights file starts with.
 pub const MAGIC: &[u8; 8] = b"NECOWTS\0";
 /// The newest version this build reads and writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// Largest section accepted.
 pub const MAX_SECTION: usize = 256 << 20;
 
 /// A parsed weights file.
 #[derive(Debug, Clone)]
 pub struct Weights {
-    /// Format version of the file (1, 2 or 3).
+    /// Format version of the file (1 to 4).
     pub version: u32,
     /// Model config, TOML.
     pub config: String,
@@ -47,8 +51,11 @@ pub struct Weights {
     pub z_tables: FactorizedTables,
     /// The hyper-synthesis (version 2 files; `None` for version 1).
     pub hyper: Option<HyperSynthesis>,
-    /// The temporal prior network (version 3 files).
+    /// The temporal prior network (version 3 files, and version 4 ones that have one).
     pub temporal: Option<HyperSynthesis>,
+    /// Channels per group of the multivariate model of ŷ (version 4; 1, the diagonal
+    /// model, for older versions).
+    pub group: usize,
     /// sha256 of the whole file: the identity streams record.
     pub sha256: [u8; 32],
 }
@@ -74,6 +81,7 @@ impl Weights {
             "z tables",
             "hyper-synthesis",
             "temporal prior",
+            "y model",
         ][..version as usize + 2];
         let mut sections = Vec::with_capacity(names.len());
         for name in names {
@@ -98,6 +106,7 @@ impl Weights {
             .transpose()?;
         let temporal = sections
             .get(4)
+            .filter(|b| !(version >= 4 && b.is_empty()))
             .map(|b| match HyperSynthesis::from_bytes(b) {
                 Err(NecoError::BadWeights(msg)) => Err(NecoError::BadWeights(format!(
                     "temporal prior section: {msg}"
@@ -105,6 +114,21 @@ impl Weights {
                 other => other,
             })
             .transpose()?;
+        let group = match sections.get(5) {
+            None => 1,
+            Some(b) => {
+                let raw: [u8; 4] = (*b).try_into().map_err(|_| {
+                    NecoError::BadWeights(format!("y model section has {} bytes, not 4", b.len()))
+                })?;
+                let group = u32::from_le_bytes(raw) as usize;
+                if !(1..=MAX_GROUP).contains(&group) {
+                    return Err(NecoError::BadWeights(format!(
+                        "y model: channel groups of {group}, allowed 1..={MAX_GROUP}"
+                    )));
+                }
+                group
+            }
+        };
         Ok(Weights {
             version,
             config,
@@ -112,19 +136,26 @@ impl Weights {
             z_tables,
             hyper,
             temporal,
+            group,
             sha256: Sha256::digest(bytes).into(),
         })
     }
 
-    /// Serializes a weights file: version 3 with a temporal prior, else version 2.
+    /// Serializes a weights file: version 4 for the multivariate model (`group` > 1),
+    /// else version 3 with a temporal prior and version 2 without.
     pub fn write(
         config: &str,
         record: &[u8],
         z_tables: &FactorizedTables,
         hyper: &HyperSynthesis,
         temporal: Option<&HyperSynthesis>,
+        group: usize,
     ) -> Result<Vec<u8>> {
-        let version: u32 = if temporal.is_some() { 3 } else { 2 };
+        let version: u32 = match (group, temporal) {
+            (1, Some(_)) => 3,
+            (1, None) => 2,
+            _ => 4,
+        };
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&version.to_le_bytes());
@@ -137,8 +168,12 @@ impl Weights {
             ("z tables", &z[..]),
             ("hyper-synthesis", &h[..]),
         ];
-        if let Some(t) = &t {
-            sections.push(("temporal prior", &t[..]));
+        let group_bytes = (group as u32).to_le_bytes();
+        if version >= 3 {
+            sections.push(("temporal prior", t.as_deref().unwrap_or_default()));
+        }
+        if version >= 4 {
+            sections.push(("y model", &group_bytes[..]));
         }
         for (name, section) in sections {
             if section.len() > MAX_SECTION {
@@ -164,7 +199,7 @@ impl Weights {
                     .into(),
             )
         })?;
-        let model = EntropyModel::new(hyper, self.z_tables.clone(), self.sha256)?;
+        let model = EntropyModel::new(hyper, self.z_tables.clone(), self.sha256, self.group)?;
         match &self.temporal {
             Some(t) => model.with_temporal(t.clone()),
             None => Ok(model),
@@ -201,12 +236,12 @@ mod tests {
     fn the_temporal_prior_makes_version_3_and_round_trips() {
         // N = 2 z channels, M = 3 y channels: h_s 2 → 6, the prior 10 → 6.
         let (hyper, temporal) = (conv(2, 6), conv(10, 6));
-        let v2 = Weights::write("c", b"rec", &tables(), &hyper, None).unwrap();
+        let v2 = Weights::write("c", b"rec", &tables(), &hyper, None, 1).unwrap();
         let w = Weights::parse(&v2).unwrap();
         assert_eq!((w.version, w.temporal.is_none()), (2, true));
         assert!(w.entropy_model().unwrap().temporal().is_none());
 
-        let v3 = Weights::write("c", b"rec", &tables(), &hyper, Some(&temporal)).unwrap();
+        let v3 = Weights::write("c", b"rec", &tables(), &hyper, Some(&temporal), 1).unwrap();
         let w = Weights::parse(&v3).unwrap();
         assert_eq!(w.version, 3);
         assert_eq!(w.temporal.as_ref(), Some(&temporal));
@@ -216,7 +251,7 @@ mod tests {
         );
 
         // A prior of the wrong shape for the model is refused when the model is built.
-        let bad = Weights::write("c", b"rec", &tables(), &hyper, Some(&conv(9, 6))).unwrap();
+        let bad = Weights::write("c", b"rec", &tables(), &hyper, Some(&conv(9, 6)), 1).unwrap();
         let e = Weights::parse(&bad).unwrap().entropy_model().unwrap_err();
         assert!(e.to_string().contains("must map 10 to 6"), "{e}");
 
@@ -230,5 +265,29 @@ mod tests {
             "{e}"
         );
         assert!(Weights::parse(&v3[..v3.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn channel_groups_make_version_4() {
+        // M = 4 in groups of 2: h_s 2 → 4 + 4 + 2 = 10.
+        let hyper = conv(2, 10);
+        let v4 = Weights::write("c", b"rec", &tables(), &hyper, None, 2).unwrap();
+        let w = Weights::parse(&v4).unwrap();
+        assert_eq!((w.version, w.group, w.temporal.is_none()), (4, 2, true));
+        let model = w.entropy_model().unwrap();
+        assert_eq!((model.y_channels(), model.group()), (4, 2));
+        // With a prior (3M + 1 = 13 → 2M = 8).
+        let v4t = Weights::write("c", b"rec", &tables(), &hyper, Some(&conv(13, 8)), 2).unwrap();
+        let w = Weights::parse(&v4t).unwrap();
+        assert!(w.entropy_model().unwrap().temporal().is_some());
+        // The group must fit the hyper-synthesis, and the section must be sane.
+        let bad = Weights::write("c", b"rec", &tables(), &hyper, None, 3).unwrap();
+        let e = Weights::parse(&bad).unwrap().entropy_model().unwrap_err();
+        assert!(e.to_string().contains("channel groups of d = 3"), "{e}");
+        let mut huge = v4.clone();
+        let at = huge.len() - 4;
+        huge[at..].copy_from_slice(&99u32.to_le_bytes());
+        let e = Weights::parse(&huge).unwrap_err().to_string();
+        assert!(e.contains("channel groups of 99"), "{e}");
     }
 }

@@ -20,6 +20,7 @@
 //! channels, with AVX2 where the CPU has it) only change *which* independent outputs
 //! are computed together, never the order within one output.
 
+use super::coupling::Coupling;
 use super::escape::MAX_ABS_SYMBOL;
 use super::gaussian::scale_index;
 use crate::{NecoError, Result};
@@ -447,8 +448,29 @@ impl RowJob<'_> {
 pub struct EntropyParams {
     /// Table index per element of ŷ (`M × H × W`, planar), from [`scale_index`].
     pub scale_idx: Vec<u8>,
-    /// Mean per element of ŷ, on the 1/64 grid.
+    /// Mean per element of ŷ, on the 1/64 grid: the mean each symbol is coded
+    /// around. With a [`Coupling`], these are the unconditional means until
+    /// [`condition`](Self::condition) (or the encoder's quantization) replaces them
+    /// with the conditional ones.
     pub means: Vec<f32>,
+    /// The inter-channel coupling of the multivariate model (`None`: diagonal).
+    pub coupling: Option<Coupling>,
+}
+
+impl EntropyParams {
+    /// Replaces the means by the conditional means given the decoded ŷ symbols at
+    /// step Δ (a no-op for the diagonal model).
+    pub fn condition(&mut self, symbols: &[i32], step: f32) -> Result<()> {
+        match &self.coupling {
+            Some(c) => c.condition(symbols, step, &mut self.means),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A mean on the 1/64 grid (ties away from zero).
+pub fn snap_mean(m: f32) -> f32 {
+    (m * 64.0).round() / 64.0
 }
 
 /// Splits the `h_s` output (`2M` channels: the first `M` are scales, the next `M`
@@ -467,17 +489,24 @@ pub fn entropy_params(hs_out: &Planes, y_channels: usize) -> Result<EntropyParam
     }
     let half = hs_out.data.len() / 2;
     let (scales, means) = hs_out.data.split_at(half);
+    Ok(diagonal_params(scales, means))
+}
+
+/// The diagonal model's parameters from per-element scales (in units of the step)
+/// and raw means.
+pub(crate) fn diagonal_params(scales: &[f32], means: &[f32]) -> EntropyParams {
     let lim = MAX_ABS_SYMBOL as f32;
-    Ok(EntropyParams {
+    EntropyParams {
         scale_idx: scales.par_iter().map(|&s| scale_index(s)).collect(),
         means: means
             .par_iter()
             .map(|&m| {
                 let m = if m.is_nan() { 0.0 } else { m.clamp(-lim, lim) };
-                (m * 64.0).round() / 64.0
+                snap_mean(m)
             })
             .collect(),
-    })
+        coupling: None,
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,9 @@
 //!   no FMA contraction (Rust never contracts) and no transcendental functions.
 //!   Rayon and SIMD only change which *independent* outputs are computed together.
 //!   Means are snapped to a 1/64 grid.
+//! * **The multivariate model** ([`coupling`]) turns the symbols of a channel
+//!   group's earlier channels into the conditional means of the later ones with
+//!   ordered f32 `+ − × ÷` only; the scales (and tables) need ẑ alone.
 //! * **The temporal prior** ([`temporal`]) of video frames is one more network in
 //!   the same arithmetic, fed with the previous frame's ŷ — itself computed from
 //!   decoded integers and snapped means.
@@ -29,6 +32,7 @@
 //!   the decoder; every coder error maps to [`NecoError::Corrupt`](crate::NecoError).
 
 mod coder;
+pub mod coupling;
 pub mod escape;
 pub mod factorized;
 pub mod gaussian;
@@ -38,6 +42,7 @@ pub mod model;
 pub mod quantize;
 pub mod temporal;
 
+pub use coupling::{Coupling, MAX_GROUP};
 pub use escape::{MAX_ABS_SYMBOL, MAX_ESCAPE_MAGNITUDE, MAX_PREFIX};
 pub use factorized::{ChannelTable, FactorizedTables};
 pub use gaussian::{
@@ -45,7 +50,7 @@ pub use gaussian::{
     substream_ranges, GaussianTable, GaussianTables, NUM_SCALES, SCALE_LADDER, SCALE_MAX,
     SCALE_MIN,
 };
-pub use hyper::{entropy_params, EntropyParams, HyperSynthesis, Layer, Planes};
+pub use hyper::{entropy_params, snap_mean, EntropyParams, HyperSynthesis, Layer, Planes};
 pub use model::{CodedLatents, EntropyModel, Latents};
 pub use quantize::{quantize_pmf, PRECISION};
 pub use temporal::TemporalPrior;

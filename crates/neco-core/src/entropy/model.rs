@@ -8,9 +8,10 @@
 //! only the stream and this model, so it gives the same integers on every machine
 //! whatever backend the encoder used.
 
+use super::coupling::{self, Coupling, MAX_GROUP};
 use super::factorized::FactorizedTables;
 use super::gaussian::{decode_parallel, encode_parallel};
-use super::hyper::{entropy_params, EntropyParams, HyperSynthesis, Planes};
+use super::hyper::{diagonal_params, EntropyParams, HyperSynthesis, Planes};
 use super::temporal::TemporalPrior;
 use crate::container::ImageStream;
 use crate::latent::LatentDims;
@@ -32,6 +33,8 @@ pub struct EntropyModel {
     temporal: Option<TemporalPrior>,
     z_tables: FactorizedTables,
     y_channels: usize,
+    /// Channels per group of the multivariate model (1: the diagonal model).
+    group: usize,
     weights_sha256: [u8; 32],
 }
 
@@ -68,29 +71,40 @@ pub struct CodedLatents {
 
 impl EntropyModel {
     /// A model from its parts. `weights_sha256` identifies the weights file the parts
-    /// came from (streams record it). Errors ([`NecoError::BadWeights`]) unless the
-    /// hyper-synthesis takes as many channels as the ẑ tables have and gives two per
-    /// ŷ channel (scales, then means).
+    /// came from (streams record it); `group` is the number of channels per group of
+    /// the multivariate model ([`coupling`](super::coupling); 1 for the diagonal
+    /// model). Errors ([`NecoError::BadWeights`]) unless the hyper-synthesis takes as
+    /// many channels as the ẑ tables have and gives, for some M divisible by `group`,
+    /// M scales, M means and the `M·(group − 1)/2` strictly-lower entries of L.
     pub fn new(
         hyper: HyperSynthesis,
         z_tables: FactorizedTables,
         weights_sha256: [u8; 32],
+        group: usize,
     ) -> Result<Self> {
-        let (in_ch, out_ch) = hyper.channels()?;
-        let z_channels = z_tables.channels.len();
-        if in_ch != z_channels || out_ch % 2 != 0 {
+        if !(1..=MAX_GROUP).contains(&group) {
             return Err(NecoError::BadWeights(format!(
-                "the hyper-synthesis maps {in_ch} to {out_ch} channels; it must take the \
-                 {z_channels} channels of the z tables and give an even number"
+                "channel groups of {group}: allowed 1..={MAX_GROUP}"
             )));
         }
-        Ok(EntropyModel {
-            hyper,
-            temporal: None,
-            z_tables,
-            y_channels: out_ch / 2,
-            weights_sha256,
-        })
+        let (in_ch, out_ch) = hyper.channels()?;
+        let z_channels = z_tables.channels.len();
+        let y_channels = coupling::latent_channels(out_ch, group);
+        match y_channels {
+            Some(y_channels) if in_ch == z_channels => Ok(EntropyModel {
+                hyper,
+                temporal: None,
+                z_tables,
+                y_channels,
+                group,
+                weights_sha256,
+            }),
+            _ => Err(NecoError::BadWeights(format!(
+                "the hyper-synthesis maps {in_ch} to {out_ch} channels; it must take the \
+                 {z_channels} channels of the z tables and give M·(d + 3)/2 for channel \
+                 groups of d = {group} dividing M"
+            ))),
+        }
     }
 
     /// Adds the temporal prior network (`3M + 1` → `2M` channels, see
@@ -110,6 +124,11 @@ impl EntropyModel {
         self.y_channels
     }
 
+    /// Channels per group of the multivariate model (1: diagonal).
+    pub fn group(&self) -> usize {
+        self.group
+    }
+
     /// Channels of ẑ (N).
     pub fn z_channels(&self) -> usize {
         self.z_tables.channels.len()
@@ -120,7 +139,9 @@ impl EntropyModel {
         self.weights_sha256
     }
 
-    /// The deterministic path: ẑ → per-element scale-table index (for step Δ) and mean.
+    /// The deterministic path: ẑ → per-element scale-table index (for step Δ) and mean
+    /// (for the multivariate model, the unconditional mean and the coupling that
+    /// [`EntropyParams::condition`] turns into conditional means).
     pub fn params(&self, z_hat: &[i32], d: &LatentDims, step: f32) -> Result<EntropyParams> {
         self.params_given(z_hat, d, step, None)
     }
@@ -136,23 +157,35 @@ impl EntropyModel {
         prev_y_hat: Option<&[f32]>,
     ) -> Result<EntropyParams> {
         let mut out = self.hyper_output(z_hat, d)?;
-        let m = self.y_channels;
+        let (m, plane) = (self.y_channels, d.y_plane());
         if let Some(prev) = prev_y_hat {
             let temporal = self.temporal.as_ref().ok_or_else(|| {
                 NecoError::Unsupported("these weights have no temporal prior".into())
             })?;
-            out = temporal.refine(&out, prev, step)?;
+            // The prior refines scales and means; the coupling terms pass through.
+            let (diag, lower) = out.data.split_at(2 * m * plane);
+            let diag = Planes::new(2 * m, d.yh, d.yw, diag.to_vec())?;
+            let mut data = temporal.refine(&diag, prev, step)?.data;
+            data.extend_from_slice(lower);
+            out.data = data;
         }
+        let coupling = match self.group {
+            1 => None,
+            g => Some(Coupling::new(&out.data, m, g, plane)?),
+        };
         // Scales are in units of the quantization step: σ/Δ picks the table.
-        let half = out.data.len() / 2;
-        for s in &mut out.data[..half] {
+        let (scales, rest) = out.data.split_at_mut(m * plane);
+        for s in scales.iter_mut() {
             *s /= step;
         }
-        entropy_params(&out, m)
+        let mut params = diagonal_params(scales, &rest[..m * plane]);
+        params.coupling = coupling;
+        Ok(params)
     }
 
     /// The raw hyper-synthesis output for ẑ: `2M × yh × yw`, scales (not yet divided
-    /// by the step) then means (not yet rounded).
+    /// by the step) then means (not yet rounded), then for the multivariate model the
+    /// strictly-lower entries of L.
     pub fn hyper_output(&self, z_hat: &[i32], d: &LatentDims) -> Result<Planes> {
         let z = Planes::new(
             self.z_channels(),
@@ -161,16 +194,11 @@ impl EntropyModel {
             z_hat.iter().map(|&v| v as f32).collect(),
         )?;
         let out = self.hyper.forward(&z)?;
-        let m = self.y_channels;
-        if out.channels != 2 * m || out.height != d.yh || out.width != d.yw {
+        let channels = coupling::hyper_channels(self.y_channels, self.group);
+        if out.channels != channels || out.height != d.yh || out.width != d.yw {
             return Err(NecoError::InvalidArgument(format!(
                 "hyper-synthesis produced {}x{}x{}, expected {}x{}x{}",
-                out.channels,
-                out.height,
-                out.width,
-                2 * m,
-                d.yh,
-                d.yw
+                out.channels, out.height, out.width, channels, d.yh, d.yw
             )));
         }
         Ok(out)
@@ -204,12 +232,19 @@ impl EntropyModel {
             )));
         }
         let z_hat: Vec<i32> = z.iter().map(|&v| round_clamped(v)).collect();
-        let params = self.params_given(&z_hat, d, step, prev_y_hat)?;
-        let symbols = y
-            .iter()
-            .zip(&params.means)
-            .map(|(&y, &mu)| round_clamped((y - mu) / step))
-            .collect();
+        let mut params = self.params_given(&z_hat, d, step, prev_y_hat)?;
+        let symbols = match &params.coupling {
+            Some(c) => {
+                let mut symbols = vec![0; y.len()];
+                c.quantize(y, step, round_clamped, &mut symbols, &mut params.means)?;
+                symbols
+            }
+            None => y
+                .iter()
+                .zip(&params.means)
+                .map(|(&y, &mu)| round_clamped((y - mu) / step))
+                .collect(),
+        };
         Ok(Latents {
             z_hat,
             symbols,
@@ -253,8 +288,9 @@ impl EntropyModel {
         prev_y_hat: Option<&[f32]>,
     ) -> Result<Latents> {
         let z_hat = self.decode_z(z_bits, d)?;
-        let params = self.params_given(&z_hat, d, step, prev_y_hat)?;
+        let mut params = self.params_given(&z_hat, d, step, prev_y_hat)?;
         let symbols = self.decode_y(y_bits, &params)?;
+        params.condition(&symbols, step)?;
         Ok(Latents {
             z_hat,
             symbols,
@@ -347,7 +383,7 @@ mod tests {
             .collect();
         let z_tables =
             FactorizedTables::from_probabilities(&[(-4, pmf.clone()), (-4, pmf)]).unwrap();
-        EntropyModel::new(hyper, z_tables, [7; 32]).unwrap()
+        EntropyModel::new(hyper, z_tables, [7; 32], 1).unwrap()
     }
 
     #[test]
@@ -384,7 +420,7 @@ mod tests {
         let m = model();
         let mut tables = m.z_tables.clone();
         tables.channels.pop();
-        let e = EntropyModel::new(m.hyper.clone(), tables, [0; 32]).unwrap_err();
+        let e = EntropyModel::new(m.hyper.clone(), tables, [0; 32], 1).unwrap_err();
         assert!(e.to_string().contains("must take the 1 channels"), "{e}");
         let d = LatentDims::new(64, 64);
         let e = m.quantize(&[0.0; 5], &[0.0; 2], &d, 1.0).unwrap_err();
@@ -466,5 +502,67 @@ mod tests {
             .params_given(&first.z_hat, &d, step, Some(&prev[1..]))
             .unwrap_err();
         assert!(e.to_string().contains("previous-latent values"), "{e}");
+    }
+
+    /// M = 4 latent channels in groups of 2 with constant parameters: σ = (2, 0.3)
+    /// per group, μ = 0, and L_10 = `coupling`.
+    fn grouped(coupling: f32) -> EntropyModel {
+        let (n, m, k) = (2, 4, 4);
+        let out = super::coupling::hyper_channels(m, 2);
+        let mut bias = vec![2.0, 0.3, 2.0, 0.3, 0.0, 0.0, 0.0, 0.0];
+        bias.extend([coupling; 2]);
+        let hyper = HyperSynthesis {
+            layers: vec![Layer::ConvTranspose {
+                weight: vec![0.0; n * out * k * k],
+                bias,
+                in_ch: n,
+                out_ch: out,
+                kernel: k,
+                stride: 4,
+                padding: 0,
+                output_padding: 0,
+            }],
+        };
+        let pmf = vec![0.25, 0.5, 0.25];
+        let z_tables =
+            FactorizedTables::from_probabilities(&[(-1, pmf.clone()), (-1, pmf)]).unwrap();
+        EntropyModel::new(hyper, z_tables, [3; 32], 2).unwrap()
+    }
+
+    #[test]
+    fn channel_groups_round_trip_and_use_the_correlation() {
+        let d = LatentDims::new(256, 128);
+        let z = vec![0.0; 2 * d.z_plane()];
+        // In each group the second channel repeats the first: y_1 = y_0 ~ ±4.
+        let plane = d.y_plane();
+        let first: Vec<f32> = (0..plane).map(|i| (i as f32 * 0.71).sin() * 4.0).collect();
+        let y: Vec<f32> = first.repeat(4);
+        let step = quant_step(50);
+        let coupled = grouped(1.9);
+        assert_eq!((coupled.y_channels(), coupled.group()), (4, 2));
+        let latents = coupled.quantize(&y, &z, &d, step).unwrap();
+        let coded = coupled.encode(&latents, &d).unwrap();
+        let back = coupled
+            .decode(&coded.z_bits, &coded.y_bits, &d, step)
+            .unwrap();
+        assert_eq!(back, latents);
+        for (i, (a, b)) in latents.y_hat(step).iter().zip(&y).enumerate() {
+            assert!((a - b).abs() <= step / 2.0 + 1e-4, "{i}: {a} vs {b}");
+        }
+        // The same scales without coupling: the repeated channel costs far more.
+        let diagonal = grouped(0.0);
+        let plain = diagonal
+            .encode(&diagonal.quantize(&y, &z, &d, step).unwrap(), &d)
+            .unwrap();
+        let len = |c: &CodedLatents| c.y_bits.iter().map(Vec::len).sum::<usize>();
+        assert!(
+            len(&coded) * 10 < len(&plain) * 8,
+            "{} vs {}",
+            len(&coded),
+            len(&plain)
+        );
+        // Decoding the coupled stream without its coupling gives other latents.
+        let wrong = diagonal.decode(&coded.z_bits, &coded.y_bits, &d, step);
+        assert!(wrong.map_or(true, |l| l.y_hat(step) != latents.y_hat(step)));
     }
 }
