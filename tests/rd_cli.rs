@@ -113,6 +113,37 @@ fn rd_writes_tables_bd_and_plots() {
     let md = std::fs::read_to_string(&report).unwrap();
     assert!(md.contains("![res/psnr.png](res/psnr.png)"), "{md}");
 
+    // neco.json is neco's curve as a reference: measuring the same weights again
+    // against it gives a BD-rate of zero.
+    let again = out.path().join("again");
+    let run = neco()
+        .args(["rd", "--dataset", data.path().to_str().unwrap()])
+        .args([
+            "--qualities",
+            "20,50,80",
+            "--against",
+            "none",
+            "--reference",
+        ])
+        .arg(results.join("neco.json"))
+        .arg("-o")
+        .arg(&again)
+        .assert()
+        .success();
+    let stdout = String::from_utf8(run.get_output().stdout.clone()).unwrap();
+    let bd: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(again.join("bd.json")).unwrap()).unwrap();
+    let same = bd["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["anchor"] == "ref-neco" && c["metric"] == "psnr")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        same["bd_rate_percent"].as_f64().unwrap().abs() < 1e-6,
+        "{same}"
+    );
+
     // A second run refuses to overwrite without -y.
     neco()
         .args(&args)

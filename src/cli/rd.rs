@@ -20,8 +20,9 @@ use crate::model::weights::WeightsFile;
 use neco_core::hex;
 
 /// Files an RD run writes into its output folder.
-const OUTPUTS: [&str; 7] = [
+const OUTPUTS: [&str; 8] = [
     "rd.csv",
+    "neco.json",
     "rd.json",
     "bd.json",
     "psnr.png",
@@ -273,6 +274,15 @@ impl RdCmd {
         };
         write("rd.csv", report::csv(&report.curves).as_bytes())?;
         write("rd.json", serde_json::to_string_pretty(report)?.as_bytes())?;
+        // neco's curve as a reference file, to compare other weights against later.
+        let neco = rd::reference_json(
+            &report.curves[0],
+            &format!(
+                "neco, model {} (weights sha256 {}), measured by: {}",
+                report.model, report.weights_sha256, report.command
+            ),
+        );
+        write("neco.json", serde_json::to_string_pretty(&neco)?.as_bytes())?;
         write(
             "bd.json",
             serde_json::to_string_pretty(&report::bd_json(report))?.as_bytes(),

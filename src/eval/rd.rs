@@ -228,6 +228,22 @@ pub fn curve(codec: &dyn RdCodec, samples: &[Sample]) -> Curve {
     }
 }
 
+/// `curve` in CompressAI's JSON layout (what [`load_reference`] reads), so that a
+/// measured curve — say, of other weights — can be the `--reference` of a later run.
+pub fn reference_json(curve: &Curve, description: &str) -> serde_json::Value {
+    let values =
+        |f: fn(&Point) -> Option<f64>| -> Option<Vec<f64>> { curve.points.iter().map(f).collect() };
+    serde_json::json!({
+        "name": curve.label,
+        "description": description,
+        "results": {
+            "bpp": curve.points.iter().map(|p| p.bpp).collect::<Vec<_>>(),
+            "psnr-rgb": values(|p| p.psnr),
+            "ms-ssim-rgb": values(|p| p.ms_ssim),
+        }
+    })
+}
+
 /// A published curve (named `ref-<file stem>`) in CompressAI's JSON layout: `{"name", "results": {"bpp": [...],
 /// "psnr-rgb": [...], "ms-ssim-rgb": [...]}}` (or `"ms-ssim-db-rgb"`).
 pub fn load_reference(path: &Path) -> anyhow::Result<Curve> {
@@ -295,7 +311,7 @@ pub fn load_reference(path: &Path) -> anyhow::Result<Curve> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "reference".into());
     Ok(Curve {
-        label: format!("{} (published)", file.name.as_deref().unwrap_or(&stem)),
+        label: format!("{} (reference)", file.name.as_deref().unwrap_or(&stem)),
         name: format!("ref-{stem}"),
         kind: "reference".into(),
         points,
@@ -441,5 +457,35 @@ mod tests {
         std::fs::write(&path, "[1, 2]").unwrap();
         let err = format!("{:#}", load_reference(&path).unwrap_err());
         assert!(err.contains("CompressAI-style"), "{err}");
+    }
+
+    #[test]
+    fn measured_curves_write_as_references() {
+        let point = |bpp, psnr, ms_ssim| Point {
+            setting: Some(50),
+            images: 3,
+            bpp,
+            psnr: Some(psnr),
+            ms_ssim: Some(ms_ssim),
+            ms_ssim_db: Some(ms_ssim_db(ms_ssim)),
+            encode_ms: Some(1.0),
+            decode_ms: Some(1.0),
+        };
+        let curve = Curve {
+            name: "neco".into(),
+            label: "neco m".into(),
+            kind: "measured".into(),
+            points: vec![point(0.2, 27.0, 0.9), point(0.6, 30.0, 0.95)],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("neco.json");
+        let json = reference_json(&curve, "test run");
+        std::fs::write(&path, serde_json::to_string(&json).unwrap()).unwrap();
+        let back = load_reference(&path).unwrap();
+        assert_eq!(back.label, "neco m (reference)");
+        for (a, b) in curve.points.iter().zip(&back.points) {
+            assert_eq!((a.bpp, a.psnr, a.ms_ssim), (b.bpp, b.psnr, b.ms_ssim));
+            assert!((a.ms_ssim_db.unwrap() - b.ms_ssim_db.unwrap()).abs() < 1e-12);
+        }
     }
 }
