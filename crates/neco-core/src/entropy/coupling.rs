@@ -43,7 +43,7 @@ pub fn hyper_channels(m: usize, d: usize) -> usize {
 /// (`None` when no M fits: `out_ch = M·(d + 3)/2` with `d` dividing M).
 pub fn latent_channels(out_ch: usize, d: usize) -> Option<usize> {
     let m = (2 * out_ch).checked_div(d + 3)?;
-    (m > 0 && m % d == 0 && hyper_channels(m, d) == out_ch).then_some(m)
+    (m > 0 && m.is_multiple_of(d) && hyper_channels(m, d) == out_ch).then_some(m)
 }
 
 /// The per-element quantities that couple the channels of a group (see the module
@@ -65,7 +65,10 @@ impl Coupling {
     /// lower entries of L from one hyper-synthesis output of `m` channels in groups of
     /// `d`, with `plane` elements per channel.
     pub fn new(hs: &[f32], m: usize, d: usize, plane: usize) -> Result<Coupling> {
-        if !(2..=MAX_GROUP).contains(&d) || m % d != 0 || hs.len() != hyper_channels(m, d) * plane {
+        if !(2..=MAX_GROUP).contains(&d)
+            || !m.is_multiple_of(d)
+            || hs.len() != hyper_channels(m, d) * plane
+        {
             return Err(NecoError::InvalidArgument(format!(
                 "coupling of {m} channels in groups of {d}: {} parameter values for planes \
                  of {plane}",
