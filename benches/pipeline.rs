@@ -1,6 +1,7 @@
 //! The codec's stages and the whole pipeline with the default weights, at sizes that
 //! show how cost grows: the deterministic parameter path (h_s in ordered f32 + table
-//! selection), the temporal prior of video frames, g_a and g_s per backend (flex always; wgpu when built with
+//! selection), the same for the multivariate model (channel groups of 4, with the
+//! conditional-means pass), the temporal prior of video frames, g_a and g_s per backend (flex always; wgpu when built with
 //! `--features wgpu`), and end-to-end encode/decode (with tiling) of a photo scaled to
 //! 256², 768×512, 1920×1080 and 4096².
 //!
@@ -83,6 +84,42 @@ fn params(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::from_parameter(label(size)), &z, |b, z| {
             b.iter(|| entropy_params(&hyper.forward(z).unwrap(), m).unwrap())
         });
+    }
+    g.finish();
+}
+
+/// The decoder's parameter path of the diagonal model beside the multivariate one
+/// (groups of 4: a wider last h_s layer, then the conditional means given the
+/// symbols). The coupling head is zero here; its cost does not depend on its values.
+fn multivariate(c: &mut Criterion) {
+    let w = weights();
+    let (m, sha) = (w.config.m, w.sha256);
+    let h_s = w.model(&Device::flex()).unwrap().valid().h_s;
+    let diagonal =
+        neco_core::entropy::EntropyModel::new(h_s.export(), w.z_tables.clone(), sha, 1).unwrap();
+    let grouped = h_s.with_groups(m, 4, &Device::flex()).export();
+    let grouped =
+        neco_core::entropy::EntropyModel::new(grouped, w.z_tables.clone(), sha, 4).unwrap();
+    let mut g = c.benchmark_group("multivariate");
+    for size in [(768, 512), (1920, 1080)] {
+        let d = neco_core::latent::LatentDims::new(size.0, size.1);
+        let z: Vec<i32> = (0..w.config.n * d.z_plane())
+            .map(|i| ((i * 7919) % 7) as i32 - 3)
+            .collect();
+        let symbols: Vec<i32> = (0..m * d.y_plane())
+            .map(|i| ((i * 104_729) % 9) as i32 - 4)
+            .collect();
+        g.throughput(Throughput::Elements((m * d.y_plane()) as u64));
+        g.sample_size(10);
+        for (name, model) in [("diagonal", &diagonal), ("groups-4", &grouped)] {
+            g.bench_function(BenchmarkId::new(name, label(size)), |b| {
+                b.iter(|| {
+                    let mut p = model.params(&z, &d, 1.0).unwrap();
+                    p.condition(&symbols, 1.0).unwrap();
+                    p
+                })
+            });
+        }
     }
     g.finish();
 }
@@ -186,5 +223,12 @@ fn end_to_end(c: &mut Criterion) {
     dec.finish();
 }
 
-criterion_group!(benches, params, temporal, transforms, end_to_end);
+criterion_group!(
+    benches,
+    params,
+    multivariate,
+    temporal,
+    transforms,
+    end_to_end
+);
 criterion_main!(benches);
