@@ -160,6 +160,27 @@ fn train_temporal_resume_export_and_code_video() {
     train("3");
     assert_eq!(progress_step(&run), 3);
 
+    // Another run can start from this one's prior (same sizes only).
+    let init = |hidden: &str, run2: &str| {
+        neco()
+            .arg("train-temporal")
+            .arg("--weights")
+            .arg(&image_weights)
+            .args(["--dataset", &assets, "--valid", "none", "--run"])
+            .arg(dir.path().join(run2))
+            .args(["--hidden", hidden, "--batch", "2", "--steps", "1", "--init"])
+            .arg(&run)
+            .assert()
+    };
+    init("8", "second")
+        .success()
+        .stderr(predicates::str::contains("starting from step 3 of"));
+    init("16", "third")
+        .failure()
+        .stderr(predicates::str::contains(
+            "has 96 latent and 8 hidden channels, this run 96 and 16",
+        ));
+
     let with_prior = dir.path().join("video.nwt");
     neco()
         .args(["export", "--weights"])
