@@ -86,6 +86,24 @@ fn sequence_round_trip_with_groups_and_random_access() {
         (Some("video"), Some(20), Some("24/1"))
     );
     assert_eq!(v["groups"].as_array().unwrap().len(), 3);
+    // Per-frame modes: every group starts intra; the counts cover every frame.
+    let modes: Vec<&str> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["modes"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes.iter().map(|m| m.len()).collect::<Vec<_>>(), [8, 8, 4]);
+    assert!(modes.iter().all(|m| m.starts_with('I')), "{modes:?}");
+    let (intra, temporal) = (
+        v["intra_frames"].as_u64().unwrap(),
+        v["temporal_frames"].as_u64().unwrap(),
+    );
+    assert_eq!(intra + temporal, 20);
+    assert_eq!(
+        intra as usize,
+        modes.iter().map(|m| m.matches('I').count()).sum::<usize>()
+    );
 
     // Whole clip to FFV1: count, size and rate preserved, quality floor met.
     let mkv = dir.path().join("clip.mkv");

@@ -7,7 +7,7 @@ use neco_core::container::{ImageStream, PixelFormat};
 
 use super::common::LimitArgs;
 use crate::io::image_io::read_input;
-use neco_core::container::video::VideoStreamReader;
+use neco_core::container::video::{FrameMode, VideoStreamReader};
 use neco_core::hex;
 
 /// Arguments of `neco info`.
@@ -86,8 +86,33 @@ impl InfoCmd {
     /// A video stream: frames, rate, groups, sizes.
     fn run_video(&self, file: std::fs::File) -> anyhow::Result<()> {
         let bytes = file.metadata()?.len();
-        let r = VideoStreamReader::open(std::io::BufReader::new(file), &self.limits.limits())
+        let mut r = VideoStreamReader::open(std::io::BufReader::new(file), &self.limits.limits())
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.input.display()))?;
+        // Each frame's mode (I = intra, T = temporal prior), or why its group is unreadable.
+        let modes: Vec<Result<String, String>> = (0..r.groups().len())
+            .map(|i| {
+                r.read_group(i)
+                    .map(|frames| {
+                        frames
+                            .iter()
+                            .map(|f| match f.mode {
+                                FrameMode::Intra => 'I',
+                                FrameMode::Temporal => 'T',
+                            })
+                            .collect()
+                    })
+                    .map_err(|e| e.to_string())
+            })
+            .collect();
+        let count = |c: char| -> usize {
+            modes
+                .iter()
+                .flatten()
+                .map(|m| m.chars().filter(|&x| x == c).count())
+                .sum()
+        };
+        let (intra, temporal) = (count('I'), count('T'));
+        let damaged = modes.iter().filter(|m| m.is_err()).count();
         let h = r.header();
         let v = h.video.expect("a video header has video fields");
         let frames = r.frames();
@@ -96,7 +121,15 @@ impl InfoCmd {
         let groups: Vec<_> = r
             .groups()
             .iter()
-            .map(|g| serde_json::json!({"offset": g.offset, "first_frame": g.first_frame, "frames": g.frames}))
+            .zip(&modes)
+            .map(|(g, m)| {
+                let mut j = serde_json::json!({"offset": g.offset, "first_frame": g.first_frame, "frames": g.frames});
+                match m {
+                    Ok(m) => j["modes"] = m.as_str().into(),
+                    Err(e) => j["error"] = e.as_str().into(),
+                }
+                j
+            })
             .collect();
         if self.json {
             let info = serde_json::json!({
@@ -104,7 +137,8 @@ impl InfoCmd {
                 "fps": format!("{}/{}", v.fps_num, v.fps_den), "frames": frames, "gop": v.gop,
                 "quality": h.quality, "model": h.model_id,
                 "weights_sha256": hex(&h.weights_sha256), "bytes": bytes,
-                "bytes_per_frame": per_frame, "bpp": bpp, "groups": groups,
+                "bytes_per_frame": per_frame, "bpp": bpp, "intra_frames": intra,
+                "temporal_frames": temporal, "damaged_groups": damaged, "groups": groups,
             });
             println!("{}", serde_json::to_string_pretty(&info)?);
             return Ok(());
@@ -119,6 +153,12 @@ impl InfoCmd {
             r.groups().len(),
             v.gop
         );
+        println!("frames:    {intra} intra, {temporal} with the temporal prior");
+        for (i, m) in modes.iter().enumerate() {
+            if let Err(e) = m {
+                println!("           group {i} is damaged: {e}");
+            }
+        }
         println!("quality:   {}", h.quality);
         println!(
             "model:     {} (weights sha256 {})",
