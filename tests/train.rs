@@ -28,6 +28,28 @@ fn progress_step(run: &std::path::Path) -> u64 {
     v["step"].as_u64().unwrap()
 }
 
+/// Encodes `img` to `stream` with `weights` and returns `neco info --json` of it.
+fn encode_info(
+    weights: &std::path::Path,
+    img: &str,
+    stream: &std::path::Path,
+) -> serde_json::Value {
+    neco()
+        .args(["encode", img, "-o"])
+        .arg(stream)
+        .arg("--weights")
+        .arg(weights)
+        .assert()
+        .success();
+    let info = neco()
+        .arg("info")
+        .arg(stream)
+        .arg("--json")
+        .output()
+        .unwrap();
+    serde_json::from_slice(&info.stdout).unwrap()
+}
+
 #[test]
 fn train_resume_export_and_code_with_the_result() {
     let dir = tempfile::tempdir().unwrap();
@@ -69,21 +91,7 @@ fn train_resume_export_and_code_with_the_result() {
     let stream = dir.path().join("x.neco");
     let decoded = dir.path().join("x.png");
     let img = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/odd-17x33.png");
-    neco()
-        .args(["encode", img, "-o"])
-        .arg(&stream)
-        .arg("--weights")
-        .arg(&weights)
-        .assert()
-        .success();
-    let info = neco()
-        .arg("info")
-        .arg(&stream)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
-    assert_eq!(info["model"], "tiny-test");
+    assert_eq!(encode_info(&weights, img, &stream)["model"], "tiny-test");
     neco()
         .arg("decode")
         .arg(&stream)
@@ -338,21 +346,10 @@ fn train_entropy_multivariate_resume_export_and_code() {
 
     let stream = dir.path().join("x.neco");
     let decoded = dir.path().join("x.png");
-    neco()
-        .args(["encode", sample, "-o"])
-        .arg(&stream)
-        .arg("--weights")
-        .arg(&weights)
-        .assert()
-        .success();
-    let info = neco()
-        .arg("info")
-        .arg(&stream)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
-    assert_eq!(info["model"], "hp-n64m96-mvg2");
+    assert_eq!(
+        encode_info(&weights, sample, &stream)["model"],
+        "hp-n64m96-mvg2"
+    );
     let out = neco()
         .arg("decode")
         .arg(&stream)

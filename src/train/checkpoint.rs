@@ -67,6 +67,21 @@ pub fn save_module<M: burn::module::Module>(
     save(dir, &model, &optim, progress)
 }
 
+/// Saves a loop's last checkpoint (see [`save_module`]) and says where it stopped.
+pub fn finish<M: burn::module::Module>(
+    dir: &Path,
+    module: &M,
+    optim: &burn::optim::ModuleOptimizer,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    save_module(dir, module, optim, progress)?;
+    eprintln!(
+        "stopped at step {} ({:.0} s of training in total)",
+        progress.step, progress.elapsed_s
+    );
+    Ok(())
+}
+
 /// A loaded checkpoint.
 pub struct Loaded {
     /// Burnpack bytes of the model record.

@@ -51,16 +51,8 @@ pub struct EntropyTrainArgs {
     pub batch: usize,
     /// Adam learning rate.
     pub lr: f64,
-    /// Stop after this many total steps.
-    pub max_steps: usize,
-    /// Stop after this many minutes of this invocation.
-    pub max_minutes: f64,
-    /// Seconds between checkpoints.
-    pub checkpoint_secs: u64,
-    /// Steps between validation runs.
-    pub validate_every: usize,
-    /// Seed for crops and batches.
-    pub seed: u64,
+    /// Stopping, checkpoints, validation and seed.
+    pub schedule: super::Schedule,
     /// Device to train on.
     pub device: Device,
 }
@@ -233,7 +225,7 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
 
     // The crops depend only on the seed, so a resumed run sees the same data.
     let frozen = model.valid();
-    let mut data_rng = StdRng::seed_from_u64(args.seed);
+    let mut data_rng = StdRng::seed_from_u64(args.schedule.seed);
     let started = Instant::now();
     let images = load_images(&args.train_dir, CROP)?;
     let total = images.len() * args.crops;
@@ -260,7 +252,8 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let mut rng = StdRng::seed_from_u64(args.seed ^ (progress.step as u64).rotate_left(23));
+    let mut rng =
+        StdRng::seed_from_u64(args.schedule.seed ^ (progress.step as u64).rotate_left(23));
     let started = Instant::now();
     let elapsed_before = progress.elapsed_s;
     let mut last_ckpt = Instant::now();
@@ -269,8 +262,7 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
     let valid_csv = args.run_dir.join("valid.csv");
     let (mut acc_y, mut acc_z, mut acc_n) = (0.0, 0.0, 0usize);
     loop {
-        let minutes = started.elapsed().as_secs_f64() / 60.0;
-        if progress.step >= args.max_steps || minutes >= args.max_minutes {
+        if args.schedule.done(progress.step, started) {
             break;
         }
         let picks: Vec<usize> = (0..args.batch)
@@ -297,7 +289,7 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
             (acc_y, acc_z, acc_n) = (0.0, 0.0, 0);
         }
         if let Some(valid) = &valid_set {
-            if progress.step.is_multiple_of(args.validate_every.max(1)) {
+            if args.schedule.validates(progress.step) {
                 let (y, z) = validate(&model, valid, m, &args.device);
                 let line = format!(
                     "{},{:.1},{y:.5},{z:.5},{:.5}",
@@ -312,15 +304,10 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
                 }
             }
         }
-        if last_ckpt.elapsed().as_secs() >= args.checkpoint_secs {
+        if last_ckpt.elapsed().as_secs() >= args.schedule.checkpoint_secs {
             checkpoint::save_module(&ckpt_dir, &model, &optim, &progress)?;
             last_ckpt = Instant::now();
         }
     }
-    checkpoint::save_module(&ckpt_dir, &model, &optim, &progress)?;
-    eprintln!(
-        "stopped at step {} ({:.0} s of training in total)",
-        progress.step, progress.elapsed_s
-    );
-    Ok(())
+    checkpoint::finish(&ckpt_dir, &model, &optim, &progress)
 }

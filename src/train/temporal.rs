@@ -65,16 +65,8 @@ pub struct TemporalTrainArgs {
     pub batch: usize,
     /// Adam learning rate.
     pub lr: f64,
-    /// Stop after this many total steps.
-    pub max_steps: usize,
-    /// Stop after this many minutes of this invocation.
-    pub max_minutes: f64,
-    /// Seconds between checkpoints.
-    pub checkpoint_secs: u64,
-    /// Steps between validation runs.
-    pub validate_every: usize,
-    /// Seed for crops, noise and steps.
-    pub seed: u64,
+    /// Stopping, checkpoints, validation and seed.
+    pub schedule: super::Schedule,
     /// Device to train on.
     pub device: Device,
 }
@@ -355,7 +347,7 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
     }
 
     // The pairs depend only on the seed, so a resumed run sees the same data.
-    let mut data_rng = StdRng::seed_from_u64(args.seed);
+    let mut data_rng = StdRng::seed_from_u64(args.schedule.seed);
     eprintln!(
         "analysing training images from {}",
         args.train_dir.display()
@@ -375,7 +367,8 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
         valid_set.as_ref().map_or(0, |s| s.pairs.len())
     );
 
-    let mut rng = StdRng::seed_from_u64(args.seed ^ (progress.step as u64).rotate_left(17));
+    let mut rng =
+        StdRng::seed_from_u64(args.schedule.seed ^ (progress.step as u64).rotate_left(17));
     let started = Instant::now();
     let elapsed_before = progress.elapsed_s;
     let mut last_ckpt = Instant::now();
@@ -383,8 +376,7 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
     let valid_csv = args.run_dir.join("valid.csv");
     let (mut acc_t, mut acc_i, mut acc_n) = (0.0, 0.0, 0usize);
     loop {
-        let minutes = started.elapsed().as_secs_f64() / 60.0;
-        if progress.step >= args.max_steps || minutes >= args.max_minutes {
+        if args.schedule.done(progress.step, started) {
             break;
         }
         let picks: Vec<(usize, f32)> = (0..args.batch)
@@ -423,7 +415,7 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
             (acc_t, acc_i, acc_n) = (0.0, 0.0, 0);
         }
         if let Some(valid) = &valid_set {
-            if progress.step.is_multiple_of(args.validate_every.max(1)) {
+            if args.schedule.validates(progress.step) {
                 let rows = validate(&net, valid, m, &args.device);
                 let mut sum_change = 0.0;
                 for (q, intra, temporal) in &rows {
@@ -446,15 +438,10 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
                 }
             }
         }
-        if last_ckpt.elapsed().as_secs() >= args.checkpoint_secs {
+        if last_ckpt.elapsed().as_secs() >= args.schedule.checkpoint_secs {
             checkpoint::save_module(&ckpt_dir, &net, &optim, &progress)?;
             last_ckpt = Instant::now();
         }
     }
-    checkpoint::save_module(&ckpt_dir, &net, &optim, &progress)?;
-    eprintln!(
-        "stopped at step {} ({:.0} s of training in total)",
-        progress.step, progress.elapsed_s
-    );
-    Ok(())
+    checkpoint::finish(&ckpt_dir, &net, &optim, &progress)
 }

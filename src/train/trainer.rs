@@ -216,10 +216,5 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             last_ckpt = Instant::now();
         }
     }
-    checkpoint::save_module(&ckpt_dir, &model, &optim, &progress)?;
-    eprintln!(
-        "stopped at step {} ({:.0} s of training in total)",
-        progress.step, progress.elapsed_s
-    );
-    Ok(())
+    checkpoint::finish(&ckpt_dir, &model, &optim, &progress)
 }
