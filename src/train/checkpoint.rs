@@ -82,6 +82,22 @@ pub fn finish<M: burn::module::Module>(
     Ok(())
 }
 
+/// Restores a checkpoint's optimizer state (`optim_state`) and returns it with the
+/// checkpoint's progress, saying that the run in `run` resumes (the caller applies the
+/// model record).
+pub fn resume(
+    optim: burn::optim::ModuleOptimizer,
+    optim_state: Vec<u8>,
+    progress: Progress,
+    run: &Path,
+) -> anyhow::Result<(burn::optim::ModuleOptimizer, Progress)> {
+    let optim = optim
+        .from_bytes(burn::tensor::Bytes::from_bytes_vec(optim_state))
+        .map_err(|e| anyhow::anyhow!("loading optimizer checkpoint: {e:?}"))?;
+    eprintln!("resuming {} at step {}", run.display(), progress.step);
+    Ok((optim, progress))
+}
+
 /// A loaded checkpoint.
 pub struct Loaded {
     /// Burnpack bytes of the model record.

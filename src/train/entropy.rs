@@ -15,7 +15,6 @@ use anyhow::Context;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
-use burn::tensor::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -212,15 +211,7 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
     let mut optim = AdamConfig::new().init();
     let mut progress = Progress::default();
     if let Some(ck) = ck {
-        optim = optim
-            .from_bytes(Bytes::from_bytes_vec(ck.optim))
-            .map_err(|e| anyhow::anyhow!("loading optimizer checkpoint: {e:?}"))?;
-        progress = ck.progress;
-        eprintln!(
-            "resuming {} at step {}",
-            args.run_dir.display(),
-            progress.step
-        );
+        (optim, progress) = checkpoint::resume(optim, ck.optim, ck.progress, &args.run_dir)?;
     }
 
     // The crops depend only on the seed, so a resumed run sees the same data.

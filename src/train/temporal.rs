@@ -16,7 +16,6 @@ use anyhow::Context;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
-use burn::tensor::Bytes;
 use neco_core::latent::LatentDims;
 use neco_core::quality::quant_step;
 use rand::rngs::StdRng;
@@ -335,15 +334,7 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
     }
     if let Some(ck) = resumed {
         net = TemporalNet::from_record_bytes(m, settings.hidden, ck.model, &device)?;
-        optim = optim
-            .from_bytes(Bytes::from_bytes_vec(ck.optim))
-            .map_err(|e| anyhow::anyhow!("loading optimizer checkpoint: {e:?}"))?;
-        progress = ck.progress;
-        eprintln!(
-            "resuming {} at step {}",
-            args.run_dir.display(),
-            progress.step
-        );
+        (optim, progress) = checkpoint::resume(optim, ck.optim, ck.progress, &args.run_dir)?;
     }
 
     // The pairs depend only on the seed, so a resumed run sees the same data.

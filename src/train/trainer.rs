@@ -8,7 +8,6 @@ use anyhow::Context;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
-use burn::tensor::Bytes;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -132,15 +131,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     if let Some(ck) = checkpoint::load(&ckpt_dir)? {
         model = HyperpriorModel::from_record_bytes(&cfg.model, ck.model, &device)
             .context("applying the model checkpoint")?;
-        optim = optim
-            .from_bytes(Bytes::from_bytes_vec(ck.optim))
-            .map_err(|e| anyhow::anyhow!("loading optimizer checkpoint: {e:?}"))?;
-        progress = ck.progress;
-        eprintln!(
-            "resuming {} at step {}",
-            args.run_dir.display(),
-            progress.step
-        );
+        (optim, progress) = checkpoint::resume(optim, ck.optim, ck.progress, &args.run_dir)?;
     }
 
     eprintln!("loading training images from {}", args.train_dir.display());
