@@ -28,6 +28,18 @@ fn progress_step(run: &std::path::Path) -> u64 {
     v["step"].as_u64().unwrap()
 }
 
+/// Runs `train(steps)` for 2 steps, checks the checkpoint and that `valid.csv` starts
+/// with `header` and a row for step 2, then for 3 steps: a second invocation resumes at
+/// step 2 rather than starting over.
+fn trains_and_resumes(run: &std::path::Path, header: &str, train: impl Fn(&str)) {
+    train("2");
+    assert_eq!(progress_step(run), 2);
+    let valid = std::fs::read_to_string(run.join("valid.csv")).unwrap();
+    assert!(valid.starts_with(&format!("{header}\n2,")), "{valid}");
+    train("3");
+    assert_eq!(progress_step(run), 3);
+}
+
 /// Encodes `img` to `stream` with `weights` and returns `neco info --json` of it.
 fn encode_info(
     weights: &std::path::Path,
@@ -67,17 +79,7 @@ fn train_resume_export_and_code_with_the_result() {
             .assert()
             .success();
     };
-    train("2");
-    assert_eq!(progress_step(&run), 2);
-    let valid = std::fs::read_to_string(run.join("valid.csv")).unwrap();
-    assert!(
-        valid.starts_with("step,elapsed_s,loss,bpp,psnr\n2,"),
-        "{valid}"
-    );
-
-    // A second invocation resumes at step 2 rather than starting over.
-    train("3");
-    assert_eq!(progress_step(&run), 3);
+    trains_and_resumes(&run, "step,elapsed_s,loss,bpp,psnr", train);
 
     let weights = dir.path().join("tiny.nwt");
     neco()
@@ -157,16 +159,11 @@ fn train_temporal_resume_export_and_code_video() {
             .assert()
             .success();
     };
-    train("2");
-    assert_eq!(progress_step(&run), 2);
+    let header = "step,elapsed_s,quality,bpp_intra,bpp_temporal,change_pct";
+    trains_and_resumes(&run, header, train);
+    // Validated at step 2 only (every 2 steps), one row per quality.
     let valid = std::fs::read_to_string(run.join("valid.csv")).unwrap();
-    assert!(
-        valid.starts_with("step,elapsed_s,quality,bpp_intra,bpp_temporal,change_pct\n2,"),
-        "{valid}"
-    );
     assert_eq!(valid.lines().count(), 4, "three qualities: {valid}");
-    train("3");
-    assert_eq!(progress_step(&run), 3);
 
     // Another run can start from this one's prior (same sizes only).
     let init = |hidden: &str, run2: &str| {
@@ -305,15 +302,7 @@ fn train_entropy_multivariate_resume_export_and_code() {
             .assert()
             .success();
     };
-    train("2");
-    assert_eq!(progress_step(&run), 2);
-    let valid = std::fs::read_to_string(run.join("valid.csv")).unwrap();
-    assert!(
-        valid.starts_with("step,elapsed_s,bpp_y,bpp_z,bpp\n2,"),
-        "{valid}"
-    );
-    train("3");
-    assert_eq!(progress_step(&run), 3);
+    trains_and_resumes(&run, "step,elapsed_s,bpp_y,bpp_z,bpp", train);
     // The run keeps its settings: other groups are refused.
     neco()
         .arg("train-entropy")
