@@ -64,9 +64,22 @@ fn encode_info(
 
 #[test]
 fn train_resume_export_and_code_with_the_result() {
+    train_export_and_code(1);
+}
+
+/// Joint training of the transforms with the multivariate entropy model.
+#[test]
+fn train_multivariate_export_and_code() {
+    train_export_and_code(2);
+}
+
+/// `neco train` of the tiny config with channel groups of `group`, resumed, exported
+/// (format version 2, or 4 for groups), and used to code an image.
+fn train_export_and_code(group: usize) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tiny.toml");
-    std::fs::write(&config, TINY_CONFIG).unwrap();
+    let text = TINY_CONFIG.replace("m = 8\n", &format!("m = 8\ngroup = {group}\n"));
+    std::fs::write(&config, text).unwrap();
     let run = dir.path().join("run");
     let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
     let train = |steps: &str| {
@@ -89,6 +102,11 @@ fn train_resume_export_and_code_with_the_result() {
         .arg(&weights)
         .assert()
         .success();
+    let w = neco_core::weights::Weights::parse(&std::fs::read(&weights).unwrap()).unwrap();
+    assert_eq!(
+        (w.version, w.group),
+        (if group == 1 { 2 } else { 4 }, group)
+    );
 
     let stream = dir.path().join("x.neco");
     let decoded = dir.path().join("x.png");
