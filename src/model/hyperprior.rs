@@ -117,26 +117,19 @@ pub fn code_y(y: Tensor<4>, params: Tensor<4>, noise: bool) -> (Tensor<1>, Tenso
     let scales = params.clone().narrow(1, 0, m);
     let means = params.clone().narrow(1, m, m);
     let nats_to_bits = -std::f64::consts::LOG2_E;
-    if d == 1 {
-        let y_hat = straight_through_round(y.clone() - means.clone()) + means.clone();
-        let y_rate = if noise {
-            y.clone() + y.random_like(Distribution::Uniform(-0.5, 0.5))
-        } else {
-            y_hat.clone()
-        };
-        let lik = gaussian_likelihood(y_rate - means, scales);
-        return (lik.log().sum().mul_scalar(nats_to_bits).reshape([1]), y_hat);
-    }
-    // Groups of d consecutive channels: [B·G, d, h, w] (channel g·d + k).
+    // Groups of d consecutive channels: [B·G, d, h, w] (channel g·d + k); the diagonal
+    // model is d = 1, with no strictly-lower entries.
     let groups = b * m / d;
     let per_group = d * (d - 1) / 2;
     let y = y.reshape([groups, d, h, w]);
     let scales = scales.reshape([groups, d, h, w]);
     let floor = scales.clone().clamp_min(super::gaussian::SCALE_MIN);
     let means = means.reshape([groups, d, h, w]);
-    let lower = params
-        .narrow(1, 2 * m, m / d * per_group)
-        .reshape([groups, per_group, h, w]);
+    let lower = (d > 1).then(|| {
+        params
+            .narrow(1, 2 * m, m / d * per_group)
+            .reshape([groups, per_group, h, w])
+    });
     let y_noisy = noise.then(|| y.clone() + y.random_like(Distribution::Uniform(-0.5, 0.5)));
     let (mut eps_hat, mut eps_noisy) = (Vec::with_capacity(d), Vec::with_capacity(d));
     let (mut y_hat, mut bits) = (Vec::with_capacity(d), Vec::with_capacity(d));
@@ -144,19 +137,27 @@ pub fn code_y(y: Tensor<4>, params: Tensor<4>, noise: bool) -> (Tensor<1>, Tenso
         let at = |t: &Tensor<4>| t.clone().narrow(1, k, 1);
         let conditional = |eps: &[Tensor<4>]| {
             let mut mean = at(&means);
-            for (j, e) in eps.iter().enumerate() {
-                mean = mean + lower.clone().narrow(1, k * (k - 1) / 2 + j, 1) * e.clone();
+            if let Some(lower) = &lower {
+                for (j, e) in eps.iter().enumerate() {
+                    mean = mean + lower.clone().narrow(1, k * (k - 1) / 2 + j, 1) * e.clone();
+                }
             }
             mean
         };
         let mean_hat = conditional(&eps_hat);
         let yk_hat = straight_through_round(at(&y) - mean_hat.clone()) + mean_hat.clone();
-        eps_hat.push((yk_hat.clone() - mean_hat.clone()) / at(&floor));
+        // ε of this channel feeds the later channels of its group only.
+        let feeds_later = k + 1 < d;
+        if feeds_later {
+            eps_hat.push((yk_hat.clone() - mean_hat.clone()) / at(&floor));
+        }
         let residual = match &y_noisy {
             Some(y_noisy) => {
                 let mean_noisy = conditional(&eps_noisy);
                 let r = at(y_noisy) - mean_noisy;
-                eps_noisy.push(r.clone() / at(&floor));
+                if feeds_later {
+                    eps_noisy.push(r.clone() / at(&floor));
+                }
                 r
             }
             None => yk_hat.clone() - mean_hat,
@@ -180,11 +181,18 @@ mod tests {
     use neco_core::entropy::Coupling;
 
     /// Training's chain (`code_y` without noise) and the codec's (neco-core's
-    /// `Coupling`) give the same ŷ. Parameters are chosen so that every conditional
-    /// mean lies on the codec's 1/64 grid, where its snapping changes nothing.
+    /// `Coupling`, or round(y − μ) + μ for the diagonal model) give the same ŷ.
+    /// Parameters are chosen so that every conditional mean lies on the codec's 1/64
+    /// grid, where its snapping changes nothing.
     #[test]
     fn training_chain_matches_the_codec() {
-        let (b, m, d, h, w) = (2usize, 4usize, 2usize, 3usize, 5usize);
+        for d in [1usize, 2, 4] {
+            chain_matches(d);
+        }
+    }
+
+    fn chain_matches(d: usize) {
+        let (b, m, h, w) = (2usize, 4usize, 3usize, 5usize);
         let plane = h * w;
         let lower_ch = m / d * d * (d - 1) / 2;
         let c = 2 * m + lower_ch;
@@ -211,18 +219,25 @@ mod tests {
         let (_, y_hat) = code_y(tensor(&y, m), tensor(&params, c), false);
         let y_hat = crate::model::tensor_to_vec(y_hat);
         for i in 0..b {
-            let coupling =
-                Coupling::new(&params[i * c * plane..(i + 1) * c * plane], m, d, plane).unwrap();
-            let (mut symbols, mut means) = (vec![0; m * plane], vec![0.0; m * plane]);
             let item = &y[i * m * plane..(i + 1) * m * plane];
-            coupling
-                .quantize(item, 1.0, |v| v.round() as i32, &mut symbols, &mut means)
-                .unwrap();
+            let hs = &params[i * c * plane..(i + 1) * c * plane];
+            let (mut symbols, mut means) = (vec![0; m * plane], vec![0.0; m * plane]);
+            if d == 1 {
+                means.copy_from_slice(&hs[m * plane..]);
+                for (s, (y, mu)) in symbols.iter_mut().zip(item.iter().zip(&means)) {
+                    *s = (y - mu).round() as i32;
+                }
+            } else {
+                Coupling::new(hs, m, d, plane)
+                    .unwrap()
+                    .quantize(item, 1.0, |v| v.round() as i32, &mut symbols, &mut means)
+                    .unwrap();
+            }
             for (j, (s, mu)) in symbols.iter().zip(&means).enumerate() {
                 let burn = y_hat[i * m * plane + j];
                 assert!(
                     (burn - (*s as f32 + mu)).abs() < 1e-4,
-                    "item {i} element {j}: {burn} vs {s} + {mu}"
+                    "d = {d}, item {i} element {j}: {burn} vs {s} + {mu}"
                 );
             }
         }
