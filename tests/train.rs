@@ -40,6 +40,18 @@ fn trains_and_resumes(run: &std::path::Path, header: &str, train: impl Fn(&str))
     assert_eq!(progress_step(run), 3);
 }
 
+/// `neco export --run run -o weights`, and the weights file it wrote.
+fn export_run(run: &std::path::Path, weights: &std::path::Path) -> neco_core::weights::Weights {
+    neco()
+        .args(["export", "--run"])
+        .arg(run)
+        .arg("-o")
+        .arg(weights)
+        .assert()
+        .success();
+    neco_core::weights::Weights::parse(&std::fs::read(weights).unwrap()).unwrap()
+}
+
 /// Encodes `img` to `stream` with `weights` and returns `neco info --json` of it.
 fn encode_info(
     weights: &std::path::Path,
@@ -95,14 +107,7 @@ fn train_export_and_code(group: usize) {
     trains_and_resumes(&run, "step,elapsed_s,loss,bpp,psnr", train);
 
     let weights = dir.path().join("tiny.nwt");
-    neco()
-        .args(["export", "--run"])
-        .arg(&run)
-        .arg("-o")
-        .arg(&weights)
-        .assert()
-        .success();
-    let w = neco_core::weights::Weights::parse(&std::fs::read(&weights).unwrap()).unwrap();
+    let w = export_run(&run, &weights);
     assert_eq!(
         (w.version, w.group),
         (if group == 1 { 2 } else { 4 }, group)
@@ -341,14 +346,7 @@ fn train_entropy_multivariate_resume_export_and_code() {
         ));
 
     let weights = dir.path().join("mvg.nwt");
-    neco()
-        .args(["export", "--run"])
-        .arg(&run)
-        .arg("-o")
-        .arg(&weights)
-        .assert()
-        .success();
-    let w = neco_core::weights::Weights::parse(&std::fs::read(&weights).unwrap()).unwrap();
+    let w = export_run(&run, &weights);
     assert_eq!((w.version, w.group), (4, 2));
 
     let stream = dir.path().join("x.neco");
