@@ -114,7 +114,7 @@ fn multivariate(c: &mut Criterion) {
         for (name, model) in [("diagonal", &diagonal), ("groups-4", &grouped)] {
             g.bench_function(BenchmarkId::new(name, label(size)), |b| {
                 b.iter(|| {
-                    let mut p = model.params(&z, &d, 1.0).unwrap();
+                    let mut p = model.params(&z, &d, 50).unwrap();
                     p.condition(&symbols, 1.0).unwrap();
                     p
                 })

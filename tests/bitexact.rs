@@ -12,7 +12,6 @@ mod common;
 use common::*;
 use neco::codec::Timings;
 use neco_core::container::ImageStream;
-use neco_core::quality::quant_step;
 use neco_core::Limits;
 
 /// Multiplies every value by `1 + e` with `e` uniform in ±`rel`, from a fixed seed.
@@ -32,7 +31,6 @@ fn perturbed_analysis_still_decodes_exactly() {
     let model = codec.entropy_model();
     let src = source("sample-768x512.png");
     let quality = 50;
-    let step = quant_step(quality);
     let mut t = Timings::default();
 
     let clean = codec.analyse(&src, &mut t).unwrap();
@@ -43,7 +41,7 @@ fn perturbed_analysis_still_decodes_exactly() {
     perturb(&mut noisy.y, 1e-3, &mut seed);
     perturb(&mut noisy.z, 1e-3, &mut seed);
 
-    let q = |a: &neco::codec::Analysis| model.quantize(&a.y, &a.z, &a.dims, step).unwrap();
+    let q = |a: &neco::codec::Analysis| model.quantize(&a.y, &a.z, &a.dims, quality).unwrap();
     let (clean_latents, noisy_latents) = (q(&clean), q(&noisy));
     let differ = |a: &[i32], b: &[i32]| a.iter().zip(b).filter(|(x, y)| x != y).count();
     let z_flips = differ(&clean_latents.z_hat, &noisy_latents.z_hat);

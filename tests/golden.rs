@@ -58,7 +58,6 @@ fn video_latents(codec: &neco::codec::Codec, bytes: &[u8]) -> (Vec<FrameMode>, S
         video: None,
         ..r.header().clone()
     };
-    let step = neco_core::quality::quant_step(header.quality);
     let (mut modes, mut all) = (Vec::new(), Vec::new());
     let mut prev: Option<Vec<f32>> = None;
     for f in r.read_group(0).unwrap() {
@@ -72,7 +71,7 @@ fn video_latents(codec: &neco::codec::Codec, bytes: &[u8]) -> (Vec<FrameMode>, S
         let l = codec
             .decode_latents_given(&s, given, &mut Timings::default())
             .unwrap();
-        prev = Some(l.y_hat(step));
+        prev = Some(l.y_hat());
         all.extend(l.z_hat);
         all.extend(l.symbols);
         modes.push(f.mode);

@@ -104,7 +104,7 @@ fn train_export_and_code(group: usize) {
             .assert()
             .success();
     };
-    trains_and_resumes(&run, "step,elapsed_s,loss,bpp,psnr", train);
+    trains_and_resumes(&run, "step,elapsed_s,rung,loss,bpp,psnr", train);
 
     let weights = dir.path().join("tiny.nwt");
     let w = export_run(&run, &weights);
@@ -136,6 +136,95 @@ fn train_export_and_code(group: usize) {
         .assert()
         .failure()
         .stderr(predicates::str::contains("pass the matching --weights"));
+}
+
+/// A variable-rate model (a rate ladder of 3 rungs) trained from fixed-rate weights,
+/// resumed, exported as format version 5, and coding at every quality: more bits as
+/// the quality rises.
+#[test]
+fn train_variable_rate_from_fixed_rate_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
+    let train = |config: &std::path::Path, run: &std::path::Path, extra: &[&str]| {
+        neco()
+            .args(["train", "--config"])
+            .arg(config)
+            .args(["--dataset", assets, "--valid", assets, "--run"])
+            .arg(run)
+            .args(extra)
+            .assert()
+    };
+    let fixed_config = dir.path().join("tiny.toml");
+    std::fs::write(&fixed_config, TINY_CONFIG).unwrap();
+    let fixed_run = dir.path().join("fixed");
+    train(&fixed_config, &fixed_run, &["--steps", "1"]).success();
+    let fixed = dir.path().join("fixed.nwt");
+    export_run(&fixed_run, &fixed);
+
+    let ladder = TINY_CONFIG
+        .replace("m = 8\n", "m = 8\nrungs = 3\n")
+        .replace("lambda = 0.01", "lambdas = [0.002, 0.01, 0.05]");
+    let config = dir.path().join("tiny-vr.toml");
+    std::fs::write(&config, ladder).unwrap();
+    let run = dir.path().join("vr");
+    let init = fixed.to_str().unwrap();
+    trains_and_resumes(&run, "step,elapsed_s,rung,loss,bpp,psnr", |steps| {
+        train(&config, &run, &["--steps", steps, "--init", init]).success();
+    });
+    // Validation has a row for every rung.
+    let valid = std::fs::read_to_string(run.join("valid.csv")).unwrap();
+    let rungs: Vec<&str> = valid
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap())
+        .collect();
+    assert_eq!(rungs, ["0", "1", "2"], "{valid}");
+
+    let weights = dir.path().join("tiny-vr.nwt");
+    let w = export_run(&run, &weights);
+    assert_eq!(w.version, 5);
+    assert_eq!(w.ladder.as_ref().map(|l| l.rungs()), Some(3));
+    let img = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/sample-768x512.png");
+    let mut sizes = Vec::new();
+    for q in ["0", "50", "100"] {
+        let stream = dir.path().join(format!("q{q}.neco"));
+        neco()
+            .args(["encode", img, "-q", q, "-o"])
+            .arg(&stream)
+            .arg("--weights")
+            .arg(&weights)
+            .assert()
+            .success();
+        sizes.push(std::fs::metadata(&stream).unwrap().len());
+        neco()
+            .arg("decode")
+            .arg(&stream)
+            .arg("-o")
+            .arg(dir.path().join(format!("q{q}.png")))
+            .arg("--weights")
+            .arg(&weights)
+            .assert()
+            .success();
+    }
+    // (An untrained latent may code to zeros at the coarser steps.)
+    assert!(sizes[0] <= sizes[1] && sizes[1] < sizes[2], "{sizes:?}");
+
+    // Weights of another architecture are refused as a start.
+    let wide = dir.path().join("wide.toml");
+    std::fs::write(
+        &wide,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("m = 8", "m = 16"),
+    )
+    .unwrap();
+    train(
+        &wide,
+        &dir.path().join("wide"),
+        &["--steps", "1", "--init", init],
+    )
+    .failure()
+    .stderr(predicates::str::contains("holds a model of n=8 m=8"));
 }
 
 /// Writes `n` frames of a moving pattern (64×48) as `dir/f_%03d.png` from 1.

@@ -34,6 +34,11 @@ pub struct TrainCmd {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Start from the parameters of this weights file (same n, m and group) instead
+    /// of random ones, e.g. to turn a fixed-rate model into a variable-rate one;
+    /// ignored when the run resumes.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Backend to train on.
     #[arg(long, value_enum, default_value_t)]
     backend: BackendChoice,
@@ -61,6 +66,7 @@ impl TrainCmd {
             max_steps: self.steps,
             max_minutes: self.minutes,
             seed: self.seed,
+            init: self.init.clone(),
             device: self.backend.device()?,
         })
     }

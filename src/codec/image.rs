@@ -5,7 +5,6 @@ use burn::prelude::*;
 use neco_core::container::{Header, ImageStream, Kind, PixelFormat};
 use neco_core::entropy::{EntropyModel, Latents};
 use neco_core::latent::LatentDims;
-use neco_core::quality::quant_step;
 use neco_core::{hex, Limits};
 
 use super::pad::{to_planar_padded, write_rgb, PlanarWindow};
@@ -69,6 +68,16 @@ impl Codec {
             weights.sha256,
             weights.config.group,
         )?;
+        if let Some(ladder) = &model.ladder {
+            // Like the hyper-synthesis, the ladder is stored twice; the steps decide
+            // which bits mean what, so both copies must agree.
+            let ladder = crate::model::weights::ladder_of(ladder, weights.config.m)?;
+            anyhow::ensure!(
+                weights.ladder.as_ref() == Some(&ladder),
+                "weights file is inconsistent: its rate-ladder section differs from its model record"
+            );
+            entropy = entropy.with_ladder(ladder)?;
+        }
         if let Some(t) = &weights.temporal {
             entropy = entropy.with_temporal(t.clone())?;
         }
@@ -178,12 +187,8 @@ impl Codec {
         let latents = t.time(
             |t| &mut t.params_ms,
             || {
-                self.entropy.quantize(
-                    &analysis.y,
-                    &analysis.z,
-                    &analysis.dims,
-                    quant_step(quality),
-                )
+                self.entropy
+                    .quantize(&analysis.y, &analysis.z, &analysis.dims, quality)
             },
         )?;
         self.encode_latents(src, &latents, quality, t)
@@ -208,12 +213,11 @@ impl Codec {
         let analysis = self.analyse(src, t)?;
         let pixels = f64::from(src.width) * f64::from(src.height);
         let try_quality = |q: u8, t: &mut Timings| -> anyhow::Result<(ImageStream, f64)> {
-            let step = quant_step(q);
             let latents = t.time(
                 |t| &mut t.params_ms,
                 || {
                     self.entropy
-                        .quantize(&analysis.y, &analysis.z, &analysis.dims, step)
+                        .quantize(&analysis.y, &analysis.z, &analysis.dims, q)
                 },
             )?;
             let stream = self.encode_latents(src, &latents, q, t)?;
@@ -356,21 +360,25 @@ impl Codec {
             |t| &mut t.entropy_ms,
             || self.entropy.decode_z(&s.z_bits, &d),
         )?;
-        let step = quant_step(s.header.quality);
+        let steps = self.entropy.steps(s.header.quality);
         let params = t.time(
             |t| &mut t.params_ms,
-            || self.entropy.params_given(&z_hat, &d, step, prev_y_hat),
+            || self.entropy.params_at(&z_hat, &d, &steps, prev_y_hat),
         )?;
         let symbols = t.time(
             |t| &mut t.entropy_ms,
             || self.entropy.decode_y(&s.y_bits, &params),
         )?;
         let mut params = params;
-        t.time(|t| &mut t.params_ms, || params.condition(&symbols, step))?;
+        t.time(
+            |t| &mut t.params_ms,
+            || self.entropy.condition(&mut params, &symbols, &steps),
+        )?;
         Ok(Latents {
             z_hat,
             symbols,
             params,
+            steps,
         })
     }
 
@@ -398,8 +406,7 @@ impl Codec {
             (None, _) => None,
         };
         let d = LatentDims::new(h.width, h.height);
-        let step = quant_step(h.quality);
-        let y_hat = latents.y_hat(step);
+        let y_hat = self.entropy.synthesis_input(latents, h.quality);
         let mut rgb = t.time(
             |t| &mut t.synthesis_ms,
             || self.synthesis(&y_hat, &d, h.width, h.height),

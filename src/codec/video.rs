@@ -56,7 +56,6 @@ pub fn encode_video<W: Write>(
         !temporal || codec.entropy_model().temporal().is_some(),
         "these weights have no temporal prior: code the video intra-only"
     );
-    let step = neco_core::quality::quant_step(quality);
     let mut prev_y_hat: Option<Vec<f32>> = None;
     let (width, height) = source.size();
     let fps = source.fps();
@@ -81,7 +80,7 @@ pub fn encode_video<W: Write>(
         let (stream, latents, mode) =
             code_frame(codec, &src, quality, prev, t).with_context(|| format!("frame {frames}"))?;
         if temporal {
-            prev_y_hat = Some(latents.y_hat(step));
+            prev_y_hat = Some(latents.y_hat());
         }
         if writer.is_none() {
             let header = video_header(&stream.header, fps, gop);
@@ -123,7 +122,6 @@ fn code_frame(
 ) -> anyhow::Result<(ImageStream, Latents, FrameMode)> {
     anyhow::ensure!(quality <= 100, "quality {quality} is out of range 0..=100");
     let a = codec.analyse(src, t)?;
-    let step = neco_core::quality::quant_step(quality);
     let mut candidates = vec![(FrameMode::Intra, None)];
     if prev_y_hat.is_some() {
         candidates.push((FrameMode::Temporal, prev_y_hat));
@@ -136,7 +134,7 @@ fn code_frame(
                 || {
                     codec
                         .entropy_model()
-                        .quantize_given(&a.y, &a.z, &a.dims, step, given)
+                        .quantize_given(&a.y, &a.z, &a.dims, quality, given)
                 },
             )
             .map_err(anyhow::Error::from)
@@ -196,7 +194,6 @@ pub fn decode_video<R: Read + Seek>(
         video: None,
         ..header.clone()
     };
-    let step = neco_core::quality::quant_step(header.quality);
     let (w, h) = (header.width as usize, header.height as usize);
     let mut last = vec![128u8; w * h * 3];
     let mut lost: Vec<LostFrames> = Vec::new();
@@ -266,7 +263,7 @@ pub fn decode_video<R: Read + Seek>(
                 Err(e) => Err(e.clone()),
             };
             match &latents {
-                Ok((_, l)) => prev = Ok(Some(l.y_hat(step))),
+                Ok((_, l)) => prev = Ok(Some(l.y_hat())),
                 Err(_) if dependant => {}
                 Err(_) => prev = Err(format!("group {i}: depends on frame {n}, which was lost")),
             }

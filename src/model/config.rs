@@ -15,7 +15,19 @@ pub struct ModelConfig {
     /// mean–scale model; see `neco_core::entropy::coupling`).
     #[serde(default = "diagonal", skip_serializing_if = "is_diagonal")]
     pub group: usize,
+    /// Rungs of the rate ladder (per-rung, per-channel quantization steps and
+    /// reconstruction scales, see [`super::ladder`]); 0: a fixed-rate model, moved
+    /// along the quality scale by a global step.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rungs: usize,
 }
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Most rungs a rate ladder may have.
+pub const MAX_RUNGS: usize = neco_core::entropy::MAX_RUNGS;
 
 fn diagonal() -> usize {
     1
@@ -28,8 +40,13 @@ fn is_diagonal(group: &usize) -> bool {
 /// Training hyperparameters (the `[train]` table of a model TOML).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// Rate–distortion trade-off: loss = bpp + λ·255²·MSE.
+    /// Rate–distortion trade-off: loss = bpp + λ·255²·MSE (fixed-rate models).
+    #[serde(default)]
     pub lambda: f64,
+    /// The λ of each rung of a variable-rate model, lowest rate first; each batch
+    /// trains one rung, drawn uniformly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lambdas: Vec<f64>,
     /// Adam learning rate.
     pub lr: f64,
     /// Learning-rate drops: `[[step, lr], ...]`, each applying from its step on.
@@ -80,7 +97,41 @@ impl ConfigFile {
     pub fn from_toml(text: &str) -> anyhow::Result<Self> {
         let cfg: ConfigFile = toml::from_str(text)?;
         cfg.model.validate()?;
+        if let Some(tc) = &cfg.train {
+            tc.validate(&cfg.model)?;
+        }
         Ok(cfg)
+    }
+}
+
+impl TrainConfig {
+    /// Check the λ values fit the model: one per rung of a variable-rate model, else
+    /// `lambda` alone; all positive.
+    pub fn validate(&self, model: &ModelConfig) -> anyhow::Result<()> {
+        if model.rungs > 0 {
+            anyhow::ensure!(
+                self.lambdas.len() == model.rungs,
+                "a model of {} rungs needs {} lambdas, got {}",
+                model.rungs,
+                model.rungs,
+                self.lambdas.len()
+            );
+        } else {
+            anyhow::ensure!(
+                self.lambdas.is_empty(),
+                "lambdas are for variable-rate models (rungs > 0); set lambda"
+            );
+        }
+        let all = std::iter::once(self.lambda).filter(|_| model.rungs == 0);
+        for l in all.chain(self.lambdas.iter().copied()) {
+            anyhow::ensure!(l.is_finite() && l > 0.0, "lambda must be positive, got {l}");
+        }
+        Ok(())
+    }
+
+    /// The λ of ladder rung `rung` (`lambda` for a fixed-rate model).
+    pub fn lambda_of(&self, rung: usize) -> f64 {
+        self.lambdas.get(rung).copied().unwrap_or(self.lambda)
     }
 }
 
@@ -100,6 +151,16 @@ impl ModelConfig {
             self.group,
             neco_core::entropy::MAX_GROUP,
             self.m
+        );
+        anyhow::ensure!(
+            self.rungs == 0 || (2..=MAX_RUNGS).contains(&self.rungs),
+            "a rate ladder must have 2..={MAX_RUNGS} rungs, got {}",
+            self.rungs
+        );
+        anyhow::ensure!(
+            self.rungs == 0 || self.group == 1,
+            "a rate ladder needs the diagonal entropy model (group = 1), got group = {}",
+            self.group
         );
         anyhow::ensure!(
             !self.name.is_empty() && self.name.len() <= 64,
@@ -124,5 +185,47 @@ mod tests {
         assert_eq!(tc.lr_at(50), 0.0008);
         assert_eq!(tc.lr_at(99), 0.0008);
         assert_eq!(tc.lr_at(100), 0.0005);
+    }
+
+    #[test]
+    fn a_rate_ladder_needs_one_lambda_per_rung() {
+        let text = |model: &str, train: &str| {
+            format!(
+                "[model]\nname = \"x\"\nn = 8\nm = 8\n{model}[train]\n{train}lr = 0.001\n\
+                 batch = 1\ncrop = 64\n"
+            )
+        };
+        let ok = ConfigFile::from_toml(&text("rungs = 3\n", "lambdas = [0.1, 0.2, 0.4]\n"))
+            .unwrap()
+            .train
+            .unwrap();
+        assert_eq!((ok.lambda_of(0), ok.lambda_of(2)), (0.1, 0.4));
+        for (model, train, error) in [
+            (
+                "rungs = 3\n",
+                "lambdas = [0.1, 0.2]\n",
+                "needs 3 lambdas, got 2",
+            ),
+            (
+                "",
+                "lambdas = [0.1, 0.2]\n",
+                "lambdas are for variable-rate models",
+            ),
+            ("rungs = 1\n", "lambdas = [0.1]\n", "2..=16 rungs, got 1"),
+            (
+                "rungs = 2\ngroup = 2\n",
+                "lambdas = [0.1, 0.2]\n",
+                "needs the diagonal",
+            ),
+            (
+                "rungs = 2\n",
+                "lambdas = [0.1, -0.2]\n",
+                "must be positive, got -0.2",
+            ),
+            ("", "", "must be positive, got 0"),
+        ] {
+            let e = ConfigFile::from_toml(&text(model, train)).unwrap_err();
+            assert!(e.to_string().contains(error), "{model}{train}: {e}");
+        }
     }
 }

@@ -5,6 +5,7 @@ use burn::tensor::Distribution;
 
 use super::factorized::FactorizedDensity;
 use super::gaussian::gaussian_likelihood;
+use super::ladder::RateLadder;
 use super::transforms::{Analysis, HyperAnalysis, HyperSynthesis, Synthesis};
 use super::ModelConfig;
 
@@ -21,6 +22,9 @@ pub struct HyperpriorModel {
     pub h_s: HyperSynthesis,
     /// Density of z.
     pub z_density: FactorizedDensity,
+    /// Per-rung quantization steps and reconstruction scales (variable-rate models;
+    /// `None`: one rate, moved by a global step at coding time).
+    pub ladder: Option<RateLadder>,
 }
 
 /// What one training forward pass produces.
@@ -42,6 +46,7 @@ impl HyperpriorModel {
             h_a: HyperAnalysis::new(cfg.n, cfg.m, device),
             h_s: HyperSynthesis::new(cfg.n, cfg.m, cfg.group, device),
             z_density: FactorizedDensity::new(cfg.n, device),
+            ladder: (cfg.rungs > 0).then(|| RateLadder::new(cfg.rungs, cfg.m, device)),
         }
     }
 
@@ -68,11 +73,18 @@ impl HyperpriorModel {
     /// the synthesis and hyper-synthesis see straight-through rounded values, as the
     /// decoder will ("mixed" quantization, Minnen & Singh 2020).
     ///
+    /// A variable-rate model codes at the steps of ladder rung `rung` and scales ŷ by
+    /// the rung's reconstruction scales before g_s; a fixed-rate one ignores `rung`.
+    ///
     /// # Shapes
     /// - `x`: `[B, 3, H, W]`, H and W multiples of 64
-    pub fn forward_train(&self, x: Tensor<4>) -> TrainOutput {
+    pub fn forward_train(&self, x: Tensor<4>, rung: usize) -> TrainOutput {
         let y = self.g_a.forward(x);
-        let (bits_y, bits_z, y_hat) = self.entropy_pass(y, true);
+        let step = self.ladder.as_ref().map(|l| l.step(rung));
+        let (bits_y, bits_z, mut y_hat) = self.entropy_pass(y, true, step);
+        if let Some(ladder) = &self.ladder {
+            y_hat = y_hat * ladder.recon(rung);
+        }
         TrainOutput {
             x_hat: self.g_s.forward(y_hat),
             bits_y,
@@ -81,10 +93,16 @@ impl HyperpriorModel {
     }
 
     /// The entropy model alone on latents `y` (`[B, M, h, w]`, h and w multiples of
-    /// 4): bits of y, bits of z (each `[1]`) and ŷ (straight-through). With `noise` the
+    /// 4): bits of y, bits of z (each `[1]`) and ŷ (straight-through), y quantized
+    /// with per-channel steps `step` (`[1, M, 1, 1]`; `None`: 1). With `noise` the
     /// rates are the training proxy (uniform noise), else those of the rounded values
     /// the codec codes.
-    pub fn entropy_pass(&self, y: Tensor<4>, noise: bool) -> (Tensor<1>, Tensor<1>, Tensor<4>) {
+    pub fn entropy_pass(
+        &self,
+        y: Tensor<4>,
+        noise: bool,
+        step: Option<Tensor<4>>,
+    ) -> (Tensor<1>, Tensor<1>, Tensor<4>) {
         let z = self.h_a.forward(y.clone());
         let [b, n, zh, zw] = z.dims();
         let z_rate = if noise {
@@ -97,9 +115,30 @@ impl HyperpriorModel {
             .likelihood(z_rate.swap_dims(0, 1).reshape([n, 1, b * zh * zw]));
         let bits_z = z_lik.log().sum().mul_scalar(-std::f64::consts::LOG2_E);
         let z_hat = straight_through_round(z);
-        let (bits_y, y_hat) = code_y(y, self.h_s.forward(z_hat), noise);
+        let params = self.h_s.forward(z_hat);
+        let (bits_y, y_hat) = match step {
+            None => code_y(y, params, noise),
+            Some(step) => code_y_at_step(y, params, noise, step),
+        };
         (bits_y, bits_z.reshape([1]), y_hat)
     }
+}
+
+/// [`code_y`] of the diagonal model with per-channel quantization steps: in units of
+/// the step the residual is round((y − μ)/Δ) under N(0, (σ/Δ)²), as the codec codes
+/// it, and ŷ = Δ·round((y − μ)/Δ) + μ.
+///
+/// # Shapes
+/// - `y`: `[B, M, h, w]`; `params`: `[B, 2M, h, w]`; `step`: `[1, M, 1, 1]`
+fn code_y_at_step(
+    y: Tensor<4>,
+    params: Tensor<4>,
+    noise: bool,
+    step: Tensor<4>,
+) -> (Tensor<1>, Tensor<4>) {
+    let step2 = Tensor::cat(vec![step.clone(), step.clone()], 1);
+    let (bits, y_hat) = code_y(y / step.clone(), params / step2, noise);
+    (bits, y_hat * step)
 }
 
 /// The rate of y and its quantized value ŷ (straight-through) under the h_s output

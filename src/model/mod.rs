@@ -7,6 +7,7 @@ pub mod factorized;
 pub mod gaussian;
 pub mod gdn;
 pub mod hyperprior;
+pub mod ladder;
 pub mod temporal;
 pub mod transforms;
 pub mod weights;

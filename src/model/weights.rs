@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::Context;
 use burn::module::Module;
 use burn::prelude::*;
-use neco_core::entropy::{FactorizedTables, HyperSynthesis};
+use neco_core::entropy::{FactorizedTables, HyperSynthesis, RateLadder};
 use neco_core::weights::Weights;
 
 use super::{ConfigFile, HyperpriorModel, ModelConfig};
@@ -32,6 +32,8 @@ pub struct WeightsFile {
     pub hyper: Option<HyperSynthesis>,
     /// The temporal prior of video frames (format version 3), in neco-core's format.
     pub temporal: Option<HyperSynthesis>,
+    /// The rate ladder of a variable-rate model (format version 5).
+    pub ladder: Option<RateLadder>,
     /// sha256 of the whole file.
     pub sha256: [u8; 32],
 }
@@ -54,6 +56,11 @@ impl WeightsFile {
             .into_record()
             .into_bytes()
             .map_err(|e| anyhow::anyhow!("serializing model: {e:?}"))?;
+        let ladder = model
+            .ladder
+            .as_ref()
+            .map(|l| ladder_of(l, config.m))
+            .transpose()?;
         Ok(Weights::write(
             &text,
             &record,
@@ -61,6 +68,7 @@ impl WeightsFile {
             &model.h_s.export(),
             temporal,
             config.group,
+            ladder.as_ref(),
         )?)
     }
 
@@ -80,12 +88,19 @@ impl WeightsFile {
             w.group,
             config.group
         );
+        anyhow::ensure!(
+            w.ladder.as_ref().map_or(0, RateLadder::rungs) == config.rungs,
+            "weights rate-ladder section has {} rungs, the config {}",
+            w.ladder.as_ref().map_or(0, RateLadder::rungs),
+            config.rungs
+        );
         Ok(WeightsFile {
             config,
             record: w.record,
             z_tables: w.z_tables,
             hyper: w.hyper,
             temporal: w.temporal,
+            ladder: w.ladder,
             sha256: w.sha256,
         })
     }
@@ -101,4 +116,13 @@ impl WeightsFile {
     pub fn model(&self, device: &Device) -> anyhow::Result<HyperpriorModel> {
         HyperpriorModel::from_record_bytes(&self.config, self.record.clone(), device)
     }
+}
+
+/// The ladder of a Burn model in neco-core's form (its steps and scales as f32).
+pub fn ladder_of(
+    ladder: &crate::model::ladder::RateLadder,
+    m: usize,
+) -> anyhow::Result<RateLadder> {
+    let (steps, recon) = ladder.values();
+    Ok(RateLadder::new(ladder.rungs(), m, steps, recon)?)
 }

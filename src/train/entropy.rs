@@ -106,7 +106,7 @@ fn analyse(model: &HyperpriorModel, batches: impl Iterator<Item = Tensor<4>>) ->
 /// Bits per pixel of y, of z, and in total, of `y` under the model's entropy model.
 fn bpp(model: &HyperpriorModel, y: Tensor<4>, noise: bool) -> (Tensor<1>, f64, f64) {
     let pixels = (y.dims()[0] * CROP * CROP) as f64;
-    let (bits_y, bits_z, _) = model.entropy_pass(y, noise);
+    let (bits_y, bits_z, _) = model.entropy_pass(y, noise, None);
     let y_bpp = bits_y.div_scalar(pixels);
     let z_bpp = bits_z.div_scalar(pixels);
     let (yv, zv) = (
@@ -141,6 +141,12 @@ fn start(
         base.group == 1,
         "{} is already a multivariate model; start from diagonal weights",
         args.weights.display()
+    );
+    anyhow::ensure!(
+        base.rungs == 0,
+        "{} is a variable-rate model ({} rungs); train its entropy model with `neco train`",
+        args.weights.display(),
+        base.rungs
     );
     let settings = EntropyRunSettings {
         weights_sha256: neco_core::hex(&weights.sha256),

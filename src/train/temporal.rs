@@ -286,6 +286,13 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
         args.weights.display(),
         weights.config.group
     );
+    anyhow::ensure!(
+        weights.config.rungs == 0,
+        "{} is a variable-rate model ({} rungs); the temporal prior trains for fixed-rate \
+         models only so far",
+        args.weights.display(),
+        weights.config.rungs
+    );
     let m = weights.config.m;
     let codec = Codec::new(&weights, args.device.clone())?;
     std::fs::create_dir_all(&args.run_dir)?;

@@ -9,11 +9,13 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 
 use super::checkpoint::{self, Progress};
 use super::data::{centre_batches, load_images, random_batch, RgbImage};
-use crate::model::{ConfigFile, HyperpriorModel, TrainConfig};
+use crate::model::ladder::RateLadder;
+use crate::model::weights::WeightsFile;
+use crate::model::{ConfigFile, HyperpriorModel, ModelConfig, TrainConfig};
 
 /// Where and how long to train.
 pub struct TrainArgs {
@@ -31,6 +33,10 @@ pub struct TrainArgs {
     pub max_minutes: f64,
     /// Seed for crops and noise.
     pub seed: u64,
+    /// Weights file to start from instead of random parameters (ignored on resume):
+    /// its architecture must match the config's, whose rate ladder, if any, starts at
+    /// its initial steps.
+    pub init: Option<PathBuf>,
     /// Device to train on (an autodiff device is derived from it).
     pub device: Device,
 }
@@ -45,10 +51,10 @@ struct Rd {
     loss: f64,
 }
 
-fn rd_of(model: &HyperpriorModel, x: Tensor<4>, lambda: f64) -> (Tensor<1>, Rd) {
+fn rd_of(model: &HyperpriorModel, x: Tensor<4>, rung: usize, lambda: f64) -> (Tensor<1>, Rd) {
     let [b, _, h, w] = x.dims();
     let pixels = (b * h * w) as f64;
-    let out = model.forward_train(x.clone());
+    let out = model.forward_train(x.clone(), rung);
     let bpp = (out.bits_y + out.bits_z).div_scalar(pixels);
     let mse = (out.x_hat - x).powi_scalar(2).mean().reshape([1]);
     let loss = bpp.clone() + mse.clone().mul_scalar(lambda * 255.0 * 255.0);
@@ -77,13 +83,13 @@ pub(crate) fn append_csv(path: &Path, header: &str, line: &str) -> anyhow::Resul
     Ok(())
 }
 
-/// Validation: average estimated bpp and PSNR on centre crops (noise proxy for the rate).
-fn validate(model: &HyperpriorModel, batches: &[Tensor<4>], lambda: f64) -> Rd {
-    let model = model.valid();
+/// Validation at ladder rung `rung` (0 for a fixed-rate model): average estimated bpp
+/// and PSNR on centre crops (noise proxy for the rate).
+fn validate(model: &HyperpriorModel, batches: &[Tensor<4>], rung: usize, lambda: f64) -> Rd {
     let (mut bpp, mut mse, mut loss, mut n) = (0.0, 0.0, 0.0, 0.0);
     for x in batches {
         let b = x.dims()[0] as f64;
-        let (_, rd) = rd_of(&model, x.clone(), lambda);
+        let (_, rd) = rd_of(model, x.clone(), rung, lambda);
         bpp += rd.bpp * b;
         mse += rd.mse * b;
         loss += rd.loss * b;
@@ -94,6 +100,32 @@ fn validate(model: &HyperpriorModel, batches: &[Tensor<4>], lambda: f64) -> Rd {
         mse: mse / n,
         loss: loss / n,
     }
+}
+
+/// The model of weights file `path` with the ladder `cfg` asks for (a fresh one when
+/// the file has none).
+fn init_from(path: &Path, cfg: &ModelConfig, device: &Device) -> anyhow::Result<HyperpriorModel> {
+    let weights = WeightsFile::read(path)?;
+    let base = &weights.config;
+    anyhow::ensure!(
+        (base.n, base.m, base.group) == (cfg.n, cfg.m, cfg.group)
+            && (base.rungs == cfg.rungs || base.rungs == 0),
+        "{} holds a model of n={} m={} group={} rungs={}; the config asks for n={} m={} group={} rungs={}",
+        path.display(),
+        base.n,
+        base.m,
+        base.group,
+        base.rungs,
+        cfg.n,
+        cfg.m,
+        cfg.group,
+        cfg.rungs
+    );
+    let mut model = weights.model(device)?;
+    if model.ladder.is_none() && cfg.rungs > 0 {
+        model.ladder = Some(RateLadder::new(cfg.rungs, cfg.m, device));
+    }
+    Ok(model)
 }
 
 /// Train (or resume training) until `max_steps` or `max_minutes`, checkpointing as it goes.
@@ -132,7 +164,11 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         model = HyperpriorModel::from_record_bytes(&cfg.model, ck.model, &device)
             .context("applying the model checkpoint")?;
         (optim, progress) = checkpoint::resume(optim, ck.optim, ck.progress, &args.run_dir)?;
+    } else if let Some(init) = &args.init {
+        model = init_from(init, &cfg.model, &device)?;
+        eprintln!("starting from the parameters of {}", init.display());
     }
+    let rungs = cfg.model.rungs.max(1);
 
     eprintln!("loading training images from {}", args.train_dir.display());
     let images: Vec<RgbImage> = load_images(&args.train_dir, tc.crop)?;
@@ -160,7 +196,8 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             break;
         }
         let x = random_batch(&images, tc.batch, tc.crop, &mut rng, &device);
-        let (loss, rd) = rd_of(&model, x, tc.lambda);
+        let rung = rng.random_range(0..rungs);
+        let (loss, rd) = rd_of(&model, x, rung, tc.lambda_of(rung));
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(tc.lr_at(progress.step), model, grads);
         progress.step += 1;
@@ -184,22 +221,28 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             acc_n = 0;
         }
         if !valid_batches.is_empty() && progress.step.is_multiple_of(tc.validate_every) {
-            let v = validate(&model, &valid_batches, tc.lambda);
-            let line = format!(
-                "{},{:.1},{:.5},{:.4},{:.3}",
-                progress.step,
-                progress.elapsed_s,
-                v.loss,
-                v.bpp,
-                psnr(v.mse)
-            );
-            eprintln!("valid {line}");
-            append_csv(&valid_csv, "step,elapsed_s,loss,bpp,psnr", &line)?;
+            // One line per rung; the sum of the rungs' losses ranks checkpoints.
+            let valid_model = model.valid();
+            let mut total = 0.0;
+            for rung in 0..rungs {
+                let v = validate(&valid_model, &valid_batches, rung, tc.lambda_of(rung));
+                let line = format!(
+                    "{},{:.1},{rung},{:.5},{:.4},{:.3}",
+                    progress.step,
+                    progress.elapsed_s,
+                    v.loss,
+                    v.bpp,
+                    psnr(v.mse)
+                );
+                eprintln!("valid {line}");
+                append_csv(&valid_csv, "step,elapsed_s,rung,loss,bpp,psnr", &line)?;
+                total += v.loss;
+            }
             if progress
                 .best_valid_loss
-                .is_none_or(|(best, _)| v.loss < best)
+                .is_none_or(|(best, _)| total < best)
             {
-                progress.best_valid_loss = Some((v.loss, progress.step));
+                progress.best_valid_loss = Some((total, progress.step));
             }
         }
         if last_ckpt.elapsed().as_secs() >= tc.checkpoint_secs {

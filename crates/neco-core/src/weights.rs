@@ -5,14 +5,16 @@
 //!
 //! ```text
 //! magic    [u8; 8]  "NECOWTS\0"
-//! version  u32      1, 2, 3 or 4
+//! version  u32      1 to 5
 //! sections          length u32, then that many bytes, in this order:
 //!   config          the model config (TOML, UTF-8)
 //!   record          the Burn record of every parameter (burnpack)
 //!   z tables        FactorizedTables::to_bytes
 //!   hyper-synthesis HyperSynthesis::to_bytes         (versions 2 to 4)
 //!   temporal prior  HyperSynthesis::to_bytes         (version 3; in 4, may be empty)
-//!   y model         u32 channels per group d         (version 4 only)
+//!   y model         u32 channels per group d         (versions 4 and 5)
+//!   rate ladder     u32 rungs K, u32 channels M, K·M f32 steps,
+//!                   K·M f32 reconstruction scales    (version 5 only)
 //! ```
 //!
 //! Version 2 adds the hyper-synthesis in this crate's own format, so the entropy
@@ -24,24 +26,26 @@
 //! the channel groups of the multivariate Gaussian model
 //! ([`coupling`](crate::entropy::coupling)); files of the diagonal model (d = 1) are
 //! still written as version 2 or 3, so their bytes — and sha256 — do not change.
+//! Version 5 adds the rate ladder of a variable-rate model
+//! ([`RateLadder`](crate::entropy::RateLadder)); only such models are written as 5.
 
 use sha2::{Digest, Sha256};
 
 use crate::bytes::ByteReader;
-use crate::entropy::{EntropyModel, FactorizedTables, HyperSynthesis, MAX_GROUP};
+use crate::entropy::{EntropyModel, FactorizedTables, HyperSynthesis, RateLadder, MAX_GROUP};
 use crate::{NecoError, Result};
 
 /// The 8 bytes every weights file starts with.
 pub const MAGIC: &[u8; 8] = b"NECOWTS\0";
 /// The newest version this build reads and writes.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 /// Largest section accepted.
 pub const MAX_SECTION: usize = 256 << 20;
 
 /// A parsed weights file.
 #[derive(Debug, Clone)]
 pub struct Weights {
-    /// Format version of the file (1 to 4).
+    /// Format version of the file (1 to 5).
     pub version: u32,
     /// Model config, TOML.
     pub config: String,
@@ -56,6 +60,8 @@ pub struct Weights {
     /// Channels per group of the multivariate model of ŷ (version 4; 1, the diagonal
     /// model, for older versions).
     pub group: usize,
+    /// The rate ladder of a variable-rate model (version 5).
+    pub ladder: Option<RateLadder>,
     /// sha256 of the whole file: the identity streams record.
     pub sha256: [u8; 32],
 }
@@ -82,6 +88,7 @@ impl Weights {
             "hyper-synthesis",
             "temporal prior",
             "y model",
+            "rate ladder",
         ][..version as usize + 2];
         let mut sections = Vec::with_capacity(names.len());
         for name in names {
@@ -129,6 +136,7 @@ impl Weights {
                 group
             }
         };
+        let ladder = sections.get(6).map(|b| parse_ladder(b)).transpose()?;
         Ok(Weights {
             version,
             config,
@@ -137,12 +145,14 @@ impl Weights {
             hyper,
             temporal,
             group,
+            ladder,
             sha256: Sha256::digest(bytes).into(),
         })
     }
 
-    /// Serializes a weights file: version 4 for the multivariate model (`group` > 1),
-    /// else version 3 with a temporal prior and version 2 without.
+    /// Serializes a weights file: version 5 for a variable-rate model (`ladder`),
+    /// version 4 for the multivariate model (`group` > 1), else version 3 with a
+    /// temporal prior and version 2 without.
     pub fn write(
         config: &str,
         record: &[u8],
@@ -150,10 +160,12 @@ impl Weights {
         hyper: &HyperSynthesis,
         temporal: Option<&HyperSynthesis>,
         group: usize,
+        ladder: Option<&RateLadder>,
     ) -> Result<Vec<u8>> {
-        let version: u32 = match (group, temporal) {
-            (1, Some(_)) => 3,
-            (1, None) => 2,
+        let version: u32 = match (ladder, group, temporal) {
+            (Some(_), _, _) => 5,
+            (None, 1, Some(_)) => 3,
+            (None, 1, None) => 2,
             _ => 4,
         };
         let mut out = Vec::new();
@@ -174,6 +186,10 @@ impl Weights {
         }
         if version >= 4 {
             sections.push(("y model", &group_bytes[..]));
+        }
+        let ladder_bytes = ladder.map(ladder_to_bytes).unwrap_or_default();
+        if version >= 5 {
+            sections.push(("rate ladder", &ladder_bytes[..]));
         }
         for (name, section) in sections {
             if section.len() > MAX_SECTION {
@@ -199,12 +215,43 @@ impl Weights {
                     .into(),
             )
         })?;
-        let model = EntropyModel::new(hyper, self.z_tables.clone(), self.sha256, self.group)?;
+        let mut model = EntropyModel::new(hyper, self.z_tables.clone(), self.sha256, self.group)?;
+        if let Some(ladder) = &self.ladder {
+            model = model.with_ladder(ladder.clone())?;
+        }
         match &self.temporal {
             Some(t) => model.with_temporal(t.clone()),
             None => Ok(model),
         }
     }
+}
+
+/// The rate-ladder section: K, M, then the K·M steps and K·M scales.
+fn ladder_to_bytes(ladder: &RateLadder) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(ladder.rungs() as u32).to_le_bytes());
+    out.extend_from_slice(&(ladder.channels() as u32).to_le_bytes());
+    for v in ladder.raw_steps().iter().chain(ladder.raw_recon()) {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn parse_ladder(bytes: &[u8]) -> Result<RateLadder> {
+    let mut r = ByteReader::new(bytes, "rate ladder section", NecoError::BadWeights);
+    let (rungs, m) = (r.u32()? as usize, r.u32()? as usize);
+    // Sizes are checked against the bytes present before anything is allocated.
+    let values = rungs.checked_mul(m).and_then(|n| n.checked_mul(2));
+    if values.is_none_or(|n| n.checked_mul(4) != Some(r.remaining())) {
+        return Err(r.err(format_args!(
+            "{rungs} rungs × {m} channels do not match its {} bytes of values",
+            r.remaining()
+        )));
+    }
+    let steps = r.f32s(rungs * m)?;
+    let recon = r.f32s(rungs * m)?;
+    r.finish()?;
+    RateLadder::new(rungs, m, steps, recon)
 }
 
 #[cfg(test)]
@@ -236,12 +283,12 @@ mod tests {
     fn the_temporal_prior_makes_version_3_and_round_trips() {
         // N = 2 z channels, M = 3 y channels: h_s 2 → 6, the prior 10 → 6.
         let (hyper, temporal) = (conv(2, 6), conv(10, 6));
-        let v2 = Weights::write("c", b"rec", &tables(), &hyper, None, 1).unwrap();
+        let v2 = Weights::write("c", b"rec", &tables(), &hyper, None, 1, None).unwrap();
         let w = Weights::parse(&v2).unwrap();
         assert_eq!((w.version, w.temporal.is_none()), (2, true));
         assert!(w.entropy_model().unwrap().temporal().is_none());
 
-        let v3 = Weights::write("c", b"rec", &tables(), &hyper, Some(&temporal), 1).unwrap();
+        let v3 = Weights::write("c", b"rec", &tables(), &hyper, Some(&temporal), 1, None).unwrap();
         let w = Weights::parse(&v3).unwrap();
         assert_eq!(w.version, 3);
         assert_eq!(w.temporal.as_ref(), Some(&temporal));
@@ -251,7 +298,8 @@ mod tests {
         );
 
         // A prior of the wrong shape for the model is refused when the model is built.
-        let bad = Weights::write("c", b"rec", &tables(), &hyper, Some(&conv(9, 6)), 1).unwrap();
+        let bad =
+            Weights::write("c", b"rec", &tables(), &hyper, Some(&conv(9, 6)), 1, None).unwrap();
         let e = Weights::parse(&bad).unwrap().entropy_model().unwrap_err();
         assert!(e.to_string().contains("must map 10 to 6"), "{e}");
 
@@ -271,17 +319,18 @@ mod tests {
     fn channel_groups_make_version_4() {
         // M = 4 in groups of 2: h_s 2 → 4 + 4 + 2 = 10.
         let hyper = conv(2, 10);
-        let v4 = Weights::write("c", b"rec", &tables(), &hyper, None, 2).unwrap();
+        let v4 = Weights::write("c", b"rec", &tables(), &hyper, None, 2, None).unwrap();
         let w = Weights::parse(&v4).unwrap();
         assert_eq!((w.version, w.group, w.temporal.is_none()), (4, 2, true));
         let model = w.entropy_model().unwrap();
         assert_eq!((model.y_channels(), model.group()), (4, 2));
         // With a prior (3M + 1 = 13 → 2M = 8).
-        let v4t = Weights::write("c", b"rec", &tables(), &hyper, Some(&conv(13, 8)), 2).unwrap();
+        let v4t =
+            Weights::write("c", b"rec", &tables(), &hyper, Some(&conv(13, 8)), 2, None).unwrap();
         let w = Weights::parse(&v4t).unwrap();
         assert!(w.entropy_model().unwrap().temporal().is_some());
         // The group must fit the hyper-synthesis, and the section must be sane.
-        let bad = Weights::write("c", b"rec", &tables(), &hyper, None, 3).unwrap();
+        let bad = Weights::write("c", b"rec", &tables(), &hyper, None, 3, None).unwrap();
         let e = Weights::parse(&bad).unwrap().entropy_model().unwrap_err();
         assert!(e.to_string().contains("channel groups of d = 3"), "{e}");
         let mut huge = v4.clone();
@@ -289,5 +338,30 @@ mod tests {
         huge[at..].copy_from_slice(&99u32.to_le_bytes());
         let e = Weights::parse(&huge).unwrap_err().to_string();
         assert!(e.contains("channel groups of 99"), "{e}");
+    }
+
+    #[test]
+    fn a_rate_ladder_makes_version_5_and_round_trips() {
+        let hyper = conv(2, 6);
+        let ladder =
+            RateLadder::new(2, 3, vec![2.0, 3.0, 4.0, 0.5, 0.5, 0.5], vec![1.0; 6]).unwrap();
+        let v5 = Weights::write("c", b"rec", &tables(), &hyper, None, 1, Some(&ladder)).unwrap();
+        let w = Weights::parse(&v5).unwrap();
+        assert_eq!((w.version, w.group), (5, 1));
+        assert_eq!(w.ladder.as_ref(), Some(&ladder));
+        let model = w.entropy_model().unwrap();
+        assert_eq!(model.steps(0), vec![2.0, 3.0, 4.0]);
+        assert_eq!(model.recon_scales(100), Some(vec![1.0; 3]));
+        // A ladder over the wrong number of channels is refused with the model.
+        let four = RateLadder::new(2, 4, vec![1.0; 8], vec![1.0; 8]).unwrap();
+        let bad = Weights::write("c", b"rec", &tables(), &hyper, None, 1, Some(&four)).unwrap();
+        let e = Weights::parse(&bad).unwrap().entropy_model().unwrap_err();
+        assert!(e.to_string().contains("ladder over 4 channels"), "{e}");
+        // Sizes that do not match the section are refused before allocating.
+        let mut lying = v5.clone();
+        let at = v5.len() - 4 * 12 - 8;
+        lying[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let e = Weights::parse(&lying).unwrap_err().to_string();
+        assert!(e.contains("do not match"), "{e}");
     }
 }

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use neco_core::container::video::{FrameMode, VideoStreamReader};
 use neco_core::container::ImageStream;
 use neco_core::latent::LatentDims;
-use neco_core::quality::quant_step;
 use neco_core::weights::Weights;
 use neco_core::{hex, Limits, NecoError};
 use serde_json::Value;
@@ -94,7 +93,7 @@ fn golden_video_latents_decode_without_burn() {
         let mut r =
             VideoStreamReader::open(std::io::Cursor::new(&bytes), &Limits::default()).unwrap();
         let h = r.header().clone();
-        let (d, step) = (LatentDims::new(h.width, h.height), quant_step(h.quality));
+        let d = LatentDims::new(h.width, h.height);
         let mut all = Vec::new();
         let mut prev: Option<Vec<f32>> = None;
         let mut temporal = 0;
@@ -108,9 +107,9 @@ fn golden_video_latents_decode_without_burn() {
                     }
                 };
                 let l = model
-                    .decode_given(&f.z_bits, &f.y_bits, &d, step, given)
+                    .decode_given(&f.z_bits, &f.y_bits, &d, h.quality, given)
                     .unwrap();
-                prev = Some(l.y_hat(step));
+                prev = Some(l.y_hat());
                 all.extend(l.z_hat);
                 all.extend(l.symbols);
             }

@@ -2,7 +2,7 @@
 //! format version give an error, never a panic, and what parses builds an entropy model
 //! that codes (or refuses) without panicking.
 
-use neco_core::entropy::{FactorizedTables, HyperSynthesis, Layer};
+use neco_core::entropy::{FactorizedTables, HyperSynthesis, Layer, RateLadder};
 use neco_core::latent::LatentDims;
 use neco_core::weights::Weights;
 use proptest::prelude::*;
@@ -23,19 +23,22 @@ fn conv(in_ch: usize, out_ch: usize) -> HyperSynthesis {
 }
 
 /// A weights file of each kind: N = 2 z channels, M = 4 y channels; diagonal without and
-/// with a temporal prior (versions 2 and 3), groups of 2 without and with one (version 4).
+/// with a temporal prior (versions 2 and 3), groups of 2 without and with one (version 4),
+/// a rate ladder of 3 rungs with a prior (version 5).
 fn files() -> Vec<Vec<u8>> {
     let pmf = vec![0.25, 0.5, 0.25];
     let tables = FactorizedTables::from_probabilities(&[(-1, pmf.clone()), (-1, pmf)]).unwrap();
     let (diag, grouped, prior) = (conv(2, 8), conv(2, 10), conv(13, 8));
+    let ladder = RateLadder::new(3, 4, vec![2.0; 12], vec![1.0; 12]).unwrap();
     [
-        (&diag, None, 1),
-        (&diag, Some(&prior), 1),
-        (&grouped, None, 2),
-        (&grouped, Some(&prior), 2),
+        (&diag, None, 1, None),
+        (&diag, Some(&prior), 1, None),
+        (&grouped, None, 2, None),
+        (&grouped, Some(&prior), 2, None),
+        (&diag, Some(&prior), 1, Some(&ladder)),
     ]
     .into_iter()
-    .map(|(h, t, g)| Weights::write("[model]", b"record", &tables, h, t, g).unwrap())
+    .map(|(h, t, g, l)| Weights::write("[model]", b"record", &tables, h, t, g, l).unwrap())
     .collect()
 }
 
@@ -46,7 +49,7 @@ fn exercise(bytes: &[u8]) {
     let Ok(model) = w.entropy_model() else { return };
     // 1×1 convolutions keep ẑ's grid, which the model refuses for ŷ's: an error, no panic.
     let d = LatentDims::new(64, 64);
-    let _ = model.params(&vec![0; model.z_channels() * d.z_plane()], &d, 1.0);
+    let _ = model.params(&vec![0; model.z_channels() * d.z_plane()], &d, 50);
 }
 
 #[test]
@@ -69,7 +72,7 @@ proptest! {
 
     #[test]
     fn damaged_files_never_panic(
-        which in 0usize..4,
+        which in 0usize..5,
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
     ) {
         let mut file = files().swap_remove(which);

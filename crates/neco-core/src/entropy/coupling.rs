@@ -30,7 +30,7 @@ pub const MAX_GROUP: usize = 8;
 
 /// Strictly-lower entries of L per group of `d` channels.
 pub fn lower_per_group(d: usize) -> usize {
-    d * (d - 1) / 2
+    d * d.saturating_sub(1) / 2
 }
 
 /// Output channels of a hyper-synthesis for `m` latent channels in groups of `d`:

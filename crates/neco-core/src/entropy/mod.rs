@@ -38,6 +38,7 @@ pub mod factorized;
 pub mod gaussian;
 pub mod hyper;
 pub mod hyper_format;
+pub mod ladder;
 pub mod model;
 pub mod quantize;
 pub mod temporal;
@@ -51,6 +52,7 @@ pub use gaussian::{
     SCALE_MIN,
 };
 pub use hyper::{entropy_params, snap_mean, EntropyParams, HyperSynthesis, Layer, Planes};
+pub use ladder::{RateLadder, MAX_RUNGS};
 pub use model::{CodedLatents, EntropyModel, Latents};
 pub use quantize::{quantize_pmf, PRECISION};
 pub use temporal::TemporalPrior;

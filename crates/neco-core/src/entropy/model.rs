@@ -12,6 +12,7 @@ use super::coupling::{self, Coupling, MAX_GROUP};
 use super::factorized::FactorizedTables;
 use super::gaussian::{decode_parallel, encode_parallel};
 use super::hyper::{diagonal_params, EntropyParams, HyperSynthesis, Planes};
+use super::ladder::RateLadder;
 use super::temporal::TemporalPrior;
 use crate::container::ImageStream;
 use crate::latent::LatentDims;
@@ -35,6 +36,8 @@ pub struct EntropyModel {
     y_channels: usize,
     /// Channels per group of the multivariate model (1: the diagonal model).
     group: usize,
+    /// Per-channel steps of a variable-rate model; `None`: one global step per quality.
+    ladder: Option<RateLadder>,
     weights_sha256: [u8; 32],
 }
 
@@ -47,15 +50,23 @@ pub struct Latents {
     pub symbols: Vec<i32>,
     /// Scale-table index and mean of every ŷ element, from P(ẑ).
     pub params: EntropyParams,
+    /// The quantization step Δ of each of the M channels.
+    pub steps: Vec<f32>,
 }
 
 impl Latents {
-    /// The dequantized latent ŷ = symbol · Δ + μ that the synthesis transform takes.
-    pub fn y_hat(&self, step: f32) -> Vec<f32> {
+    /// The dequantized latent ŷ = symbol · Δ + μ (Δ of the element's channel): what
+    /// the temporal prior of the next frame sees, and, times the reconstruction scales
+    /// of a variable-rate model, what the synthesis transform takes.
+    pub fn y_hat(&self) -> Vec<f32> {
+        let plane = self.symbols.len() / self.steps.len().max(1);
         self.symbols
-            .iter()
-            .zip(&self.params.means)
-            .map(|(&q, &mu)| q as f32 * step + mu)
+            .chunks(plane.max(1))
+            .zip(self.params.means.chunks(plane.max(1)))
+            .zip(&self.steps)
+            .flat_map(|((q, mu), &step)| {
+                q.iter().zip(mu).map(move |(&q, &mu)| q as f32 * step + mu)
+            })
             .collect()
     }
 }
@@ -97,6 +108,7 @@ impl EntropyModel {
                 z_tables,
                 y_channels,
                 group,
+                ladder: None,
                 weights_sha256,
             }),
             _ => Err(NecoError::BadWeights(format!(
@@ -112,6 +124,77 @@ impl EntropyModel {
     pub fn with_temporal(mut self, net: HyperSynthesis) -> Result<Self> {
         self.temporal = Some(TemporalPrior::new(net, self.y_channels)?);
         Ok(self)
+    }
+
+    /// Makes this a variable-rate model: per-channel steps from `ladder` at every
+    /// quality instead of one global step. The ladder must span the M channels, and
+    /// the multivariate model is not supported with one.
+    pub fn with_ladder(mut self, ladder: RateLadder) -> Result<Self> {
+        if ladder.channels() != self.y_channels || self.group != 1 {
+            return Err(NecoError::BadWeights(format!(
+                "a rate ladder over {} channels for a model of M = {} in groups of {} \
+                 (a ladder needs the diagonal model and M channels)",
+                ladder.channels(),
+                self.y_channels,
+                self.group
+            )));
+        }
+        self.ladder = Some(ladder);
+        Ok(self)
+    }
+
+    /// The rate ladder of a variable-rate model.
+    pub fn ladder(&self) -> Option<&RateLadder> {
+        self.ladder.as_ref()
+    }
+
+    /// The quantization step Δ of each of the M channels at `quality`: the ladder's
+    /// interpolated steps, or [`quant_step`] for every channel of a fixed-rate model.
+    pub fn steps(&self, quality: u8) -> Vec<f32> {
+        match &self.ladder {
+            Some(l) => l.steps(quality),
+            None => vec![quant_step(quality); self.y_channels],
+        }
+    }
+
+    /// The scales a variable-rate model applies to ŷ before the synthesis transform
+    /// at `quality` (float, decoder side only); `None` for a fixed-rate model.
+    pub fn recon_scales(&self, quality: u8) -> Option<Vec<f32>> {
+        self.ladder.as_ref().map(|l| l.recon(quality))
+    }
+
+    /// The one step the temporal prior is told: Δ of a fixed-rate model, the mean of
+    /// the channels' steps (summed in channel order) of a variable-rate one.
+    fn nominal_step(&self, steps: &[f32]) -> f32 {
+        match self.ladder {
+            None => steps[0],
+            Some(_) => steps.iter().fold(0.0f32, |a, &s| a + s) / steps.len() as f32,
+        }
+    }
+
+    /// Turns `params` into conditional means given the decoded ŷ `symbols` (see
+    /// [`EntropyParams::condition`]; a no-op for the diagonal model).
+    pub fn condition(
+        &self,
+        params: &mut EntropyParams,
+        symbols: &[i32],
+        steps: &[f32],
+    ) -> Result<()> {
+        // Multivariate models have no ladder: every channel has the same step.
+        params.condition(symbols, steps[0])
+    }
+
+    /// What the synthesis transform takes: ŷ, times the reconstruction scales of
+    /// `quality` for a variable-rate model.
+    pub fn synthesis_input(&self, latents: &Latents, quality: u8) -> Vec<f32> {
+        let mut y_hat = latents.y_hat();
+        if let Some(scales) = self.recon_scales(quality) {
+            let plane = y_hat.len() / scales.len();
+            for (channel, r) in y_hat.chunks_mut(plane.max(1)).zip(scales) {
+                channel.iter_mut().for_each(|v| *v *= r);
+            }
+        }
+        y_hat
     }
 
     /// The temporal prior, when the weights have one.
@@ -139,11 +222,11 @@ impl EntropyModel {
         self.weights_sha256
     }
 
-    /// The deterministic path: ẑ → per-element scale-table index (for step Δ) and mean
-    /// (for the multivariate model, the unconditional mean and the coupling that
-    /// [`EntropyParams::condition`] turns into conditional means).
-    pub fn params(&self, z_hat: &[i32], d: &LatentDims, step: f32) -> Result<EntropyParams> {
-        self.params_given(z_hat, d, step, None)
+    /// The deterministic path: ẑ → per-element scale-table index (for the steps of
+    /// `quality`) and mean (for the multivariate model, the unconditional mean and the
+    /// coupling that [`EntropyParams::condition`] turns into conditional means).
+    pub fn params(&self, z_hat: &[i32], d: &LatentDims, quality: u8) -> Result<EntropyParams> {
+        self.params_given(z_hat, d, quality, None)
     }
 
     /// [`params`](Self::params), refined by the temporal prior with the previous
@@ -153,7 +236,19 @@ impl EntropyModel {
         &self,
         z_hat: &[i32],
         d: &LatentDims,
-        step: f32,
+        quality: u8,
+        prev_y_hat: Option<&[f32]>,
+    ) -> Result<EntropyParams> {
+        self.params_at(z_hat, d, &self.steps(quality), prev_y_hat)
+    }
+
+    /// [`params_given`](Self::params_given) for the per-channel steps `steps` (of
+    /// [`steps`](Self::steps)).
+    pub fn params_at(
+        &self,
+        z_hat: &[i32],
+        d: &LatentDims,
+        steps: &[f32],
         prev_y_hat: Option<&[f32]>,
     ) -> Result<EntropyParams> {
         let mut out = self.hyper_output(z_hat, d)?;
@@ -165,7 +260,7 @@ impl EntropyModel {
             // The prior refines scales and means; the coupling terms pass through.
             let (diag, lower) = out.data.split_at(2 * m * plane);
             let diag = Planes::new(2 * m, d.yh, d.yw, diag.to_vec())?;
-            let mut data = temporal.refine(&diag, prev, step)?.data;
+            let mut data = temporal.refine(&diag, prev, self.nominal_step(steps))?.data;
             data.extend_from_slice(lower);
             out.data = data;
         }
@@ -175,8 +270,10 @@ impl EntropyModel {
         };
         // Scales are in units of the quantization step: σ/Δ picks the table.
         let (scales, rest) = out.data.split_at_mut(m * plane);
-        for s in scales.iter_mut() {
-            *s /= step;
+        for (channel, &step) in scales.chunks_mut(plane.max(1)).zip(steps) {
+            for s in channel {
+                *s /= step;
+            }
         }
         let mut params = diagonal_params(scales, &rest[..m * plane]);
         params.coupling = coupling;
@@ -206,9 +303,10 @@ impl EntropyModel {
 
     /// Quantizes the analysis outputs `y` (`M × yh × yw`) and `z` (`N × zh × zw`), as
     /// computed by any backend: ẑ = round(z), then the parameters P(ẑ), then the ŷ
-    /// symbols round((y − μ)/Δ). Non-finite inputs quantize to 0.
-    pub fn quantize(&self, y: &[f32], z: &[f32], d: &LatentDims, step: f32) -> Result<Latents> {
-        self.quantize_given(y, z, d, step, None)
+    /// symbols round((y − μ)/Δ) at the steps of `quality`. Non-finite inputs quantize
+    /// to 0.
+    pub fn quantize(&self, y: &[f32], z: &[f32], d: &LatentDims, quality: u8) -> Result<Latents> {
+        self.quantize_given(y, z, d, quality, None)
     }
 
     /// [`quantize`](Self::quantize) with the parameters of
@@ -218,7 +316,7 @@ impl EntropyModel {
         y: &[f32],
         z: &[f32],
         d: &LatentDims,
-        step: f32,
+        quality: u8,
         prev_y_hat: Option<&[f32]>,
     ) -> Result<Latents> {
         let (m, n) = (self.y_channels, self.z_channels());
@@ -232,23 +330,32 @@ impl EntropyModel {
             )));
         }
         let z_hat: Vec<i32> = z.iter().map(|&v| round_clamped(v)).collect();
-        let mut params = self.params_given(&z_hat, d, step, prev_y_hat)?;
+        let steps = self.steps(quality);
+        let mut params = self.params_at(&z_hat, d, &steps, prev_y_hat)?;
+        let plane = d.y_plane().max(1);
         let symbols = match &params.coupling {
+            // Multivariate models have no ladder: every channel has the same step.
             Some(c) => {
                 let mut symbols = vec![0; y.len()];
-                c.quantize(y, step, round_clamped, &mut symbols, &mut params.means)?;
+                c.quantize(y, steps[0], round_clamped, &mut symbols, &mut params.means)?;
                 symbols
             }
             None => y
-                .iter()
-                .zip(&params.means)
-                .map(|(&y, &mu)| round_clamped((y - mu) / step))
+                .chunks(plane)
+                .zip(params.means.chunks(plane))
+                .zip(&steps)
+                .flat_map(|((y, mu), &step)| {
+                    y.iter()
+                        .zip(mu)
+                        .map(move |(&y, &mu)| round_clamped((y - mu) / step))
+                })
                 .collect(),
         };
         Ok(Latents {
             z_hat,
             symbols,
             params,
+            steps,
         })
     }
 
@@ -265,16 +372,16 @@ impl EntropyModel {
         Ok(CodedLatents { z_bits, y_bits })
     }
 
-    /// Decodes ẑ from `z_bits`, runs the parameter path at step Δ, then decodes the ŷ
-    /// symbols from the substreams `y_bits`.
+    /// Decodes ẑ from `z_bits`, runs the parameter path at the steps of `quality`,
+    /// then decodes the ŷ symbols from the substreams `y_bits`.
     pub fn decode<S: AsRef<[u8]> + Sync>(
         &self,
         z_bits: &[u8],
         y_bits: &[S],
         d: &LatentDims,
-        step: f32,
+        quality: u8,
     ) -> Result<Latents> {
-        self.decode_given(z_bits, y_bits, d, step, None)
+        self.decode_given(z_bits, y_bits, d, quality, None)
     }
 
     /// [`decode`](Self::decode) with the parameters of
@@ -284,17 +391,19 @@ impl EntropyModel {
         z_bits: &[u8],
         y_bits: &[S],
         d: &LatentDims,
-        step: f32,
+        quality: u8,
         prev_y_hat: Option<&[f32]>,
     ) -> Result<Latents> {
         let z_hat = self.decode_z(z_bits, d)?;
-        let mut params = self.params_given(&z_hat, d, step, prev_y_hat)?;
+        let steps = self.steps(quality);
+        let mut params = self.params_at(&z_hat, d, &steps, prev_y_hat)?;
         let symbols = self.decode_y(y_bits, &params)?;
-        params.condition(&symbols, step)?;
+        self.condition(&mut params, &symbols, &steps)?;
         Ok(Latents {
             z_hat,
             symbols,
             params,
+            steps,
         })
     }
 
@@ -338,7 +447,7 @@ impl EntropyModel {
             )));
         }
         let d = LatentDims::new(h.width, h.height);
-        self.decode(&s.z_bits, &s.y_bits, &d, quant_step(h.quality))
+        self.decode(&s.z_bits, &s.y_bits, &d, h.quality)
     }
 }
 
@@ -399,17 +508,17 @@ mod tests {
             .collect();
         y[0] = f32::NAN;
         y[1] = f32::INFINITY;
-        let step = quant_step(40);
-        let latents = m.quantize(&y, &z, &d, step).unwrap();
+        let (q, step) = (40, quant_step(40));
+        let latents = m.quantize(&y, &z, &d, q).unwrap();
         assert_eq!(latents.symbols[0], 0, "NaN quantizes to 0");
         assert_eq!(latents.symbols[1], CLAMP as i32, "inf clamps");
         let coded = m.encode(&latents, &d).unwrap();
         assert_eq!(
-            m.decode(&coded.z_bits, &coded.y_bits, &d, step).unwrap(),
+            m.decode(&coded.z_bits, &coded.y_bits, &d, q).unwrap(),
             latents
         );
         // ŷ = symbol·Δ + μ stays within half a step of y where nothing was clamped.
-        let y_hat = latents.y_hat(step);
+        let y_hat = latents.y_hat();
         for i in 2..y.len() {
             assert!((y_hat[i] - y[i]).abs() <= step / 2.0 + 1e-4, "{i}");
         }
@@ -423,7 +532,7 @@ mod tests {
         let e = EntropyModel::new(m.hyper.clone(), tables, [0; 32], 1).unwrap_err();
         assert!(e.to_string().contains("must take the 1 channels"), "{e}");
         let d = LatentDims::new(64, 64);
-        let e = m.quantize(&[0.0; 5], &[0.0; 2], &d, 1.0).unwrap_err();
+        let e = m.quantize(&[0.0; 5], &[0.0; 2], &d, 50).unwrap_err();
         assert!(
             e.to_string()
                 .contains("analysis gave 5 y and 2 z values, expected 48 and 2"),
@@ -463,25 +572,23 @@ mod tests {
         let m = plain.clone().with_temporal(temporal_net()).unwrap();
         assert!(plain.temporal().is_none() && m.temporal().is_some());
         let d = LatentDims::new(96, 64);
-        let step = quant_step(60);
+        let q = 60;
         let z: Vec<f32> = (0..2 * d.z_plane()).map(|i| (i % 3) as f32).collect();
         let y1: Vec<f32> = (0..3 * d.y_plane())
             .map(|i| (i as f32 * 0.13).sin() * 6.0)
             .collect();
         // The next frame: nearly the same latent.
         let y2: Vec<f32> = y1.iter().map(|v| v + 0.05).collect();
-        let first = m.quantize(&y1, &z, &d, step).unwrap();
-        let prev = first.y_hat(step);
-        let second = m.quantize_given(&y2, &z, &d, step, Some(&prev)).unwrap();
+        let first = m.quantize(&y1, &z, &d, q).unwrap();
+        let prev = first.y_hat();
+        let second = m.quantize_given(&y2, &z, &d, q, Some(&prev)).unwrap();
         let coded = m.encode(&second, &d).unwrap();
         let back = m
-            .decode_given(&coded.z_bits, &coded.y_bits, &d, step, Some(&prev))
+            .decode_given(&coded.z_bits, &coded.y_bits, &d, q, Some(&prev))
             .unwrap();
         assert_eq!(back, second);
         // Predicting from the previous frame costs fewer bits than intra.
-        let intra = m
-            .encode(&m.quantize(&y2, &z, &d, step).unwrap(), &d)
-            .unwrap();
+        let intra = m.encode(&m.quantize(&y2, &z, &d, q).unwrap(), &d).unwrap();
         let len = |c: &CodedLatents| c.y_bits.iter().map(Vec::len).sum::<usize>();
         assert!(
             len(&coded) < len(&intra),
@@ -490,16 +597,16 @@ mod tests {
             len(&intra)
         );
         // Decoded as intra, the same bits give other latents.
-        let wrong = m.decode(&coded.z_bits, &coded.y_bits, &d, step);
+        let wrong = m.decode(&coded.z_bits, &coded.y_bits, &d, q);
         assert!(wrong.map_or(true, |l| l != second));
         // Weights without a prior refuse temporal parameters.
         let e = plain
-            .params_given(&first.z_hat, &d, step, Some(&prev))
+            .params_given(&first.z_hat, &d, q, Some(&prev))
             .unwrap_err();
         assert!(matches!(e, NecoError::Unsupported(_)), "{e}");
         // A previous latent of the wrong size is refused.
         let e = m
-            .params_given(&first.z_hat, &d, step, Some(&prev[1..]))
+            .params_given(&first.z_hat, &d, q, Some(&prev[1..]))
             .unwrap_err();
         assert!(e.to_string().contains("previous-latent values"), "{e}");
     }
@@ -537,22 +644,20 @@ mod tests {
         let plane = d.y_plane();
         let first: Vec<f32> = (0..plane).map(|i| (i as f32 * 0.71).sin() * 4.0).collect();
         let y: Vec<f32> = first.repeat(4);
-        let step = quant_step(50);
+        let (q, step) = (50, quant_step(50));
         let coupled = grouped(1.9);
         assert_eq!((coupled.y_channels(), coupled.group()), (4, 2));
-        let latents = coupled.quantize(&y, &z, &d, step).unwrap();
+        let latents = coupled.quantize(&y, &z, &d, q).unwrap();
         let coded = coupled.encode(&latents, &d).unwrap();
-        let back = coupled
-            .decode(&coded.z_bits, &coded.y_bits, &d, step)
-            .unwrap();
+        let back = coupled.decode(&coded.z_bits, &coded.y_bits, &d, q).unwrap();
         assert_eq!(back, latents);
-        for (i, (a, b)) in latents.y_hat(step).iter().zip(&y).enumerate() {
+        for (i, (a, b)) in latents.y_hat().iter().zip(&y).enumerate() {
             assert!((a - b).abs() <= step / 2.0 + 1e-4, "{i}: {a} vs {b}");
         }
         // The same scales without coupling: the repeated channel costs far more.
         let diagonal = grouped(0.0);
         let plain = diagonal
-            .encode(&diagonal.quantize(&y, &z, &d, step).unwrap(), &d)
+            .encode(&diagonal.quantize(&y, &z, &d, q).unwrap(), &d)
             .unwrap();
         let len = |c: &CodedLatents| c.y_bits.iter().map(Vec::len).sum::<usize>();
         assert!(
@@ -562,7 +667,7 @@ mod tests {
             len(&plain)
         );
         // Decoding the coupled stream without its coupling gives other latents.
-        let wrong = diagonal.decode(&coded.z_bits, &coded.y_bits, &d, step);
-        assert!(wrong.map_or(true, |l| l.y_hat(step) != latents.y_hat(step)));
+        let wrong = diagonal.decode(&coded.z_bits, &coded.y_bits, &d, q);
+        assert!(wrong.map_or(true, |l| l.y_hat() != latents.y_hat()));
     }
 }
