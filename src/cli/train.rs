@@ -125,8 +125,9 @@ pub struct TrainTemporalCmd {
     /// Hidden channels of the prior network (a resumed run keeps its own).
     #[arg(long, default_value_t = 96)]
     hidden: usize,
-    /// Start from the prior of this run folder (e.g. one trained for earlier weights
-    /// of the same architecture) instead of random parameters; ignored on resume.
+    /// Start from the prior of this run folder or weights file (e.g. one trained for
+    /// earlier weights of the same architecture) instead of random parameters;
+    /// ignored on resume.
     #[arg(long)]
     init: Option<PathBuf>,
     /// Frame pairs per batch.

@@ -6,6 +6,7 @@
 //! added to the hyper-synthesis output. The last layer starts at zero, so an untrained
 //! prior is exactly the intra model.
 
+use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::prelude::*;
@@ -63,6 +64,53 @@ impl TemporalNet {
         }
     }
 
+    /// The network of a prior in neco-core's form (as a weights file stores it), for
+    /// `m` latent channels: the inverse of [`export`](Self::export).
+    pub fn from_export(net: &HyperSynthesis, m: usize, device: &Device) -> anyhow::Result<Self> {
+        let convs: Vec<_> = net
+            .layers
+            .iter()
+            .filter_map(|l| match l {
+                Layer::Conv {
+                    weight,
+                    bias,
+                    in_ch,
+                    out_ch,
+                    kernel,
+                    ..
+                } => Some((weight, bias, *in_ch, *out_ch, *kernel)),
+                _ => None,
+            })
+            .collect();
+        let hidden = convs.first().map_or(0, |c| c.3);
+        let mut out = TemporalNet::new(m, hidden, device);
+        anyhow::ensure!(
+            out.export().layers.len() == net.layers.len() && convs.len() == 3,
+            "the stored temporal prior is not the {}-layer network of this model",
+            out.export().layers.len()
+        );
+        for (conv, (weight, bias, in_ch, out_ch, kernel)) in
+            [&mut out.conv1, &mut out.conv2, &mut out.conv3]
+                .into_iter()
+                .zip(convs)
+        {
+            anyhow::ensure!(
+                conv.weight.dims() == [out_ch, in_ch, kernel, kernel],
+                "a stored temporal prior layer maps {in_ch} to {out_ch} channels with {kernel}×{kernel} kernels; this model needs {:?}",
+                conv.weight.dims()
+            );
+            conv.weight = Param::from_tensor(Tensor::from_data(
+                TensorData::new(weight.clone(), [out_ch, in_ch, kernel, kernel]),
+                device,
+            ));
+            conv.bias = Some(Param::from_tensor(Tensor::from_data(
+                TensorData::new(bias.clone(), [out_ch]),
+                device,
+            )));
+        }
+        Ok(out)
+    }
+
     /// A network with the parameters of a burnpack record (a checkpoint).
     pub fn from_record_bytes(
         m: usize,
@@ -76,5 +124,23 @@ impl TemporalNet {
         TemporalNet::new(m, hidden, device)
             .try_load_record(record)
             .map_err(|e| anyhow::anyhow!("temporal prior parameters do not fit: {e:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_prior_imports_to_the_same_network() {
+        let device = Device::flex();
+        let net = TemporalNet::new(4, 6, &device);
+        let stored = net.export();
+        let back = TemporalNet::from_export(&stored, 4, &device).unwrap();
+        assert_eq!(back.hidden(), 6);
+        assert_eq!(back.export(), stored);
+        // A prior for another number of latent channels is refused.
+        let e = TemporalNet::from_export(&stored, 5, &device).unwrap_err();
+        assert!(e.to_string().contains("maps 13 to 6 channels"), "{e}");
     }
 }

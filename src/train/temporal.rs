@@ -4,10 +4,11 @@
 //! shifted from the last by a few pixels (or not at all) and carrying its own sensor
 //! noise, stands in for consecutive frames of a moving camera. The frozen analysis
 //! transforms and the deterministic hyper-synthesis run once per crop, up front; a
-//! training step then costs only `T`. For a pair (a, b) and a step Δ drawn per pair
-//! from the whole quality range, `T` sees b's hyper-synthesis output and ŷ_a quantized
-//! at Δ exactly as the codec would, and is trained to minimise the rate of y_b: the
-//! mass of the width-Δ interval around y_b under the refined N(μ, σ).
+//! training step then costs only `T`. For a pair (a, b) and a quality drawn per pair
+//! from the whole range 0..=100, `T` sees b's hyper-synthesis output and ŷ_a quantized
+//! at that quality's steps Δ exactly as the codec would, and is trained to minimise
+//! the rate of y_b: the mass of the width-Δ interval around y_b under the refined
+//! N(μ, σ). Variable-rate models have a step per channel; `T` is told their mean.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -16,8 +17,8 @@ use anyhow::Context;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
+use neco_core::entropy::EntropyModel;
 use neco_core::latent::LatentDims;
-use neco_core::quality::quant_step;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -97,6 +98,25 @@ pub fn load_run(run: &Path, device: &Device) -> anyhow::Result<(RunSettings, Tem
         .with_context(|| format!("no checkpoint in {}", run.display()))?;
     let net = TemporalNet::from_record_bytes(settings.m, settings.hidden, ck.model, device)?;
     Ok((settings, net, ck.progress.step))
+}
+
+/// The temporal prior stored in weights file `path`, as [`load_run`] gives a run's.
+fn prior_of_weights(
+    path: &Path,
+    device: &Device,
+) -> anyhow::Result<(RunSettings, TemporalNet, usize)> {
+    let weights = WeightsFile::read(path)?;
+    let stored = weights
+        .temporal
+        .as_ref()
+        .with_context(|| format!("{} has no temporal prior", path.display()))?;
+    let net = TemporalNet::from_export(stored, weights.config.m, device)?;
+    let settings = RunSettings {
+        weights_sha256: neco_core::hex(&weights.sha256),
+        m: weights.config.m,
+        hidden: net.hidden(),
+    };
+    Ok((settings, net, 0))
 }
 
 /// One crop's frozen analysis: y and the raw hyper-synthesis output.
@@ -188,39 +208,52 @@ fn build_pairs(codec: &Codec, images: &[RgbImage], rng: &mut impl Rng) -> anyhow
 
 /// Tensors of one batch of pairs.
 struct Batch {
-    /// `[B, 3M + 1, 16, 16]`: hyper-synthesis output, ŷ of the previous frame, Δ.
+    /// `[B, 3M + 1, 16, 16]`: hyper-synthesis output, ŷ of the previous frame, the
+    /// step the prior is told.
     input: Tensor<4>,
     /// `[B, 2M, 16, 16]`: the current frame's hyper-synthesis output.
     hs: Tensor<4>,
     /// `[B, M, 16, 16]`: the current frame's y.
     y: Tensor<4>,
-    /// `[B, 1, 1, 1]`: Δ per pair.
+    /// `[B, M, 1, 1]`: Δ per pair and channel.
     step: Tensor<4>,
 }
 
-/// ŷ of a frame at step Δ, as the codec computes it with intra parameters.
-fn y_hat(f: &Frame, m: usize, step: f32) -> impl Iterator<Item = f32> + '_ {
-    let plane = f.y.len() / m;
-    let means = &f.hs[m * plane..];
-    f.y.iter().zip(means).map(move |(&y, &mu)| {
-        let mu = (mu * 64.0).round() / 64.0;
-        ((y - mu) / step).round() * step + mu
-    })
+/// ŷ of a frame at per-channel steps Δ, as the codec computes it with intra parameters.
+fn y_hat<'a>(f: &'a Frame, steps: &'a [f32]) -> impl Iterator<Item = f32> + 'a {
+    let plane = f.y.len() / steps.len();
+    let means = &f.hs[steps.len() * plane..];
+    f.y.chunks(plane)
+        .zip(means.chunks(plane))
+        .zip(steps)
+        .flat_map(|((y, mu), &step)| {
+            y.iter().zip(mu).map(move |(&y, &mu)| {
+                let mu = (mu * 64.0).round() / 64.0;
+                ((y - mu) / step).round() * step + mu
+            })
+        })
 }
 
-fn make_batch(set: &PairSet, picks: &[(usize, f32)], m: usize, device: &Device) -> Batch {
-    let plane = (CROP / 16) * (CROP / 16);
+/// The pairs `picks` (pair, quality) as tensors, at the steps `model` codes with.
+fn make_batch(
+    set: &PairSet,
+    picks: &[(usize, u8)],
+    model: &EntropyModel,
+    device: &Device,
+) -> Batch {
+    let (m, plane) = (model.y_channels(), (CROP / 16) * (CROP / 16));
     let b = picks.len();
     let (mut input, mut hs, mut y, mut steps) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for &(p, step) in picks {
+    for &(p, quality) in picks {
         let (a, c) = set.pairs[p];
         let (prev, cur) = (&set.frames[a], &set.frames[c]);
+        let pair_steps = model.steps(quality);
         input.extend_from_slice(&cur.hs);
-        input.extend(y_hat(prev, m, step));
-        input.extend(std::iter::repeat_n(step, plane));
+        input.extend(y_hat(prev, &pair_steps));
+        input.extend(std::iter::repeat_n(model.prior_step(&pair_steps), plane));
         hs.extend_from_slice(&cur.hs);
         y.extend_from_slice(&cur.y);
-        steps.push(step);
+        steps.extend(pair_steps);
     }
     let side = CROP / 16;
     let t = |data: Vec<f32>, c: usize| {
@@ -230,7 +263,7 @@ fn make_batch(set: &PairSet, picks: &[(usize, f32)], m: usize, device: &Device) 
         input: t(input, 3 * m + 1),
         hs: t(hs, 2 * m),
         y: t(y, m),
-        step: Tensor::<4>::from_data(TensorData::new(steps, [b, 1, 1, 1]), device),
+        step: Tensor::<4>::from_data(TensorData::new(steps, [b, m, 1, 1]), device),
     }
 }
 
@@ -255,16 +288,20 @@ fn rates(net: &TemporalNet, batch: &Batch) -> (Tensor<1>, f64) {
 }
 
 /// Validation: intra and temporal bpp at each of [`VALID_QUALITIES`].
-fn validate(net: &TemporalNet, set: &PairSet, m: usize, device: &Device) -> Vec<(u8, f64, f64)> {
+fn validate(
+    net: &TemporalNet,
+    set: &PairSet,
+    model: &EntropyModel,
+    device: &Device,
+) -> Vec<(u8, f64, f64)> {
     let net = net.valid();
     VALID_QUALITIES
         .iter()
         .map(|&q| {
-            let step = quant_step(q);
             let (mut t, mut i, mut n) = (0.0, 0.0, 0.0);
-            let all: Vec<(usize, f32)> = (0..set.pairs.len()).map(|p| (p, step)).collect();
+            let all: Vec<(usize, u8)> = (0..set.pairs.len()).map(|p| (p, q)).collect();
             for chunk in all.chunks(16) {
-                let batch = make_batch(set, chunk, m, device);
+                let batch = make_batch(set, chunk, model, device);
                 let (temporal, intra) = rates(&net, &batch);
                 let w = chunk.len() as f64;
                 t += temporal.into_scalar::<f32>() as f64 * w;
@@ -285,13 +322,6 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
          for diagonal models only",
         args.weights.display(),
         weights.config.group
-    );
-    anyhow::ensure!(
-        weights.config.rungs == 0,
-        "{} is a variable-rate model ({} rungs); the temporal prior trains for fixed-rate \
-         models only so far",
-        args.weights.display(),
-        weights.config.rungs
     );
     let m = weights.config.m;
     let codec = Codec::new(&weights, args.device.clone())?;
@@ -327,7 +357,11 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
     let mut progress = Progress::default();
     let resumed = checkpoint::load(&ckpt_dir)?;
     if let (None, Some(init)) = (&resumed, &args.init) {
-        let (from, init_net, step) = load_run(init, &device)?;
+        let (from, init_net, step) = if init.is_dir() {
+            load_run(init, &device)?
+        } else {
+            prior_of_weights(init, &device)?
+        };
         anyhow::ensure!(
             (from.m, from.hidden) == (m, settings.hidden),
             "the prior in {} has {} latent and {} hidden channels, this run {m} and {}",
@@ -377,15 +411,15 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
         if args.schedule.done(progress.step, started) {
             break;
         }
-        let picks: Vec<(usize, f32)> = (0..args.batch)
+        let picks: Vec<(usize, u8)> = (0..args.batch)
             .map(|_| {
                 (
                     rng.random_range(0..train_set.pairs.len()),
-                    quant_step(rng.random_range(0..=100)),
+                    rng.random_range(0..=100),
                 )
             })
             .collect();
-        let batch = make_batch(&train_set, &picks, m, &device);
+        let batch = make_batch(&train_set, &picks, codec.entropy_model(), &device);
         let (loss, intra) = rates(&net, &batch);
         acc_t += loss.clone().into_scalar::<f32>() as f64;
         acc_i += intra;
@@ -414,7 +448,7 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
         }
         if let Some(valid) = &valid_set {
             if args.schedule.validates(progress.step) {
-                let rows = validate(&net, valid, m, &args.device);
+                let rows = validate(&net, valid, codec.entropy_model(), &args.device);
                 let mut sum_change = 0.0;
                 for (q, intra, temporal) in &rows {
                     let change = 100.0 * (temporal / intra - 1.0);

@@ -163,9 +163,10 @@ impl EntropyModel {
         self.ladder.as_ref().map(|l| l.recon(quality))
     }
 
-    /// The one step the temporal prior is told: Δ of a fixed-rate model, the mean of
-    /// the channels' steps (summed in channel order) of a variable-rate one.
-    fn nominal_step(&self, steps: &[f32]) -> f32 {
+    /// The one step the temporal prior is told, given the channels' `steps`: Δ of a
+    /// fixed-rate model, the mean of the steps (summed in channel order) of a
+    /// variable-rate one.
+    pub fn prior_step(&self, steps: &[f32]) -> f32 {
         match self.ladder {
             None => steps[0],
             Some(_) => steps.iter().fold(0.0f32, |a, &s| a + s) / steps.len() as f32,
@@ -260,7 +261,7 @@ impl EntropyModel {
             // The prior refines scales and means; the coupling terms pass through.
             let (diag, lower) = out.data.split_at(2 * m * plane);
             let diag = Planes::new(2 * m, d.yh, d.yw, diag.to_vec())?;
-            let mut data = temporal.refine(&diag, prev, self.nominal_step(steps))?.data;
+            let mut data = temporal.refine(&diag, prev, self.prior_step(steps))?.data;
             data.extend_from_slice(lower);
             out.data = data;
         }
