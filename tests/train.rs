@@ -138,9 +138,9 @@ fn train_export_and_code(group: usize) {
         .stderr(predicates::str::contains("pass the matching --weights"));
 }
 
-/// A variable-rate model (a rate ladder of 3 rungs) trained from fixed-rate weights,
-/// resumed, exported as format version 5, and coding at every quality: more bits as
-/// the quality rises.
+/// A variable-rate model (a rate ladder of 3 rungs) trained from fixed-rate weights
+/// with its entropy model frozen, resumed, exported as format version 5, and coding
+/// at every quality: more bits as the quality rises.
 #[test]
 fn train_variable_rate_from_fixed_rate_weights() {
     let dir = tempfile::tempdir().unwrap();
@@ -159,11 +159,14 @@ fn train_variable_rate_from_fixed_rate_weights() {
     let fixed_run = dir.path().join("fixed");
     train(&fixed_config, &fixed_run, &["--steps", "1"]).success();
     let fixed = dir.path().join("fixed.nwt");
-    export_run(&fixed_run, &fixed);
+    let start = export_run(&fixed_run, &fixed);
 
     let ladder = TINY_CONFIG
         .replace("m = 8\n", "m = 8\nrungs = 3\n")
-        .replace("lambda = 0.01", "lambdas = [0.002, 0.01, 0.05]");
+        .replace(
+            "lambda = 0.01",
+            "lambdas = [0.002, 0.01, 0.05]\nfrozen = [\"h_s\", \"z_density\"]",
+        );
     let config = dir.path().join("tiny-vr.toml");
     std::fs::write(&config, ladder).unwrap();
     let run = dir.path().join("vr");
@@ -184,6 +187,10 @@ fn train_variable_rate_from_fixed_rate_weights() {
     let w = export_run(&run, &weights);
     assert_eq!(w.version, 5);
     assert_eq!(w.ladder.as_ref().map(|l| l.rungs()), Some(3));
+    // The frozen parts are as the start left them; the ladder moved from its start.
+    assert_eq!((&w.hyper, &w.z_tables), (&start.hyper, &start.z_tables));
+    let first = w.ladder.as_ref().unwrap().steps(0);
+    assert!(first.iter().any(|&s| (s - 3.92).abs() > 1e-3), "{first:?}");
     let img = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/sample-768x512.png");
     let mut sizes = Vec::new();
     for q in ["0", "50", "100"] {

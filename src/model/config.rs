@@ -62,7 +62,14 @@ pub struct TrainConfig {
     /// Steps between validation runs.
     #[serde(default = "default_validate_every")]
     pub validate_every: usize,
+    /// Parts kept as they are (e.g. as `neco train --init` loaded them): any of
+    /// `g_a`, `g_s`, `h_a`, `h_s`, `z_density`; the rest trains.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frozen: Vec<String>,
 }
+
+/// The parts of a model `frozen` may name.
+pub const FREEZABLE: [&str; 5] = ["g_a", "g_s", "h_a", "h_s", "z_density"];
 
 impl TrainConfig {
     /// The learning rate for optimizer step `step` (0-based).
@@ -120,6 +127,16 @@ impl TrainConfig {
             anyhow::ensure!(
                 self.lambdas.is_empty(),
                 "lambdas are for variable-rate models (rungs > 0); set lambda"
+            );
+        }
+        if let Some(bad) = self
+            .frozen
+            .iter()
+            .find(|p| !FREEZABLE.contains(&p.as_str()))
+        {
+            anyhow::bail!(
+                "frozen names {bad:?}; the parts are {}",
+                FREEZABLE.join(", ")
             );
         }
         let all = std::iter::once(self.lambda).filter(|_| model.rungs == 0);
@@ -223,6 +240,11 @@ mod tests {
                 "must be positive, got -0.2",
             ),
             ("", "", "must be positive, got 0"),
+            (
+                "",
+                "lambda = 0.1\nfrozen = [\"g_x\"]\n",
+                "frozen names \"g_x\"",
+            ),
         ] {
             let e = ConfigFile::from_toml(&text(model, train)).unwrap_err();
             assert!(e.to_string().contains(error), "{model}{train}: {e}");

@@ -69,6 +69,22 @@ impl HyperpriorModel {
             })
     }
 
+    /// The model with the parts named in `parts` (see
+    /// [`FREEZABLE`](super::config::FREEZABLE)) excluded from gradients.
+    pub fn freeze(mut self, parts: &[String]) -> Self {
+        for part in parts {
+            match part.as_str() {
+                "g_a" => self.g_a = self.g_a.no_grad(),
+                "g_s" => self.g_s = self.g_s.no_grad(),
+                "h_a" => self.h_a = self.h_a.no_grad(),
+                "h_s" => self.h_s = self.h_s.no_grad(),
+                "z_density" => self.z_density = self.z_density.no_grad(),
+                _ => {}
+            }
+        }
+        self
+    }
+
     /// Training pass: additive uniform noise stands in for rounding in the rate terms;
     /// the synthesis and hyper-synthesis see straight-through rounded values, as the
     /// decoder will ("mixed" quantization, Minnen & Singh 2020).

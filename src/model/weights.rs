@@ -17,7 +17,7 @@ use neco_core::weights::Weights;
 use super::{ConfigFile, HyperpriorModel, ModelConfig};
 
 /// The weights compiled into the binary: the default model.
-pub static DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/hp-n64m96.nwt");
+pub static DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/hp-n64m96-vr.nwt");
 
 /// A parsed weights file (not yet placed on a device).
 pub struct WeightsFile {
@@ -118,11 +118,9 @@ impl WeightsFile {
     }
 }
 
-/// The ladder of a Burn model in neco-core's form (its steps and scales as f32).
-pub fn ladder_of(
-    ladder: &crate::model::ladder::RateLadder,
-    m: usize,
-) -> anyhow::Result<RateLadder> {
+/// The ladder of a Burn model in neco-core's form (its steps and scales as f32), as
+/// export writes it.
+fn ladder_of(ladder: &crate::model::ladder::RateLadder, m: usize) -> anyhow::Result<RateLadder> {
     let (steps, recon) = ladder.values();
     Ok(RateLadder::new(ladder.rungs(), m, steps, recon)?)
 }

@@ -169,6 +169,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         eprintln!("starting from the parameters of {}", init.display());
     }
     let rungs = cfg.model.rungs.max(1);
+    model = model.freeze(&tc.frozen);
 
     eprintln!("loading training images from {}", args.train_dir.display());
     let images: Vec<RgbImage> = load_images(&args.train_dir, tc.crop)?;
