@@ -9,7 +9,6 @@
 
 use libfuzzer_sys::fuzz_target;
 use neco_core::latent::LatentDims;
-use neco_core::quality::quant_step;
 use neco_fuzz::entropy_model;
 
 fuzz_target!(|data: &[u8]| {
@@ -28,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     let model = entropy_model();
     // Up to 256×256 pixels: 4×4 ẑ and 16×16 ŷ positions per channel.
     let d = LatentDims::new(u32::from(*w) + 1, u32::from(*h) + 1);
-    if let Ok(l) = model.decode(z_bits, &y_bits, &d, quant_step(*quality)) {
+    if let Ok(l) = model.decode(z_bits, &y_bits, &d, *quality) {
         assert_eq!(l.z_hat.len(), model.z_channels() * d.z_plane());
         assert_eq!(l.symbols.len(), model.y_channels() * d.y_plane());
     }
