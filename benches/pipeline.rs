@@ -11,7 +11,7 @@
 //! Inputs come from assets/sample-768x512.png, so the benches run on a fresh clone.
 
 use burn::prelude::*;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use neco::backend::BackendChoice;
 use neco::codec::{Codec, Timings};
 use neco::io::image_io::{SourceImage, SourceKind};
@@ -157,6 +157,35 @@ fn temporal(c: &mut Criterion) {
     g.finish();
 }
 
+/// g_a and g_s on neco's CPU kernels (the codec's default on the CPU); the
+/// `transforms_flex` group times the same transforms on Burn's flex backend.
+fn transforms_cpu(c: &mut Criterion) {
+    let w = weights();
+    let model = w.model(&Device::flex()).unwrap().valid();
+    let g_a = neco::model::cpu::CpuAnalysis::new(&model.g_a);
+    let g_s = neco::model::cpu::CpuSynthesis::new(&model.g_s);
+    let mut g = c.benchmark_group("transforms_cpu");
+    g.sample_size(10);
+    for size in &SIZES[..3] {
+        let (ph, pw) = (pad64(size.1), pad64(size.0));
+        g.throughput(Throughput::Elements((ph * pw) as u64));
+        let x: Vec<f32> = (0..3 * ph * pw)
+            .map(|i| ((i * 7919) % 256) as f32 / 255.0)
+            .collect();
+        g.bench_function(BenchmarkId::new("g_a", label(*size)), |b| {
+            b.iter(|| g_a.forward(&x, ph, pw))
+        });
+        let (yh, yw) = (ph / 16, pw / 16);
+        let y: Vec<f32> = (0..w.config.m * yh * yw)
+            .map(|i| ((i * 104_729) % 9) as f32 * 0.5 - 2.0)
+            .collect();
+        g.bench_function(BenchmarkId::new("g_s", label(*size)), |b| {
+            b.iter(|| g_s.forward(&y, yh, yw))
+        });
+    }
+    g.finish();
+}
+
 fn transforms(c: &mut Criterion) {
     let w = weights();
     for (name, device) in backends() {
@@ -228,7 +257,14 @@ criterion_group!(
     params,
     multivariate,
     temporal,
+    transforms_cpu,
     transforms,
     end_to_end
 );
-criterion_main!(benches);
+
+fn main() {
+    // As in the `neco` binary: freed buffers stay mapped while they are reused.
+    neco::alloc::keep_freed_memory();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -3,6 +3,9 @@
 use burn::prelude::Device;
 use clap::ValueEnum;
 
+use crate::codec::Codec;
+use crate::model::weights::WeightsFile;
+
 /// Which backend runs the neural transforms. The entropy-parameter path always runs
 /// on the CPU in deterministic arithmetic, whatever is chosen here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -10,8 +13,12 @@ pub enum BackendChoice {
     /// A GPU backend when one is compiled in, else the CPU.
     #[default]
     Auto,
-    /// Burn's pure-Rust `flex` CPU backend.
+    /// The CPU: neco's own kernels for g_a, h_a and g_s (src/model/cpu.rs), Burn's
+    /// pure-Rust `flex` backend for the rest.
     Cpu,
+    /// Burn's `flex` CPU backend for every transform (slower than `cpu`; kept to
+    /// compare against).
+    Flex,
     /// Burn's wgpu backend (build with `--features wgpu`).
     Wgpu,
     /// Burn's CUDA backend (build with `--features cuda`).
@@ -22,7 +29,7 @@ impl BackendChoice {
     /// The device for this choice, or an error naming the cargo feature that is missing.
     pub fn device(self) -> anyhow::Result<Device> {
         match self {
-            BackendChoice::Cpu => Ok(Device::flex()),
+            BackendChoice::Cpu | BackendChoice::Flex => Ok(Device::flex()),
             BackendChoice::Wgpu => wgpu_device(),
             BackendChoice::Cuda => cuda_device(),
             BackendChoice::Auto => {
@@ -38,6 +45,15 @@ impl BackendChoice {
                 Ok(Device::flex())
             }
         }
+    }
+
+    /// The codec for `weights` on this backend.
+    pub fn codec(self, weights: &WeightsFile) -> anyhow::Result<Codec> {
+        let codec = Codec::new(weights, self.device()?)?;
+        Ok(match self {
+            BackendChoice::Flex => codec.with_cpu_kernels(false),
+            _ => codec,
+        })
     }
 }
 

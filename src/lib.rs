@@ -4,6 +4,7 @@
 //! which bits mean what lives in the `neco-core` crate and is computed identically on
 //! every machine, so streams decode bit-exactly everywhere.
 
+pub mod alloc;
 pub mod backend;
 pub mod cli;
 pub mod codec;

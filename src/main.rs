@@ -9,6 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const INTERRUPTED: i32 = 130;
 
 fn main() -> std::process::ExitCode {
+    neco::alloc::keep_freed_memory();
     // On Ctrl-C (or SIGTERM), remove the temp files of outputs being written and stop:
     // an interrupted run leaves neither a partial output nor a stray temp file.
     let _ = ctrlc::set_handler(|| {

@@ -31,7 +31,7 @@ impl ModelArgs {
 
     /// Load the codec.
     pub fn codec(&self) -> anyhow::Result<Codec> {
-        Codec::new(&self.weights_file()?, self.backend.device()?)
+        self.backend.codec(&self.weights_file()?)
     }
 }
 

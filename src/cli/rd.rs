@@ -10,7 +10,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 mod video;
 
 use super::common::{LimitArgs, ModelArgs};
-use crate::codec::Codec;
 use crate::eval::codecs::{self, AnchorOptions, NecoCodec, RdCodec};
 use crate::eval::plot;
 use crate::eval::rd::{self, Metric};
@@ -218,7 +217,7 @@ impl RdCmd {
 
     fn codecs(&self, weights: &WeightsFile) -> anyhow::Result<Vec<Box<dyn RdCodec>>> {
         let neco = NecoCodec::new(
-            Codec::new(weights, self.model.backend.device()?)?,
+            self.model.backend.codec(weights)?,
             self.qualities.clone(),
             self.limits.limits(),
         )?;

@@ -11,18 +11,29 @@ use super::pad::{to_planar_padded, write_rgb, PlanarWindow};
 use super::tiling::{crop_planar, paste_planar, tiles, TILE};
 use super::timings::Timings;
 use crate::io::image_io::{png_gray, unpng_gray, SourceImage, SourceKind};
+use crate::model::cpu::{CpuAnalysis, CpuHyperAnalysis, CpuSynthesis};
 use crate::model::weights::WeightsFile;
 use crate::model::{tensor_to_vec, HyperpriorModel, ModelConfig};
 
-/// A loaded model ready to code: Burn transforms on a device plus neco-core's entropy
-/// model (z tables and the deterministic parameter path).
+/// A loaded model ready to code: the float transforms (Burn on a device, or neco's own
+/// CPU kernels) plus neco-core's entropy model (z tables and the deterministic
+/// parameter path).
 pub struct Codec {
     config: ModelConfig,
     model: HyperpriorModel,
     entropy: EntropyModel,
     device: Device,
+    /// g_a, h_a and g_s on neco's CPU kernels, used instead of Burn's when set.
+    cpu: Option<CpuTransforms>,
     /// Tile interior for the transforms, in latents.
     tile: usize,
+}
+
+/// The float transforms on neco's CPU kernels (src/model/cpu.rs).
+struct CpuTransforms {
+    g_a: CpuAnalysis,
+    h_a: CpuHyperAnalysis,
+    g_s: CpuSynthesis,
 }
 
 /// What the analysis transforms computed for one image, before quantization: floats
@@ -76,13 +87,28 @@ impl Codec {
         if let Some(t) = &weights.temporal {
             entropy = entropy.with_temporal(t.clone())?;
         }
-        Ok(Codec {
+        let codec = Codec {
             config: weights.config.clone(),
             model,
             entropy,
             device,
+            cpu: None,
             tile: TILE,
-        })
+        };
+        let on_cpu = codec.device == Device::flex();
+        Ok(codec.with_cpu_kernels(on_cpu))
+    }
+
+    /// Run g_a, h_a and g_s on neco's own CPU kernels (`on`, the default when the
+    /// device is Burn's CPU backend) or on the Burn device. Both give the same
+    /// transforms up to float rounding; the CPU kernels are faster than Burn's `flex`.
+    pub fn with_cpu_kernels(mut self, on: bool) -> Self {
+        self.cpu = on.then(|| CpuTransforms {
+            g_a: CpuAnalysis::new(&self.model.g_a),
+            h_a: CpuHyperAnalysis::new(&self.model.h_a),
+            g_s: CpuSynthesis::new(&self.model.g_s),
+        });
+        self
     }
 
     /// Run the transforms in tiles of `latents`×`latents` latents (16 pixels each; at
@@ -116,11 +142,13 @@ impl Codec {
             let (oh, ow) = (t.outer_rows.len(), t.outer_cols.len());
             let px = |r: &std::ops::Range<usize>| r.start * 16..r.end * 16;
             let window = crop_planar(planar, 3, d.ph, d.pw, px(&t.outer_rows), px(&t.outer_cols));
-            let x = Tensor::<4>::from_data(
-                TensorData::new(window, [1, 3, oh * 16, ow * 16]),
-                &self.device,
-            );
-            let out = tensor_to_vec(self.model.g_a.forward(x));
+            let out = match &self.cpu {
+                Some(cpu) => cpu.g_a.forward(&window, oh * 16, ow * 16),
+                None => tensor_to_vec(self.model.g_a.forward(Tensor::<4>::from_data(
+                    TensorData::new(window, [1, 3, oh * 16, ow * 16]),
+                    &self.device,
+                ))),
+            };
             paste_planar(
                 &out,
                 (oh, ow),
@@ -152,11 +180,13 @@ impl Codec {
                 t.outer_rows.clone(),
                 t.outer_cols.clone(),
             );
-            let y = Tensor::<4>::from_data(
-                TensorData::new(window, [1, self.config.m, oh, ow]),
-                &self.device,
-            );
-            let planar = tensor_to_vec(self.model.g_s.forward(y));
+            let planar = match &self.cpu {
+                Some(cpu) => cpu.g_s.forward(&window, oh, ow),
+                None => tensor_to_vec(self.model.g_s.forward(Tensor::<4>::from_data(
+                    TensorData::new(window, [1, self.config.m, oh, ow]),
+                    &self.device,
+                ))),
+            };
             let px = |r: &std::ops::Range<usize>| r.start * 16..r.end * 16;
             let win = PlanarWindow {
                 planar: &planar,
@@ -257,12 +287,14 @@ impl Codec {
             |t| &mut t.analysis_ms,
             || {
                 let y = self.analysis(&planar, &dims);
-                let y_t = Tensor::<4>::from_data(
-                    TensorData::new(y.clone(), [1, self.config.m, dims.yh, dims.yw]),
-                    &self.device,
-                );
-                let z = self.model.h_a.forward(y_t);
-                (y, tensor_to_vec(z))
+                let z = match &self.cpu {
+                    Some(cpu) => cpu.h_a.forward(&y, dims.yh, dims.yw),
+                    None => tensor_to_vec(self.model.h_a.forward(Tensor::<4>::from_data(
+                        TensorData::new(y.clone(), [1, self.config.m, dims.yh, dims.yw]),
+                        &self.device,
+                    ))),
+                };
+                (y, z)
             },
         );
         Ok(Analysis { dims, y, z })

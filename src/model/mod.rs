@@ -2,6 +2,7 @@
 //! training parts, config.
 
 pub mod config;
+pub mod cpu;
 pub mod export;
 pub mod factorized;
 pub mod gaussian;

@@ -41,13 +41,13 @@ pub(crate) fn same3(cin: usize, cout: usize, device: &Device) -> Conv2d {
 /// - output: `[batch, M, H/16, W/16]`
 #[derive(Module, Debug)]
 pub struct Analysis {
-    conv1: Conv2d,
-    gdn1: Gdn,
-    conv2: Conv2d,
-    gdn2: Gdn,
-    conv3: Conv2d,
-    gdn3: Gdn,
-    conv4: Conv2d,
+    pub(crate) conv1: Conv2d,
+    pub(crate) gdn1: Gdn,
+    pub(crate) conv2: Conv2d,
+    pub(crate) gdn2: Gdn,
+    pub(crate) conv3: Conv2d,
+    pub(crate) gdn3: Gdn,
+    pub(crate) conv4: Conv2d,
 }
 
 impl Analysis {
@@ -80,13 +80,13 @@ impl Analysis {
 /// - output: `[batch, 3, 16h, 16w]` (not clamped)
 #[derive(Module, Debug)]
 pub struct Synthesis {
-    deconv1: ConvTranspose2d,
-    igdn1: Gdn,
-    deconv2: ConvTranspose2d,
-    igdn2: Gdn,
-    deconv3: ConvTranspose2d,
-    igdn3: Gdn,
-    deconv4: ConvTranspose2d,
+    pub(crate) deconv1: ConvTranspose2d,
+    pub(crate) igdn1: Gdn,
+    pub(crate) deconv2: ConvTranspose2d,
+    pub(crate) igdn2: Gdn,
+    pub(crate) deconv3: ConvTranspose2d,
+    pub(crate) igdn3: Gdn,
+    pub(crate) deconv4: ConvTranspose2d,
 }
 
 impl Synthesis {
@@ -119,9 +119,9 @@ impl Synthesis {
 /// - output: `[batch, N, h/4, w/4]`
 #[derive(Module, Debug)]
 pub struct HyperAnalysis {
-    conv1: Conv2d,
-    conv2: Conv2d,
-    conv3: Conv2d,
+    pub(crate) conv1: Conv2d,
+    pub(crate) conv2: Conv2d,
+    pub(crate) conv3: Conv2d,
 }
 
 impl HyperAnalysis {

@@ -46,7 +46,7 @@ pub fn source(name: &str) -> SourceImage {
         .unwrap_or_else(|e| panic!("reading asset {name}: {e:#}"))
 }
 
-/// The codec with the compiled-in weights on Burn's CPU backend.
+/// The codec with the compiled-in weights on the CPU (neco's transform kernels).
 pub fn codec() -> Codec {
     let weights = WeightsFile::parse(DEFAULT_WEIGHTS).expect("parsing the default weights");
     Codec::new(&weights, Device::flex()).expect("loading the default weights")

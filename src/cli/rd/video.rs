@@ -37,7 +37,7 @@ impl RdCmd {
             .map(|c| Clip::load(c, self.max_frames, &limits))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let weights = self.model.weights_file()?;
-        let codec = crate::codec::Codec::new(&weights, self.model.backend.device()?)?;
+        let codec = self.model.backend.codec(&weights)?;
         let qualities = self
             .qualities
             .iter()

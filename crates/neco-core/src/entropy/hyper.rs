@@ -385,17 +385,29 @@ struct RowJob<'a> {
 }
 
 impl RowJob<'_> {
-    /// Fills `row` (`wo · out_ch`, pixel-major). Compiled twice: with AVX2 where the
-    /// CPU has it, and for the baseline target. Both do the same IEEE multiplications
-    /// and additions in the same order (Rust never fuses them into FMAs), so the
-    /// results are identical; only the vector width differs.
+    /// Fills `row` (`wo · out_ch`, pixel-major). Compiled three times: with AVX-512 or
+    /// AVX2 where the CPU has them, and for the baseline target. All do the same IEEE
+    /// multiplications and additions in the same order (Rust never fuses them into
+    /// FMAs), so the results are identical; only the vector width differs.
     fn run(&self, row: &mut [f32], bias: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            unsafe { self.run_avx512(row, bias) };
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
             unsafe { self.run_avx2(row, bias) };
             return;
         }
+        self.run_body(row, bias);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run_avx512(&self, row: &mut [f32], bias: &[f32]) {
         self.run_body(row, bias);
     }
 
@@ -513,7 +525,8 @@ pub(crate) fn diagonal_params(scales: &[f32], means: &[f32]) -> EntropyParams {
 mod kernel_tests {
     use super::*;
 
-    /// The AVX2 build of the row kernel and the baseline build agree bit for bit.
+    /// The AVX-512 and AVX2 builds of the row kernel and the baseline build agree bit
+    /// for bit (each vector build is checked where the CPU running the test has it).
     #[test]
     fn vector_widths_agree_bitwise() {
         let mut s = 1u32;
@@ -546,9 +559,24 @@ mod kernel_tests {
         };
         let mut portable = vec![0.0; w * out_ch];
         job.run_body(&mut portable, &bias);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let mut dispatched = vec![0.0; w * out_ch];
         job.run(&mut dispatched, &bias);
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&portable), bits(&dispatched));
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut v = vec![0.0; w * out_ch];
+                // SAFETY: the CPU supports AVX2, checked just above.
+                unsafe { job.run_avx2(&mut v, &bias) };
+                assert_eq!(bits(&portable), bits(&v), "AVX2");
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                let mut v = vec![0.0; w * out_ch];
+                // SAFETY: the CPU supports AVX-512F, checked just above.
+                unsafe { job.run_avx512(&mut v, &bias) };
+                assert_eq!(bits(&portable), bits(&v), "AVX-512");
+            }
+        }
     }
 }
