@@ -32,6 +32,10 @@ use super::transforms::{Analysis, HyperAnalysis, Synthesis};
 /// microkernels to run at speed, small enough for the gathered taps to stay in cache.
 const BLOCK_PIXELS: usize = 256;
 
+/// Convolutions whose kernel rows hold fewer taps than this (k·c_in) gather whole
+/// patches before multiplying (see [`Conv::forward`]).
+const MIN_ROW_TAPS: usize = 64;
+
 /// Layers with fewer output channels than this compute channel-major (see
 /// [`ConvUp::forward`]).
 const NARROW: usize = 8;
@@ -138,7 +142,7 @@ impl Post {
             Post::Gdn { beta, g, inverse } => {
                 let pixels = x.len() / c;
                 let abs: Vec<f32> = x.iter().map(|v| v.abs()).collect();
-                let mut norm: Vec<f32> = beta.iter().copied().cycle().take(x.len()).collect();
+                let mut norm = repeat_rows(beta, pixels);
                 matmul(Dst::rows(&mut norm, c), (&abs, c), g, (pixels, c, c), true);
                 if *inverse {
                     x.iter_mut().zip(&norm).for_each(|(v, n)| *v *= n);
@@ -156,14 +160,26 @@ fn bias_of(bias: Option<&Param<Tensor<1>>>, n: usize) -> Vec<f32> {
         .unwrap_or_else(|| vec![0.0; n])
 }
 
+/// `row` repeated `n` times, end to end (one pass over the memory, no zeroing first).
+fn repeat_rows(row: &[f32], n: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(row.len() * n);
+    for _ in 0..n {
+        out.extend_from_slice(row);
+    }
+    out
+}
+
 /// `x` (`h × w × c`) with `p` zero pixels added on every side.
 fn pad(x: &[f32], (h, w, c): (usize, usize, usize), p: usize) -> Vec<f32> {
     let pw = w + 2 * p;
-    let mut out = vec![0f32; (h + 2 * p) * pw * c];
-    for (y, row) in x.chunks_exact(w * c).enumerate() {
-        let at = ((y + p) * pw + p) * c;
-        out[at..at + w * c].copy_from_slice(row);
+    let mut out = Vec::with_capacity((h + 2 * p) * pw * c);
+    out.resize(p * pw * c, 0.0);
+    for row in x.chunks_exact(w * c) {
+        out.resize(out.len() + p * c, 0.0);
+        out.extend_from_slice(row);
+        out.resize(out.len() + p * c, 0.0);
     }
+    out.resize((h + 2 * p) * pw * c, 0.0);
     out
 }
 
@@ -231,24 +247,38 @@ impl Conv {
         let (k, s, cin, cout) = (self.k, self.s, self.cin, self.cout);
         let xp = pad(x, (h, w, cin), self.p);
         let pw = w + 2 * self.p;
-        let mut out = vec![0f32; ho * wo * cout];
+        let mut out = repeat_rows(&self.bias, ho * wo);
         let rows = block_rows(wo);
+        // With few input channels (g_a's first layer) a kernel row is too short a
+        // product: gather each pixel's k rows of taps first and multiply once.
+        let gather = k * cin < MIN_ROW_TAPS;
         out.par_chunks_mut(rows * wo * cout)
             .enumerate()
-            .for_each(|(bi, chunk)| {
-                for px in chunk.chunks_exact_mut(cout) {
-                    px.copy_from_slice(&self.bias);
-                }
-                // Output row oy, kernel row ky: the taps of output pixel ox are the
-                // k·cin contiguous floats at padded (oy·s + ky, ox·s), so the padded
-                // input is the left factor as it is, rows s·cin apart.
-                for (r, row) in chunk.chunks_exact_mut(wo * cout).enumerate() {
-                    let oy = bi * rows + r;
-                    for ky in 0..k {
-                        let at = (oy * s + ky) * pw * cin;
-                        let w = &self.w[ky * k * cin * cout..(ky + 1) * k * cin * cout];
-                        let a = (&xp[at..], s * cin);
-                        matmul(Dst::rows(row, cout), a, w, (wo, k * cin, cout), true);
+            .for_each_init(Vec::new, |cols: &mut Vec<f32>, (bi, chunk)| {
+                if gather {
+                    let (kk, pixels) = (k * k * cin, chunk.len() / cout);
+                    cols.clear();
+                    for i in 0..pixels {
+                        let (oy, ox) = (bi * rows + i / wo, i % wo);
+                        for ky in 0..k {
+                            let at = ((oy * s + ky) * pw + ox * s) * cin;
+                            cols.extend_from_slice(&xp[at..at + k * cin]);
+                        }
+                    }
+                    let dst = Dst::rows(chunk, cout);
+                    matmul(dst, (cols, kk), &self.w, (pixels, kk, cout), true);
+                } else {
+                    // Output row oy, kernel row ky: the taps of output pixel ox are the
+                    // k·cin contiguous floats at padded (oy·s + ky, ox·s), so the
+                    // padded input is the left factor as it is, rows s·cin apart.
+                    for (r, row) in chunk.chunks_exact_mut(wo * cout).enumerate() {
+                        let oy = bi * rows + r;
+                        for ky in 0..k {
+                            let at = (oy * s + ky) * pw * cin;
+                            let w = &self.w[ky * k * cin * cout..(ky + 1) * k * cin * cout];
+                            let a = (&xp[at..], s * cin);
+                            matmul(Dst::rows(row, cout), a, w, (wo, k * cin, cout), true);
+                        }
                     }
                 }
                 self.post.apply(chunk, cout);
@@ -277,6 +307,8 @@ struct ConvUp {
     /// Weights of phase `2·py + px`: `[ny·nx·cin, cout]`, rows ordered (y tap, x tap, ci)
     /// as in [`phase_taps`].
     phases: [Vec<f32>; 4],
+    /// The same weights channel-major, `[cout][ny·nx·cin]`, for narrow layers.
+    phases_t: [Vec<f32>; 4],
     bias: Vec<f32>,
     post: Post,
 }
@@ -300,10 +332,22 @@ impl ConvUp {
             }
             w
         };
+        let phases = [phase(0, 0), phase(0, 1), phase(1, 0), phase(1, 1)];
+        let phases_t = phases.clone().map(|w| {
+            let k = w.len() / cout;
+            let mut t = vec![0f32; w.len()];
+            for (i, row) in w.chunks_exact(cout).enumerate() {
+                for (c, &v) in row.iter().enumerate() {
+                    t[c * k + i] = v;
+                }
+            }
+            t
+        });
         ConvUp {
             cin,
             cout,
-            phases: [phase(0, 0), phase(0, 1), phase(1, 0), phase(1, 1)],
+            phases,
+            phases_t,
             bias: bias_of(conv.bias.as_ref(), cout),
             post,
         }
@@ -315,26 +359,28 @@ impl ConvUp {
         let xp = pad(x, (h, w, cin), 1);
         let pw = w + 2;
         let wo = 2 * w;
-        let mut out = vec![0f32; 2 * h * wo * cout];
         let rows = block_rows(w);
-        // With few output channels the product is written channel-major into a scratch
-        // block: gemm vectorises along the pixels then, not along 3 channels.
-        let narrow = cout < NARROW;
+        if self.cout < NARROW {
+            // Few output channels: a gemm would pack every input tap to use it only
+            // `cout` times; dot products read each tap once, from cache.
+            let mut out = vec![0f32; 2 * h * wo * cout];
+            out.par_chunks_mut(2 * rows * wo * cout)
+                .enumerate()
+                .for_each(|(bi, chunk)| {
+                    for r in 0..chunk.len() / (2 * wo * cout) {
+                        let out_rows = &mut chunk[2 * r * wo * cout..(2 * r + 2) * wo * cout];
+                        narrow_rows(self, &xp, bi * rows + r, w, out_rows);
+                    }
+                    self.post.apply(chunk, cout);
+                });
+            return out;
+        }
+        let mut out = repeat_rows(&self.bias, 2 * h * wo);
         // A block holds `rows` input rows, i.e. 2·rows output rows.
         out.par_chunks_mut(2 * rows * wo * cout)
             .enumerate()
-            .for_each_init(Vec::new, |scratch: &mut Vec<f32>, (bi, chunk)| {
+            .for_each(|(bi, chunk)| {
                 let pixels = chunk.len() / cout;
-                if narrow {
-                    scratch.clear();
-                    for &b in &self.bias {
-                        scratch.extend(std::iter::repeat_n(b, pixels));
-                    }
-                } else {
-                    for px in chunk.chunks_exact_mut(cout) {
-                        px.copy_from_slice(&self.bias);
-                    }
-                }
                 for (phase, weights) in self.phases.iter().enumerate() {
                     let (py, px) = (phase / 2, phase % 2);
                     let (ty, tx) = (phase_taps(py), phase_taps(px));
@@ -347,31 +393,155 @@ impl ConvUp {
                         let first = (2 * r + py) * wo + px;
                         for (t, &(_, dy)) in ty.iter().enumerate() {
                             let at = (((a as isize + 1 + dy) as usize) * pw + x0) * cin;
-                            let a = (&xp[at..], cin);
                             let wt = &weights[t * kx * cout..(t + 1) * kx * cout];
-                            let dst = if narrow {
-                                Dst {
-                                    buf: &mut scratch[first..],
-                                    rs: 2,
-                                    cs: pixels,
-                                }
-                            } else {
-                                Dst::rows(&mut chunk[first * cout..], 2 * cout)
-                            };
-                            matmul(dst, a, wt, (w, kx, cout), true);
-                        }
-                    }
-                }
-                if narrow {
-                    for (i, px) in chunk.chunks_exact_mut(cout).enumerate() {
-                        for (c, v) in px.iter_mut().enumerate() {
-                            *v = scratch[c * pixels + i];
+                            let dst = Dst::rows(&mut chunk[first * cout..], 2 * cout);
+                            matmul(dst, (&xp[at..], cin), wt, (w, kx, cout), true);
                         }
                     }
                 }
                 self.post.apply(chunk, cout);
             });
         out
+    }
+}
+
+/// Output rows `2a` and `2a + 1` (`out`, `2 × 2w × cout`) of a narrow [`ConvUp`] from
+/// its padded input `xp` (`(h + 2) × (w + 2) × cin`): per output pixel and channel, a
+/// dot product over the phase's taps, with the widest SIMD the CPU has.
+fn narrow_rows(layer: &ConvUp, xp: &[f32], a: usize, w: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return narrow_rows_with(layer, xp, a, w, out, |x, y| unsafe {
+                simd::dot_avx512(x, y)
+            });
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+            return narrow_rows_with(layer, xp, a, w, out, |x, y| unsafe { simd::dot_avx2(x, y) });
+        }
+    }
+    narrow_rows_with(layer, xp, a, w, out, dot_taps);
+}
+
+/// [`narrow_rows`] with `dot(taps, weights)`, which sums over the taps (pairs of
+/// slices of one length) the products of each pair.
+fn narrow_rows_with(
+    layer: &ConvUp,
+    xp: &[f32],
+    a: usize,
+    w: usize,
+    out: &mut [f32],
+    dot: impl Fn(&[&[f32]], &[&[f32]]) -> f32,
+) {
+    let (cin, cout) = (layer.cin, layer.cout);
+    let (pw, wo) = (w + 2, 2 * w);
+    for (phase, weights) in layer.phases_t.iter().enumerate() {
+        let (py, px) = (phase / 2, phase % 2);
+        let (ty, tx) = (phase_taps(py), phase_taps(px));
+        let kx = tx.len() * cin;
+        let x0 = (1 + tx[0].1) as usize;
+        let k = ty.len() * kx;
+        let mut taps: [&[f32]; 3] = [&[]; 3];
+        let mut wts: [&[f32]; 3] = [&[]; 3];
+        for b in 0..w {
+            for (t, &(_, dy)) in ty.iter().enumerate() {
+                let at = (((a as isize + 1 + dy) as usize) * pw + x0 + b) * cin;
+                taps[t] = &xp[at..at + kx];
+            }
+            let o = ((py * wo) + 2 * b + px) * cout;
+            for (c, v) in out[o..o + cout].iter_mut().enumerate() {
+                for (t, wt) in wts.iter_mut().enumerate().take(ty.len()) {
+                    *wt = &weights[c * k + t * kx..c * k + (t + 1) * kx];
+                }
+                *v = layer.bias[c] + dot(&taps[..ty.len()], &wts[..ty.len()]);
+            }
+        }
+    }
+}
+
+/// Σ over pairs of Σ x·y, portable.
+fn dot_taps(xs: &[&[f32]], ys: &[&[f32]]) -> f32 {
+    xs.iter()
+        .zip(ys)
+        .map(|(x, y)| x.iter().zip(*y).map(|(a, b)| a * b).sum::<f32>())
+        .sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use std::arch::x86_64::*;
+
+    /// [`super::dot_taps`] with AVX-512: one 16-lane accumulator, reduced once.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dot_avx512(xs: &[&[f32]], ys: &[&[f32]]) -> f32 {
+        let mut acc = _mm512_setzero_ps();
+        for (x, y) in xs.iter().zip(ys) {
+            let n = x.len().min(y.len());
+            let mut i = 0;
+            while i + 16 <= n {
+                // SAFETY: i + 16 <= n, within both slices.
+                let (a, b) = unsafe {
+                    (
+                        _mm512_loadu_ps(x.as_ptr().add(i)),
+                        _mm512_loadu_ps(y.as_ptr().add(i)),
+                    )
+                };
+                acc = _mm512_fmadd_ps(a, b, acc);
+                i += 16;
+            }
+            if i < n {
+                let mask: __mmask16 = (1u16 << (n - i)) - 1;
+                // SAFETY: the mask covers the n − i < 16 elements left, within both.
+                let (a, b) = unsafe {
+                    (
+                        _mm512_maskz_loadu_ps(mask, x.as_ptr().add(i)),
+                        _mm512_maskz_loadu_ps(mask, y.as_ptr().add(i)),
+                    )
+                };
+                acc = _mm512_fmadd_ps(a, b, acc);
+            }
+        }
+        _mm512_reduce_add_ps(acc)
+    }
+
+    /// [`super::dot_taps`] with AVX2 and FMA: one 8-lane accumulator, reduced once.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot_avx2(xs: &[&[f32]], ys: &[&[f32]]) -> f32 {
+        let mut acc = _mm256_setzero_ps();
+        let mut tail = 0.0;
+        for (x, y) in xs.iter().zip(ys) {
+            let n = x.len().min(y.len());
+            let mut i = 0;
+            while i + 8 <= n {
+                // SAFETY: i + 8 <= n, within both slices.
+                let (a, b) = unsafe {
+                    (
+                        _mm256_loadu_ps(x.as_ptr().add(i)),
+                        _mm256_loadu_ps(y.as_ptr().add(i)),
+                    )
+                };
+                acc = _mm256_fmadd_ps(a, b, acc);
+                i += 8;
+            }
+            tail += x[i..n]
+                .iter()
+                .zip(&y[i..n])
+                .map(|(a, b)| a * b)
+                .sum::<f32>();
+        }
+        let mut lanes = [0f32; 8];
+        // SAFETY: `lanes` holds 8 floats.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+        lanes.iter().sum::<f32>() + tail
     }
 }
 
@@ -517,6 +687,31 @@ mod tests {
 
     fn burn<const D: usize>(x: &[f32], shape: [usize; D], device: &Device) -> Tensor<D> {
         Tensor::from_data(TensorData::new(x.to_vec(), shape), device)
+    }
+
+    #[test]
+    fn simd_dots_match_the_portable_one() {
+        for n in [0, 1, 7, 8, 15, 16, 17, 40, 192] {
+            let (x, y) = (random(2 * n, n as u64), random(2 * n, 100 + n as u64));
+            let (xs, ys) = ([&x[..n], &x[n..]], [&y[..n], &y[n..]]);
+            let want = dot_taps(&xs, &ys);
+            let close = |got: f32| (got - want).abs() <= 1e-5 * (1.0 + want.abs());
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU supports AVX-512F, checked just above.
+                    let got = unsafe { simd::dot_avx512(&xs, &ys) };
+                    assert!(close(got), "AVX-512, n = {n}: {got} vs {want}");
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+                    let got = unsafe { simd::dot_avx2(&xs, &ys) };
+                    assert!(close(got), "AVX2, n = {n}: {got} vs {want}");
+                }
+            }
+        }
     }
 
     #[test]
