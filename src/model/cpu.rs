@@ -16,7 +16,8 @@
 //!
 //! Blocks of rows run in parallel on rayon's pool. The results equal Burn's up to
 //! float rounding (the sums run in another order), which is all the codec needs: the
-//! transforms are outside the bit-exact part of the format (docs/bitexact.md).
+//! transforms are outside the bit-exact part of the format (tests/golden.rs pins the
+//! decoded latents exactly, the pixels within a tolerance).
 
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
