@@ -182,6 +182,32 @@ fn train_variable_rate_from_fixed_rate_weights() {
         .map(|l| l.split(',').nth(2).unwrap())
         .collect();
     assert_eq!(rungs, ["0", "1", "2"], "{valid}");
+    // ... and so has the validation through the codec, at each rung's quality, with
+    // real file sizes that do not shrink as the quality rises (this tiny model codes
+    // its two coarsest rungs to the same all-zero latents).
+    let coded = std::fs::read_to_string(run.join("valid_coded.csv")).unwrap();
+    assert!(
+        coded.starts_with(
+            "step,elapsed_s,rung,quality,bpp,psnr
+"
+        ),
+        "{coded}"
+    );
+    let rows: Vec<Vec<&str>> = coded
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let at = |i: usize| rows.iter().map(|r| r[i]).collect::<Vec<_>>();
+    assert_eq!(
+        (at(2), at(3)),
+        (vec!["0", "1", "2"], vec!["0", "50", "100"])
+    );
+    let bpp: Vec<f64> = at(4).iter().map(|v| v.parse().unwrap()).collect();
+    assert!(
+        bpp[0] > 0.0 && bpp[0] <= bpp[1] && bpp[1] < bpp[2],
+        "{coded}"
+    );
 
     let weights = dir.path().join("tiny-vr.nwt");
     let w = export_run(&run, &weights);

@@ -3,6 +3,7 @@
 //! checkpoints.
 
 pub mod checkpoint;
+pub mod coded;
 pub mod data;
 pub mod entropy;
 pub mod temporal;

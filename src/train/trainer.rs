@@ -12,6 +12,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::checkpoint::{self, Progress};
+use super::coded::CodedValidation;
 use super::data::{centre_batches, load_images, random_batch, RgbImage};
 use crate::model::ladder::RateLadder;
 use crate::model::weights::WeightsFile;
@@ -173,10 +174,13 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
 
     eprintln!("loading training images from {}", args.train_dir.display());
     let images: Vec<RgbImage> = load_images(&args.train_dir, tc.crop)?;
-    let valid_batches = match &args.valid_dir {
-        Some(dir) => centre_batches(&load_images(dir, VALID_SIDE)?, VALID_SIDE, 8, &args.device),
+    let valid_images = match &args.valid_dir {
+        Some(dir) => load_images(dir, VALID_SIDE)?,
         None => Vec::new(),
     };
+    let valid_batches = centre_batches(&valid_images, VALID_SIDE, 8, &args.device);
+    let coded = CodedValidation::new(&valid_images, VALID_SIDE);
+    drop(valid_images);
     eprintln!(
         "{} training images, {} validation batches",
         images.len(),
@@ -189,6 +193,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let mut last_ckpt = Instant::now();
     let train_csv = args.run_dir.join("train.csv");
     let valid_csv = args.run_dir.join("valid.csv");
+    let coded_csv = args.run_dir.join("valid_coded.csv");
     let (mut acc, mut acc_n) = ((0.0, 0.0, 0.0), 0usize);
 
     loop {
@@ -238,6 +243,15 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
                 eprintln!("valid {line}");
                 append_csv(&valid_csv, "step,elapsed_s,rung,loss,bpp,psnr", &line)?;
                 total += v.loss;
+            }
+            // The same crops through the codec: real file sizes, 8-bit PSNR.
+            for r in coded.run(&cfg.model, &valid_model, &args.device)? {
+                let line = format!(
+                    "{},{:.1},{},{},{:.4},{:.3}",
+                    progress.step, progress.elapsed_s, r.rung, r.quality, r.bpp, r.psnr
+                );
+                eprintln!("coded {line}");
+                append_csv(&coded_csv, "step,elapsed_s,rung,quality,bpp,psnr", &line)?;
             }
             if progress
                 .best_valid_loss
