@@ -446,7 +446,9 @@ impl RowJob<'_> {
         }
     }
 
-    /// P pixels × V vectors of 16 channels from channel `c0`.
+    /// P pixels × V vectors of 16 channels from channel `c0`. Its tap loop mirrors
+    /// [`Self::run_body`]'s on purpose (a shared iterator of taps cost the register
+    /// blocking half its speed); `vector_widths_agree_bitwise` keeps them in step.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     #[inline]
