@@ -413,6 +413,10 @@ fn narrow_rows(layer: &ConvUp, xp: &[f32], a: usize, w: usize, out: &mut [f32]) 
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
+            if layer.cout == 3 && layer.cin.is_multiple_of(16) {
+                // SAFETY: the CPU supports AVX-512F, checked just above.
+                return unsafe { simd::rgb_rows_avx512(layer, xp, a, w, out) };
+            }
             // SAFETY: the CPU supports AVX-512F, checked just above.
             return narrow_rows_with(layer, xp, a, w, out, |x, y| unsafe {
                 simd::dot_avx512(x, y)
@@ -474,6 +478,77 @@ fn dot_taps(xs: &[&[f32]], ys: &[&[f32]]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 mod simd {
     use std::arch::x86_64::*;
+
+    use super::{phase_taps, ConvUp};
+
+    /// 16 floats from the start of `s`.
+    #[inline(always)]
+    fn load(s: &[f32]) -> __m512 {
+        let s: &[f32; 16] = s[..16].try_into().expect("16 lanes");
+        // SAFETY: `s` holds 16 floats; callers enable AVX-512F.
+        unsafe { _mm512_loadu_ps(s.as_ptr()) }
+    }
+
+    /// [`super::narrow_rows`] for 3 output channels and `cin` a multiple of 16: two
+    /// neighbouring output pixels of a phase at a time, so each weight vector loaded
+    /// serves two pixels and each input vector three channels.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn rgb_rows_avx512(layer: &ConvUp, xp: &[f32], a: usize, w: usize, out: &mut [f32]) {
+        let mut b = 0;
+        while b + 2 <= w {
+            rgb_pixels::<2>(layer, xp, a, w, b, out);
+            b += 2;
+        }
+        if b < w {
+            rgb_pixels::<1>(layer, xp, a, w, b, out);
+        }
+    }
+
+    /// Input columns `b..b + P` of every phase.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn rgb_pixels<const P: usize>(
+        layer: &ConvUp,
+        xp: &[f32],
+        a: usize,
+        w: usize,
+        b: usize,
+        out: &mut [f32],
+    ) {
+        let cin = layer.cin;
+        let (pw, wo) = (w + 2, 2 * w);
+        for (phase, weights) in layer.phases_t.iter().enumerate() {
+            let (py, px) = (phase / 2, phase % 2);
+            let (ty, tx) = (phase_taps(py), phase_taps(px));
+            let kx = tx.len() * cin;
+            let x0 = (1 + tx[0].1) as usize;
+            let k = ty.len() * kx;
+            let mut acc = [[_mm512_setzero_ps(); 3]; P];
+            for (t, &(_, dy)) in ty.iter().enumerate() {
+                let at = (((a as isize + 1 + dy) as usize) * pw + x0 + b) * cin;
+                let row = &xp[at..at + kx + (P - 1) * cin];
+                let wr = [0, 1, 2].map(|c| &weights[c * k + t * kx..c * k + (t + 1) * kx]);
+                for i in (0..kx).step_by(16) {
+                    let wv = [load(&wr[0][i..]), load(&wr[1][i..]), load(&wr[2][i..])];
+                    for (p, lanes) in acc.iter_mut().enumerate() {
+                        let x = load(&row[p * cin + i..]);
+                        for (l, wc) in lanes.iter_mut().zip(wv) {
+                            *l = _mm512_fmadd_ps(x, wc, *l);
+                        }
+                    }
+                }
+            }
+            for (p, lanes) in acc.iter().enumerate() {
+                let o = (py * wo + 2 * (b + p) + px) * 3;
+                for (c, l) in lanes.iter().enumerate() {
+                    out[o + c] = layer.bias[c] + _mm512_reduce_add_ps(*l);
+                }
+            }
+        }
+    }
 
     /// [`super::dot_taps`] with AVX-512: one 16-lane accumulator, reduced once.
     ///
