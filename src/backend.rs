@@ -49,11 +49,10 @@ impl BackendChoice {
 
     /// The codec for `weights` on this backend.
     pub fn codec(self, weights: &WeightsFile) -> anyhow::Result<Codec> {
-        let codec = Codec::new(weights, self.device()?)?;
-        Ok(match self {
-            BackendChoice::Flex => codec.with_cpu_kernels(false),
-            _ => codec,
-        })
+        match self {
+            BackendChoice::Flex => Codec::burn_only(weights, self.device()?),
+            _ => Codec::new(weights, self.device()?),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use super::pad::{to_planar_padded, write_rgb, PlanarWindow};
 use super::tiling::{crop_planar, paste_planar, tiles, TILE};
 use super::timings::Timings;
 use crate::io::image_io::{png_gray, unpng_gray, SourceImage, SourceKind};
-use crate::model::cpu::{CpuAnalysis, CpuHyperAnalysis, CpuSynthesis};
+use crate::model::cpu::{CpuConvChain, CpuSynthesis};
 use crate::model::weights::WeightsFile;
 use crate::model::{tensor_to_vec, HyperpriorModel, ModelConfig};
 
@@ -31,8 +31,8 @@ pub struct Codec {
 
 /// The float transforms on neco's CPU kernels (src/model/cpu.rs).
 struct CpuTransforms {
-    g_a: CpuAnalysis,
-    h_a: CpuHyperAnalysis,
+    g_a: CpuConvChain,
+    h_a: CpuConvChain,
     g_s: CpuSynthesis,
 }
 
@@ -61,8 +61,21 @@ pub struct DecodedImage {
 }
 
 impl Codec {
-    /// Load weights (parsed) onto `device`.
+    /// Load weights (parsed) onto `device`; on Burn's CPU device the transforms run on
+    /// neco's CPU kernels.
     pub fn new(weights: &WeightsFile, device: Device) -> anyhow::Result<Self> {
+        let cpu_kernels = device == Device::flex();
+        Self::load(weights, device, cpu_kernels)
+    }
+
+    /// Load weights onto `device` with every transform on Burn, even on the CPU
+    /// (`--backend flex`): slower than [`Codec::new`]'s kernels, the same up to float
+    /// rounding.
+    pub fn burn_only(weights: &WeightsFile, device: Device) -> anyhow::Result<Self> {
+        Self::load(weights, device, false)
+    }
+
+    fn load(weights: &WeightsFile, device: Device, cpu_kernels: bool) -> anyhow::Result<Self> {
         let model = weights.model(&device)?.valid();
         let hyper = model.h_s.export();
         if let Some(stored) = &weights.hyper {
@@ -87,28 +100,19 @@ impl Codec {
         if let Some(t) = &weights.temporal {
             entropy = entropy.with_temporal(t.clone())?;
         }
-        let codec = Codec {
+        let cpu = cpu_kernels.then(|| CpuTransforms {
+            g_a: CpuConvChain::analysis(&model.g_a),
+            h_a: CpuConvChain::hyper_analysis(&model.h_a),
+            g_s: CpuSynthesis::new(&model.g_s),
+        });
+        Ok(Codec {
             config: weights.config.clone(),
             model,
             entropy,
             device,
-            cpu: None,
+            cpu,
             tile: TILE,
-        };
-        let on_cpu = codec.device == Device::flex();
-        Ok(codec.with_cpu_kernels(on_cpu))
-    }
-
-    /// Run g_a, h_a and g_s on neco's own CPU kernels (`on`, the default when the
-    /// device is Burn's CPU backend) or on the Burn device. Both give the same
-    /// transforms up to float rounding; the CPU kernels are faster than Burn's `flex`.
-    pub fn with_cpu_kernels(mut self, on: bool) -> Self {
-        self.cpu = on.then(|| CpuTransforms {
-            g_a: CpuAnalysis::new(&self.model.g_a),
-            h_a: CpuHyperAnalysis::new(&self.model.h_a),
-            g_s: CpuSynthesis::new(&self.model.g_s),
-        });
-        self
+        })
     }
 
     /// Run the transforms in tiles of `latents`×`latents` latents (16 pixels each; at

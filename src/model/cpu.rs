@@ -308,7 +308,8 @@ struct ConvUp {
     /// Weights of phase `2·py + px`: `[ny·nx·cin, cout]`, rows ordered (y tap, x tap, ci)
     /// as in [`phase_taps`].
     phases: [Vec<f32>; 4],
-    /// The same weights channel-major, `[cout][ny·nx·cin]`, for narrow layers.
+    /// The same weights channel-major, `[cout][ny·nx·cin]`, for narrow layers (empty
+    /// for the others).
     phases_t: [Vec<f32>; 4],
     bias: Vec<f32>,
     post: Post,
@@ -334,7 +335,7 @@ impl ConvUp {
             w
         };
         let phases = [phase(0, 0), phase(0, 1), phase(1, 0), phase(1, 1)];
-        let phases_t = phases.clone().map(|w| {
+        let transpose = |w: &Vec<f32>| {
             let k = w.len() / cout;
             let mut t = vec![0f32; w.len()];
             for (i, row) in w.chunks_exact(cout).enumerate() {
@@ -343,7 +344,12 @@ impl ConvUp {
                 }
             }
             t
-        });
+        };
+        let phases_t = if cout < NARROW {
+            phases.each_ref().map(transpose)
+        } else {
+            Default::default()
+        };
         ConvUp {
             cin,
             cout,
@@ -655,16 +661,16 @@ fn run_convs(layers: &[Conv], x: &[f32], h: usize, w: usize) -> (Vec<f32>, usize
     (to_planar(&x, layers[layers.len() - 1].cout), h, w)
 }
 
-/// g_a on the CPU kernels of this module.
+/// A chain of convolutions on the CPU kernels of this module: g_a or h_a.
 #[derive(Debug, Clone)]
-pub struct CpuAnalysis {
+pub struct CpuConvChain {
     layers: Vec<Conv>,
 }
 
-impl CpuAnalysis {
-    /// The kernels for the parameters of `g_a`.
-    pub fn new(g_a: &Analysis) -> Self {
-        CpuAnalysis {
+impl CpuConvChain {
+    /// g_a: four 5×5 stride-2 convolutions, GDN after the first three.
+    pub fn analysis(g_a: &Analysis) -> Self {
+        CpuConvChain {
             layers: vec![
                 Conv::new(&g_a.conv1, Post::gdn(&g_a.gdn1)),
                 Conv::new(&g_a.conv2, Post::gdn(&g_a.gdn2)),
@@ -674,24 +680,9 @@ impl CpuAnalysis {
         }
     }
 
-    /// y = g_a(x) for a planar `[3, h, w]` image (h and w multiples of 16); returns
-    /// planar `[M, h/16, w/16]`.
-    pub fn forward(&self, x: &[f32], h: usize, w: usize) -> Vec<f32> {
-        assert!(h.is_multiple_of(16) && w.is_multiple_of(16) && x.len() == 3 * h * w);
-        run_convs(&self.layers, x, h, w).0
-    }
-}
-
-/// h_a on the CPU kernels of this module.
-#[derive(Debug, Clone)]
-pub struct CpuHyperAnalysis {
-    layers: Vec<Conv>,
-}
-
-impl CpuHyperAnalysis {
-    /// The kernels for the parameters of `h_a`.
-    pub fn new(h_a: &HyperAnalysis) -> Self {
-        CpuHyperAnalysis {
+    /// h_a: a 3×3 and two 5×5 stride-2 convolutions, ReLU between them.
+    pub fn hyper_analysis(h_a: &HyperAnalysis) -> Self {
+        CpuConvChain {
             layers: vec![
                 Conv::new(&h_a.conv1, Post::Relu),
                 Conv::new(&h_a.conv2, Post::Relu),
@@ -700,13 +691,11 @@ impl CpuHyperAnalysis {
         }
     }
 
-    /// z = h_a(y) for a planar `[M, h, w]` latent (h and w multiples of 4); returns
-    /// planar `[N, h/4, w/4]`.
-    pub fn forward(&self, y: &[f32], h: usize, w: usize) -> Vec<f32> {
-        assert!(
-            h.is_multiple_of(4) && w.is_multiple_of(4) && y.len() == self.layers[0].cin * h * w
-        );
-        run_convs(&self.layers, y, h, w).0
+    /// The chain on a planar `[c_in, h, w]` input whose sides every stride divides
+    /// (g_a: multiples of 16; h_a: of 4); returns the planar output.
+    pub fn forward(&self, x: &[f32], h: usize, w: usize) -> Vec<f32> {
+        assert_eq!(x.len(), self.layers[0].cin * h * w);
+        run_convs(&self.layers, x, h, w).0
     }
 }
 
@@ -799,7 +788,7 @@ mod tests {
             .iter()
             .map(|v| v.abs())
             .collect::<Vec<_>>();
-        let ours = CpuAnalysis::new(&g_a).forward(&x, h, w);
+        let ours = CpuConvChain::analysis(&g_a).forward(&x, h, w);
         let theirs = tensor_to_vec(g_a.forward(burn(&x, [1, 3, h, w], &device)));
         assert!(
             rel_err(&ours, &theirs) < 1e-5,
@@ -814,7 +803,7 @@ mod tests {
         let h_a = HyperAnalysis::new(12, 20, &device);
         let (h, w) = (8, 12);
         let y = random(20 * h * w, 2);
-        let ours = CpuHyperAnalysis::new(&h_a).forward(&y, h, w);
+        let ours = CpuConvChain::hyper_analysis(&h_a).forward(&y, h, w);
         let theirs = tensor_to_vec(h_a.forward(burn(&y, [1, 20, h, w], &device)));
         assert!(
             rel_err(&ours, &theirs) < 1e-5,
