@@ -428,10 +428,12 @@ impl RowJob<'_> {
     }
 
     /// Output pixels `x0..x0 + P` of `row`, in blocks of up to 48 channels whose sums
-    /// (8 pixels × 3 vectors: 24 of the 32 vector registers) stay in registers through the whole (ci, ky, kx) loop. Each output gets the
-    /// same operations in the same order as in [`Self::run_body`]: the bias, then per
-    /// tap (skipping the same [`NONE`] taps) one rounded product, then one rounded
-    /// addition — only the loop nest around them differs.
+    /// (8 pixels × 3 vectors: 24 of the 32 vector registers) stay in registers through
+    /// the whole (ci, ky, kx) loop. Each output gets the same operations in the same
+    /// order as in [`Self::run_body`]: the bias, then per tap (skipping the same
+    /// [`NONE`] taps) one rounded product, then one rounded addition — only the loop
+    /// nest around them differs. (Grouping pixels by column parity, so that a
+    /// transposed layer's missing taps are skipped whole, was tried: no faster.)
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     fn block_avx512<const P: usize>(&self, row: &mut [f32], bias: &[f32], x0: usize) {
@@ -632,8 +634,15 @@ mod kernel_tests {
             (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
         };
         // 72 outputs: not whole AVX-512 vectors; 80, 144 and 64: register blocks of 3
-        // vectors and of fewer; 42, 9 and 16 pixels: blocks of 8 pixels and single ones.
-        for (out_ch, w) in [(72, 40), (80, 42), (144, 9), (64, 16)] {
+        // vectors and of fewer; 42, 9 and 16 pixels: blocks of 8 pixels and single ones;
+        // `up`: the taps of a stride-2 transposed layer (every other one missing).
+        for (out_ch, w, up) in [
+            (72, 40, false),
+            (80, 42, false),
+            (144, 9, false),
+            (64, 16, false),
+            (48, 37, true),
+        ] {
             let (in_ch, k, h) = (7, 3, 5);
             let data = (0..in_ch * h * w).map(|_| f() * 8.0).collect();
             let x = Planes::new(in_ch, h, w, data).unwrap();
@@ -642,6 +651,11 @@ mod kernel_tests {
             let map_x: Vec<u32> = (0..w * k)
                 .map(|i| {
                     let ix = (i / k + i % k) as i64 - 1;
+                    let ix = if up {
+                        ix / 2 + ix % 2 * i64::from(u32::MAX)
+                    } else {
+                        ix
+                    };
                     if (0..w as i64).contains(&ix) {
                         ix as u32
                     } else {
