@@ -13,8 +13,8 @@ pub enum BackendChoice {
     /// A GPU backend when one is compiled in, else the CPU.
     #[default]
     Auto,
-    /// The CPU: neco's own kernels for g_a, h_a and g_s (src/model/cpu.rs), Burn's
-    /// pure-Rust `flex` backend for the rest.
+    /// The CPU: neco's own kernels for g_a, h_a and g_s, Burn's pure-Rust `flex`
+    /// backend for anything else.
     Cpu,
     /// Burn's `flex` CPU backend for every transform (slower than `cpu`; kept to
     /// compare against).
