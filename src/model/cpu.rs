@@ -242,46 +242,55 @@ impl Conv {
         (o(h), o(w))
     }
 
-    /// Apply to `x` (`h × w × cin`); returns the output and its size.
-    fn forward(&self, x: &[f32], h: usize, w: usize) -> (Vec<f32>, usize, usize) {
+    /// Apply to `xp`, an `h × w × cin` input with this layer's `p` zero pixels of
+    /// padding on every side; returns the output, with a zero border of `out_pad`
+    /// pixels (the next layer's padding), and its size without the border.
+    fn forward(&self, xp: &[f32], h: usize, w: usize, out_pad: usize) -> (Vec<f32>, usize, usize) {
         let (ho, wo) = self.out_size(h, w);
         let (k, s, cin, cout) = (self.k, self.s, self.cin, self.cout);
-        let xp = pad(x, (h, w, cin), self.p);
         let pw = w + 2 * self.p;
-        let mut out = repeat_rows(&self.bias, ho * wo);
+        assert_eq!(xp.len(), (h + 2 * self.p) * pw * cin);
+        let row_len = (wo + 2 * out_pad) * cout;
+        let mut out = vec![0f32; (ho + 2 * out_pad) * row_len];
+        let interior = &mut out[out_pad * row_len..(out_pad + ho) * row_len];
         let rows = block_rows(wo);
         // With few input channels (g_a's first layer) a kernel row is too short a
         // product: gather each pixel's k rows of taps first and multiply once.
         let gather = k * cin < MIN_ROW_TAPS;
-        out.par_chunks_mut(rows * wo * cout)
+        interior
+            .par_chunks_mut(rows * row_len)
             .enumerate()
             .for_each_init(Vec::new, |cols: &mut Vec<f32>, (bi, chunk)| {
-                if gather {
-                    let (kk, pixels) = (k * k * cin, chunk.len() / cout);
-                    cols.clear();
-                    for i in 0..pixels {
-                        let (oy, ox) = (bi * rows + i / wo, i % wo);
-                        for ky in 0..k {
-                            let at = ((oy * s + ky) * pw + ox * s) * cin;
-                            cols.extend_from_slice(&xp[at..at + k * cin]);
-                        }
+                for (r, row) in chunk.chunks_exact_mut(row_len).enumerate() {
+                    let oy = bi * rows + r;
+                    let pixels = &mut row[out_pad * cout..(out_pad + wo) * cout];
+                    for px in pixels.chunks_exact_mut(cout) {
+                        px.copy_from_slice(&self.bias);
                     }
-                    let dst = Dst::rows(chunk, cout);
-                    matmul(dst, (cols, kk), &self.w, (pixels, kk, cout), true);
-                } else {
-                    // Output row oy, kernel row ky: the taps of output pixel ox are the
-                    // k·cin contiguous floats at padded (oy·s + ky, ox·s), so the
-                    // padded input is the left factor as it is, rows s·cin apart.
-                    for (r, row) in chunk.chunks_exact_mut(wo * cout).enumerate() {
-                        let oy = bi * rows + r;
+                    if gather {
+                        let kk = k * k * cin;
+                        cols.clear();
+                        for ox in 0..wo {
+                            for ky in 0..k {
+                                let at = ((oy * s + ky) * pw + ox * s) * cin;
+                                cols.extend_from_slice(&xp[at..at + k * cin]);
+                            }
+                        }
+                        let dst = Dst::rows(pixels, cout);
+                        matmul(dst, (cols, kk), &self.w, (wo, kk, cout), true);
+                    } else {
+                        // Kernel row ky: the taps of output pixel ox are the k·cin
+                        // contiguous floats at padded (oy·s + ky, ox·s), so the padded
+                        // input is the left factor as it is, rows s·cin apart.
                         for ky in 0..k {
                             let at = (oy * s + ky) * pw * cin;
                             let w = &self.w[ky * k * cin * cout..(ky + 1) * k * cin * cout];
                             let a = (&xp[at..], s * cin);
-                            matmul(Dst::rows(row, cout), a, w, (wo, k * cin, cout), true);
+                            matmul(Dst::rows(pixels, cout), a, w, (wo, k * cin, cout), true);
                         }
                     }
                 }
+                // The border stays zero: GDN and ReLU map 0 to 0.
                 self.post.apply(chunk, cout);
             });
         (out, ho, wo)
@@ -360,52 +369,64 @@ impl ConvUp {
         }
     }
 
-    /// Apply to `x` (`h × w × cin`); returns the `2h × 2w × cout` output.
-    fn forward(&self, x: &[f32], h: usize, w: usize) -> Vec<f32> {
+    /// Apply to `xp`, an `h × w × cin` input with a border of one zero pixel on every
+    /// side; returns the `2h × 2w × cout` output with a zero border of `out_pad`
+    /// pixels (what the next layer reads, so no layer copies its input to pad it).
+    fn forward(&self, xp: &[f32], h: usize, w: usize, out_pad: usize) -> Vec<f32> {
         let (cin, cout) = (self.cin, self.cout);
-        let xp = pad(x, (h, w, cin), 1);
         let pw = w + 2;
+        assert_eq!(xp.len(), (h + 2) * pw * cin);
         let wo = 2 * w;
         let rows = block_rows(w);
         if self.cout < NARROW {
             // Few output channels: a gemm would pack every input tap to use it only
             // `cout` times; dot products read each tap once, from cache.
+            assert_eq!(out_pad, 0, "a narrow layer is the last one");
             let mut out = vec![0f32; 2 * h * wo * cout];
             out.par_chunks_mut(2 * rows * wo * cout)
                 .enumerate()
                 .for_each(|(bi, chunk)| {
                     for r in 0..chunk.len() / (2 * wo * cout) {
                         let out_rows = &mut chunk[2 * r * wo * cout..(2 * r + 2) * wo * cout];
-                        narrow_rows(self, &xp, bi * rows + r, w, out_rows);
+                        narrow_rows(self, xp, bi * rows + r, w, out_rows);
                     }
                     self.post.apply(chunk, cout);
                 });
             return out;
         }
-        let mut out = repeat_rows(&self.bias, 2 * h * wo);
+        let row_len = (wo + 2 * out_pad) * cout;
+        let mut out = vec![0f32; (2 * h + 2 * out_pad) * row_len];
+        let interior = &mut out[out_pad * row_len..(out_pad + 2 * h) * row_len];
         // A block holds `rows` input rows, i.e. 2·rows output rows.
-        out.par_chunks_mut(2 * rows * wo * cout)
+        interior
+            .par_chunks_mut(2 * rows * row_len)
             .enumerate()
             .for_each(|(bi, chunk)| {
-                let pixels = chunk.len() / cout;
+                for row in chunk.chunks_exact_mut(row_len) {
+                    let pixels = &mut row[out_pad * cout..(out_pad + wo) * cout];
+                    for px in pixels.chunks_exact_mut(cout) {
+                        px.copy_from_slice(&self.bias);
+                    }
+                }
                 for (phase, weights) in self.phases.iter().enumerate() {
                     let (py, px) = (phase / 2, phase % 2);
                     let (ty, tx) = (phase_taps(py), phase_taps(px));
                     let kx = tx.len() * cin;
                     // Padded column of the leftmost x tap of input column 0.
                     let x0 = (1 + tx[0].1) as usize;
-                    for r in 0..pixels / (2 * wo) {
+                    for r in 0..chunk.len() / (2 * row_len) {
                         let a = bi * rows + r;
                         // Output row 2r + py of the block, every other pixel from px.
-                        let first = (2 * r + py) * wo + px;
+                        let first = (2 * r + py) * row_len + (out_pad + px) * cout;
                         for (t, &(_, dy)) in ty.iter().enumerate() {
                             let at = (((a as isize + 1 + dy) as usize) * pw + x0) * cin;
                             let wt = &weights[t * kx * cout..(t + 1) * kx * cout];
-                            let dst = Dst::rows(&mut chunk[first * cout..], 2 * cout);
+                            let dst = Dst::rows(&mut chunk[first..], 2 * cout);
                             matmul(dst, (&xp[at..], cin), wt, (w, kx, cout), true);
                         }
                     }
                 }
+                // The border stays zero: GDN, inverse GDN and ReLU all map 0 to 0.
                 self.post.apply(chunk, cout);
             });
         out
@@ -653,10 +674,12 @@ fn to_planar(x: &[f32], c: usize) -> Vec<f32> {
 /// Run a chain of convolutions on a planar `[c, h, w]` input; returns the planar output
 /// and its size.
 fn run_convs(layers: &[Conv], x: &[f32], h: usize, w: usize) -> (Vec<f32>, usize, usize) {
-    let mut x = to_channels_last(x, layers[0].cin, h * w);
+    let (cin, p) = (layers[0].cin, layers[0].p);
+    let mut x = pad(&to_channels_last(x, cin, h * w), (h, w, cin), p);
     let (mut h, mut w) = (h, w);
-    for layer in layers {
-        (x, h, w) = layer.forward(&x, h, w);
+    for (i, layer) in layers.iter().enumerate() {
+        let out_pad = layers.get(i + 1).map_or(0, |next| next.p);
+        (x, h, w) = layer.forward(&x, h, w, out_pad);
     }
     (to_planar(&x, layers[layers.len() - 1].cout), h, w)
 }
@@ -721,11 +744,13 @@ impl CpuSynthesis {
     /// x̂ = g_s(ŷ) for a planar `[M, h, w]` latent; returns planar `[3, 16h, 16w]`
     /// (not clamped).
     pub fn forward(&self, y: &[f32], h: usize, w: usize) -> Vec<f32> {
-        assert_eq!(y.len(), self.layers[0].cin * h * w);
-        let mut x = to_channels_last(y, self.layers[0].cin, h * w);
+        let cin = self.layers[0].cin;
+        assert_eq!(y.len(), cin * h * w);
+        let mut x = pad(&to_channels_last(y, cin, h * w), (h, w, cin), 1);
         let (mut h, mut w) = (h, w);
-        for layer in &self.layers {
-            x = layer.forward(&x, h, w);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let out_pad = usize::from(i + 1 < self.layers.len());
+            x = layer.forward(&x, h, w, out_pad);
             (h, w) = (2 * h, 2 * w);
         }
         to_planar(&x, 3)
