@@ -79,3 +79,71 @@ fn re_export_is_lossless() {
         "the default weights carry the hyper-synthesis and the temporal prior"
     );
 }
+
+/// `neco export --half` stores every parameter as f16: the file shrinks, the model it
+/// loads holds exactly the f16-rounded parameters, its z tables and hyper-synthesis are
+/// derived from those, and exporting it again changes nothing.
+#[test]
+fn half_export_rounds_every_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/hp-n64m96.nwt");
+    let half = dir.path().join("half.nwt");
+    let again = dir.path().join("again.nwt");
+    let export = |args: &[&std::path::Path], half_flag: bool| {
+        let mut cmd = assert_cmd::Command::cargo_bin("neco").unwrap();
+        cmd.args(["export", "--weights"])
+            .arg(args[0])
+            .arg("-o")
+            .arg(args[1]);
+        if half_flag {
+            cmd.arg("--half");
+        }
+        cmd.assert().success();
+    };
+    export(&[&full, &half], true);
+    export(&[&half, &again], false);
+    let (full_bytes, half_bytes) = (std::fs::read(&full).unwrap(), std::fs::read(&half).unwrap());
+    assert!(
+        std::fs::read(&again).unwrap() == half_bytes,
+        "f16 files re-export unchanged"
+    );
+    assert!(
+        half_bytes.len() < full_bytes.len() * 3 / 4,
+        "{} vs {} bytes",
+        half_bytes.len(),
+        full_bytes.len()
+    );
+
+    let (f, h) = (
+        WeightsFile::parse(&full_bytes).unwrap(),
+        WeightsFile::parse(&half_bytes).unwrap(),
+    );
+    assert!(!f.config.params_f16 && h.config.params_f16);
+    let device = Device::flex();
+    let (fm, hm) = (f.model(&device).unwrap(), h.model(&device).unwrap());
+    let (a, b) = (all_parameters(&fm), all_parameters(&hm));
+    assert!(
+        a.len() > 1_000_000 && a.len() == b.len(),
+        "{} {}",
+        a.len(),
+        b.len()
+    );
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(half::f16::from_f32(*x).to_f32(), *y);
+    }
+    // The stored hyper-synthesis is the rounded model's.
+    assert_eq!(h.hyper.as_ref(), Some(&hm.h_s.export()));
+}
+
+/// Every float parameter of a module, in visiting order.
+fn all_parameters<M: burn::module::Module>(m: &M) -> Vec<f32> {
+    struct Collect(Vec<f32>);
+    impl burn::module::ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            self.0.extend(tensor_to_vec(param.val()));
+        }
+    }
+    let mut c = Collect(Vec::new());
+    m.visit(&mut c);
+    c.0
+}

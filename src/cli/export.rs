@@ -10,7 +10,7 @@ use clap::Args;
 use sha2::{Digest, Sha256};
 
 use super::common::write_output;
-use crate::model::weights::WeightsFile;
+use crate::model::weights::{round_to_f16, WeightsFile};
 use crate::model::{ConfigFile, HyperpriorModel, ModelConfig};
 use crate::train::checkpoint;
 use neco_core::hex;
@@ -33,6 +33,11 @@ pub struct ExportCmd {
     /// Output weights file.
     #[arg(short, long)]
     output: PathBuf,
+    /// Store the parameters as f16: every parameter is rounded to f16 first and the
+    /// entropy model derived from the rounded ones (a weights file already in f16
+    /// stays f16 without this flag).
+    #[arg(long)]
+    half: bool,
     /// Overwrite the output if it exists.
     #[arg(short = 'y', long)]
     force: bool,
@@ -45,15 +50,19 @@ impl ExportCmd {
             return self.upgrade();
         };
         let cfg_path = run.join("config.toml");
-        let cfg = ConfigFile::from_toml(
+        let mut cfg = ConfigFile::from_toml(
             &std::fs::read_to_string(&cfg_path)
                 .with_context(|| format!("reading {}", cfg_path.display()))?,
         )?;
+        cfg.model.params_f16 |= self.half;
         let ck = checkpoint::load(&run.join("checkpoint"))?
             .with_context(|| format!("no checkpoint in {}", run.display()))?;
         let device = Device::flex();
-        let model = HyperpriorModel::from_record_bytes(&cfg.model, ck.model, &device)
+        let mut model = HyperpriorModel::from_record_bytes(&cfg.model, ck.model, &device)
             .context("applying the checkpoint")?;
+        if cfg.model.params_f16 {
+            model = round_to_f16(model);
+        }
         let z_tables = model.z_density.export(cfg.model.n, &device)?;
         let image_only = WeightsFile::build(&cfg.model, &model, &z_tables, None)?;
         let bytes = match self.temporal_prior(&cfg.model, &image_only, None)? {
@@ -75,8 +84,15 @@ impl ExportCmd {
     /// Rewrite `--weights` in the current format, keeping its parameters and z tables.
     fn upgrade(&self) -> anyhow::Result<()> {
         let path = self.weights.as_ref().context("pass --run or --weights")?;
-        let old = WeightsFile::read(path)?;
-        let model = old.model(&Device::flex())?;
+        let mut old = WeightsFile::read(path)?;
+        let device = Device::flex();
+        let mut model = old.model(&device)?;
+        if self.half && !old.config.params_f16 {
+            // New parameters: the z tables follow them.
+            old.config.params_f16 = true;
+            model = round_to_f16(model);
+            old.z_tables = model.z_density.export(old.config.n, &device)?;
+        }
         let image_only = WeightsFile::build(&old.config, &model, &old.z_tables, None)?;
         let bytes = match self.temporal_prior(&old.config, &image_only, Some(&old))? {
             Some(t) => WeightsFile::build(&old.config, &model, &old.z_tables, Some(&t))?,

@@ -20,6 +20,11 @@ pub struct ModelConfig {
     /// along the quality scale by a global step.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub rungs: usize,
+    /// Weights files store the Burn parameters as f16 (`neco export --half`): half the
+    /// record's bytes. Every value is rounded to f16 before anything is derived from
+    /// it, so the file's other sections agree with the parameters it loads with.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub params_f16: bool,
 }
 
 fn is_zero(n: &usize) -> bool {

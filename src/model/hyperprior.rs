@@ -58,7 +58,9 @@ impl HyperpriorModel {
     ) -> anyhow::Result<Self> {
         let record =
             burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(record))
-                .map_err(|e| anyhow::anyhow!("reading model parameters: {e:?}"))?;
+                .map_err(|e| anyhow::anyhow!("reading model parameters: {e:?}"))?
+                // f16 records (`params_f16`) load as the model's f32.
+                .cast_to_module_dtype();
         HyperpriorModel::new(cfg, device)
             .try_load_record(record)
             .map_err(|e| {

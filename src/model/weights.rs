@@ -9,12 +9,31 @@
 use std::path::Path;
 
 use anyhow::Context;
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use neco_core::entropy::{FactorizedTables, HyperSynthesis, RateLadder};
 use neco_core::weights::Weights;
 
 use super::{ConfigFile, HyperpriorModel, ModelConfig};
+
+/// Casts every float parameter of a module to one dtype.
+struct CastParams(FloatDType);
+
+impl ModuleMapper for CastParams {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let dtype = self.0;
+        param.map(|t| t.cast(dtype))
+    }
+}
+
+/// `model` with every parameter rounded to the nearest f16 value (held as f32), as a
+/// weights file with `params_f16` will load it.
+pub fn round_to_f16(model: HyperpriorModel) -> HyperpriorModel {
+    model
+        .map(&mut CastParams(FloatDType::F16))
+        .map(&mut CastParams(FloatDType::F32))
+}
 
 /// The weights compiled into the binary: the default model.
 pub static DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/hp-n64m96-vr.nwt");
@@ -40,7 +59,9 @@ pub struct WeightsFile {
 
 impl WeightsFile {
     /// Serialize a model, its z tables and optionally a temporal prior (format version
-    /// 3 with one, 2 without).
+    /// 3 with one, 2 without). With `config.params_f16` the record holds f16 values:
+    /// pass a model already [rounded](round_to_f16) (and z tables derived from it), or
+    /// the file's sections disagree with the parameters it loads with.
     pub fn build(
         config: &ModelConfig,
         model: &HyperpriorModel,
@@ -51,8 +72,11 @@ impl WeightsFile {
             model: config.clone(),
             train: None,
         })?;
-        let record = model
-            .clone()
+        let stored = match config.params_f16 {
+            true => model.clone().map(&mut CastParams(FloatDType::F16)),
+            false => model.clone(),
+        };
+        let record = stored
             .into_record()
             .into_bytes()
             .map_err(|e| anyhow::anyhow!("serializing model: {e:?}"))?;

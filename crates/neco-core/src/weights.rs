@@ -8,7 +8,8 @@
 //! version  u32      1 to 5
 //! sections          length u32, then that many bytes, in this order:
 //!   config          the model config (TOML, UTF-8)
-//!   record          the Burn record of every parameter (burnpack)
+//!   record          the Burn record of every parameter (burnpack; f32, or f16
+//!                   where the config says `params_f16`)
 //!   z tables        FactorizedTables::to_bytes
 //!   hyper-synthesis HyperSynthesis::to_bytes         (versions 2 to 4)
 //!   temporal prior  HyperSynthesis::to_bytes         (version 3; in 4, may be empty)
