@@ -59,9 +59,9 @@ pub struct WeightsFile {
 
 impl WeightsFile {
     /// Serialize a model, its z tables and optionally a temporal prior (format version
-    /// 3 with one, 2 without). With `config.params_f16` the record holds f16 values:
-    /// pass a model already [rounded](round_to_f16) (and z tables derived from it), or
-    /// the file's sections disagree with the parameters it loads with.
+    /// 3 with one, 2 without). With `config.params_f16` the record holds f16 values,
+    /// and the hyper-synthesis and ladder sections come from the
+    /// [rounded](round_to_f16) model; derive `z_tables` from a rounded model too.
     pub fn build(
         config: &ModelConfig,
         model: &HyperpriorModel,
@@ -72,6 +72,15 @@ impl WeightsFile {
             model: config.clone(),
             train: None,
         })?;
+        // Everything below derives from the parameters as the file will load them.
+        let rounded;
+        let model = match config.params_f16 {
+            true => {
+                rounded = round_to_f16(model.clone());
+                &rounded
+            }
+            false => model,
+        };
         let stored = match config.params_f16 {
             true => model.clone().map(&mut CastParams(FloatDType::F16)),
             false => model.clone(),
