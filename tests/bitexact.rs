@@ -35,11 +35,12 @@ fn perturbed_analysis_still_decodes_exactly() {
 
     let clean = codec.analyse(&src, &mut t).unwrap();
     let mut noisy = clean.clone();
-    // ±0.1 %: far more than GPU-vs-CPU rounding (~1e-6 relative), so that roundings
-    // of both ẑ and ŷ flip and the test exercises what it claims.
+    // ±0.1 % on y, ±1 % on z: far more than GPU-vs-CPU rounding (~1e-6 relative), so
+    // that roundings of both ẑ and ŷ flip and the test exercises what it claims (z has
+    // few values, most near 0: ±0.1 % flipped none of them with the default weights).
     let mut seed = 0x5eed;
     perturb(&mut noisy.y, 1e-3, &mut seed);
-    perturb(&mut noisy.z, 1e-3, &mut seed);
+    perturb(&mut noisy.z, 1e-2, &mut seed);
 
     let q = |a: &neco::codec::Analysis| model.quantize(&a.y, &a.z, &a.dims, quality).unwrap();
     let (clean_latents, noisy_latents) = (q(&clean), q(&noisy));
