@@ -72,18 +72,14 @@ impl WeightsFile {
             model: config.clone(),
             train: None,
         })?;
-        // Everything below derives from the parameters as the file will load them.
-        let rounded;
-        let model = match config.params_f16 {
+        // `stored` is what the record holds; `model`, everything below derives from,
+        // is the parameters as the file will load them.
+        let (model, stored) = match config.params_f16 {
             true => {
-                rounded = round_to_f16(model.clone());
-                &rounded
+                let f16 = model.clone().map(&mut CastParams(FloatDType::F16));
+                (f16.clone().map(&mut CastParams(FloatDType::F32)), f16)
             }
-            false => model,
-        };
-        let stored = match config.params_f16 {
-            true => model.clone().map(&mut CastParams(FloatDType::F16)),
-            false => model.clone(),
+            false => (model.clone(), model.clone()),
         };
         let record = stored
             .into_record()
