@@ -308,6 +308,52 @@ fn phase_taps(p: usize) -> &'static [(usize, isize)] {
     }
 }
 
+/// Where one output phase of a [`ConvUp`] reads and writes, for layers that compute
+/// it pixel by pixel (the narrow ones).
+struct PhaseGeometry {
+    /// Output row and column parity.
+    py: usize,
+    px: usize,
+    /// The phase's y taps, as in [`phase_taps`].
+    ty: &'static [(usize, isize)],
+    /// Input floats one y tap spans: x taps × `cin`, contiguous in the padded input.
+    kx: usize,
+    /// Weights per output channel: y taps × `kx`.
+    k: usize,
+    /// Padded input column of the first x tap for input column 0.
+    x0: usize,
+    cin: usize,
+}
+
+impl PhaseGeometry {
+    fn new(phase: usize, cin: usize) -> PhaseGeometry {
+        let (py, px) = (phase / 2, phase % 2);
+        let (ty, tx) = (phase_taps(py), phase_taps(px));
+        let kx = tx.len() * cin;
+        PhaseGeometry {
+            py,
+            px,
+            ty,
+            kx,
+            k: ty.len() * kx,
+            x0: (1 + tx[0].1) as usize,
+            cin,
+        }
+    }
+
+    /// Start in the padded input (`(h + 2) × (w + 2) × cin`) of the `kx` floats that
+    /// y tap offset `dy` reads for input pixel (`a`, `b`).
+    fn tap_start(&self, a: usize, b: usize, dy: isize, w: usize) -> usize {
+        (((a as isize + 1 + dy) as usize) * (w + 2) + self.x0 + b) * self.cin
+    }
+
+    /// Start in the two output rows `2a`, `2a + 1` (`2 × 2w × cout`) of the output
+    /// pixel input column `b` gives in this phase.
+    fn out_start(&self, b: usize, w: usize, cout: usize) -> usize {
+        (self.py * 2 * w + 2 * b + self.px) * cout
+    }
+}
+
 /// A 5×5 stride-2 transposed convolution (padding 2, output padding 1) that doubles
 /// height and width, run as four phase convolutions.
 #[derive(Debug, Clone)]
@@ -468,27 +514,23 @@ fn narrow_rows_with(
     out: &mut [f32],
     dot: impl Fn(&[&[f32]], &[&[f32]]) -> f32,
 ) {
-    let (cin, cout) = (layer.cin, layer.cout);
-    let (pw, wo) = (w + 2, 2 * w);
+    let cout = layer.cout;
     for (phase, weights) in layer.phases_t.iter().enumerate() {
-        let (py, px) = (phase / 2, phase % 2);
-        let (ty, tx) = (phase_taps(py), phase_taps(px));
-        let kx = tx.len() * cin;
-        let x0 = (1 + tx[0].1) as usize;
-        let k = ty.len() * kx;
+        let g = PhaseGeometry::new(phase, layer.cin);
+        let (kx, k, n) = (g.kx, g.k, g.ty.len());
         let mut taps: [&[f32]; 3] = [&[]; 3];
         let mut wts: [&[f32]; 3] = [&[]; 3];
         for b in 0..w {
-            for (t, &(_, dy)) in ty.iter().enumerate() {
-                let at = (((a as isize + 1 + dy) as usize) * pw + x0 + b) * cin;
+            for (t, &(_, dy)) in g.ty.iter().enumerate() {
+                let at = g.tap_start(a, b, dy, w);
                 taps[t] = &xp[at..at + kx];
             }
-            let o = ((py * wo) + 2 * b + px) * cout;
+            let o = g.out_start(b, w, cout);
             for (c, v) in out[o..o + cout].iter_mut().enumerate() {
-                for (t, wt) in wts.iter_mut().enumerate().take(ty.len()) {
+                for (t, wt) in wts.iter_mut().enumerate().take(n) {
                     *wt = &weights[c * k + t * kx..c * k + (t + 1) * kx];
                 }
-                *v = layer.bias[c] + dot(&taps[..ty.len()], &wts[..ty.len()]);
+                *v = layer.bias[c] + dot(&taps[..n], &wts[..n]);
             }
         }
     }
@@ -506,7 +548,7 @@ fn dot_taps(xs: &[&[f32]], ys: &[&[f32]]) -> f32 {
 mod simd {
     use std::arch::x86_64::*;
 
-    use super::{phase_taps, ConvUp};
+    use super::{ConvUp, PhaseGeometry};
 
     /// 16 floats from the start of `s`.
     #[inline(always)]
@@ -546,16 +588,12 @@ mod simd {
         out: &mut [f32],
     ) {
         let cin = layer.cin;
-        let (pw, wo) = (w + 2, 2 * w);
         for (phase, weights) in layer.phases_t.iter().enumerate() {
-            let (py, px) = (phase / 2, phase % 2);
-            let (ty, tx) = (phase_taps(py), phase_taps(px));
-            let kx = tx.len() * cin;
-            let x0 = (1 + tx[0].1) as usize;
-            let k = ty.len() * kx;
+            let g = PhaseGeometry::new(phase, cin);
+            let (kx, k) = (g.kx, g.k);
             let mut acc = [[_mm512_setzero_ps(); 3]; P];
-            for (t, &(_, dy)) in ty.iter().enumerate() {
-                let at = (((a as isize + 1 + dy) as usize) * pw + x0 + b) * cin;
+            for (t, &(_, dy)) in g.ty.iter().enumerate() {
+                let at = g.tap_start(a, b, dy, w);
                 let row = &xp[at..at + kx + (P - 1) * cin];
                 let wr = [0, 1, 2].map(|c| &weights[c * k + t * kx..c * k + (t + 1) * kx]);
                 for i in (0..kx).step_by(16) {
@@ -569,7 +607,7 @@ mod simd {
                 }
             }
             for (p, lanes) in acc.iter().enumerate() {
-                let o = (py * wo + 2 * (b + p) + px) * 3;
+                let o = g.out_start(b + p, w, 3);
                 for (c, l) in lanes.iter().enumerate() {
                     out[o + c] = layer.bias[c] + _mm512_reduce_add_ps(*l);
                 }
