@@ -29,13 +29,21 @@ fn progress_step(run: &std::path::Path) -> u64 {
 }
 
 /// Runs `train(steps)` for 2 steps, checks the checkpoint and that `valid.csv` starts
-/// with `header` and a row for step 2, then for 3 steps: a second invocation resumes at
-/// step 2 rather than starting over.
-fn trains_and_resumes(run: &std::path::Path, header: &str, train: impl Fn(&str)) {
+/// with `header` and a row for step `first_valid`, then for 3 steps: a second
+/// invocation resumes at step 2 rather than starting over.
+fn trains_and_resumes(
+    run: &std::path::Path,
+    header: &str,
+    first_valid: usize,
+    train: impl Fn(&str),
+) {
     train("2");
     assert_eq!(progress_step(run), 2);
     let valid = std::fs::read_to_string(run.join("valid.csv")).unwrap();
-    assert!(valid.starts_with(&format!("{header}\n2,")), "{valid}");
+    assert!(
+        valid.starts_with(&format!("{header}\n{first_valid},")),
+        "{valid}"
+    );
     train("3");
     assert_eq!(progress_step(run), 3);
 }
@@ -104,7 +112,7 @@ fn train_export_and_code(group: usize) {
             .assert()
             .success();
     };
-    trains_and_resumes(&run, "step,elapsed_s,rung,loss,bpp,psnr", train);
+    trains_and_resumes(&run, "step,elapsed_s,rung,loss,bpp,psnr", 2, train);
 
     let weights = dir.path().join("tiny.nwt");
     let w = export_run(&run, &weights);
@@ -171,7 +179,7 @@ fn train_variable_rate_from_fixed_rate_weights() {
     std::fs::write(&config, ladder).unwrap();
     let run = dir.path().join("vr");
     let init = fixed.to_str().unwrap();
-    trains_and_resumes(&run, "step,elapsed_s,rung,loss,bpp,psnr", |steps| {
+    trains_and_resumes(&run, "step,elapsed_s,rung,loss,bpp,psnr", 2, |steps| {
         train(&config, &run, &["--steps", steps, "--init", init]).success();
     });
     // Validation has a row for every rung.
@@ -305,7 +313,7 @@ fn train_temporal_resume_export_and_code_video() {
             .success();
     };
     let header = "step,elapsed_s,quality,bpp_intra,bpp_temporal,change_pct";
-    trains_and_resumes(&run, header, train);
+    trains_and_resumes(&run, header, 2, train);
     // Validated at step 2 only (every 2 steps), one row per quality.
     let valid = std::fs::read_to_string(run.join("valid.csv")).unwrap();
     assert_eq!(valid.lines().count(), 4, "three qualities: {valid}");
@@ -447,7 +455,15 @@ fn train_entropy_multivariate_resume_export_and_code() {
             .assert()
             .success();
     };
-    trains_and_resumes(&run, "step,elapsed_s,bpp_y,bpp_z,bpp", train);
+    // The entropy model is also validated before its first step, and only then.
+    trains_and_resumes(&run, "step,elapsed_s,bpp_y,bpp_z,bpp", 0, train);
+    let valid = std::fs::read_to_string(run.join("valid.csv")).unwrap();
+    let steps: Vec<&str> = valid
+        .lines()
+        .skip(1)
+        .map(|l| &l[..l.find(',').unwrap()])
+        .collect();
+    assert_eq!(steps, ["0", "2"], "{valid}");
     // The run keeps its settings: other groups are refused.
     neco()
         .arg("train-entropy")

@@ -8,7 +8,7 @@
 //! hyper networks. A multivariate run starts from the weights' diagonal model with
 //! the coupling head at zero, so both runs of an ablation start from the same point.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -204,6 +204,31 @@ fn start(
     }
 }
 
+/// Validate `model` on `valid`, print and append the line to `csv`, and remember
+/// the best step.
+fn log_validation(
+    model: &HyperpriorModel,
+    valid: &LatentSet,
+    m: usize,
+    device: &Device,
+    progress: &mut Progress,
+    csv: &Path,
+) -> anyhow::Result<()> {
+    let (y, z) = validate(model, valid, m, device);
+    let line = format!(
+        "{},{:.1},{y:.5},{z:.5},{:.5}",
+        progress.step,
+        progress.elapsed_s,
+        y + z
+    );
+    eprintln!("valid {line}");
+    append_csv(csv, "step,elapsed_s,bpp_y,bpp_z,bpp", &line)?;
+    if progress.best_valid_loss.is_none_or(|(b, _)| y + z < b) {
+        progress.best_valid_loss = Some((y + z, progress.step));
+    }
+    Ok(())
+}
+
 /// Train (or resume training) the entropy model until `max_steps` or `max_minutes`.
 pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -258,6 +283,10 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
     let train_csv = args.run_dir.join("train.csv");
     let valid_csv = args.run_dir.join("valid.csv");
     let (mut acc_y, mut acc_z, mut acc_n) = (0.0, 0.0, 0usize);
+    if let (Some(valid), 0) = (&valid_set, progress.step) {
+        // The starting point, so the log shows what training gained.
+        log_validation(&model, valid, m, &args.device, &mut progress, &valid_csv)?;
+    }
     loop {
         if args.schedule.done(progress.step, started) {
             break;
@@ -287,18 +316,7 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
         }
         if let Some(valid) = &valid_set {
             if args.schedule.validates(progress.step) {
-                let (y, z) = validate(&model, valid, m, &args.device);
-                let line = format!(
-                    "{},{:.1},{y:.5},{z:.5},{:.5}",
-                    progress.step,
-                    progress.elapsed_s,
-                    y + z
-                );
-                eprintln!("valid {line}");
-                append_csv(&valid_csv, "step,elapsed_s,bpp_y,bpp_z,bpp", &line)?;
-                if progress.best_valid_loss.is_none_or(|(b, _)| y + z < b) {
-                    progress.best_valid_loss = Some((y + z, progress.step));
-                }
+                log_validation(&model, valid, m, &args.device, &mut progress, &valid_csv)?;
             }
         }
         if last_ckpt.elapsed().as_secs() >= args.schedule.checkpoint_secs {
