@@ -144,6 +144,40 @@ fn train_export_and_code(group: usize) {
         .assert()
         .failure()
         .stderr(predicates::str::contains("pass the matching --weights"));
+    // A folder of weights files: the one that made the stream is found by its hash
+    // and decodes the same pixels.
+    let folder = dir.path().join("weights");
+    std::fs::create_dir(&folder).unwrap();
+    let decode_with = |weights: &std::path::Path, out: &str| {
+        neco()
+            .arg("decode")
+            .arg(&stream)
+            .arg("-o")
+            .arg(dir.path().join(out))
+            .arg("--weights")
+            .arg(weights)
+            .assert()
+    };
+    std::fs::write(
+        folder.join("other.nwt"),
+        neco::model::weights::DEFAULT_WEIGHTS,
+    )
+    .unwrap();
+    decode_with(&folder, "z.png")
+        .failure()
+        .stderr(predicates::str::contains("no .nwt file in"));
+    std::fs::copy(&weights, folder.join("tiny.nwt")).unwrap();
+    decode_with(&folder, "z.png").success();
+    assert_eq!(
+        std::fs::read(dir.path().join("z.png")).unwrap(),
+        std::fs::read(&decoded).unwrap()
+    );
+    neco()
+        .arg("info")
+        .arg(&stream)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("weights:   not neco's default"));
 }
 
 /// A variable-rate model (a rate ladder of 3 rungs) trained from fixed-rate weights

@@ -7,12 +7,14 @@ use neco_core::Limits;
 
 use crate::backend::BackendChoice;
 use crate::codec::Codec;
+use crate::model::released::{find_in_dir, released};
 use crate::model::weights::{WeightsFile, DEFAULT_WEIGHTS};
 
 /// Model and backend selection.
 #[derive(Debug, Args, Clone)]
 pub struct ModelArgs {
-    /// Weights file (default: the weights built into neco).
+    /// Weights file (default: the weights built into neco). To decode, a folder
+    /// also works: the .nwt file in it that made the stream is used.
     #[arg(long, global = true)]
     pub weights: Option<PathBuf>,
     /// Backend for the neural transforms (coding is identical on all of them).
@@ -31,7 +33,52 @@ impl ModelArgs {
 
     /// Load the codec.
     pub fn codec(&self) -> anyhow::Result<Codec> {
+        if let Some(dir) = self.weights.as_ref().filter(|p| p.is_dir()) {
+            anyhow::bail!(
+                "--weights {} is a folder: a folder of weights is searched when decoding; \
+                 here give a weights file",
+                dir.display()
+            );
+        }
         self.backend.codec(&self.weights_file()?)
+    }
+
+    /// Load the codec for decoding a stream made with weights of hash `sha256`:
+    /// `--weights FILE`, the .nwt file with that hash in `--weights FOLDER`, or the
+    /// built-in weights. Without `--weights`, a stream made with an earlier default
+    /// is refused with where to get that file.
+    pub fn codec_for(&self, name: &str, sha256: &[u8; 32]) -> anyhow::Result<Codec> {
+        let hint = || {
+            released(sha256).map_or(String::new(), |r| {
+                format!("; it was made with {}", r.how_to_get())
+            })
+        };
+        let file = match &self.weights {
+            Some(dir) if dir.is_dir() => match find_in_dir(dir, sha256)? {
+                Some(path) => WeightsFile::read(&path)?,
+                None => anyhow::bail!(
+                    "{name}: no .nwt file in {} has the stream's weights (sha256 {}){}",
+                    dir.display(),
+                    neco_core::hex(sha256),
+                    hint()
+                ),
+            },
+            Some(path) => WeightsFile::read(path)?,
+            None => {
+                let built_in = WeightsFile::parse(DEFAULT_WEIGHTS)?;
+                if built_in.sha256 != *sha256 {
+                    if let Some(r) = released(sha256) {
+                        anyhow::bail!(
+                            "{name} was made with {}; pass that file (or a folder holding it) \
+                             with --weights",
+                            r.how_to_get()
+                        );
+                    }
+                }
+                built_in
+            }
+        };
+        self.backend.codec(&file)
     }
 }
 

@@ -66,7 +66,10 @@ impl DecodeCmd {
         let data = read_input(&self.input, self.limits.max_input_bytes)?;
         let stream = ImageStream::from_bytes(&data, &self.limits.limits())
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.input.display()))?;
-        let codec = self.model.codec()?;
+        let codec = self.model.codec_for(
+            &self.input.display().to_string(),
+            &stream.header.weights_sha256,
+        )?;
         let mut t = Timings::default();
         let img = codec
             .decode(&stream, &mut t)
@@ -155,7 +158,7 @@ impl DecodeCmd {
             }
             None => 0..total,
         };
-        let codec = self.model.codec()?;
+        let codec = self.model.codec_for(&name.to_string(), &h.weights_sha256)?;
         let mut sink = video::open_output(&self.output, h.width, h.height, fps, self.force)?;
         let bar = video::frame_bar(Some(range.end - range.start));
         let mut t = Timings::default();

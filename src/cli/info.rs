@@ -7,6 +7,7 @@ use neco_core::container::{ImageStream, PixelFormat};
 
 use super::common::LimitArgs;
 use crate::io::image_io::read_input;
+use crate::model::released::Provenance;
 use neco_core::container::video::{FrameMode, VideoStreamReader};
 use neco_core::hex;
 
@@ -53,6 +54,7 @@ impl InfoCmd {
             "quality": h.quality,
             "model": h.model_id,
             "weights_sha256": hex(&h.weights_sha256),
+            "weights": Provenance::of(&h.weights_sha256).tag(),
             "bytes": data.len(),
             "bpp": bpp,
             "z_bytes": s.z_bits.len(),
@@ -72,6 +74,7 @@ impl InfoCmd {
             h.model_id,
             hex(&h.weights_sha256)
         );
+        println!("weights:   {}", Provenance::of(&h.weights_sha256));
         println!("size:      {} bytes, {bpp:.4} bpp", data.len());
         println!(
             "chunks:    z {} bytes, y {} bytes in {} substreams, alpha {} bytes",
@@ -136,7 +139,8 @@ impl InfoCmd {
                 "file": self.input, "kind": "video", "width": h.width, "height": h.height,
                 "fps": format!("{}/{}", v.fps_num, v.fps_den), "frames": frames, "gop": v.gop,
                 "quality": h.quality, "model": h.model_id,
-                "weights_sha256": hex(&h.weights_sha256), "bytes": bytes,
+                "weights_sha256": hex(&h.weights_sha256),
+                "weights": Provenance::of(&h.weights_sha256).tag(), "bytes": bytes,
                 "bytes_per_frame": per_frame, "bpp": bpp, "intra_frames": intra,
                 "temporal_frames": temporal, "damaged_groups": damaged, "groups": groups,
             });
@@ -165,6 +169,7 @@ impl InfoCmd {
             h.model_id,
             hex(&h.weights_sha256)
         );
+        println!("weights:   {}", Provenance::of(&h.weights_sha256));
         println!("size:      {bytes} bytes, {per_frame:.0} bytes per frame, {bpp:.4} bpp");
         Ok(())
     }

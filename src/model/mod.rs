@@ -9,6 +9,7 @@ pub mod gaussian;
 pub mod gdn;
 pub mod hyperprior;
 pub mod ladder;
+pub mod released;
 pub mod temporal;
 pub mod transforms;
 pub mod weights;
