@@ -147,12 +147,22 @@ impl Post {
             Post::Gdn { beta, g, inverse } => {
                 let pixels = x.len() / c;
                 let abs: Vec<f32> = x.iter().map(|v| v.abs()).collect();
-                let mut norm = repeat_rows(beta, pixels);
-                matmul(Dst::rows(&mut norm, c), (&abs, c), g, (pixels, c, c), true);
+                // |x|·G, then β added per pixel as the result is used.
+                let mut norm = vec![0f32; x.len()];
+                matmul(Dst::rows(&mut norm, c), (&abs, c), g, (pixels, c, c), false);
+                let rows = x.chunks_exact_mut(c).zip(norm.chunks_exact(c));
                 if *inverse {
-                    x.iter_mut().zip(&norm).for_each(|(v, n)| *v *= n);
+                    for (xr, nr) in rows {
+                        for ((v, n), b) in xr.iter_mut().zip(nr).zip(beta) {
+                            *v *= n + b;
+                        }
+                    }
                 } else {
-                    x.iter_mut().zip(&norm).for_each(|(v, n)| *v /= n);
+                    for (xr, nr) in rows {
+                        for ((v, n), b) in xr.iter_mut().zip(nr).zip(beta) {
+                            *v /= n + b;
+                        }
+                    }
                 }
             }
         }
@@ -163,15 +173,6 @@ impl Post {
 fn bias_of(bias: Option<&Param<Tensor<1>>>, n: usize) -> Vec<f32> {
     bias.map(|b| tensor_to_vec(b.val()))
         .unwrap_or_else(|| vec![0.0; n])
-}
-
-/// `row` repeated `n` times, end to end (one pass over the memory, no zeroing first).
-fn repeat_rows(row: &[f32], n: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(row.len() * n);
-    for _ in 0..n {
-        out.extend_from_slice(row);
-    }
-    out
 }
 
 /// `x` (`h × w × c`) with `p` zero pixels added on every side.
