@@ -134,6 +134,43 @@ fn load(s: &[f32], at: usize) -> V {
     s[at..at + LANES].try_into().expect("LANES floats")
 }
 
+/// The four phases' 3×3 kernels in the Winograd domain, G g Gᵀ (in f64, so the
+/// kernel side adds no rounding of its own): `tap(phase, (u, v), ci, co)` is tap
+/// `(u, v)` of phase `(py, px)`'s kernel (None: zero), and transform point `p`'s value
+/// goes to `at(p, phase, ci, co)` of the result (`POINTS·16·cin·cout` floats).
+fn transformed_kernels(
+    cin: usize,
+    cout: usize,
+    tap: impl Fn((usize, usize), (usize, usize), usize, usize) -> Option<f32>,
+    at: impl Fn(usize, usize, usize, usize) -> usize,
+) -> Vec<f32> {
+    let mut v = vec![0f32; POINTS * 4 * cin * cout];
+    for (phase, parity) in PHASES.into_iter().enumerate() {
+        for ci in 0..cin {
+            for co in 0..cout {
+                let mut g = [[0f64; 3]; 3];
+                for (u, row) in g.iter_mut().enumerate() {
+                    for (vv, t) in row.iter_mut().enumerate() {
+                        *t = tap(parity, (u, vv), ci, co).map_or(0.0, f64::from);
+                    }
+                }
+                for e in 0..A {
+                    for f in 0..A {
+                        let mut s = 0f64;
+                        for (u, row) in g.iter().enumerate() {
+                            for (vv, t) in row.iter().enumerate() {
+                                s += G[e][u] * t * G[f][vv];
+                            }
+                        }
+                        v[at(e * A + f, phase, ci, co)] = s as f32;
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
 /// Scratch memory of one worker.
 #[derive(Default)]
 pub(super) struct Scratch {
@@ -150,35 +187,16 @@ impl WinogradConv {
         assert_eq!(w.len(), 25 * cin * cout);
         assert!(cin.is_multiple_of(LANES) && cout.is_multiple_of(LANES));
         let k4 = 4 * cin;
-        let mut v = vec![0f32; POINTS * k4 * cout];
-        for (phase, (a, b)) in PHASES.into_iter().enumerate() {
-            for ci in 0..cin {
-                for co in 0..cout {
-                    // The phase's 3×3 kernel (zero where 2u + a or 2v + b is past 4).
-                    let mut g = [[0f64; 3]; 3];
-                    for (u, row) in g.iter_mut().enumerate() {
-                        for (vv, tap) in row.iter_mut().enumerate() {
-                            let (ky, kx) = (2 * u + a, 2 * vv + b);
-                            if ky < 5 && kx < 5 {
-                                *tap = f64::from(w[((ky * 5 + kx) * cin + ci) * cout + co]);
-                            }
-                        }
-                    }
-                    // G g Gᵀ, in f64 so the kernel side adds no rounding of its own.
-                    for e in 0..A {
-                        for f in 0..A {
-                            let mut s = 0f64;
-                            for (u, row) in g.iter().enumerate() {
-                                for (vv, tap) in row.iter().enumerate() {
-                                    s += G[e][u] * tap * G[f][vv];
-                                }
-                            }
-                            v[((e * A + f) * k4 + phase * cin + ci) * cout + co] = s as f32;
-                        }
-                    }
-                }
-            }
-        }
+        // Phase (a, b)'s 3×3 kernel: zero where 2u + a or 2v + b is past 4.
+        let v = transformed_kernels(
+            cin,
+            cout,
+            |(a, b), (u, vv), ci, co| {
+                let (ky, kx) = (2 * u + a, 2 * vv + b);
+                (ky < 5 && kx < 5).then(|| w[((ky * 5 + kx) * cin + ci) * cout + co])
+            },
+            |point, phase, ci, co| (point * k4 + phase * cin + ci) * cout + co,
+        );
         WinogradConv { cin, cout, v }
     }
 
@@ -374,32 +392,15 @@ impl WinogradUp {
         assert_eq!(w.len(), 25 * cin * cout);
         assert!(cin.is_multiple_of(LANES) && cout.is_multiple_of(LANES));
         let n4 = 4 * cout;
-        let mut v = vec![0f32; POINTS * cin * n4];
-        for (phase, (py, px)) in PHASES.into_iter().enumerate() {
-            for ci in 0..cin {
-                for co in 0..cout {
-                    let mut g = [[0f64; 3]; 3];
-                    for (u, row) in g.iter_mut().enumerate() {
-                        for (vv, tap) in row.iter_mut().enumerate() {
-                            if let (Some(ky), Some(kx)) = (up_tap(py, u), up_tap(px, vv)) {
-                                *tap = f64::from(w[((ci * cout + co) * 5 + ky) * 5 + kx]);
-                            }
-                        }
-                    }
-                    for e in 0..A {
-                        for f in 0..A {
-                            let mut s = 0f64;
-                            for (u, row) in g.iter().enumerate() {
-                                for (vv, tap) in row.iter().enumerate() {
-                                    s += G[e][u] * tap * G[f][vv];
-                                }
-                            }
-                            v[((e * A + f) * cin + ci) * n4 + phase * cout + co] = s as f32;
-                        }
-                    }
-                }
-            }
-        }
+        let v = transformed_kernels(
+            cin,
+            cout,
+            |(py, px), (u, vv), ci, co| match (up_tap(py, u), up_tap(px, vv)) {
+                (Some(ky), Some(kx)) => Some(w[((ci * cout + co) * 5 + ky) * 5 + kx]),
+                _ => None,
+            },
+            |point, phase, ci, co| (point * cin + ci) * n4 + phase * cout + co,
+        );
         WinogradUp { cin, cout, v }
     }
 
