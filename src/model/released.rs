@@ -62,6 +62,12 @@ pub const RELEASED: &[Released] = &[
         commit: "32a405b",
         since: "2026-11-26",
     },
+    Released {
+        sha256: "8a5d0133201dfd6a7411707f963b94d1848711a00c13757c2d7631e17b0233ea",
+        path: "weights/hp-n64m96-vr.nwt",
+        commit: "68a6c64",
+        since: "2026-11-26",
+    },
 ];
 
 /// The earlier default with this hash, if any.
