@@ -81,6 +81,7 @@ pub(super) const LANES: usize = 16;
 /// 16 channels of one value.
 type V = [f32; LANES];
 
+/// Σ k·v over `terms`, lane by lane.
 #[inline(always)]
 fn lin(terms: &[(f32, &V)]) -> V {
     let mut o = [0f32; LANES];
@@ -137,7 +138,7 @@ fn load(s: &[f32], at: usize) -> V {
 /// The four phases' 3×3 kernels in the Winograd domain, G g Gᵀ (in f64, so the
 /// kernel side adds no rounding of its own): `tap(phase, (u, v), ci, co)` is tap
 /// `(u, v)` of phase `(py, px)`'s kernel (None: zero), and transform point `p`'s value
-/// goes to `at(p, phase, ci, co)` of the result (`POINTS·16·cin·cout` floats).
+/// goes to `at(p, phase, ci, co)` of the result (`POINTS·4·cin·cout` floats).
 fn transformed_kernels(
     cin: usize,
     cout: usize,
