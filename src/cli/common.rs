@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 use neco_core::Limits;
 
@@ -55,7 +56,8 @@ impl ModelArgs {
         };
         let file = match &self.weights {
             Some(dir) if dir.is_dir() => match find_in_dir(dir, sha256)? {
-                Some(path) => WeightsFile::read(&path)?,
+                Some((path, bytes)) => WeightsFile::parse(&bytes)
+                    .with_context(|| format!("loading weights {}", path.display()))?,
                 None => anyhow::bail!(
                     "{name}: no .nwt file in {} has the stream's weights (sha256 {}){}",
                     dir.display(),

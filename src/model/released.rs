@@ -141,9 +141,10 @@ impl std::fmt::Display for Provenance {
 /// Largest file hashed when searching a folder: weights files are tens of MB.
 const MAX_WEIGHTS_BYTES: u64 = 1 << 30;
 
-/// The `.nwt` file in `dir` whose sha256 is `sha256`, if any. Other files, and files
+/// The `.nwt` file in `dir` whose sha256 is `sha256`, if any, with its bytes (so the
+/// caller parses what was hashed instead of reading it again). Other files, and files
 /// over 1 GiB, are not read.
-pub fn find_in_dir(dir: &Path, sha256: &[u8; 32]) -> anyhow::Result<Option<PathBuf>> {
+pub fn find_in_dir(dir: &Path, sha256: &[u8; 32]) -> anyhow::Result<Option<(PathBuf, Vec<u8>)>> {
     let entries =
         std::fs::read_dir(dir).with_context(|| format!("reading folder {}", dir.display()))?;
     let mut paths: Vec<PathBuf> = entries
@@ -161,7 +162,7 @@ pub fn find_in_dir(dir: &Path, sha256: &[u8; 32]) -> anyhow::Result<Option<PathB
         }
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         if <[u8; 32]>::from(Sha256::digest(&bytes)) == *sha256 {
-            return Ok(Some(path));
+            return Ok(Some((path, bytes)));
         }
     }
     Ok(None)
@@ -234,7 +235,7 @@ mod tests {
         std::fs::write(dir.path().join("c.nwt"), b"the one").unwrap();
         assert_eq!(
             find_in_dir(dir.path(), &the_one).unwrap(),
-            Some(dir.path().join("c.nwt"))
+            Some((dir.path().join("c.nwt"), b"the one".to_vec()))
         );
         assert!(find_in_dir(&dir.path().join("missing"), &the_one).is_err());
     }
