@@ -45,6 +45,8 @@ impl InfoCmd {
         };
         let y_bytes: usize = s.y_bits.iter().map(Vec::len).sum();
         let alpha_bytes = s.alpha.as_ref().map_or(0, Vec::len);
+        // Hashes the built-in weights: once per command.
+        let provenance = Provenance::of(&h.weights_sha256);
         let info = serde_json::json!({
             "file": self.input,
             "kind": "image",
@@ -54,7 +56,7 @@ impl InfoCmd {
             "quality": h.quality,
             "model": h.model_id,
             "weights_sha256": hex(&h.weights_sha256),
-            "weights": Provenance::of(&h.weights_sha256).tag(),
+            "weights": provenance.tag(),
             "bytes": data.len(),
             "bpp": bpp,
             "z_bytes": s.z_bits.len(),
@@ -74,7 +76,7 @@ impl InfoCmd {
             h.model_id,
             hex(&h.weights_sha256)
         );
-        println!("weights:   {}", Provenance::of(&h.weights_sha256));
+        println!("weights:   {provenance}");
         println!("size:      {} bytes, {bpp:.4} bpp", data.len());
         println!(
             "chunks:    z {} bytes, y {} bytes in {} substreams, alpha {} bytes",
@@ -134,13 +136,14 @@ impl InfoCmd {
                 j
             })
             .collect();
+        let provenance = Provenance::of(&h.weights_sha256);
         if self.json {
             let info = serde_json::json!({
                 "file": self.input, "kind": "video", "width": h.width, "height": h.height,
                 "fps": format!("{}/{}", v.fps_num, v.fps_den), "frames": frames, "gop": v.gop,
                 "quality": h.quality, "model": h.model_id,
                 "weights_sha256": hex(&h.weights_sha256),
-                "weights": Provenance::of(&h.weights_sha256).tag(), "bytes": bytes,
+                "weights": provenance.tag(), "bytes": bytes,
                 "bytes_per_frame": per_frame, "bpp": bpp, "intra_frames": intra,
                 "temporal_frames": temporal, "damaged_groups": damaged, "groups": groups,
             });
@@ -169,7 +172,7 @@ impl InfoCmd {
             h.model_id,
             hex(&h.weights_sha256)
         );
-        println!("weights:   {}", Provenance::of(&h.weights_sha256));
+        println!("weights:   {provenance}");
         println!("size:      {bytes} bytes, {per_frame:.0} bytes per frame, {bpp:.4} bpp");
         Ok(())
     }
