@@ -1,5 +1,7 @@
 //! Encoding and decoding one image.
 
+use std::sync::OnceLock;
+
 use anyhow::{bail, Context};
 use burn::prelude::*;
 use neco_core::container::{Header, ImageStream, Kind, PixelFormat};
@@ -29,11 +31,14 @@ pub struct Codec {
     tile: usize,
 }
 
-/// The float transforms on neco's CPU kernels (src/model/cpu.rs).
+/// The float transforms on neco's CPU kernels (src/model/cpu.rs), each direction built
+/// from the model's parameters when first used: an encoder never builds g_s, a decoder
+/// never g_a and h_a (building one costs about as much as running it once).
+#[derive(Default)]
 struct CpuTransforms {
-    g_a: CpuConvChain,
-    h_a: CpuConvChain,
-    g_s: CpuSynthesis,
+    /// g_a and h_a.
+    analysis: OnceLock<(CpuConvChain, CpuConvChain)>,
+    g_s: OnceLock<CpuSynthesis>,
 }
 
 /// What the analysis transforms computed for one image, before quantization: floats
@@ -100,19 +105,33 @@ impl Codec {
         if let Some(t) = &weights.temporal {
             entropy = entropy.with_temporal(t.clone())?;
         }
-        let cpu = cpu_kernels.then(|| CpuTransforms {
-            g_a: CpuConvChain::analysis(&model.g_a),
-            h_a: CpuConvChain::hyper_analysis(&model.h_a),
-            g_s: CpuSynthesis::new(&model.g_s),
-        });
         Ok(Codec {
             config: weights.config.clone(),
             model,
             entropy,
             device,
-            cpu,
+            cpu: cpu_kernels.then(CpuTransforms::default),
             tile: TILE,
         })
+    }
+
+    /// g_a and h_a on the CPU kernels, when the codec uses them.
+    fn cpu_analysis(&self) -> Option<&(CpuConvChain, CpuConvChain)> {
+        self.cpu.as_ref().map(|cpu| {
+            cpu.analysis.get_or_init(|| {
+                (
+                    CpuConvChain::analysis(&self.model.g_a),
+                    CpuConvChain::hyper_analysis(&self.model.h_a),
+                )
+            })
+        })
+    }
+
+    /// g_s on the CPU kernels, when the codec uses them.
+    fn cpu_synthesis(&self) -> Option<&CpuSynthesis> {
+        self.cpu
+            .as_ref()
+            .map(|cpu| cpu.g_s.get_or_init(|| CpuSynthesis::new(&self.model.g_s)))
     }
 
     /// Run the transforms in tiles of `latents`×`latents` latents (16 pixels each; at
@@ -146,8 +165,8 @@ impl Codec {
             let (oh, ow) = (t.outer_rows.len(), t.outer_cols.len());
             let px = |r: &std::ops::Range<usize>| r.start * 16..r.end * 16;
             let window = crop_planar(planar, 3, d.ph, d.pw, px(&t.outer_rows), px(&t.outer_cols));
-            let out = match &self.cpu {
-                Some(cpu) => cpu.g_a.forward(&window, oh * 16, ow * 16),
+            let out = match self.cpu_analysis() {
+                Some((g_a, _)) => g_a.forward(&window, oh * 16, ow * 16),
                 None => tensor_to_vec(self.model.g_a.forward(Tensor::<4>::from_data(
                     TensorData::new(window, [1, 3, oh * 16, ow * 16]),
                     &self.device,
@@ -184,8 +203,8 @@ impl Codec {
                 t.outer_rows.clone(),
                 t.outer_cols.clone(),
             );
-            let planar = match &self.cpu {
-                Some(cpu) => cpu.g_s.forward(&window, oh, ow),
+            let planar = match self.cpu_synthesis() {
+                Some(g_s) => g_s.forward(&window, oh, ow),
                 None => tensor_to_vec(self.model.g_s.forward(Tensor::<4>::from_data(
                     TensorData::new(window, [1, self.config.m, oh, ow]),
                     &self.device,
@@ -291,8 +310,8 @@ impl Codec {
             |t| &mut t.analysis_ms,
             || {
                 let y = self.analysis(&planar, &dims);
-                let z = match &self.cpu {
-                    Some(cpu) => cpu.h_a.forward(&y, dims.yh, dims.yw),
+                let z = match self.cpu_analysis() {
+                    Some((_, h_a)) => h_a.forward(&y, dims.yh, dims.yw),
                     None => tensor_to_vec(self.model.h_a.forward(Tensor::<4>::from_data(
                         TensorData::new(y.clone(), [1, self.config.m, dims.yh, dims.yw]),
                         &self.device,

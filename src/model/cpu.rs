@@ -851,7 +851,7 @@ impl CpuSynthesis {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::transforms::{Analysis, HyperAnalysis, Synthesis};
+    use crate::model::transforms::{Analysis, HyperAnalysis, Init, Synthesis};
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
     fn random(n: usize, seed: u64) -> Vec<f32> {
@@ -898,7 +898,7 @@ mod tests {
     #[test]
     fn analysis_matches_burn() {
         let device = Device::flex();
-        let g_a = Analysis::new(16, 24, &device);
+        let g_a = Analysis::new(16, 24, Init::Random, &device);
         let (h, w) = (48, 80);
         let x = random(3 * h * w, 1)
             .iter()
@@ -916,7 +916,7 @@ mod tests {
     #[test]
     fn hyper_analysis_matches_burn() {
         let device = Device::flex();
-        let h_a = HyperAnalysis::new(12, 20, &device);
+        let h_a = HyperAnalysis::new(12, 20, Init::Random, &device);
         let (h, w) = (8, 12);
         let y = random(20 * h * w, 2);
         let ours = CpuConvChain::hyper_analysis(&h_a).forward(&y, h, w);
@@ -931,7 +931,7 @@ mod tests {
     #[test]
     fn synthesis_matches_burn() {
         let device = Device::flex();
-        let g_s = Synthesis::new(16, 24, &device);
+        let g_s = Synthesis::new(16, 24, Init::Random, &device);
         // Odd sizes and a single row: every phase meets the borders; 40 rows of 8
         // make several blocks.
         for (h, w) in [(3, 5), (1, 7), (4, 4), (40, 8)] {

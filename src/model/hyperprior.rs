@@ -6,7 +6,7 @@ use burn::tensor::Distribution;
 use super::factorized::FactorizedDensity;
 use super::gaussian::gaussian_likelihood;
 use super::ladder::RateLadder;
-use super::transforms::{Analysis, HyperAnalysis, HyperSynthesis, Synthesis};
+use super::transforms::{Analysis, HyperAnalysis, HyperSynthesis, Init, Synthesis};
 use super::ModelConfig;
 
 /// g_a, g_s, h_a, h_s and the factorized density of z.
@@ -38,13 +38,13 @@ pub struct TrainOutput {
 }
 
 impl HyperpriorModel {
-    /// A randomly initialised model.
-    pub fn new(cfg: &ModelConfig, device: &Device) -> Self {
+    /// A model whose transforms start as `init` says.
+    pub fn new(cfg: &ModelConfig, init: Init, device: &Device) -> Self {
         HyperpriorModel {
-            g_a: Analysis::new(cfg.n, cfg.m, device),
-            g_s: Synthesis::new(cfg.n, cfg.m, device),
-            h_a: HyperAnalysis::new(cfg.n, cfg.m, device),
-            h_s: HyperSynthesis::new(cfg.n, cfg.m, cfg.group, device),
+            g_a: Analysis::new(cfg.n, cfg.m, init, device),
+            g_s: Synthesis::new(cfg.n, cfg.m, init, device),
+            h_a: HyperAnalysis::new(cfg.n, cfg.m, init, device),
+            h_s: HyperSynthesis::new(cfg.n, cfg.m, cfg.group, init, device),
             z_density: FactorizedDensity::new(cfg.n, device),
             ladder: (cfg.rungs > 0).then(|| RateLadder::new(cfg.rungs, cfg.m, device)),
         }
@@ -61,7 +61,7 @@ impl HyperpriorModel {
                 .map_err(|e| anyhow::anyhow!("reading model parameters: {e:?}"))?
                 // f16 records (`params_f16`) load as the model's f32.
                 .cast_to_module_dtype();
-        HyperpriorModel::new(cfg, device)
+        HyperpriorModel::new(cfg, Init::Zeros, device)
             .try_load_record(record)
             .map_err(|e| {
                 anyhow::anyhow!(

@@ -18,6 +18,7 @@ mod winograd;
 pub use config::{ConfigFile, ModelConfig, TrainConfig};
 pub use hyperprior::{HyperpriorModel, TrainOutput};
 pub use temporal::TemporalNet;
+pub use transforms::Init;
 
 /// The values of a float tensor, in row-major order, as f32.
 pub fn tensor_to_vec<const D: usize>(t: burn::prelude::Tensor<D>) -> Vec<f32> {

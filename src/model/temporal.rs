@@ -14,7 +14,7 @@ use burn::tensor::activation::relu;
 use neco_core::entropy::{HyperSynthesis, Layer};
 
 use super::export::conv_layer;
-use super::transforms::same3;
+use super::transforms::{same3, Init};
 
 /// `T`: two 3×3 convolutions with ReLU, then a 1×1 convolution to 2M channels.
 #[derive(Module, Debug)]
@@ -29,8 +29,8 @@ impl TemporalNet {
     /// layer is zero, so it starts as "no correction".
     pub fn new(m: usize, hidden: usize, device: &Device) -> Self {
         TemporalNet {
-            conv1: same3(3 * m + 1, hidden, device),
-            conv2: same3(hidden, hidden, device),
+            conv1: same3(3 * m + 1, hidden, Init::Random, device),
+            conv2: same3(hidden, hidden, Init::Random, device),
             conv3: Conv2dConfig::new([hidden, 2 * m], [1, 1])
                 .with_padding(PaddingConfig2d::Valid)
                 .with_initializer(Initializer::Zeros)

@@ -4,34 +4,57 @@
 //! g_a downsamples by 16 and h_a by a further 4: inputs are padded to a multiple of 64.
 
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use burn::nn::PaddingConfig2d;
+use burn::nn::{Initializer, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::gdn::Gdn;
 
+/// How a new transform's convolution weights start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Init {
+    /// Burn's default random initialisation, to train from.
+    Random,
+    /// Zeros, for a model whose parameters a record is about to replace: drawing ~2 M
+    /// random numbers only to overwrite them is a visible part of loading weights.
+    Zeros,
+}
+
+impl Init {
+    /// The initializer of a layer whose default is `random`.
+    fn or(self, random: Initializer) -> Initializer {
+        match self {
+            Init::Random => random,
+            Init::Zeros => Initializer::Zeros,
+        }
+    }
+}
+
 /// A 5×5 stride-2 convolution that halves height and width.
-pub(crate) fn down(cin: usize, cout: usize, device: &Device) -> Conv2d {
-    Conv2dConfig::new([cin, cout], [5, 5])
+pub(crate) fn down(cin: usize, cout: usize, init: Init, device: &Device) -> Conv2d {
+    let cfg = Conv2dConfig::new([cin, cout], [5, 5])
         .with_stride([2, 2])
-        .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
-        .init(device)
+        .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2));
+    let initializer = init.or(cfg.initializer.clone());
+    cfg.with_initializer(initializer).init(device)
 }
 
 /// A 5×5 stride-2 transposed convolution that doubles height and width.
-pub(crate) fn up(cin: usize, cout: usize, device: &Device) -> ConvTranspose2d {
-    ConvTranspose2dConfig::new([cin, cout], [5, 5])
+pub(crate) fn up(cin: usize, cout: usize, init: Init, device: &Device) -> ConvTranspose2d {
+    let cfg = ConvTranspose2dConfig::new([cin, cout], [5, 5])
         .with_stride([2, 2])
         .with_padding([2, 2])
-        .with_padding_out([1, 1])
-        .init(device)
+        .with_padding_out([1, 1]);
+    let initializer = init.or(cfg.initializer.clone());
+    cfg.with_initializer(initializer).init(device)
 }
 
 /// A 3×3 stride-1 convolution.
-pub(crate) fn same3(cin: usize, cout: usize, device: &Device) -> Conv2d {
-    Conv2dConfig::new([cin, cout], [3, 3])
-        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-        .init(device)
+pub(crate) fn same3(cin: usize, cout: usize, init: Init, device: &Device) -> Conv2d {
+    let cfg =
+        Conv2dConfig::new([cin, cout], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
+    let initializer = init.or(cfg.initializer.clone());
+    cfg.with_initializer(initializer).init(device)
 }
 
 /// Analysis transform g_a: image → y.
@@ -51,16 +74,16 @@ pub struct Analysis {
 }
 
 impl Analysis {
-    /// Randomly initialised g_a with `n` hidden and `m` output channels.
-    pub fn new(n: usize, m: usize, device: &Device) -> Self {
+    /// g_a with `n` hidden and `m` output channels.
+    pub fn new(n: usize, m: usize, init: Init, device: &Device) -> Self {
         Analysis {
-            conv1: down(3, n, device),
+            conv1: down(3, n, init, device),
             gdn1: Gdn::new(n, false, device),
-            conv2: down(n, n, device),
+            conv2: down(n, n, init, device),
             gdn2: Gdn::new(n, false, device),
-            conv3: down(n, n, device),
+            conv3: down(n, n, init, device),
             gdn3: Gdn::new(n, false, device),
-            conv4: down(n, m, device),
+            conv4: down(n, m, init, device),
         }
     }
 
@@ -90,16 +113,16 @@ pub struct Synthesis {
 }
 
 impl Synthesis {
-    /// Randomly initialised g_s with `m` input and `n` hidden channels.
-    pub fn new(n: usize, m: usize, device: &Device) -> Self {
+    /// g_s with `m` input and `n` hidden channels.
+    pub fn new(n: usize, m: usize, init: Init, device: &Device) -> Self {
         Synthesis {
-            deconv1: up(m, n, device),
+            deconv1: up(m, n, init, device),
             igdn1: Gdn::new(n, true, device),
-            deconv2: up(n, n, device),
+            deconv2: up(n, n, init, device),
             igdn2: Gdn::new(n, true, device),
-            deconv3: up(n, n, device),
+            deconv3: up(n, n, init, device),
             igdn3: Gdn::new(n, true, device),
-            deconv4: up(n, 3, device),
+            deconv4: up(n, 3, init, device),
         }
     }
 
@@ -125,12 +148,12 @@ pub struct HyperAnalysis {
 }
 
 impl HyperAnalysis {
-    /// Randomly initialised h_a.
-    pub fn new(n: usize, m: usize, device: &Device) -> Self {
+    /// h_a with `n` channels out of `m`.
+    pub fn new(n: usize, m: usize, init: Init, device: &Device) -> Self {
         HyperAnalysis {
-            conv1: same3(m, n, device),
-            conv2: down(n, n, device),
-            conv3: down(n, n, device),
+            conv1: same3(m, n, init, device),
+            conv2: down(n, n, init, device),
+            conv3: down(n, n, init, device),
         }
     }
 
@@ -162,12 +185,12 @@ pub struct HyperSynthesis {
 }
 
 impl HyperSynthesis {
-    /// Randomly initialised h_s for channel groups of `group` (1: diagonal model).
-    pub fn new(n: usize, m: usize, group: usize, device: &Device) -> Self {
+    /// h_s for channel groups of `group` (1: diagonal model).
+    pub fn new(n: usize, m: usize, group: usize, init: Init, device: &Device) -> Self {
         HyperSynthesis {
-            deconv1: up(n, m, device),
-            deconv2: up(m, m * 3 / 2, device),
-            conv3: same3(m * 3 / 2, 2 * m, device),
+            deconv1: up(n, m, init, device),
+            deconv2: up(m, m * 3 / 2, init, device),
+            conv3: same3(m * 3 / 2, 2 * m, init, device),
             lower: None,
         }
         .with_groups(m, group, device)

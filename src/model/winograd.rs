@@ -136,34 +136,47 @@ fn load(s: &[f32], at: usize) -> V {
 }
 
 /// The four phases' 3×3 kernels in the Winograd domain, G g Gᵀ (in f64, so the
-/// kernel side adds no rounding of its own): `tap(phase, (u, v), ci, co)` is tap
-/// `(u, v)` of phase `(py, px)`'s kernel (None: zero), and transform point `p`'s value
-/// goes to `at(p, phase, ci, co)` of the result (`POINTS·4·cin·cout` floats).
-fn transformed_kernels(
+/// kernel side adds no rounding of its own), all `cout` output channels at once:
+/// `tap(phase, (u, v), ci)` is tap `(u, v)` of phase `(py, px)`'s kernels from input
+/// channel `ci` (None: zero), an iterator over the output channels, and transform point
+/// `p`'s values go to the `cout` floats from `at(p, phase, ci)` of the result
+/// (`POINTS·4·cin·cout` floats).
+fn transformed_kernels<I: Iterator<Item = f32>>(
     cin: usize,
     cout: usize,
-    tap: impl Fn((usize, usize), (usize, usize), usize, usize) -> Option<f32>,
-    at: impl Fn(usize, usize, usize, usize) -> usize,
+    tap: impl Fn((usize, usize), (usize, usize), usize) -> Option<I>,
+    at: impl Fn(usize, usize, usize) -> usize,
 ) -> Vec<f32> {
     let mut v = vec![0f32; POINTS * 4 * cin * cout];
+    // g[u][v][co] and G g [e][v][co]: the output channels innermost, so each step is a
+    // loop over contiguous rows.
+    let mut g = vec![0f64; 9 * cout];
+    let mut gg = vec![0f64; A * 3 * cout];
     for (phase, parity) in PHASES.into_iter().enumerate() {
         for ci in 0..cin {
-            for co in 0..cout {
-                let mut g = [[0f64; 3]; 3];
-                for (u, row) in g.iter_mut().enumerate() {
-                    for (vv, t) in row.iter_mut().enumerate() {
-                        *t = tap(parity, (u, vv), ci, co).map_or(0.0, f64::from);
-                    }
+            for (uv, row) in g.chunks_exact_mut(cout).enumerate() {
+                match tap(parity, (uv / 3, uv % 3), ci) {
+                    Some(taps) => row.iter_mut().zip(taps).for_each(|(t, w)| *t = w.into()),
+                    None => row.fill(0.0),
                 }
-                for e in 0..A {
-                    for f in 0..A {
-                        let mut s = 0f64;
-                        for (u, row) in g.iter().enumerate() {
-                            for (vv, t) in row.iter().enumerate() {
-                                s += G[e][u] * t * G[f][vv];
-                            }
-                        }
-                        v[at(e * A + f, phase, ci, co)] = s as f32;
+            }
+            // G g (6×3), then (G g) Gᵀ: separable, a quarter of the multiplications of
+            // summing G[e][u]·g[u][v]·G[f][v] per point.
+            for (ev, row) in gg.chunks_exact_mut(cout).enumerate() {
+                let (e, vv) = (ev / 3, ev % 3);
+                row.fill(0.0);
+                for (u, c) in G[e].iter().enumerate() {
+                    let taps = &g[(u * 3 + vv) * cout..][..cout];
+                    row.iter_mut().zip(taps).for_each(|(s, t)| *s += c * t);
+                }
+            }
+            for e in 0..A {
+                let rows = &gg[e * 3 * cout..][..3 * cout];
+                for (f, gf) in G.iter().enumerate() {
+                    let out = &mut v[at(e * A + f, phase, ci)..][..cout];
+                    for (co, o) in out.iter_mut().enumerate() {
+                        let s = (0..3).fold(0f64, |s, vv| s + rows[vv * cout + co] * gf[vv]);
+                        *o = s as f32;
                     }
                 }
             }
@@ -192,11 +205,15 @@ impl WinogradConv {
         let v = transformed_kernels(
             cin,
             cout,
-            |(a, b), (u, vv), ci, co| {
+            |(a, b), (u, vv), ci| {
                 let (ky, kx) = (2 * u + a, 2 * vv + b);
-                (ky < 5 && kx < 5).then(|| w[((ky * 5 + kx) * cin + ci) * cout + co])
+                (ky < 5 && kx < 5).then(|| {
+                    w[((ky * 5 + kx) * cin + ci) * cout..][..cout]
+                        .iter()
+                        .copied()
+                })
             },
-            |point, phase, ci, co| (point * k4 + phase * cin + ci) * cout + co,
+            |point, phase, ci| (point * k4 + phase * cin + ci) * cout,
         );
         WinogradConv { cin, cout, v }
     }
@@ -396,11 +413,17 @@ impl WinogradUp {
         let v = transformed_kernels(
             cin,
             cout,
-            |(py, px), (u, vv), ci, co| match (up_tap(py, u), up_tap(px, vv)) {
-                (Some(ky), Some(kx)) => Some(w[((ci * cout + co) * 5 + ky) * 5 + kx]),
+            |(py, px), (u, vv), ci| match (up_tap(py, u), up_tap(px, vv)) {
+                (Some(ky), Some(kx)) => Some(
+                    w[ci * cout * 25..][..cout * 25]
+                        .iter()
+                        .skip(ky * 5 + kx)
+                        .step_by(25)
+                        .copied(),
+                ),
                 _ => None,
             },
-            |point, phase, ci, co| (point * cin + ci) * n4 + phase * cout + co,
+            |point, phase, ci| (point * cin + ci) * n4 + phase * cout,
         );
         WinogradUp { cin, cout, v }
     }

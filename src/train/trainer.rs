@@ -16,7 +16,7 @@ use super::coded::CodedValidation;
 use super::data::{centre_batches, load_images, random_batch, RgbImage};
 use crate::model::ladder::RateLadder;
 use crate::model::weights::WeightsFile;
-use crate::model::{ConfigFile, HyperpriorModel, ModelConfig, TrainConfig};
+use crate::model::{ConfigFile, HyperpriorModel, Init, ModelConfig, TrainConfig};
 
 /// Where and how long to train.
 pub struct TrainArgs {
@@ -157,7 +157,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     std::fs::write(&saved_cfg, &text)?;
 
     let device = args.device.clone().autodiff();
-    let mut model = HyperpriorModel::new(&cfg.model, &device);
+    let mut model = HyperpriorModel::new(&cfg.model, Init::Random, &device);
     let mut optim = AdamConfig::new().init();
     let ckpt_dir = args.run_dir.join("checkpoint");
     let mut progress = Progress::default();
