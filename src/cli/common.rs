@@ -9,7 +9,7 @@ use neco_core::Limits;
 use crate::backend::BackendChoice;
 use crate::codec::Codec;
 use crate::model::released::{find_in_dir, released};
-use crate::model::weights::{WeightsFile, DEFAULT_WEIGHTS};
+use crate::model::weights::WeightsFile;
 
 /// Model and backend selection.
 #[derive(Debug, Args, Clone)]
@@ -28,7 +28,7 @@ impl ModelArgs {
     pub fn weights_file(&self) -> anyhow::Result<WeightsFile> {
         match &self.weights {
             Some(path) => WeightsFile::read(path),
-            None => WeightsFile::parse(DEFAULT_WEIGHTS),
+            None => WeightsFile::built_in(),
         }
     }
 
@@ -67,7 +67,7 @@ impl ModelArgs {
             },
             Some(path) => WeightsFile::read(path)?,
             None => {
-                let built_in = WeightsFile::parse(DEFAULT_WEIGHTS)?;
+                let built_in = WeightsFile::built_in()?;
                 if built_in.sha256 != *sha256 {
                     if let Some(r) = released(sha256) {
                         anyhow::bail!(

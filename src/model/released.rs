@@ -110,8 +110,7 @@ pub enum Provenance {
 impl Provenance {
     /// What made a stream whose weights have hash `sha256`.
     pub fn of(sha256: &[u8; 32]) -> Provenance {
-        let built_in: [u8; 32] = Sha256::digest(crate::model::weights::DEFAULT_WEIGHTS).into();
-        if built_in == *sha256 {
+        if crate::model::weights::DEFAULT_WEIGHTS_SHA256 == *sha256 {
             Provenance::BuiltIn
         } else {
             released(sha256).map_or(Provenance::Other, Provenance::Earlier)

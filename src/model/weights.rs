@@ -35,8 +35,8 @@ pub fn round_to_f16(model: HyperpriorModel) -> HyperpriorModel {
         .map(&mut CastParams(FloatDType::F32))
 }
 
-/// The weights compiled into the binary: the default model.
-pub static DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/hp-n64m96-vr.nwt");
+// DEFAULT_WEIGHTS and DEFAULT_WEIGHTS_SHA256, from build.rs.
+include!(concat!(env!("OUT_DIR"), "/default_weights.rs"));
 
 /// A parsed weights file (not yet placed on a device).
 pub struct WeightsFile {
@@ -103,7 +103,18 @@ impl WeightsFile {
 
     /// Parse weights bytes.
     pub fn parse(bytes: &[u8]) -> anyhow::Result<Self> {
-        let w = Weights::parse(bytes)?;
+        Self::from_parsed(Weights::parse(bytes)?)
+    }
+
+    /// The weights compiled into the binary, with the hash the build computed.
+    pub fn built_in() -> anyhow::Result<Self> {
+        Self::from_parsed(Weights::parse_hashed(
+            DEFAULT_WEIGHTS,
+            DEFAULT_WEIGHTS_SHA256,
+        )?)
+    }
+
+    fn from_parsed(w: Weights) -> anyhow::Result<Self> {
         let config = ConfigFile::from_toml(&w.config)?.model;
         anyhow::ensure!(
             w.z_tables.channels.len() == config.n,

@@ -72,6 +72,12 @@ impl Weights {
     /// Problems are [`NecoError::BadWeights`]; a newer version is
     /// [`NecoError::Unsupported`].
     pub fn parse(bytes: &[u8]) -> Result<Weights> {
+        Self::parse_hashed(bytes, Sha256::digest(bytes).into())
+    }
+
+    /// [`Weights::parse`] for bytes whose sha256 the caller already has (weights
+    /// compiled into a binary, hashed at build time): `sha256` is taken as given.
+    pub fn parse_hashed(bytes: &[u8], sha256: [u8; 32]) -> Result<Weights> {
         let mut r = ByteReader::new(bytes, "weights file", NecoError::BadWeights);
         if bytes.len() < MAGIC.len() || r.take(MAGIC.len())? != MAGIC {
             return Err(r.err("not a neco weights file (bad magic)"));
@@ -147,7 +153,7 @@ impl Weights {
             temporal,
             group,
             ladder,
-            sha256: Sha256::digest(bytes).into(),
+            sha256,
         })
     }
 
