@@ -189,6 +189,15 @@ fn pad(x: &[f32], (h, w, c): (usize, usize, usize), p: usize) -> Vec<f32> {
     out
 }
 
+/// `n` zeros, written by all of rayon's threads: a layer's output is tens of MB, and
+/// zeroing it (and faulting in its fresh pages) on the calling thread left the other
+/// core idle.
+fn zeroed(n: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(n);
+    v.par_extend(rayon::iter::repeat_n(0f32, n));
+    v
+}
+
 /// Rows per block for outputs `width` pixels wide.
 fn block_rows(width: usize) -> usize {
     BLOCK_PIXELS.div_ceil(width.max(1))
@@ -266,7 +275,7 @@ impl Conv {
         let pw = w + 2 * self.p;
         assert_eq!(xp.len(), (h + 2 * self.p) * pw * cin);
         let row_len = (wo + 2 * out_pad) * cout;
-        let mut out = vec![0f32; (ho + 2 * out_pad) * row_len];
+        let mut out = zeroed((ho + 2 * out_pad) * row_len);
         let interior = &mut out[out_pad * row_len..(out_pad + ho) * row_len];
         if let Some(wg) = &self.winograd {
             // Blocks of whole tile rows (4 output rows each).
@@ -465,7 +474,7 @@ impl ConvUp {
             // Few output channels: a gemm would pack every input tap to use it only
             // `cout` times; dot products read each tap once, from cache.
             assert_eq!(out_pad, 0, "a narrow layer is the last one");
-            let mut out = vec![0f32; 2 * h * wo * cout];
+            let mut out = zeroed(2 * h * wo * cout);
             out.par_chunks_mut(2 * rows * wo * cout)
                 .enumerate()
                 .for_each(|(bi, chunk)| {
@@ -478,7 +487,7 @@ impl ConvUp {
             return out;
         }
         let row_len = (wo + 2 * out_pad) * cout;
-        let mut out = vec![0f32; (2 * h + 2 * out_pad) * row_len];
+        let mut out = zeroed((2 * h + 2 * out_pad) * row_len);
         let interior = &mut out[out_pad * row_len..(out_pad + 2 * h) * row_len];
         if let Some(wg) = &self.winograd {
             // Blocks of whole tile rows (4 input rows, 8 output rows each).
@@ -739,26 +748,41 @@ mod simd {
     }
 }
 
+/// Pixels per parallel block of the layout conversions.
+const CONVERT_PIXELS: usize = 16384;
+
 /// Planar `[c, h, w]` → channels-last `[h, w, c]`.
 fn to_channels_last(x: &[f32], c: usize, hw: usize) -> Vec<f32> {
-    let mut out = vec![0f32; x.len()];
-    for (ch, plane) in x.chunks_exact(hw).enumerate().take(c) {
-        for (i, &v) in plane.iter().enumerate() {
-            out[i * c + ch] = v;
-        }
-    }
+    let mut out = zeroed(c * hw);
+    out.par_chunks_mut(c * CONVERT_PIXELS)
+        .enumerate()
+        .for_each(|(bi, block)| {
+            let first = bi * CONVERT_PIXELS;
+            for (ch, plane) in x.chunks_exact(hw).enumerate().take(c) {
+                let src = &plane[first..first + block.len() / c];
+                for (px, &v) in block.chunks_exact_mut(c).zip(src) {
+                    px[ch] = v;
+                }
+            }
+        });
     out
 }
 
 /// Channels-last `[h, w, c]` → planar `[c, h, w]`.
 fn to_planar(x: &[f32], c: usize) -> Vec<f32> {
     let hw = x.len() / c;
-    let mut out = vec![0f32; x.len()];
-    for (i, px) in x.chunks_exact(c).enumerate() {
-        for (ch, &v) in px.iter().enumerate() {
-            out[ch * hw + i] = v;
-        }
-    }
+    let mut out = zeroed(x.len());
+    out.par_chunks_mut(hw).enumerate().for_each(|(ch, plane)| {
+        plane
+            .par_chunks_mut(CONVERT_PIXELS)
+            .enumerate()
+            .for_each(|(bi, block)| {
+                let src = x[bi * CONVERT_PIXELS * c..].chunks_exact(c);
+                for (v, px) in block.iter_mut().zip(src) {
+                    *v = px[ch];
+                }
+            });
+    });
     out
 }
 
