@@ -895,6 +895,22 @@ mod tests {
     }
 
     #[test]
+    fn layout_conversions_invert_each_other_across_blocks() {
+        // More pixels than one parallel block, and not a multiple of it.
+        let hw = 2 * CONVERT_PIXELS + 123;
+        for c in [3, 5] {
+            let planar = random(c * hw, c as u64);
+            let last = to_channels_last(&planar, c, hw);
+            for (i, px) in last.chunks_exact(c).enumerate() {
+                for (ch, &v) in px.iter().enumerate() {
+                    assert_eq!(v, planar[ch * hw + i], "pixel {i} channel {ch}");
+                }
+            }
+            assert_eq!(to_planar(&last, c), planar);
+        }
+    }
+
+    #[test]
     fn simd_dots_match_the_portable_one() {
         for n in [0, 1, 7, 8, 15, 16, 17, 40, 192] {
             let (x, y) = (random(2 * n, n as u64), random(2 * n, 100 + n as u64));
