@@ -68,6 +68,12 @@ pub const RELEASED: &[Released] = &[
         commit: "68a6c64",
         since: "2026-11-26",
     },
+    Released {
+        sha256: "c44fdc992b64b71969d3daa213a571eb23a40133acb04855575624c071420e00",
+        path: "weights/hp-n64m96-vr.nwt",
+        commit: "3d92b94",
+        since: "2026-11-26",
+    },
 ];
 
 /// The earlier default with this hash, if any.
