@@ -33,7 +33,8 @@ pub struct Codec {
 
 /// The float transforms on neco's CPU kernels (src/model/cpu.rs), each direction built
 /// from the model's parameters when first used: an encoder never builds g_s, a decoder
-/// never g_a and h_a (building one costs about as much as running it once).
+/// never g_a and h_a (milliseconds that a one-image run would otherwise spend for
+/// nothing).
 #[derive(Default)]
 struct CpuTransforms {
     /// g_a and h_a.
