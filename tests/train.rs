@@ -575,3 +575,60 @@ fn train_entropy_multivariate_resume_export_and_code() {
             "channel groups of 5 must be in 1..=8 and divide m=96",
         ));
 }
+
+#[test]
+fn train_entropy_context_starts_as_its_weights_and_is_not_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
+    let train = |run: &std::path::Path, extra: &[&str]| {
+        neco()
+            .arg("train-entropy")
+            .args(["--dataset", assets, "--valid", assets])
+            .args(["--crops", "1", "--batch", "2", "--validate-every", "2"])
+            .args(["--steps", "2", "--run"])
+            .arg(run)
+            .args(extra)
+            .assert()
+    };
+    let first_valid = |run: &std::path::Path| {
+        let text = std::fs::read_to_string(run.join("valid.csv")).unwrap();
+        let row = text.lines().nth(1).unwrap().to_owned();
+        // step,elapsed_s,bpp_y,bpp_z,bpp: drop the elapsed time.
+        let fields: Vec<&str> = row.split(',').collect();
+        (fields[0].to_owned(), fields[2..].join(","))
+    };
+    let (plain, ctx) = (dir.path().join("plain"), dir.path().join("ctx"));
+    train(&plain, &[]).success();
+    let frozen = ["--context", "--frozen", "h_a,h_s,z_density"];
+    train(&ctx, &frozen).success();
+    // The context model starts at zero: the same rate as the weights alone.
+    assert_eq!(first_valid(&ctx), first_valid(&plain));
+    let cfg = std::fs::read_to_string(ctx.join("config.toml")).unwrap();
+    assert!(
+        cfg.contains("context = true") && cfg.contains("-ctx"),
+        "{cfg}"
+    );
+
+    // The run keeps its settings.
+    train(&ctx, &[])
+        .failure()
+        .stderr(predicates::str::contains(
+            "with groups of 1 and a context model, frozen [\"h_a\", \"h_s\", \"z_density\"]; use another run folder",
+        ));
+    train(&dir.path().join("bad"), &["--frozen", "g_x"])
+        .failure()
+        .stderr(predicates::str::contains("--frozen names \"g_x\""));
+    // No stream format carries a context model yet: no weights file either.
+    let weights = dir.path().join("ctx.nwt");
+    neco()
+        .args(["export", "--run"])
+        .arg(&ctx)
+        .arg("-o")
+        .arg(&weights)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "has a checkerboard context model, which the codec does not code yet",
+        ));
+    assert!(!weights.exists());
+}

@@ -174,8 +174,17 @@ pub struct TrainEntropyCmd {
     /// model; the ablation's control run).
     #[arg(long, default_value_t = 1)]
     group: usize,
+    /// Add a checkerboard context model (diagonal model only) and train it with the
+    /// rest of the entropy model. Training side only so far: such runs are measured,
+    /// not exported, as the codec does not code them yet.
+    #[arg(long)]
+    context: bool,
+    /// Parts kept as the weights have them (comma-separated: h_a, h_s, z_density), e.g.
+    /// to measure what a context model alone adds.
+    #[arg(long, value_delimiter = ',')]
+    frozen: Vec<String>,
     /// Model name streams will record (default: the weights' name, with `-mvgD` for
-    /// groups of D).
+    /// groups of D, `-ctx` with a context model).
     #[arg(long)]
     name: Option<String>,
     /// Training images (name or folder).
@@ -211,6 +220,8 @@ impl TrainEntropyCmd {
             valid_dir,
             run_dir: self.run.clone(),
             group: self.group,
+            context: self.context,
+            frozen: self.frozen.clone(),
             name: self.name.clone(),
             crops: self.crops,
             batch: self.batch,

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Architecture of a mean–scale hyperprior model (Minnen et al. 2018, without context model).
+/// Architecture of a mean–scale hyperprior model (Minnen et al. 2018; a context model
+/// on the training side only).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     /// Model id stored in every stream, e.g. `hp-n64m96`.
@@ -25,6 +26,11 @@ pub struct ModelConfig {
     /// it, so the file's other sections agree with the parameters it loads with.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub params_f16: bool,
+    /// A checkerboard context model refines the parameters of half of ŷ from the
+    /// other half (see [`super::context`]). Training side only so far: the codec
+    /// refuses such models.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub context: bool,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -182,6 +188,11 @@ impl ModelConfig {
         anyhow::ensure!(
             self.rungs == 0 || self.group == 1,
             "a rate ladder needs the diagonal entropy model (group = 1), got group = {}",
+            self.group
+        );
+        anyhow::ensure!(
+            !self.context || self.group == 1,
+            "the context model needs the diagonal entropy model (group = 1), got group = {}",
             self.group
         );
         anyhow::ensure!(

@@ -3,6 +3,7 @@
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
+use super::context::CheckerboardContext;
 use super::factorized::FactorizedDensity;
 use super::gaussian::gaussian_likelihood;
 use super::ladder::RateLadder;
@@ -25,6 +26,8 @@ pub struct HyperpriorModel {
     /// Per-rung quantization steps and reconstruction scales (variable-rate models;
     /// `None`: one rate, moved by a global step at coding time).
     pub ladder: Option<RateLadder>,
+    /// Checkerboard context model (`context = true` in the config).
+    pub context: Option<CheckerboardContext>,
 }
 
 /// What one training forward pass produces.
@@ -47,6 +50,9 @@ impl HyperpriorModel {
             h_s: HyperSynthesis::new(cfg.n, cfg.m, cfg.group, init, device),
             z_density: FactorizedDensity::new(cfg.n, device),
             ladder: (cfg.rungs > 0).then(|| RateLadder::new(cfg.rungs, cfg.m, device)),
+            context: cfg
+                .context
+                .then(|| CheckerboardContext::new(cfg.m, init, device)),
         }
     }
 
@@ -133,7 +139,21 @@ impl HyperpriorModel {
             .likelihood(z_rate.swap_dims(0, 1).reshape([n, 1, b * zh * zw]));
         let bits_z = z_lik.log().sum().mul_scalar(-std::f64::consts::LOG2_E);
         let z_hat = straight_through_round(z);
-        let params = self.h_s.forward(z_hat);
+        let mut params = self.h_s.forward(z_hat);
+        if let Some(context) = &self.context {
+            // The anchors' ŷ as the decoder will have it, on the codec's grid.
+            let m = y.dims()[1];
+            let means = params.clone().narrow(1, m, m);
+            let y_hat = match &step {
+                None => straight_through_round(y.clone() - means.clone()) + means,
+                Some(step) => {
+                    straight_through_round((y.clone() - means.clone()) / step.clone())
+                        * step.clone()
+                        + means
+                }
+            };
+            params = context.forward(params, y_hat);
+        }
         let (bits_y, y_hat) = match step {
             None => code_y(y, params, noise),
             Some(step) => code_y_at_step(y, params, noise, step),

@@ -1,7 +1,8 @@
 //! Burn modules: transforms, GDN, hyper networks, the temporal prior, entropy-model
-//! training parts, config.
+//! training parts (the checkerboard context model among them), config.
 
 pub mod config;
+pub mod context;
 pub mod cpu;
 pub mod export;
 pub mod factorized;

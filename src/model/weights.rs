@@ -68,6 +68,7 @@ impl WeightsFile {
         z_tables: &FactorizedTables,
         temporal: Option<&HyperSynthesis>,
     ) -> anyhow::Result<Vec<u8>> {
+        ensure_codable(config)?;
         let text = toml::to_string(&ConfigFile {
             model: config.clone(),
             train: None,
@@ -116,6 +117,7 @@ impl WeightsFile {
 
     fn from_parsed(w: Weights) -> anyhow::Result<Self> {
         let config = ConfigFile::from_toml(&w.config)?.model;
+        ensure_codable(&config)?;
         anyhow::ensure!(
             w.z_tables.channels.len() == config.n,
             "weights z tables have {} channels, the model has n={}",
@@ -156,6 +158,17 @@ impl WeightsFile {
     pub fn model(&self, device: &Device) -> anyhow::Result<HyperpriorModel> {
         HyperpriorModel::from_record_bytes(&self.config, self.record.clone(), device)
     }
+}
+
+/// Refuse what the codec cannot code yet: the checkerboard context model is trained
+/// and measured (`neco train-entropy --context`), but no stream format carries it.
+fn ensure_codable(config: &ModelConfig) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !config.context,
+        "model {:?} has a checkerboard context model, which the codec does not code yet: it cannot be a weights file",
+        config.name
+    );
+    Ok(())
 }
 
 /// The ladder of a Burn model in neco-core's form (its steps and scales as f32), as

@@ -22,8 +22,10 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint::{self, Progress};
 use super::data::{centre_batches, load_images, random_batch};
 use super::trainer::append_csv;
+use crate::model::config::FREEZABLE;
+use crate::model::context::CheckerboardContext;
 use crate::model::weights::WeightsFile;
-use crate::model::{tensor_to_vec, ConfigFile, HyperpriorModel, ModelConfig};
+use crate::model::{tensor_to_vec, ConfigFile, HyperpriorModel, Init, ModelConfig};
 
 /// Side of the training and validation crops, in pixels (16 × 16 latents).
 const CROP: usize = 256;
@@ -42,6 +44,10 @@ pub struct EntropyTrainArgs {
     pub run_dir: PathBuf,
     /// Channels per group of the multivariate model (1: diagonal).
     pub group: usize,
+    /// Add (and train) a checkerboard context model.
+    pub context: bool,
+    /// Parts of the model not trained (names of [`FREEZABLE`]).
+    pub frozen: Vec<String>,
     /// Model name written into the run's config (streams record it).
     pub name: Option<String>,
     /// Random crops analysed per training image.
@@ -63,6 +69,12 @@ pub struct EntropyRunSettings {
     pub weights_sha256: String,
     /// Channels per group.
     pub group: usize,
+    /// Whether the run adds a checkerboard context model.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub context: bool,
+    /// The parts kept frozen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frozen: Vec<String>,
 }
 
 /// File name of [`EntropyRunSettings`] in a run folder.
@@ -151,16 +163,20 @@ fn start(
     let settings = EntropyRunSettings {
         weights_sha256: neco_core::hex(&weights.sha256),
         group: args.group,
+        context: args.context,
+        frozen: args.frozen.clone(),
     };
     let settings_path = args.run_dir.join(SETTINGS_FILE);
     if settings_path.exists() {
         let prev: EntropyRunSettings = serde_json::from_slice(&std::fs::read(&settings_path)?)?;
         anyhow::ensure!(
             prev == settings,
-            "{} trained from weights sha256 {} with groups of {}; use another run folder",
+            "{} trained from weights sha256 {} with groups of {}{}, frozen {:?}; use another run folder",
             args.run_dir.display(),
             prev.weights_sha256,
-            prev.group
+            prev.group,
+            if prev.context { " and a context model" } else { "" },
+            prev.frozen
         );
     }
     let cfg_path = args.run_dir.join("config.toml");
@@ -172,9 +188,14 @@ fn start(
             (None, 1) => base.name.clone(),
             (None, g) => format!("{}-mvg{g}", base.name),
         };
+        let name = match (&args.name, args.context) {
+            (None, true) => format!("{name}-ctx"),
+            _ => name,
+        };
         let config = ModelConfig {
             name,
             group: args.group,
+            context: args.context,
             ..base.clone()
         };
         config.validate()?;
@@ -199,6 +220,9 @@ fn start(
         None => {
             let mut model = weights.model(device)?;
             model.h_s = model.h_s.with_groups(config.m, config.group, device);
+            model.context = config
+                .context
+                .then(|| CheckerboardContext::new(config.m, Init::Random, device));
             Ok((config, model, None))
         }
     }
@@ -237,7 +261,18 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
     );
     let weights = WeightsFile::read(&args.weights)?;
     let device = args.device.clone().autodiff();
-    let (config, mut model, ck) = start(args, &weights, &device)?;
+    if let Some(bad) = args
+        .frozen
+        .iter()
+        .find(|p| !FREEZABLE.contains(&p.as_str()))
+    {
+        anyhow::bail!(
+            "--frozen names {bad:?}; the parts are {}",
+            FREEZABLE.join(", ")
+        );
+    }
+    let (config, model, ck) = start(args, &weights, &device)?;
+    let mut model = model.freeze(&args.frozen);
     let m = config.m;
     let mut optim = AdamConfig::new().init();
     let mut progress = Progress::default();

@@ -144,6 +144,11 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         tc.crop
     );
 
+    // Its validation codes through the codec, which has no context model yet.
+    anyhow::ensure!(
+        !cfg.model.context,
+        "context models train with `neco train-entropy --context` only, for now: the codec does not code them"
+    );
     std::fs::create_dir_all(&args.run_dir)?;
     let saved_cfg = args.run_dir.join("config.toml");
     if saved_cfg.exists() {
