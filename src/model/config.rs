@@ -82,6 +82,18 @@ pub struct TrainConfig {
 /// The parts of a model `frozen` may name.
 pub const FREEZABLE: [&str; 5] = ["g_a", "g_s", "h_a", "h_s", "z_density"];
 
+/// Check every name in `parts` is one of [`FREEZABLE`]; `what` names the setting in
+/// the error.
+pub fn check_freezable(parts: &[String], what: &str) -> anyhow::Result<()> {
+    match parts.iter().find(|p| !FREEZABLE.contains(&p.as_str())) {
+        Some(bad) => anyhow::bail!(
+            "{what} names {bad:?}; the parts are {}",
+            FREEZABLE.join(", ")
+        ),
+        None => Ok(()),
+    }
+}
+
 impl TrainConfig {
     /// The learning rate for optimizer step `step` (0-based).
     pub fn lr_at(&self, step: usize) -> f64 {
@@ -140,16 +152,7 @@ impl TrainConfig {
                 "lambdas are for variable-rate models (rungs > 0); set lambda"
             );
         }
-        if let Some(bad) = self
-            .frozen
-            .iter()
-            .find(|p| !FREEZABLE.contains(&p.as_str()))
-        {
-            anyhow::bail!(
-                "frozen names {bad:?}; the parts are {}",
-                FREEZABLE.join(", ")
-            );
-        }
+        check_freezable(&self.frozen, "frozen")?;
         let all = std::iter::once(self.lambda).filter(|_| model.rungs == 0);
         for l in all.chain(self.lambdas.iter().copied()) {
             anyhow::ensure!(l.is_finite() && l > 0.0, "lambda must be positive, got {l}");

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint::{self, Progress};
 use super::data::{centre_batches, load_images, random_batch};
 use super::trainer::append_csv;
-use crate::model::config::FREEZABLE;
+use crate::model::config::check_freezable;
 use crate::model::context::CheckerboardContext;
 use crate::model::weights::WeightsFile;
 use crate::model::{tensor_to_vec, ConfigFile, HyperpriorModel, Init, ModelConfig};
@@ -261,16 +261,7 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
     );
     let weights = WeightsFile::read(&args.weights)?;
     let device = args.device.clone().autodiff();
-    if let Some(bad) = args
-        .frozen
-        .iter()
-        .find(|p| !FREEZABLE.contains(&p.as_str()))
-    {
-        anyhow::bail!(
-            "--frozen names {bad:?}; the parts are {}",
-            FREEZABLE.join(", ")
-        );
-    }
+    check_freezable(&args.frozen, "--frozen")?;
     let (config, model, ck) = start(args, &weights, &device)?;
     let mut model = model.freeze(&args.frozen);
     let m = config.m;
