@@ -548,6 +548,74 @@ fn max_input_bytes_limit() {
         .args(["--max-input-bytes", &size.to_string()])
         .assert()
         .success();
+    // Video streams too, for `info` as for `decode`.
+    let video = dir.path().join("v.neco");
+    std::fs::write(&video, tiny_video_stream()).unwrap();
+    let size = std::fs::metadata(&video).unwrap().len();
+    neco()
+        .arg("info")
+        .arg(&video)
+        .args(["--max-input-bytes", "100"])
+        .assert()
+        .failure()
+        .stderr(contains(format!(
+            "is {size} bytes, over the limit of 100 (--max-input-bytes)"
+        )));
+    neco().arg("info").arg(&video).assert().success();
+}
+
+/// A one-frame video stream (its frame is not decodable, which `info` reports).
+fn tiny_video_stream() -> Vec<u8> {
+    use neco_core::container::video::{FrameBits, FrameMode, VideoStreamWriter};
+    use neco_core::container::{Header, Kind, PixelFormat, VideoParams};
+    let header = Header {
+        kind: Kind::Video,
+        width: 64,
+        height: 64,
+        pixel_format: PixelFormat::Rgb8,
+        bit_depth: 8,
+        quality: 50,
+        model_id: "hp-n64m96-vr".into(),
+        weights_sha256: [1; 32],
+        y_channels: 96,
+        z_channels: 64,
+        substreams: 1,
+        video: Some(VideoParams {
+            fps_num: 25,
+            fps_den: 1,
+            gop: 1,
+        }),
+    };
+    let mut w = VideoStreamWriter::new(Vec::new(), header).unwrap();
+    w.write_group(&[FrameBits {
+        mode: FrameMode::Intra,
+        z_bits: vec![0; 4],
+        y_bits: vec![vec![0; 4]],
+    }])
+    .unwrap();
+    w.finish().unwrap()
+}
+
+/// A weights file is read only up to a size no real one comes near.
+#[test]
+fn huge_weights_files_are_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.nwt");
+    // Sparse: no disk space, and nothing is read.
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len((1 << 30) + 1)
+        .unwrap();
+    neco()
+        .arg("encode")
+        .arg(odd())
+        .arg("-o")
+        .arg(dir.path().join("x.neco"))
+        .arg("--weights")
+        .arg(&huge)
+        .assert()
+        .failure()
+        .stderr(contains("is over 1073741824 bytes: not a weights file"));
 }
 
 /// Ctrl-C in the middle of a run: exit status 130, no output, no temp file left.

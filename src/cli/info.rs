@@ -91,6 +91,12 @@ impl InfoCmd {
     /// A video stream: frames, rate, groups, sizes.
     fn run_video(&self, file: std::fs::File) -> anyhow::Result<()> {
         let bytes = file.metadata()?.len();
+        anyhow::ensure!(
+            bytes <= self.limits.max_input_bytes,
+            "{} is {bytes} bytes, over the limit of {} (--max-input-bytes)",
+            self.input.display(),
+            self.limits.max_input_bytes
+        );
         let mut r = VideoStreamReader::open(std::io::BufReader::new(file), &self.limits.limits())
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.input.display()))?;
         // Each frame's mode (I = intra, T = temporal prior), or why its group is unreadable.

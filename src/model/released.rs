@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
+use super::weights::MAX_WEIGHTS_BYTES;
+
 /// A weights file that was neco's built-in default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Released {
@@ -142,9 +144,6 @@ impl std::fmt::Display for Provenance {
         }
     }
 }
-
-/// Largest file hashed when searching a folder: weights files are tens of MB.
-const MAX_WEIGHTS_BYTES: u64 = 1 << 30;
 
 /// The `.nwt` file in `dir` whose sha256 is `sha256`, if any, with its bytes (so the
 /// caller parses what was hashed instead of reading it again). Other files, and files

@@ -6,6 +6,7 @@
 //! sha256 of the whole file is the weights hash stored in every stream, so a stream
 //! is never decoded with weights other than those that made it.
 
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context;
@@ -37,6 +38,9 @@ pub fn round_to_f16(model: HyperpriorModel) -> HyperpriorModel {
 
 // DEFAULT_WEIGHTS and DEFAULT_WEIGHTS_SHA256, from build.rs.
 include!(concat!(env!("OUT_DIR"), "/default_weights.rs"));
+
+/// Largest weights file read: real ones are tens of MB.
+pub const MAX_WEIGHTS_BYTES: u64 = 1 << 30;
 
 /// A parsed weights file (not yet placed on a device).
 pub struct WeightsFile {
@@ -149,8 +153,25 @@ impl WeightsFile {
 
     /// Read and parse a weights file from disk.
     pub fn read(path: &Path) -> anyhow::Result<Self> {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("reading weights {}", path.display()))?;
+        let reading = || format!("reading weights {}", path.display());
+        // Read at most one byte past the limit: a huge file, a device or a pipe given
+        // by mistake is refused without being read to its end.
+        let file = std::fs::File::open(path).with_context(reading)?;
+        let too_big = || {
+            format!(
+                "{} is over {MAX_WEIGHTS_BYTES} bytes: not a weights file",
+                path.display()
+            )
+        };
+        anyhow::ensure!(
+            file.metadata().with_context(reading)?.len() <= MAX_WEIGHTS_BYTES,
+            too_big()
+        );
+        let mut bytes = Vec::new();
+        file.take(MAX_WEIGHTS_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .with_context(reading)?;
+        anyhow::ensure!(bytes.len() as u64 <= MAX_WEIGHTS_BYTES, too_big());
         Self::parse(&bytes).with_context(|| format!("loading weights {}", path.display()))
     }
 

@@ -281,6 +281,23 @@ mod tests {
         }
     }
 
+    /// A hyper-synthesis from `in_ch` to `out_ch` channels that makes ẑ's grid ŷ's:
+    /// a 4×4 stride-4 transposed convolution.
+    fn up4(in_ch: usize, out_ch: usize) -> HyperSynthesis {
+        HyperSynthesis {
+            layers: vec![Layer::ConvTranspose {
+                weight: (0..in_ch * out_ch * 16).map(|i| i as f32 / 64.0).collect(),
+                bias: vec![0.5; out_ch],
+                in_ch,
+                out_ch,
+                kernel: 4,
+                stride: 4,
+                padding: 0,
+                output_padding: 0,
+            }],
+        }
+    }
+
     fn tables() -> FactorizedTables {
         let pmf = vec![0.25, 0.5, 0.25];
         FactorizedTables::from_probabilities(&[(-1, pmf.clone()), (-1, pmf)]).unwrap()
@@ -289,7 +306,7 @@ mod tests {
     #[test]
     fn the_temporal_prior_makes_version_3_and_round_trips() {
         // N = 2 z channels, M = 3 y channels: h_s 2 → 6, the prior 10 → 6.
-        let (hyper, temporal) = (conv(2, 6), conv(10, 6));
+        let (hyper, temporal) = (up4(2, 6), conv(10, 6));
         let v2 = Weights::write("c", b"rec", &tables(), &hyper, None, 1, None).unwrap();
         let w = Weights::parse(&v2).unwrap();
         assert_eq!((w.version, w.temporal.is_none()), (2, true));
@@ -325,7 +342,7 @@ mod tests {
     #[test]
     fn channel_groups_make_version_4() {
         // M = 4 in groups of 2: h_s 2 → 4 + 4 + 2 = 10.
-        let hyper = conv(2, 10);
+        let hyper = up4(2, 10);
         let v4 = Weights::write("c", b"rec", &tables(), &hyper, None, 2, None).unwrap();
         let w = Weights::parse(&v4).unwrap();
         assert_eq!((w.version, w.group, w.temporal.is_none()), (4, 2, true));
@@ -349,7 +366,7 @@ mod tests {
 
     #[test]
     fn a_rate_ladder_makes_version_5_and_round_trips() {
-        let hyper = conv(2, 6);
+        let hyper = up4(2, 6);
         let ladder =
             RateLadder::new(2, 3, vec![2.0, 3.0, 4.0, 0.5, 0.5, 0.5], vec![1.0; 6]).unwrap();
         let v5 = Weights::write("c", b"rec", &tables(), &hyper, None, 1, Some(&ladder)).unwrap();

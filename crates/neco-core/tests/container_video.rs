@@ -283,3 +283,40 @@ fn groups_start_intra_and_frame_modes_are_checked() {
         assert_eq!(r.read_group(2).unwrap(), groups()[2]);
     }
 }
+
+#[test]
+fn an_index_cannot_claim_more_frames_than_fit() {
+    // Frames with empty payloads: each group is exactly as long as its frames need.
+    let empty = |n: usize| FrameBits {
+        mode: if n == 0 {
+            FrameMode::Intra
+        } else {
+            FrameMode::Temporal
+        },
+        z_bits: vec![],
+        y_bits: vec![vec![], vec![]],
+    };
+    let mut w = VideoStreamWriter::new(Vec::new(), header(4)).unwrap();
+    w.write_group(&(0..2).map(empty).collect::<Vec<_>>())
+        .unwrap();
+    w.write_group(&[empty(0)]).unwrap();
+    let b = w.finish().unwrap();
+    let mut r = open(&b).unwrap();
+    assert_eq!(r.frames(), 3);
+    assert_eq!(r.read_group(0).unwrap().len(), 2);
+    assert_eq!(r.read_group(1).unwrap().len(), 1);
+
+    let indx = chunks(&b).iter().find(|(t, _)| t == b"INDX").unwrap().1;
+    let (entry0, entry1) = (indx + 12, indx + 12 + 14);
+    // The last group claiming two frames: the second would run into the index.
+    let mut bad = b.clone();
+    bad[entry1 + 12..entry1 + 14].copy_from_slice(&2u16.to_le_bytes());
+    fix_crc(&mut bad, indx);
+    corrupt(&bad, "group 1 of 2 frames at offset");
+    // The first group claiming three: the third would run into the second group.
+    let mut bad = b.clone();
+    bad[entry0 + 12..entry0 + 14].copy_from_slice(&3u16.to_le_bytes());
+    bad[entry1 + 8..entry1 + 12].copy_from_slice(&3u32.to_le_bytes());
+    fix_crc(&mut bad, indx);
+    corrupt(&bad, "group 1 at offset");
+}

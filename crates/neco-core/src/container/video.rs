@@ -274,7 +274,8 @@ impl<R: Read + Seek> VideoStreamReader<R> {
                 len - IEND_LEN - indx_end
             )));
         }
-        r.groups = parse_index(&indx, after_head, indx_at, video.gop, limits)?;
+        let substreams = r.header.substreams;
+        r.groups = parse_index(&indx, after_head, indx_at, video.gop, substreams, limits)?;
         Ok(r)
     }
 
@@ -404,11 +405,22 @@ fn read_at<R: Read + Seek>(src: &mut R, at: u64, buf: &mut [u8]) -> Result<()> {
     })
 }
 
+/// The fewest bytes a group of `frames` frames of `substreams` ŷ substreams takes:
+/// its `GRUP` chunk and a `FRME` chunk per frame, every payload empty.
+fn min_group_len(frames: u16, substreams: u16) -> u64 {
+    let frame = CHUNK_OVERHEAD + 1 + 4 + 4 * u64::from(substreams);
+    CHUNK_OVERHEAD + 4 + 4 + 2 + u64::from(frames) * frame
+}
+
+/// Parses the `INDX` payload. Each group must have room for its frames before the
+/// next group (or the index) starts, so that a small stream cannot claim many frames
+/// (which a decoder would otherwise conceal one by one as lost).
 fn parse_index(
     b: &[u8],
     first_offset: u64,
     index_offset: u64,
     gop: u16,
+    substreams: u16,
     limits: &Limits,
 ) -> Result<Vec<GroupEntry>> {
     let mut r = ByteReader::new(b, "INDX", NecoError::Corrupt);
@@ -442,6 +454,14 @@ fn parse_index(
                 e.first_frame, e.frames
             )));
         }
+        // Both offsets are below the stream's length: no overflow.
+        let end = e.offset + min_group_len(e.frames, substreams);
+        if end > index_offset {
+            return Err(r.err(format_args!(
+                "group {i} of {} frames at offset {} cannot end before the index at {index_offset}",
+                e.frames, e.offset
+            )));
+        }
         next_frame += u64::from(e.frames);
         if next_frame > limits.max_frames {
             return Err(NecoError::LimitExceeded(format!(
@@ -449,7 +469,7 @@ fn parse_index(
                 limits.max_frames
             )));
         }
-        min_offset = e.offset + CHUNK_OVERHEAD;
+        min_offset = end;
         groups.push(e);
     }
     Ok(groups)

@@ -183,17 +183,7 @@ fn run_layer(layer: &Layer, x: &Planes) -> std::result::Result<Planes, String> {
         } => {
             let (k, s, p) = (*kernel, *stride, *padding);
             check_common(x, weight, bias, *in_ch, *out_ch, k, s)?;
-            let out_len = |n: usize| -> std::result::Result<usize, String> {
-                let padded = n
-                    .checked_add(2usize.checked_mul(p).ok_or("padding too large")?)
-                    .ok_or("padding too large")?;
-                if padded < k {
-                    return Err(format!(
-                        "input size {n} + 2·{p} padding is smaller than kernel {k}"
-                    ));
-                }
-                Ok((padded - k) / s + 1)
-            };
+            let out_len = |n: usize| conv_out_len(n, k, s, p);
             let (ho, wo) = (out_len(x.height)?, out_len(x.width)?);
             let tap = |o: usize, t: usize, n: usize| -> u32 {
                 let i = (o * s + t) as i64 - p as i64;
@@ -225,16 +215,7 @@ fn run_layer(layer: &Layer, x: &Planes) -> std::result::Result<Planes, String> {
                     "output_padding {op} must be smaller than stride {s}"
                 ));
             }
-            let out_len = |n: usize| -> std::result::Result<usize, String> {
-                let full = (n as u128 - 1) * s as u128 + k as u128 + op as u128;
-                let pad = 2 * p as u128;
-                if full <= pad {
-                    return Err(format!(
-                        "transposed conv output for input {n} is empty (padding {p})"
-                    ));
-                }
-                usize::try_from(full - pad).map_err(|_| "output too large".to_string())
-            };
+            let out_len = |n: usize| conv_transpose_out_len(n, k, s, p, op);
             let (ho, wo) = (out_len(x.height)?, out_len(x.width)?);
             let tap = |o: usize, t: usize, n: usize| -> u32 {
                 let v = o as i64 + p as i64 - t as i64;
@@ -254,6 +235,48 @@ fn run_layer(layer: &Layer, x: &Planes) -> std::result::Result<Planes, String> {
             correlate(x, &wt, bias, co_n, k, ho, wo, tap)
         }
     }
+}
+
+/// Output length, along one axis of input length `n` (≥ 1), of a [`Layer::Conv`] of
+/// kernel `k`, stride `s` and padding `p`.
+pub(crate) fn conv_out_len(
+    n: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+) -> std::result::Result<usize, String> {
+    if k == 0 || s == 0 {
+        return Err(format!("kernel {k} and stride {s} must be ≥ 1"));
+    }
+    let padded = n
+        .checked_add(2usize.checked_mul(p).ok_or("padding too large")?)
+        .ok_or("padding too large")?;
+    if padded < k {
+        return Err(format!(
+            "input size {n} + 2·{p} padding is smaller than kernel {k}"
+        ));
+    }
+    Ok((padded - k) / s + 1)
+}
+
+/// Output length, along one axis of input length `n` (≥ 1), of a
+/// [`Layer::ConvTranspose`] of kernel `k`, stride `s`, padding `p` and output padding
+/// `op`.
+pub(crate) fn conv_transpose_out_len(
+    n: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    op: usize,
+) -> std::result::Result<usize, String> {
+    let full = (n.max(1) as u128 - 1) * s as u128 + k as u128 + op as u128;
+    let pad = 2 * p as u128;
+    if full <= pad {
+        return Err(format!(
+            "transposed conv output for input {n} is empty (padding {p})"
+        ));
+    }
+    usize::try_from(full - pad).map_err(|_| "output too large".to_string())
 }
 
 /// Reorders a layer's weights to the `[in, k, k, out]` layout [`correlate`] reads;

@@ -16,7 +16,7 @@
 //! layouts (see [`Layer`]). Parsing checks every size against the bounds below and
 //! against the bytes that remain before allocating.
 
-use super::hyper::{HyperSynthesis, Layer};
+use super::hyper::{conv_out_len, conv_transpose_out_len, HyperSynthesis, Layer};
 use crate::bytes::ByteReader;
 use crate::{NecoError, Result};
 
@@ -183,6 +183,35 @@ impl HyperSynthesis {
             };
         }
         io.ok_or_else(|| NecoError::BadWeights("hyper-synthesis has no convolution".into()))
+    }
+
+    /// The grid (height, width) after each layer for an `h`×`w` input, computed from
+    /// the layers' shapes alone: what running the network would allocate.
+    pub fn grids(&self, h: usize, w: usize) -> Result<Vec<(usize, usize)>> {
+        let mut at = (h, w);
+        let mut out = Vec::with_capacity(self.layers.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            let len = |n: usize| match layer {
+                Layer::Conv {
+                    kernel,
+                    stride,
+                    padding,
+                    ..
+                } => conv_out_len(n, *kernel, *stride, *padding),
+                Layer::ConvTranspose {
+                    kernel,
+                    stride,
+                    padding,
+                    output_padding,
+                    ..
+                } => conv_transpose_out_len(n, *kernel, *stride, *padding, *output_padding),
+                Layer::Relu => Ok(n),
+            };
+            let bad = |e: String| NecoError::BadWeights(format!("hyper-synthesis layer {i}: {e}"));
+            at = (len(at.0).map_err(bad)?, len(at.1).map_err(bad)?);
+            out.push(at);
+        }
+        Ok(out)
     }
 }
 

@@ -99,6 +99,7 @@ impl EntropyModel {
             )));
         }
         let (in_ch, out_ch) = hyper.channels()?;
+        check_grids(&hyper)?;
         let z_channels = z_tables.channels.len();
         let y_channels = coupling::latent_channels(out_ch, group);
         match y_channels {
@@ -465,6 +466,26 @@ fn round_clamped(v: f32) -> i32 {
     v.round().clamp(-CLAMP, CLAMP) as i32
 }
 
+/// The hyper-synthesis must turn ẑ's `zh × zw` grid into ŷ's `4zh × 4zw`, and no
+/// layer may make a larger grid on the way: weights cannot make a decoder allocate
+/// (or compute) more than the image's own latents need. Checked on a few grid sizes,
+/// as layer sizes are affine in the input's.
+fn check_grids(hyper: &HyperSynthesis) -> Result<()> {
+    for (h, w) in [(1, 1), (2, 3), (5, 7)] {
+        let grids = hyper.grids(h, w)?;
+        let within = grids.iter().all(|&(gh, gw)| gh <= 4 * h && gw <= 4 * w);
+        if !within || grids.last() != Some(&(4 * h, 4 * w)) {
+            return Err(NecoError::BadWeights(format!(
+                "the hyper-synthesis must turn a {h}×{w} grid of ẑ into the {}×{} of ŷ, never \
+                 larger on the way; its layers make {grids:?}",
+                4 * h,
+                4 * w
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,6 +515,42 @@ mod tests {
         let z_tables =
             FactorizedTables::from_probabilities(&[(-4, pmf.clone()), (-4, pmf)]).unwrap();
         EntropyModel::new(hyper, z_tables, [7; 32], 1).unwrap()
+    }
+
+    /// Weights cannot make the parameter path allocate more than the latents need:
+    /// the hyper-synthesis must make ŷ's grid, and no larger one on the way.
+    #[test]
+    fn the_hyper_synthesis_must_make_the_latent_grid() {
+        let conv = |in_ch: usize, out_ch: usize, kernel: usize, stride: usize| Layer::Conv {
+            weight: vec![0.5; in_ch * out_ch * kernel * kernel],
+            bias: vec![0.0; out_ch],
+            in_ch,
+            out_ch,
+            kernel,
+            stride,
+            padding: 0,
+        };
+        let up8 = Layer::ConvTranspose {
+            weight: vec![0.5; 2 * 64],
+            bias: vec![0.0],
+            in_ch: 2,
+            out_ch: 1,
+            kernel: 8,
+            stride: 8,
+            padding: 0,
+            output_padding: 0,
+        };
+        for layers in [
+            // 8× up, then 2× down: ŷ's grid in the end, twice as large on the way.
+            vec![up8, Layer::Relu, conv(1, 6, 2, 2)],
+            // No upsampling at all.
+            vec![conv(2, 6, 1, 1)],
+        ] {
+            let e = EntropyModel::new(HyperSynthesis { layers }, model().z_tables, [7; 32], 1)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("never larger on the way"), "{e}");
+        }
     }
 
     #[test]
