@@ -5,8 +5,10 @@ mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use burn::prelude::Device;
 use common::*;
 use neco::codec::{Codec, Timings};
+use neco::model::weights::{WeightsFile, DEFAULT_WEIGHTS};
 use neco_core::container::{ImageStream, MAGIC};
 use neco_core::{Limits, NecoError};
 
@@ -324,4 +326,42 @@ fn absurd_dimensions_hit_the_limit() {
     b[p + head::WIDTH..p + head::WIDTH + 4].copy_from_slice(&100_000u32.to_le_bytes());
     let err = ImageStream::from_bytes(&b, &Limits::default()).unwrap_err();
     assert!(err.to_string().contains("CRC"), "{err}");
+}
+
+/// Damaged weights files (`--weights` is user input too) load as `Ok` or `Err`, never
+/// a panic: bytes of the config and of the Burn record's header flipped or
+/// overwritten. Weights files carry no checksum, so damage reaches Burn's parser.
+#[test]
+fn damaged_weights_never_panic() {
+    let base = DEFAULT_WEIGHTS;
+    let u32_at = |at: usize| u32::from_le_bytes(base[at..at + 4].try_into().unwrap()) as usize;
+    // Magic and version, then the config section and the record section.
+    let config = (16, u32_at(12));
+    let record = (config.0 + config.1 + 4, u32_at(config.0 + config.1));
+    let mut rng = Rng::new(0x7765_6967);
+    let mut outcomes = [0usize; 2];
+    for i in 0..48 {
+        // Mostly the record's first 4 KB, where its tensor descriptors are.
+        let (start, len) = match i % 4 {
+            0 => config,
+            _ => (record.0, record.1.min(4096)),
+        };
+        let at = start + rng.below(len);
+        let mut bytes = base.to_vec();
+        match i % 3 {
+            0 => bytes[at] ^= 1 << rng.below(8),
+            1 => bytes[at] = rng.byte(),
+            _ => {
+                let end = (at + 4).min(bytes.len());
+                bytes[at..end].fill(0xFF);
+            }
+        }
+        let loaded = catch_unwind(AssertUnwindSafe(|| {
+            WeightsFile::parse(&bytes).and_then(|w| Codec::new(&w, Device::flex()))
+        }))
+        .unwrap_or_else(|_| panic!("mutation {i} at byte {at} panicked"));
+        outcomes[usize::from(loaded.is_ok())] += 1;
+    }
+    // Most flips in those places break the file; a few land where nothing checks.
+    assert!(outcomes[0] > 0, "{outcomes:?}");
 }
