@@ -157,3 +157,52 @@ fn a_lost_frame_takes_its_dependants_in_the_group_only() {
         "group 1 decodes: {lost:?}"
     );
 }
+
+/// Frames damaged inside their chunks (CRCs recomputed, so the damage reaches the
+/// entropy decoder, the temporal prior and the transforms) decode as frames or as
+/// lost frames, never a panic, and the clip keeps its length.
+#[test]
+fn damaged_frames_never_panic() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let bytes = encode(true);
+    let frames: Vec<common::ChunkPos> = common::chunks(&bytes)
+        .into_iter()
+        .filter(|c| &c.tag == b"FRME")
+        .collect();
+    let codec = common::codec();
+    let mut rng = common::Rng::new(0x7669_6465);
+    let mut lost_any = false;
+    for i in 0..40 {
+        let c = frames[rng.below(frames.len())];
+        let at = c.payload() + rng.below(c.len);
+        let mut bad = bytes.clone();
+        match i % 3 {
+            0 => bad[at] ^= 1 << rng.below(8),
+            1 => bad[at] = rng.byte(),
+            _ => {
+                let end = (at + 4).min(c.crc());
+                bad[at..end].fill(0xFF);
+            }
+        }
+        common::fix_crc(&mut bad, &c);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut r = VideoStreamReader::open(Cursor::new(&bad[..]), &Limits::default())?;
+            let mut sink = Sink(Vec::new());
+            let lost = decode_video(
+                &codec,
+                &mut r,
+                0..12,
+                &mut sink,
+                &mut Timings::default(),
+                |_| {},
+            )?;
+            Ok::<_, anyhow::Error>((sink.0.len(), lost.len()))
+        }))
+        .unwrap_or_else(|_| panic!("mutation {i} at byte {at} panicked"));
+        if let Ok((n, lost)) = outcome {
+            assert_eq!(n, 12, "mutation {i}: the timing holds");
+            lost_any |= lost > 0;
+        }
+    }
+    assert!(lost_any, "some mutations lose frames");
+}
