@@ -76,6 +76,12 @@ pub const RELEASED: &[Released] = &[
         commit: "3d92b94",
         since: "2026-11-26",
     },
+    Released {
+        sha256: "94feb3728d7c44de5190e3eb584fd7a3d4b42c31bcff6aa18245ebab7d43dab1",
+        path: "weights/hp-n64m96-vr.nwt",
+        commit: "972bb8e",
+        since: "2026-11-27",
+    },
 ];
 
 /// The earlier default with this hash, if any.
