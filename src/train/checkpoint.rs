@@ -31,7 +31,7 @@ pub fn save(dir: &Path, model: &[u8], optim: &[u8], progress: &Progress) -> anyh
         .context("checkpoint dir has no name")?
         .to_string_lossy();
     let tmp = parent.join(format!(".{name}.tmp"));
-    let old = parent.join(format!(".{name}.old"));
+    let old = previous_dir(dir)?;
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
     std::fs::write(tmp.join(MODEL_FILE), model)?;
@@ -108,8 +108,33 @@ pub struct Loaded {
     pub progress: Progress,
 }
 
-/// Load the checkpoint in `dir`, or `None` when there is none.
+/// Where [`save`] keeps the previous checkpoint of `dir` while it swaps in the new one.
+fn previous_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    let name = dir
+        .file_name()
+        .context("checkpoint dir has no name")?
+        .to_string_lossy();
+    Ok(dir
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(format!(".{name}.old")))
+}
+
+/// Load the checkpoint in `dir`, or `None` when there is none. A save stopped between
+/// its two renames (the process killed) left only the previous checkpoint, under its
+/// temporary name: it is put back and loaded, rather than the run starting over.
 pub fn load(dir: &Path) -> anyhow::Result<Option<Loaded>> {
+    if !dir.exists() {
+        let old = previous_dir(dir)?;
+        if old.join(PROGRESS_FILE).exists() {
+            std::fs::rename(&old, dir)
+                .with_context(|| format!("restoring the checkpoint {}", old.display()))?;
+            eprintln!(
+                "restored the checkpoint an interrupted save left in {}",
+                old.display()
+            );
+        }
+    }
     if !dir.join(PROGRESS_FILE).exists() {
         return Ok(None);
     }
@@ -122,4 +147,36 @@ pub fn load(dir: &Path) -> anyhow::Result<Option<Loaded>> {
         optim: read(OPTIM_FILE)?,
         progress: serde_json::from_slice(&read(PROGRESS_FILE)?)?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(step: usize) -> Progress {
+        Progress {
+            step,
+            ..Progress::default()
+        }
+    }
+
+    #[test]
+    fn saves_swap_and_an_interrupted_swap_is_recovered() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("checkpoint");
+        assert!(load(&dir).unwrap().is_none());
+        save(&dir, b"m1", b"o1", &progress(1)).unwrap();
+        save(&dir, b"m2", b"o2", &progress(2)).unwrap();
+        let ck = load(&dir).unwrap().unwrap();
+        assert_eq!(
+            (ck.model, ck.optim, ck.progress.step),
+            (b"m2".to_vec(), b"o2".to_vec(), 2)
+        );
+        // Killed after moving the old checkpoint aside, before the new one took its place.
+        std::fs::rename(&dir, tmp.path().join(".checkpoint.old")).unwrap();
+        let ck = load(&dir).unwrap().unwrap();
+        assert_eq!(ck.progress.step, 2);
+        assert!(dir.join(PROGRESS_FILE).exists());
+        assert!(!tmp.path().join(".checkpoint.old").exists());
+    }
 }
