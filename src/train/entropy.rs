@@ -171,12 +171,19 @@ fn start(
         let prev: EntropyRunSettings = serde_json::from_slice(&std::fs::read(&settings_path)?)?;
         anyhow::ensure!(
             prev == settings,
-            "{} trained from weights sha256 {} with groups of {}{}, frozen {:?}; use another run folder",
+            "{} trained from weights sha256 {} with groups of {}{}{}; use another run folder",
             args.run_dir.display(),
             prev.weights_sha256,
             prev.group,
-            if prev.context { " and a context model" } else { "" },
-            prev.frozen
+            if prev.context {
+                " and a context model"
+            } else {
+                ""
+            },
+            match prev.frozen.is_empty() {
+                true => String::new(),
+                false => format!(", frozen {:?}", prev.frozen),
+            }
         );
     }
     let cfg_path = args.run_dir.join("config.toml");
