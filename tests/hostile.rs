@@ -348,14 +348,7 @@ fn damaged_weights_never_panic() {
         };
         let at = start + rng.below(len);
         let mut bytes = base.to_vec();
-        match i % 3 {
-            0 => bytes[at] ^= 1 << rng.below(8),
-            1 => bytes[at] = rng.byte(),
-            _ => {
-                let end = (at + 4).min(bytes.len());
-                bytes[at..end].fill(0xFF);
-            }
-        }
+        damage(&mut bytes, at, base.len(), i, &mut rng);
         let loaded = catch_unwind(AssertUnwindSafe(|| {
             WeightsFile::parse(&bytes).and_then(|w| Codec::new(&w, Device::flex()))
         }))

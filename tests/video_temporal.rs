@@ -176,14 +176,7 @@ fn damaged_frames_never_panic() {
         let c = frames[rng.below(frames.len())];
         let at = c.payload() + rng.below(c.len);
         let mut bad = bytes.clone();
-        match i % 3 {
-            0 => bad[at] ^= 1 << rng.below(8),
-            1 => bad[at] = rng.byte(),
-            _ => {
-                let end = (at + 4).min(c.crc());
-                bad[at..end].fill(0xFF);
-            }
-        }
+        common::damage(&mut bad, at, c.crc(), i, &mut rng);
         common::fix_crc(&mut bad, &c);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let mut r = VideoStreamReader::open(Cursor::new(&bad[..]), &Limits::default())?;

@@ -220,6 +220,16 @@ impl Rng {
     }
 }
 
+/// Damages `bytes[at]` one of three ways, picked by `kind % 3`: one bit flipped, a
+/// random byte, or up to four 0xFF bytes (a huge length or count) ending before `end`.
+pub fn damage(bytes: &mut [u8], at: usize, end: usize, kind: usize, rng: &mut Rng) {
+    match kind % 3 {
+        0 => bytes[at] ^= 1 << rng.below(8),
+        1 => bytes[at] = rng.byte(),
+        _ => bytes[at..(at + 4).min(end)].fill(0xFF),
+    }
+}
+
 /// A pan across assets/sample-768x512.png: `frames` windows of `size` pixels, the
 /// first with its top-left corner at `start`, each next one moved by `step` (x, y).
 pub fn sample_pan(
