@@ -25,13 +25,8 @@ pub const PROGRESS_FILE: &str = "progress.json";
 
 /// Write a checkpoint folder `dir` atomically: build it under a temporary name, then swap.
 pub fn save(dir: &Path, model: &[u8], optim: &[u8], progress: &Progress) -> anyhow::Result<()> {
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    let name = dir
-        .file_name()
-        .context("checkpoint dir has no name")?
-        .to_string_lossy();
-    let tmp = parent.join(format!(".{name}.tmp"));
-    let old = previous_dir(dir)?;
+    let tmp = sibling(dir, "tmp")?;
+    let old = sibling(dir, "old")?;
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
     std::fs::write(tmp.join(MODEL_FILE), model)?;
@@ -108,8 +103,10 @@ pub struct Loaded {
     pub progress: Progress,
 }
 
-/// Where [`save`] keeps the previous checkpoint of `dir` while it swaps in the new one.
-fn previous_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+/// The hidden sibling `.<name>.<suffix>` of checkpoint folder `dir`, where [`save`]
+/// builds the new checkpoint (`tmp`) and keeps the previous one while it swaps them
+/// (`old`).
+fn sibling(dir: &Path, suffix: &str) -> anyhow::Result<PathBuf> {
     let name = dir
         .file_name()
         .context("checkpoint dir has no name")?
@@ -117,7 +114,7 @@ fn previous_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(dir
         .parent()
         .unwrap_or(Path::new("."))
-        .join(format!(".{name}.old")))
+        .join(format!(".{name}.{suffix}")))
 }
 
 /// Load the checkpoint in `dir`, or `None` when there is none. A save stopped between
@@ -125,7 +122,7 @@ fn previous_dir(dir: &Path) -> anyhow::Result<PathBuf> {
 /// temporary name: it is put back and loaded, rather than the run starting over.
 pub fn load(dir: &Path) -> anyhow::Result<Option<Loaded>> {
     if !dir.exists() {
-        let old = previous_dir(dir)?;
+        let old = sibling(dir, "old")?;
         if old.join(PROGRESS_FILE).exists() {
             std::fs::rename(&old, dir)
                 .with_context(|| format!("restoring the checkpoint {}", old.display()))?;
