@@ -27,6 +27,11 @@ pub struct EncodeCmd {
     /// the highest quality whose file is at most this.
     #[arg(long, conflicts_with = "quality")]
     bpp: Option<f64>,
+    /// Images: refine the latent with this many steps of gradient descent on the
+    /// rate–distortion loss before coding it (slower encoding, a smaller file at equal
+    /// quality; decoding is unchanged). 20 is a good start; 0: off.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1000))]
+    refine: u16,
     /// Overwrite the output if it exists.
     #[arg(short = 'y', long)]
     force: bool,
@@ -76,7 +81,7 @@ impl EncodeCmd {
         for w in &src.warnings {
             eprintln!("neco: warning: {w}");
         }
-        let codec = self.model.codec()?;
+        let codec = self.model.codec()?.with_refine(self.refine.into())?;
         let mut t = Timings::default();
         let (stream, quality) = match self.bpp {
             Some(target) => codec.encode_to_bpp(&src, target, &mut t)?,
@@ -104,8 +109,12 @@ impl EncodeCmd {
                 quality
             );
             if self.timings {
+                let refine = match self.refine {
+                    0 => String::new(),
+                    _ => format!("refinement {:.1} ms, ", t.refine_ms),
+                };
                 eprintln!(
-                    "timings: analysis (g_a+h_a) {:.1} ms, parameter path {:.1} ms, entropy coding {:.1} ms",
+                    "timings: analysis (g_a+h_a) {:.1} ms, {refine}parameter path {:.1} ms, entropy coding {:.1} ms",
                     t.analysis_ms, t.params_ms, t.entropy_ms
                 );
             }
@@ -119,6 +128,7 @@ impl EncodeCmd {
             self.bpp.is_none(),
             "--bpp is for images; give video a quality (-q)"
         );
+        anyhow::ensure!(self.refine == 0, "--refine is for images, not video");
         anyhow::ensure!(
             self.output.as_os_str() != "-",
             "video streams are written to a file, not standard output"

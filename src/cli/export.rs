@@ -55,6 +55,10 @@ impl ExportCmd {
                 .with_context(|| format!("reading {}", cfg_path.display()))?,
         )?;
         cfg.model.params_f16 |= self.half;
+        if let Some(train) = cfg.train.as_ref().filter(|_| cfg.model.rungs > 0) {
+            // Recorded so the encoder can refine latents for the λ of each quality.
+            cfg.model.ladder_lambdas = train.lambdas.clone();
+        }
         let ck = checkpoint::load(&run.join("checkpoint"))?
             .with_context(|| format!("no checkpoint in {}", run.display()))?;
         let device = Device::flex();

@@ -84,6 +84,10 @@ pub struct RdCmd {
     /// Print neco's time per pipeline stage.
     #[arg(long)]
     timings: bool,
+    /// Images: refine neco's latents with this many gradient steps before coding (as
+    /// `neco encode --refine`); 0: off.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1000))]
+    refine: u16,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
@@ -203,6 +207,12 @@ impl RdCmd {
         if self.timings {
             if let Some(t) = codecs[0].stage_timings() {
                 let n = (paths.len() * codecs[0].settings().len()).max(1) as f64;
+                if self.refine > 0 {
+                    println!(
+                        "neco per image: refinement {:.1} ms (encode)",
+                        (t.refine_ms - warmup.refine_ms) / n
+                    );
+                }
                 println!(
                     "neco per image: analysis {:.1} ms, parameters {:.1} ms, entropy coding {:.1} ms, synthesis {:.1} ms (encode + decode)",
                     (t.analysis_ms - warmup.analysis_ms) / n,
@@ -217,7 +227,10 @@ impl RdCmd {
 
     fn codecs(&self, weights: &WeightsFile) -> anyhow::Result<Vec<Box<dyn RdCodec>>> {
         let neco = NecoCodec::new(
-            self.model.backend.codec(weights)?,
+            self.model
+                .backend
+                .codec(weights)?
+                .with_refine(self.refine.into())?,
             self.qualities.clone(),
             self.limits.limits(),
         )?;

@@ -10,9 +10,11 @@ use neco_core::latent::LatentDims;
 use neco_core::{hex, Limits};
 
 use super::pad::{to_planar_padded, write_rgb, PlanarWindow};
+use super::refine::{lambda_at, refine_latent, RefineReport, Target, REFINE_TILE};
 use super::tiling::{crop_planar, paste_planar, tiles, TILE};
 use super::timings::Timings;
 use crate::io::image_io::{png_gray, unpng_gray, SourceImage, SourceKind};
+use crate::model::config::FREEZABLE;
 use crate::model::cpu::{CpuConvChain, CpuSynthesis};
 use crate::model::weights::WeightsFile;
 use crate::model::{tensor_to_vec, HyperpriorModel, ModelConfig};
@@ -29,6 +31,11 @@ pub struct Codec {
     cpu: Option<CpuTransforms>,
     /// Tile interior for the transforms, in latents.
     tile: usize,
+    /// The weights' Burn record, for the autodiff copy of the model that latent
+    /// refinement needs.
+    record: std::sync::Arc<[u8]>,
+    /// Refinement steps per encoded image (0: none).
+    refine: usize,
 }
 
 /// The float transforms on neco's CPU kernels (src/model/cpu.rs), each direction built
@@ -113,6 +120,8 @@ impl Codec {
             device,
             cpu: cpu_kernels.then(CpuTransforms::default),
             tile: TILE,
+            record: weights.record.clone().into(),
+            refine: 0,
         })
     }
 
@@ -141,6 +150,35 @@ impl Codec {
     pub fn with_tile(mut self, latents: usize) -> Self {
         self.tile = latents.max(1);
         self
+    }
+
+    /// Refine every image's latent with `iterations` steps of gradient descent before
+    /// coding it (see [`super::refine`]; 0: off). Slower encoding, smaller files at
+    /// equal quality; decoding is unchanged.
+    ///
+    /// Fails when refining and the weights do not record their ladder's λ values.
+    pub fn with_refine(mut self, iterations: usize) -> anyhow::Result<Self> {
+        if iterations > 0 {
+            self.refine_lambda(50)?;
+        }
+        self.refine = iterations;
+        Ok(self)
+    }
+
+    /// Refinement steps per encoded image (0: off).
+    pub fn refine_iterations(&self) -> usize {
+        self.refine
+    }
+
+    /// λ at `quality`, from the ladder's recorded λ values.
+    fn refine_lambda(&self, quality: u8) -> anyhow::Result<f64> {
+        lambda_at(&self.config.ladder_lambdas, quality).with_context(|| {
+            format!(
+                "--refine needs weights that record the λ of each quality, and {:?} (sha256 {}) does not: re-export them with this neco",
+                self.config.name,
+                hex(&self.weights_sha256())
+            )
+        })
     }
 
     /// The model's config.
@@ -232,7 +270,10 @@ impl Codec {
         t: &mut Timings,
     ) -> anyhow::Result<ImageStream> {
         anyhow::ensure!(quality <= 100, "quality {quality} is out of range 0..=100");
-        let analysis = self.analyse(src, t)?;
+        let mut analysis = self.analyse(src, t)?;
+        if self.refine > 0 {
+            analysis = self.refine(src, &analysis, quality, self.refine, t)?.0;
+        }
         let latents = t.time(
             |t| &mut t.params_ms,
             || {
@@ -247,7 +288,9 @@ impl Codec {
     /// `target_bpp` bits per pixel; returns the stream and the quality chosen.
     ///
     /// The analysis transforms run once; each quality tried costs only the parameter
-    /// path and entropy coding (a binary search: 7 tries for 0..=100). Fails, naming
+    /// path and entropy coding (a binary search: 7 tries for 0..=100). With
+    /// refinement on, the search runs on the plain latent and the quality found is
+    /// refined once (kept if it still fits). Fails, naming
     /// the smallest size reachable, when even quality 0 is over the target.
     pub fn encode_to_bpp(
         &self,
@@ -291,6 +334,22 @@ impl Codec {
                 hi = mid - 1;
             }
         }
+        if self.refine > 0 {
+            // Refine at the quality found; refinement usually saves bits, but keep the
+            // plain stream if this one does not fit.
+            let refined = self.refine(src, &analysis, lo, self.refine, t)?.0;
+            let latents = t.time(
+                |t| &mut t.params_ms,
+                || {
+                    self.entropy
+                        .quantize(&refined.y, &refined.z, &refined.dims, lo)
+                },
+            )?;
+            let stream = self.encode_latents(src, &latents, lo, t)?;
+            if stream.to_bytes()?.len() as f64 * 8.0 / pixels <= target_bpp {
+                best = stream;
+            }
+        }
         Ok((best, lo))
     }
 
@@ -311,17 +370,61 @@ impl Codec {
             |t| &mut t.analysis_ms,
             || {
                 let y = self.analysis(&planar, &dims);
-                let z = match self.cpu_analysis() {
-                    Some((_, h_a)) => h_a.forward(&y, dims.yh, dims.yw),
-                    None => tensor_to_vec(self.model.h_a.forward(Tensor::<4>::from_data(
-                        TensorData::new(y.clone(), [1, self.config.m, dims.yh, dims.yw]),
-                        &self.device,
-                    ))),
-                };
+                let z = self.hyper_analysis(&y, &dims);
                 (y, z)
             },
         );
         Ok(Analysis { dims, y, z })
+    }
+
+    /// z = h_a(y) on the selected backend.
+    fn hyper_analysis(&self, y: &[f32], dims: &LatentDims) -> Vec<f32> {
+        match self.cpu_analysis() {
+            Some((_, h_a)) => h_a.forward(y, dims.yh, dims.yw),
+            None => tensor_to_vec(self.model.h_a.forward(Tensor::<4>::from_data(
+                TensorData::new(y.to_vec(), [1, self.config.m, dims.yh, dims.yw]),
+                &self.device,
+            ))),
+        }
+    }
+
+    /// Refine `analysis` (of `src`) for coding at `quality` with `iterations` steps
+    /// of gradient descent on y (see [`super::refine`]); z follows as h_a of the
+    /// refined y. Needs weights that record their ladder's λ values.
+    pub fn refine(
+        &self,
+        src: &SourceImage,
+        analysis: &Analysis,
+        quality: u8,
+        iterations: usize,
+        t: &mut Timings,
+    ) -> anyhow::Result<(Analysis, RefineReport)> {
+        let lambda = self.refine_lambda(quality)?;
+        let device = self.device.clone().autodiff();
+        let model =
+            HyperpriorModel::from_record_bytes(&self.config, self.record.to_vec(), &device)?
+                .freeze(&FREEZABLE.map(String::from));
+        let dims = analysis.dims;
+        let (planar, pw, ph) = to_planar_padded(&src.rgb, src.width as usize, src.height as usize);
+        let steps = self.entropy.steps(quality);
+        let recon = self.entropy.recon_scales(quality);
+        let target = Target {
+            planar: &planar,
+            padded: (ph, pw),
+            size: (src.height as usize, src.width as usize),
+            steps: &steps,
+            recon: recon.as_deref(),
+            lambda,
+        };
+        let (y, report) = t.time(
+            |t| &mut t.refine_ms,
+            || {
+                let tile = self.tile.min(REFINE_TILE);
+                refine_latent(&model, &analysis.y, &target, iterations, tile, &device)
+            },
+        );
+        let z = t.time(|t| &mut t.analysis_ms, || self.hyper_analysis(&y, &dims));
+        Ok((Analysis { dims, y, z }, report))
     }
 
     /// Entropy-code quantized latents of `src` (from [`EntropyModel::quantize`] on this

@@ -3,6 +3,7 @@
 
 pub mod image;
 pub mod pad;
+pub mod refine;
 pub mod tiling;
 pub mod timings;
 pub mod video;

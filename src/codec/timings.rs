@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 pub struct Timings {
     /// Analysis g_a and hyper-analysis h_a (Burn backend).
     pub analysis_ms: f64,
+    /// Encoder-side latent refinement (`--refine`; autodiff on the CPU).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub refine_ms: f64,
     /// Deterministic entropy-parameter path (h_s in ordered f32, scale indices).
     pub params_ms: f64,
     /// Entropy coding of ẑ and ŷ (encode or decode).
@@ -23,6 +26,10 @@ impl Timings {
         *field(self) += ms(start.elapsed());
         out
     }
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 fn ms(d: Duration) -> f64 {

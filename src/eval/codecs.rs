@@ -75,7 +75,10 @@ impl NecoCodec {
     /// Measure `codec` at each of `qualities` (0..=100); streams are parsed with `limits`.
     pub fn new(codec: Codec, qualities: Vec<u32>, limits: Limits) -> anyhow::Result<Self> {
         check_settings("neco quality", &qualities, 0..=100)?;
-        let label = format!("neco ({})", codec.config().name);
+        let label = match codec.refine_iterations() {
+            0 => format!("neco ({})", codec.config().name),
+            n => format!("neco ({}, refine {n})", codec.config().name),
+        };
         Ok(NecoCodec {
             codec,
             limits,
@@ -88,6 +91,7 @@ impl NecoCodec {
     fn add_timings(&self, t: &Timings) {
         let mut total = self.timings.lock().unwrap_or_else(|e| e.into_inner());
         total.analysis_ms += t.analysis_ms;
+        total.refine_ms += t.refine_ms;
         total.params_ms += t.params_ms;
         total.entropy_ms += t.entropy_ms;
         total.synthesis_ms += t.synthesis_ms;

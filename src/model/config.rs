@@ -31,6 +31,12 @@ pub struct ModelConfig {
     /// refuses such models.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub context: bool,
+    /// The λ each rung of the rate ladder was trained for, lowest rate first (`neco
+    /// export` copies them from the run's `[train] lambdas`): what encoder-side
+    /// refinement (`--refine`) optimizes for at each quality. Empty in model TOMLs and
+    /// in weights exported before they were recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ladder_lambdas: Vec<f64>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -192,6 +198,18 @@ impl ModelConfig {
             self.rungs == 0 || self.group == 1,
             "a rate ladder needs the diagonal entropy model (group = 1), got group = {}",
             self.group
+        );
+        anyhow::ensure!(
+            self.ladder_lambdas.is_empty() || self.ladder_lambdas.len() == self.rungs,
+            "ladder_lambdas must list one λ per rung ({}), got {}",
+            self.rungs,
+            self.ladder_lambdas.len()
+        );
+        anyhow::ensure!(
+            self.ladder_lambdas
+                .iter()
+                .all(|l| l.is_finite() && *l > 0.0),
+            "ladder_lambdas must be positive"
         );
         anyhow::ensure!(
             !self.context || self.group == 1,

@@ -30,6 +30,40 @@ pub struct HyperpriorModel {
     pub context: Option<CheckerboardContext>,
 }
 
+/// What stands in for rounding in the rate terms of [`HyperpriorModel::entropy_pass`]
+/// and [`code_y`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateNoise {
+    /// None: the rate of the rounded values, as the codec codes them.
+    Off,
+    /// Additive uniform noise U(−½, ½) from Burn's generator (training).
+    Random,
+    /// Additive uniform noise from a generator seeded with this value: the same on
+    /// every run, so encoder-side refinement gives reproducible files.
+    Seeded(u64),
+}
+
+impl RateNoise {
+    /// `t` plus the noise (`None` when off); `salt` tells apart the tensors noised
+    /// with one seed.
+    fn add<const D: usize>(self, t: &Tensor<D>, salt: u64) -> Option<Tensor<D>> {
+        match self {
+            RateNoise::Off => None,
+            RateNoise::Random => Some(t.clone() + t.random_like(Distribution::Uniform(-0.5, 0.5))),
+            RateNoise::Seeded(seed) => {
+                use rand::{Rng, SeedableRng};
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ salt.rotate_left(32));
+                let shape = t.shape();
+                let values: Vec<f32> = (0..shape.num_elements())
+                    .map(|_| rng.random_range(-0.5f32..0.5))
+                    .collect();
+                let noise = Tensor::<D>::from_data(TensorData::new(values, shape), &t.device());
+                Some(t.clone() + noise)
+            }
+        }
+    }
+}
+
 /// What one training forward pass produces.
 pub struct TrainOutput {
     /// Reconstruction, `[B, 3, H, W]`.
@@ -105,7 +139,7 @@ impl HyperpriorModel {
     pub fn forward_train(&self, x: Tensor<4>, rung: usize) -> TrainOutput {
         let y = self.g_a.forward(x);
         let step = self.ladder.as_ref().map(|l| l.step(rung));
-        let (bits_y, bits_z, mut y_hat) = self.entropy_pass(y, true, step);
+        let (bits_y, bits_z, mut y_hat) = self.entropy_pass(y, RateNoise::Random, step);
         if let Some(ladder) = &self.ladder {
             y_hat = y_hat * ladder.recon(rung);
         }
@@ -118,22 +152,17 @@ impl HyperpriorModel {
 
     /// The entropy model alone on latents `y` (`[B, M, h, w]`, h and w multiples of
     /// 4): bits of y, bits of z (each `[1]`) and ŷ (straight-through), y quantized
-    /// with per-channel steps `step` (`[1, M, 1, 1]`; `None`: 1). With `noise` the
-    /// rates are the training proxy (uniform noise), else those of the rounded values
-    /// the codec codes.
+    /// with per-channel steps `step` (`[1, M, 1, 1]`; `None`: 1). `noise` says what
+    /// stands in for rounding in the rates.
     pub fn entropy_pass(
         &self,
         y: Tensor<4>,
-        noise: bool,
+        noise: RateNoise,
         step: Option<Tensor<4>>,
     ) -> (Tensor<1>, Tensor<1>, Tensor<4>) {
         let z = self.h_a.forward(y.clone());
         let [b, n, zh, zw] = z.dims();
-        let z_rate = if noise {
-            z.clone() + z.random_like(Distribution::Uniform(-0.5, 0.5))
-        } else {
-            z.clone().round()
-        };
+        let z_rate = noise.add(&z, 1).unwrap_or_else(|| z.clone().round());
         let z_lik = self
             .z_density
             .likelihood(z_rate.swap_dims(0, 1).reshape([n, 1, b * zh * zw]));
@@ -171,7 +200,7 @@ impl HyperpriorModel {
 fn code_y_at_step(
     y: Tensor<4>,
     params: Tensor<4>,
-    noise: bool,
+    noise: RateNoise,
     step: Tensor<4>,
 ) -> (Tensor<1>, Tensor<4>) {
     let step2 = Tensor::cat(vec![step.clone(), step.clone()], 1);
@@ -183,12 +212,12 @@ fn code_y_at_step(
 /// `params` (scales, means, and the strictly-lower entries of L when the channels are
 /// coupled in groups — see `neco_core::entropy::coupling`, whose chain this mirrors).
 ///
-/// With `noise` the rate is that of `y + U(−½, ½)` (the training proxy), else that of
+/// With noise the rate is that of `y + U(−½, ½)` (the training proxy), else that of
 /// the rounded residuals the codec codes.
 ///
 /// # Shapes
 /// - `y`: `[B, M, h, w]`; `params`: `[B, M·(d + 3)/2, h, w]`
-pub fn code_y(y: Tensor<4>, params: Tensor<4>, noise: bool) -> (Tensor<1>, Tensor<4>) {
+pub fn code_y(y: Tensor<4>, params: Tensor<4>, noise: RateNoise) -> (Tensor<1>, Tensor<4>) {
     let [b, m, h, w] = y.dims();
     let d = 2 * params.dims()[1] / m - 3;
     let scales = params.clone().narrow(1, 0, m);
@@ -207,7 +236,7 @@ pub fn code_y(y: Tensor<4>, params: Tensor<4>, noise: bool) -> (Tensor<1>, Tenso
             .narrow(1, 2 * m, m / d * per_group)
             .reshape([groups, per_group, h, w])
     });
-    let y_noisy = noise.then(|| y.clone() + y.random_like(Distribution::Uniform(-0.5, 0.5)));
+    let y_noisy = noise.add(&y, 2);
     let (mut eps_hat, mut eps_noisy) = (Vec::with_capacity(d), Vec::with_capacity(d));
     let (mut y_hat, mut bits) = (Vec::with_capacity(d), Vec::with_capacity(d));
     for k in 0..d {
@@ -293,7 +322,7 @@ mod tests {
         let tensor = |data: &[f32], ch| {
             Tensor::<4>::from_data(TensorData::new(data.to_vec(), [b, ch, h, w]), &device)
         };
-        let (_, y_hat) = code_y(tensor(&y, m), tensor(&params, c), false);
+        let (_, y_hat) = code_y(tensor(&y, m), tensor(&params, c), RateNoise::Off);
         let y_hat = crate::model::tensor_to_vec(y_hat);
         for i in 0..b {
             let item = &y[i * m * plane..(i + 1) * m * plane];

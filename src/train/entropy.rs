@@ -24,6 +24,7 @@ use super::data::{centre_batches, load_images, random_batch};
 use super::trainer::append_csv;
 use crate::model::config::check_freezable;
 use crate::model::context::CheckerboardContext;
+use crate::model::hyperprior::RateNoise;
 use crate::model::weights::WeightsFile;
 use crate::model::{tensor_to_vec, ConfigFile, HyperpriorModel, Init, ModelConfig};
 
@@ -118,6 +119,11 @@ fn analyse(model: &HyperpriorModel, batches: impl Iterator<Item = Tensor<4>>) ->
 /// Bits per pixel of y, of z, and in total, of `y` under the model's entropy model.
 fn bpp(model: &HyperpriorModel, y: Tensor<4>, noise: bool) -> (Tensor<1>, f64, f64) {
     let pixels = (y.dims()[0] * CROP * CROP) as f64;
+    let noise = if noise {
+        RateNoise::Random
+    } else {
+        RateNoise::Off
+    };
     let (bits_y, bits_z, _) = model.entropy_pass(y, noise, None);
     let y_bpp = bits_y.div_scalar(pixels);
     let z_bpp = bits_z.div_scalar(pixels);

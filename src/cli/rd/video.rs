@@ -13,6 +13,10 @@ use crate::eval::video_rd::{clip_bd, measure_neco, Clip, ClipPoint};
 impl RdCmd {
     /// Measure every clip folder of `clips`; results go to `out_dir`.
     pub(super) fn run_video(&self, clips: &[PathBuf], out_dir: &Path) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.refine == 0,
+            "--refine is for images, not video data sets"
+        );
         let start = std::time::Instant::now();
         let against: Vec<&str> = self
             .against

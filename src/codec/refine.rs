@@ -1,0 +1,234 @@
+//! Encoder-side latent refinement: a few steps of gradient descent on y for one
+//! image, with the decoder fixed.
+//!
+//! The analysis transform is amortized: one network predicts y for every image and
+//! falls short of the best latent for a given picture (the "amortization gap";
+//! Campos et al. 2019, Yang et al. 2020). Refinement starts from g_a(x) and descends
+//! the loss the model was trained on, at the quality being coded:
+//! R(ŷ, ẑ)/pixels + λ·255²·MSE(g_s(ŷ), x), through the float model — the rate with
+//! uniform noise for rounding, the synthesis with rounding passed straight through,
+//! as in training. Only which latent gets coded changes: the stream format and the
+//! decoder are untouched, so a refined stream decodes bit-exactly with any neco.
+//! Each step costs a forward and backward pass of g_s, so it is opt-in (`--refine`).
+//!
+//! It runs in overlapping tiles (each refined on its own, only its interior kept), so
+//! memory stays bounded on large images.
+
+use burn::module::{Module, Param};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+
+use super::tiling::{crop_planar, paste_planar, tiles};
+use crate::model::hyperprior::RateNoise;
+use crate::model::{tensor_to_vec, HyperpriorModel};
+
+/// Interior of a refinement tile, in latents (768 pixels: a Kodak image is one tile).
+/// Autodiff keeps g_s's activations, ~0.3 GB for a tile with its margin.
+pub const REFINE_TILE: usize = 48;
+
+/// Adam's step size is this times √(mean quantization step): measured on Kodak, the
+/// best step grows with the quantization step, but more slowly (q10, q50 and q90 of
+/// the default weights, 20 iterations).
+const LR_PER_SQRT_STEP: f64 = 0.03;
+
+/// The latent under refinement: the only parameter the optimizer moves.
+#[derive(Module, Debug)]
+struct Latent {
+    y: Param<Tensor<4>>,
+}
+
+/// What a refinement did: the loss (bpp + λ·255²·MSE of the float model, averaged
+/// over the image's pixels) before and after.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RefineReport {
+    /// Loss of g_a's latent.
+    pub initial_loss: f64,
+    /// Loss of the refined latent.
+    pub final_loss: f64,
+}
+
+/// The image and operating point a refinement aims at.
+pub struct Target<'a> {
+    /// Padded planar image in [0, 1], `[3, ph, pw]` (ph and pw multiples of 64).
+    pub planar: &'a [f32],
+    /// Padded size (rows, columns).
+    pub padded: (usize, usize),
+    /// The image's own size (rows, columns): distortion counts only these pixels.
+    pub size: (usize, usize),
+    /// Per-channel quantization steps at the quality coded.
+    pub steps: &'a [f32],
+    /// Per-channel reconstruction scales at that quality (`None`: fixed-rate model).
+    pub recon: Option<&'a [f32]>,
+    /// λ at that quality.
+    pub lambda: f64,
+}
+
+/// λ at `quality` for a ladder trained at `lambdas` (lowest rate first): the position
+/// neco-core's ladder interpolates its steps at, geometric between rungs.
+pub fn lambda_at(lambdas: &[f64], quality: u8) -> Option<f64> {
+    let last = lambdas.len().checked_sub(1)?;
+    let pos = f64::from(quality.min(100)) * last as f64 / 100.0;
+    let rung = (pos.floor() as usize).min(last);
+    let frac = pos - rung as f64;
+    Some(match lambdas.get(rung + 1) {
+        Some(next) if frac > 0.0 => lambdas[rung] * (next / lambdas[rung]).powf(frac),
+        _ => lambdas[rung],
+    })
+}
+
+/// Refine `y0` (`[M, yh, yw]`, g_a's output for `target`) for `iterations` steps with
+/// `model` (on an autodiff device, every part frozen), in tiles of `tile`×`tile`
+/// latents (rounded up to a multiple of 4, the hyper grid's).
+pub fn refine_latent(
+    model: &HyperpriorModel,
+    y0: &[f32],
+    target: &Target,
+    iterations: usize,
+    tile: usize,
+    device: &Device,
+) -> (Vec<f32>, RefineReport) {
+    let m = target.steps.len();
+    let (ph, pw) = target.padded;
+    let (yh, yw) = (ph / 16, pw / 16);
+    let mut y = y0.to_vec();
+    let (mut before, mut after) = (0.0, 0.0);
+    for t in tiles(yh, yw, tile.max(1).div_ceil(4) * 4) {
+        let (oh, ow) = (t.outer_rows.len(), t.outer_cols.len());
+        let px = |r: &std::ops::Range<usize>| r.start * 16..r.end * 16;
+        let window = TileTarget {
+            planar: crop_planar(
+                target.planar,
+                3,
+                ph,
+                pw,
+                px(&t.outer_rows),
+                px(&t.outer_cols),
+            ),
+            size: (oh * 16, ow * 16),
+            // The tile's pixels inside the image (every tile starts inside it).
+            real: (
+                target.size.0.min(t.outer_rows.end * 16) - t.outer_rows.start * 16,
+                target.size.1.min(t.outer_cols.end * 16) - t.outer_cols.start * 16,
+            ),
+        };
+        let y_tile = crop_planar(y0, m, yh, yw, t.outer_rows.clone(), t.outer_cols.clone());
+        let (refined, report) = refine_tile(model, y_tile, &window, target, iterations, device);
+        let pixels = (window.real.0 * window.real.1) as f64;
+        before += report.initial_loss * pixels;
+        after += report.final_loss * pixels;
+        paste_planar(
+            &refined,
+            (oh, ow),
+            (
+                t.inner_rows.start - t.outer_rows.start,
+                t.inner_cols.start - t.outer_cols.start,
+            ),
+            &mut y,
+            (yh, yw),
+            (t.inner_rows.start, t.inner_cols.start),
+            m,
+            (t.inner_rows.len(), t.inner_cols.len()),
+        );
+    }
+    let pixels = (target.size.0 * target.size.1) as f64;
+    (
+        y,
+        RefineReport {
+            initial_loss: before / pixels,
+            final_loss: after / pixels,
+        },
+    )
+}
+
+/// One tile's pixels: the window g_s will produce and the part of it in the image.
+struct TileTarget {
+    planar: Vec<f32>,
+    size: (usize, usize),
+    real: (usize, usize),
+}
+
+/// Refine one tile's latent; returns the better of the start and the end (by the
+/// loss with rounding, as coded) and both losses.
+fn refine_tile(
+    model: &HyperpriorModel,
+    y_tile: Vec<f32>,
+    window: &TileTarget,
+    target: &Target,
+    iterations: usize,
+    device: &Device,
+) -> (Vec<f32>, RefineReport) {
+    let m = target.steps.len();
+    let (h, w) = window.real;
+    let x = Tensor::<4>::from_data(
+        TensorData::new(window.planar.clone(), [1, 3, window.size.0, window.size.1]),
+        device,
+    )
+    .narrow(2, 0, h)
+    .narrow(3, 0, w);
+    let channel =
+        |v: &[f32]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, m, 1, 1]), device);
+    let step = channel(target.steps);
+    let recon = target.recon.map(channel);
+    let pixels = (h * w) as f64;
+    let scale = target.lambda * 255.0 * 255.0;
+    let loss_of = |y: Tensor<4>, noise: RateNoise| {
+        let (bits_y, bits_z, mut y_hat) = model.entropy_pass(y, noise, Some(step.clone()));
+        if let Some(r) = &recon {
+            y_hat = y_hat * r.clone();
+        }
+        let x_hat = model.g_s.forward(y_hat).narrow(2, 0, h).narrow(3, 0, w);
+        let mse = (x_hat - x.clone()).powi_scalar(2).mean().reshape([1]);
+        (bits_y + bits_z).div_scalar(pixels) + mse.mul_scalar(scale)
+    };
+    let value = |y: Tensor<4>| f64::from(loss_of(y, RateNoise::Off).into_scalar::<f32>());
+
+    let (oh, ow) = (window.size.0 / 16, window.size.1 / 16);
+    let start = Tensor::<4>::from_data(TensorData::new(y_tile, [1, m, oh, ow]), device);
+    let initial_loss = value(start.clone());
+    let mean_step = target.steps.iter().map(|&s| f64::from(s)).sum::<f64>() / m as f64;
+    let lr = LR_PER_SQRT_STEP * mean_step.sqrt();
+    let mut latent = Latent {
+        y: Param::from_tensor(start.clone()),
+    };
+    let mut optim = AdamConfig::new().init();
+    for i in 0..iterations {
+        // Seeded noise: the same file from the same image on every run.
+        let loss = loss_of(latent.y.val(), RateNoise::Seeded(i as u64));
+        let grads = GradientsParams::from_grads(loss.backward(), &latent);
+        // Linear decay to zero: large early steps, then settling (a constant step
+        // drifts: the noisy rate is only a proxy for the rounded one).
+        let decay = 1.0 - i as f64 / iterations as f64;
+        latent = optim.step(lr * decay, latent, grads);
+    }
+    let end = latent.y.val();
+    let final_loss = value(end.clone());
+    let (best, final_loss) = if final_loss < initial_loss {
+        (end, final_loss)
+    } else {
+        (start, initial_loss)
+    };
+    (
+        tensor_to_vec(best),
+        RefineReport {
+            initial_loss,
+            final_loss,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambda_follows_the_ladder_position() {
+        let l = [0.001, 0.004, 0.016];
+        assert_eq!(lambda_at(&l, 0), Some(0.001));
+        assert_eq!(lambda_at(&l, 50), Some(0.004));
+        assert_eq!(lambda_at(&l, 100), Some(0.016));
+        // Geometric between rungs: a quarter of the way is the midpoint of rung 0-1.
+        assert!((lambda_at(&l, 25).unwrap() - 0.002).abs() < 1e-12);
+        assert_eq!(lambda_at(&[0.5], 70), Some(0.5));
+        assert_eq!(lambda_at(&[], 70), None);
+    }
+}

@@ -1,0 +1,148 @@
+//! Encoder-side latent refinement (`--refine`): it lowers the rate–distortion loss of
+//! what is actually coded, gives the same file on every run, and the streams decode
+//! with the plain decoder.
+
+mod common;
+
+use burn::prelude::Device;
+use common::{asset, decode_bytes, psnr, source};
+use neco::codec::refine::lambda_at;
+use neco::codec::{Codec, Timings};
+use neco::io::image_io::{SourceImage, SourceKind};
+use neco::model::weights::WeightsFile;
+use neco::model::ConfigFile;
+
+/// The λ ladder the default weights were trained with (models/hp-n64m96-vr.toml).
+fn ladder_lambdas() -> Vec<f64> {
+    let path = common::root().join("models/hp-n64m96-vr.toml");
+    let cfg = ConfigFile::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap();
+    cfg.train.unwrap().lambdas
+}
+
+/// The compiled-in weights, with their ladder's λ values recorded or not.
+fn weights(with_lambdas: bool) -> WeightsFile {
+    let mut w = WeightsFile::parse(neco::model::weights::DEFAULT_WEIGHTS).unwrap();
+    w.config.ladder_lambdas = if with_lambdas {
+        ladder_lambdas()
+    } else {
+        Vec::new()
+    };
+    w
+}
+
+/// A `w`×`h` window of the sample photo.
+fn crop(w: u32, h: u32) -> SourceImage {
+    let full = source("sample-768x512.png");
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for y in 100..100 + h {
+        let row = (y * full.width + 200) as usize * 3;
+        rgb.extend_from_slice(&full.rgb[row..row + w as usize * 3]);
+    }
+    SourceImage {
+        width: w,
+        height: h,
+        rgb,
+        alpha: None,
+        kind: SourceKind::Rgb,
+        warnings: Vec::new(),
+    }
+}
+
+fn encode(codec: &Codec, src: &SourceImage, q: u8) -> Vec<u8> {
+    codec
+        .encode(src, q, &mut Timings::default())
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+}
+
+/// bpp + λ·255²·MSE of a coded stream, as decoded.
+fn coded_loss(codec: &Codec, src: &SourceImage, bytes: &[u8], lambda: f64) -> f64 {
+    let decoded = decode_bytes(codec, bytes);
+    let mse = 10f64.powf(-psnr(&src.rgb, &decoded.rgb) / 10.0);
+    bytes.len() as f64 * 8.0 / f64::from(src.width * src.height) + lambda * 255.0 * 255.0 * mse
+}
+
+#[test]
+fn refinement_lowers_the_coded_loss() {
+    let w = weights(true);
+    let plain = Codec::new(&w, Device::flex()).unwrap();
+    let src = crop(192, 128);
+    for q in [20u8, 80] {
+        let lambda = lambda_at(&w.config.ladder_lambdas, q).unwrap();
+        let analysis = plain.analyse(&src, &mut Timings::default()).unwrap();
+        let (_, report) = plain
+            .refine(&src, &analysis, q, 10, &mut Timings::default())
+            .unwrap();
+        assert!(report.final_loss < report.initial_loss, "q{q}: {report:?}");
+        let refined = Codec::new(&w, Device::flex())
+            .unwrap()
+            .with_refine(10)
+            .unwrap();
+        let before = coded_loss(&plain, &src, &encode(&plain, &src, q), lambda);
+        let after = coded_loss(&refined, &src, &encode(&refined, &src, q), lambda);
+        assert!(after < before, "q{q}: coded loss {before} → {after}");
+    }
+}
+
+#[test]
+fn refinement_in_tiles_still_helps_and_decodes() {
+    // Tiles of 4 latents (64 pixels) on a 160×96 image: six tiles, each refined
+    // alone, the odd width padded.
+    let w = weights(true);
+    let src = crop(150, 96);
+    let q = 60;
+    let lambda = lambda_at(&w.config.ladder_lambdas, q).unwrap();
+    let plain = Codec::new(&w, Device::flex()).unwrap().with_tile(4);
+    let refined = Codec::new(&w, Device::flex())
+        .unwrap()
+        .with_tile(4)
+        .with_refine(8)
+        .unwrap();
+    let before = coded_loss(&plain, &src, &encode(&plain, &src, q), lambda);
+    let after = coded_loss(&refined, &src, &encode(&refined, &src, q), lambda);
+    assert!(after < before, "coded loss {before} → {after}");
+}
+
+#[test]
+fn refined_files_are_reproducible() {
+    let w = weights(true);
+    let codec = Codec::new(&w, Device::flex())
+        .unwrap()
+        .with_refine(4)
+        .unwrap();
+    let src = source("odd-17x33.png");
+    let a = encode(&codec, &src, 50);
+    assert_eq!(a, encode(&codec, &src, 50), "two runs gave different files");
+    let plain = Codec::new(&w, Device::flex()).unwrap();
+    assert_ne!(a, encode(&plain, &src, 50), "refinement changed nothing");
+}
+
+#[test]
+fn refinement_needs_the_ladder_lambdas() {
+    let codec = Codec::new(&weights(false), Device::flex()).unwrap();
+    let err = codec.with_refine(5).err().expect("refused").to_string();
+    assert!(
+        err.contains("record the λ") && err.contains("re-export"),
+        "{err}"
+    );
+    assert!(Codec::new(&weights(false), Device::flex())
+        .unwrap()
+        .with_refine(0)
+        .is_ok());
+}
+
+#[test]
+fn refine_flag_is_for_images() {
+    let out = std::env::temp_dir().join(format!("neco-refine-{}.neco", std::process::id()));
+    let cmd = assert_cmd::Command::cargo_bin("neco")
+        .unwrap()
+        .args(["encode", "frames/%04d.png", "--refine", "3", "-o"])
+        .arg(&out)
+        .current_dir(asset(""))
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&cmd.get_output().stderr).into_owned();
+    assert!(err.contains("--refine is for images"), "{err}");
+    assert!(!out.exists());
+}
