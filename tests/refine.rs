@@ -146,3 +146,22 @@ fn refine_flag_is_for_images() {
     assert!(err.contains("--refine is for images"), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn bpp_target_holds_with_refinement() {
+    let w = weights(true);
+    let src = crop(128, 96);
+    let pixels = f64::from(src.width * src.height);
+    let target =
+        encode(&Codec::new(&w, Device::flex()).unwrap(), &src, 40).len() as f64 * 8.0 / pixels;
+    let refined = Codec::new(&w, Device::flex())
+        .unwrap()
+        .with_refine(6)
+        .unwrap();
+    let (stream, q) = refined
+        .encode_to_bpp(&src, target, &mut Timings::default())
+        .unwrap();
+    let bpp = stream.to_bytes().unwrap().len() as f64 * 8.0 / pixels;
+    assert!(q >= 40, "quality {q}");
+    assert!(bpp <= target, "{bpp} bpp over the target {target}");
+}
