@@ -284,6 +284,30 @@ fn train_variable_rate_from_fixed_rate_weights() {
     // (An untrained latent may code to zeros at the coarser steps.)
     assert!(sizes[0] <= sizes[1] && sizes[1] < sizes[2], "{sizes:?}");
 
+    // Export recorded the ladder's λ values, so the encoder can refine latents.
+    assert!(
+        w.config.contains("ladder_lambdas = [0.002, 0.01, 0.05]"),
+        "{}",
+        w.config
+    );
+    let refined = dir.path().join("refined.neco");
+    neco()
+        .args(["encode", img, "-q", "50", "--refine", "2", "-o"])
+        .arg(&refined)
+        .arg("--weights")
+        .arg(&weights)
+        .assert()
+        .success();
+    neco()
+        .arg("decode")
+        .arg(&refined)
+        .arg("-o")
+        .arg(dir.path().join("refined.png"))
+        .arg("--weights")
+        .arg(&weights)
+        .assert()
+        .success();
+
     // Weights of another architecture are refused as a start.
     let wide = dir.path().join("wide.toml");
     std::fs::write(

@@ -276,6 +276,21 @@ mod tests {
                 "lambdas = [0.1, -0.2]\n",
                 "must be positive, got -0.2",
             ),
+            (
+                "rungs = 2\nladder_lambdas = [0.1]\n",
+                "lambdas = [0.1, 0.2]\n",
+                "one λ per rung (2), got 1",
+            ),
+            (
+                "rungs = 2\nladder_lambdas = [0.1, nan]\n",
+                "lambdas = [0.1, 0.2]\n",
+                "ladder_lambdas must be positive",
+            ),
+            (
+                "ladder_lambdas = [0.1]\n",
+                "lambda = 0.1\n",
+                "one λ per rung (0), got 1",
+            ),
             ("", "", "must be positive, got 0"),
             (
                 "",
