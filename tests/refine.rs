@@ -63,44 +63,39 @@ fn coded_loss(codec: &Codec, src: &SourceImage, bytes: &[u8], lambda: f64) -> f6
     bytes.len() as f64 * 8.0 / f64::from(src.width * src.height) + lambda * 255.0 * 255.0 * mse
 }
 
+/// Coded loss at `q` of `src` without and with `iterations` refinement steps, the
+/// transforms in tiles of `tile` latents.
+fn losses(src: &SourceImage, q: u8, tile: usize, iterations: usize) -> (f64, f64) {
+    let w = weights(true);
+    let lambda = lambda_at(&w.config.ladder_lambdas, q).unwrap();
+    let codec = || Codec::new(&w, Device::flex()).unwrap().with_tile(tile);
+    let (plain, refined) = (codec(), codec().with_refine(iterations).unwrap());
+    (
+        coded_loss(&plain, src, &encode(&plain, src, q), lambda),
+        coded_loss(&refined, src, &encode(&refined, src, q), lambda),
+    )
+}
+
 #[test]
 fn refinement_lowers_the_coded_loss() {
-    let w = weights(true);
-    let plain = Codec::new(&w, Device::flex()).unwrap();
     let src = crop(192, 128);
+    let plain = Codec::new(&weights(true), Device::flex()).unwrap();
     for q in [20u8, 80] {
-        let lambda = lambda_at(&w.config.ladder_lambdas, q).unwrap();
         let analysis = plain.analyse(&src, &mut Timings::default()).unwrap();
         let (_, report) = plain
             .refine(&src, &analysis, q, 10, &mut Timings::default())
             .unwrap();
         assert!(report.final_loss < report.initial_loss, "q{q}: {report:?}");
-        let refined = Codec::new(&w, Device::flex())
-            .unwrap()
-            .with_refine(10)
-            .unwrap();
-        let before = coded_loss(&plain, &src, &encode(&plain, &src, q), lambda);
-        let after = coded_loss(&refined, &src, &encode(&refined, &src, q), lambda);
+        let (before, after) = losses(&src, q, 64, 10);
         assert!(after < before, "q{q}: coded loss {before} → {after}");
     }
 }
 
 #[test]
 fn refinement_in_tiles_still_helps_and_decodes() {
-    // Tiles of 4 latents (64 pixels) on a 160×96 image: six tiles, each refined
+    // Tiles of 4 latents (64 pixels) on a 150×96 image: six tiles, each refined
     // alone, the odd width padded.
-    let w = weights(true);
-    let src = crop(150, 96);
-    let q = 60;
-    let lambda = lambda_at(&w.config.ladder_lambdas, q).unwrap();
-    let plain = Codec::new(&w, Device::flex()).unwrap().with_tile(4);
-    let refined = Codec::new(&w, Device::flex())
-        .unwrap()
-        .with_tile(4)
-        .with_refine(8)
-        .unwrap();
-    let before = coded_loss(&plain, &src, &encode(&plain, &src, q), lambda);
-    let after = coded_loss(&refined, &src, &encode(&refined, &src, q), lambda);
+    let (before, after) = losses(&crop(150, 96), 60, 4, 8);
     assert!(after < before, "coded loss {before} → {after}");
 }
 

@@ -11,7 +11,7 @@ use neco_core::{hex, Limits};
 
 use super::pad::{to_planar_padded, write_rgb, PlanarWindow};
 use super::refine::{lambda_at, refine_latent, RefineReport, Target, REFINE_TILE};
-use super::tiling::{crop_planar, paste_planar, tiles, TILE};
+use super::tiling::{crop_planar, tiles, TILE};
 use super::timings::Timings;
 use crate::io::image_io::{png_gray, unpng_gray, SourceImage, SourceKind};
 use crate::model::config::FREEZABLE;
@@ -211,19 +211,7 @@ impl Codec {
                     &self.device,
                 ))),
             };
-            paste_planar(
-                &out,
-                (oh, ow),
-                (
-                    t.inner_rows.start - t.outer_rows.start,
-                    t.inner_cols.start - t.outer_cols.start,
-                ),
-                &mut y,
-                (d.yh, d.yw),
-                (t.inner_rows.start, t.inner_cols.start),
-                m,
-                (t.inner_rows.len(), t.inner_cols.len()),
-            );
+            t.paste_inner(&out, &mut y, (d.yh, d.yw), m);
         }
         y
     }
@@ -274,6 +262,17 @@ impl Codec {
         if self.refine > 0 {
             analysis = self.refine(src, &analysis, quality, self.refine, t)?.0;
         }
+        self.encode_analysis(src, &analysis, quality, t)
+    }
+
+    /// Quantize and entropy-code `analysis` (of `src`) at `quality`.
+    fn encode_analysis(
+        &self,
+        src: &SourceImage,
+        analysis: &Analysis,
+        quality: u8,
+        t: &mut Timings,
+    ) -> anyhow::Result<ImageStream> {
         let latents = t.time(
             |t| &mut t.params_ms,
             || {
@@ -304,18 +303,12 @@ impl Codec {
         );
         let analysis = self.analyse(src, t)?;
         let pixels = f64::from(src.width) * f64::from(src.height);
-        let try_quality = |q: u8, t: &mut Timings| -> anyhow::Result<(ImageStream, f64)> {
-            let latents = t.time(
-                |t| &mut t.params_ms,
-                || {
-                    self.entropy
-                        .quantize(&analysis.y, &analysis.z, &analysis.dims, q)
-                },
-            )?;
-            let stream = self.encode_latents(src, &latents, q, t)?;
+        let code = |a: &Analysis, q: u8, t: &mut Timings| -> anyhow::Result<(ImageStream, f64)> {
+            let stream = self.encode_analysis(src, a, q, t)?;
             let bpp = stream.to_bytes()?.len() as f64 * 8.0 / pixels;
             Ok((stream, bpp))
         };
+        let try_quality = |q: u8, t: &mut Timings| code(&analysis, q, t);
         // Rate grows with quality: find the largest q whose size fits.
         let (mut lo, mut hi) = (0u8, 100u8);
         let (mut best, lo_bpp) = try_quality(0, t)?;
@@ -338,15 +331,8 @@ impl Codec {
             // Refine at the quality found; refinement usually saves bits, but keep the
             // plain stream if this one does not fit.
             let refined = self.refine(src, &analysis, lo, self.refine, t)?.0;
-            let latents = t.time(
-                |t| &mut t.params_ms,
-                || {
-                    self.entropy
-                        .quantize(&refined.y, &refined.z, &refined.dims, lo)
-                },
-            )?;
-            let stream = self.encode_latents(src, &latents, lo, t)?;
-            if stream.to_bytes()?.len() as f64 * 8.0 / pixels <= target_bpp {
+            let (stream, bpp) = code(&refined, lo, t)?;
+            if bpp <= target_bpp {
                 best = stream;
             }
         }

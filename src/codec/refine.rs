@@ -18,7 +18,7 @@ use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 
-use super::tiling::{crop_planar, paste_planar, tiles};
+use super::tiling::{crop_planar, tiles};
 use crate::model::hyperprior::RateNoise;
 use crate::model::{tensor_to_vec, HyperpriorModel};
 
@@ -116,19 +116,7 @@ pub fn refine_latent(
         let pixels = (window.real.0 * window.real.1) as f64;
         before += report.initial_loss * pixels;
         after += report.final_loss * pixels;
-        paste_planar(
-            &refined,
-            (oh, ow),
-            (
-                t.inner_rows.start - t.outer_rows.start,
-                t.inner_cols.start - t.outer_cols.start,
-            ),
-            &mut y,
-            (yh, yw),
-            (t.inner_rows.start, t.inner_cols.start),
-            m,
-            (t.inner_rows.len(), t.inner_cols.len()),
-        );
+        t.paste_inner(&refined, &mut y, (yh, yw), m);
     }
     let pixels = (target.size.0 * target.size.1) as f64;
     (

@@ -26,6 +26,26 @@ pub struct Tile {
     pub inner_cols: Range<usize>,
 }
 
+impl Tile {
+    /// Paste the interior of `out`, this tile's `[c, outer rows, outer cols]` result
+    /// on the latent grid, into the planar `[c, h, w]` grid `dst`.
+    pub fn paste_inner(&self, out: &[f32], dst: &mut [f32], (h, w): (usize, usize), c: usize) {
+        paste_planar(
+            out,
+            (self.outer_rows.len(), self.outer_cols.len()),
+            (
+                self.inner_rows.start - self.outer_rows.start,
+                self.inner_cols.start - self.outer_cols.start,
+            ),
+            dst,
+            (h, w),
+            (self.inner_rows.start, self.inner_cols.start),
+            c,
+            (self.inner_rows.len(), self.inner_cols.len()),
+        );
+    }
+}
+
 fn spans(n: usize, tile: usize) -> Vec<(Range<usize>, Range<usize>)> {
     let tile = tile.max(1);
     (0..n.div_ceil(tile))
