@@ -82,6 +82,12 @@ pub const RELEASED: &[Released] = &[
         commit: "972bb8e",
         since: "2026-11-27",
     },
+    Released {
+        sha256: "1cd4781b0bf8548f956340871f0a4a85108ef0472ceb4e1acc5772e79b2b9101",
+        path: "weights/hp-n64m96-vr.nwt",
+        commit: "e036934",
+        since: "2026-11-27",
+    },
 ];
 
 /// The earlier default with this hash, if any.
