@@ -115,6 +115,27 @@ fn refined_files_are_reproducible() {
 }
 
 #[test]
+fn tiles_refined_in_parallel_give_the_same_file() {
+    // Two tiles of 8 latents: refined together on several threads or one after the
+    // other on one, the file must not change (it may not depend on the machine).
+    let w = weights(true);
+    let codec = Codec::new(&w, Device::flex())
+        .unwrap()
+        .with_tile(8)
+        .with_refine(3)
+        .unwrap();
+    let src = crop(250, 96);
+    let on = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| encode(&codec, &src, 40))
+    };
+    assert_eq!(on(1), on(3), "the thread count changed the file");
+}
+
+#[test]
 fn refinement_needs_the_ladder_lambdas() {
     let codec = Codec::new(&weights(false), Device::flex()).unwrap();
     let err = codec.with_refine(5).err().expect("refused").to_string();

@@ -33,7 +33,7 @@ pub struct Codec {
     tile: usize,
     /// The weights' Burn record, for the autodiff copy of the model that latent
     /// refinement needs.
-    record: std::sync::Arc<[u8]>,
+    record: std::sync::Arc<Vec<u8>>,
     /// Refinement steps per encoded image (0: none).
     refine: usize,
 }
@@ -120,7 +120,7 @@ impl Codec {
             device,
             cpu: cpu_kernels.then(CpuTransforms::default),
             tile: TILE,
-            record: weights.record.clone().into(),
+            record: std::sync::Arc::clone(&weights.record),
             refine: 0,
         })
     }

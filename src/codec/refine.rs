@@ -17,6 +17,7 @@
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
+use rayon::prelude::*;
 
 use super::tiling::{crop_planar, tiles};
 use crate::model::hyperprior::RateNoise;
@@ -25,6 +26,9 @@ use crate::model::{tensor_to_vec, HyperpriorModel};
 /// Interior of a refinement tile, in latents (768 pixels: a Kodak image is one tile).
 /// Autodiff keeps g_s's activations, ~0.3 GB for a tile with its margin.
 pub const REFINE_TILE: usize = 48;
+
+/// Most tiles refined at once (each holds g_s's activations, ~0.3 GB).
+const MAX_PARALLEL_TILES: usize = 4;
 
 /// Adam's step size is this times √(mean quantization step): measured on Kodak, the
 /// best step grows with the quantization step, but more slowly (q10, q50 and q90 of
@@ -92,31 +96,43 @@ pub fn refine_latent(
     let (yh, yw) = (ph / 16, pw / 16);
     let mut y = y0.to_vec();
     let (mut before, mut after) = (0.0, 0.0);
-    for t in tiles(yh, yw, tile.max(1).div_ceil(4) * 4) {
-        let (oh, ow) = (t.outer_rows.len(), t.outer_cols.len());
-        let px = |r: &std::ops::Range<usize>| r.start * 16..r.end * 16;
-        let window = TileTarget {
-            planar: crop_planar(
-                target.planar,
-                3,
-                ph,
-                pw,
-                px(&t.outer_rows),
-                px(&t.outer_cols),
-            ),
-            size: (oh * 16, ow * 16),
-            // The tile's pixels inside the image (every tile starts inside it).
-            real: (
-                target.size.0.min(t.outer_rows.end * 16) - t.outer_rows.start * 16,
-                target.size.1.min(t.outer_cols.end * 16) - t.outer_cols.start * 16,
-            ),
-        };
-        let y_tile = crop_planar(y0, m, yh, yw, t.outer_rows.clone(), t.outer_cols.clone());
-        let (refined, report) = refine_tile(model, y_tile, &window, target, iterations, device);
-        let pixels = (window.real.0 * window.real.1) as f64;
-        before += report.initial_loss * pixels;
-        after += report.final_loss * pixels;
-        t.paste_inner(&refined, &mut y, (yh, yw), m);
+    let all = tiles(yh, yw, tile.max(1).div_ceil(4) * 4);
+    // Tiles are independent, so refining several at once gives the same latent;
+    // Burn's autodiff runs mostly on one core. A few at a time bounds the memory.
+    let width = rayon::current_num_threads().clamp(1, MAX_PARALLEL_TILES);
+    for chunk in all.chunks(width) {
+        let refined: Vec<_> = chunk
+            .par_iter()
+            .map(|t| {
+                let (oh, ow) = (t.outer_rows.len(), t.outer_cols.len());
+                let px = |r: &std::ops::Range<usize>| r.start * 16..r.end * 16;
+                let window = TileTarget {
+                    planar: crop_planar(
+                        target.planar,
+                        3,
+                        ph,
+                        pw,
+                        px(&t.outer_rows),
+                        px(&t.outer_cols),
+                    ),
+                    size: (oh * 16, ow * 16),
+                    // The tile's pixels inside the image (every tile starts inside it).
+                    real: (
+                        target.size.0.min(t.outer_rows.end * 16) - t.outer_rows.start * 16,
+                        target.size.1.min(t.outer_cols.end * 16) - t.outer_cols.start * 16,
+                    ),
+                };
+                let y_tile = crop_planar(y0, m, yh, yw, t.outer_rows.clone(), t.outer_cols.clone());
+                let (latent, report) =
+                    refine_tile(model, y_tile, &window, target, iterations, device);
+                (latent, report, (window.real.0 * window.real.1) as f64)
+            })
+            .collect();
+        for (t, (latent, report, pixels)) in chunk.iter().zip(refined) {
+            before += report.initial_loss * pixels;
+            after += report.final_loss * pixels;
+            t.paste_inner(&latent, &mut y, (yh, yw), m);
+        }
     }
     let pixels = (target.size.0 * target.size.1) as f64;
     (

@@ -83,6 +83,14 @@ pub struct TrainConfig {
     /// `g_a`, `g_s`, `h_a`, `h_s`, `z_density`; the rest trains.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frozen: Vec<String>,
+    /// Weight of each rung's loss in the gradient (variable-rate models; default 1
+    /// each). The rungs' losses differ by orders of magnitude (the distortion term
+    /// grows with λ), so when the transforms train across the ladder, weights of about
+    /// 1/(the rung's loss) make each rung's relative improvement count alike instead of
+    /// the top rungs' distortion taking the whole gradient. They also weight the
+    /// validation losses' sum that ranks checkpoints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rung_weights: Vec<f64>,
 }
 
 /// The parts of a model `frozen` may name.
@@ -158,6 +166,16 @@ impl TrainConfig {
                 "lambdas are for variable-rate models (rungs > 0); set lambda"
             );
         }
+        anyhow::ensure!(
+            self.rung_weights.is_empty() || self.rung_weights.len() == model.rungs,
+            "rung_weights must list one weight per rung ({}), got {}",
+            model.rungs,
+            self.rung_weights.len()
+        );
+        anyhow::ensure!(
+            self.rung_weights.iter().all(|w| w.is_finite() && *w > 0.0),
+            "rung_weights must be positive"
+        );
         check_freezable(&self.frozen, "frozen")?;
         let all = std::iter::once(self.lambda).filter(|_| model.rungs == 0);
         for l in all.chain(self.lambdas.iter().copied()) {
@@ -169,6 +187,11 @@ impl TrainConfig {
     /// The λ of ladder rung `rung` (`lambda` for a fixed-rate model).
     pub fn lambda_of(&self, rung: usize) -> f64 {
         self.lambdas.get(rung).copied().unwrap_or(self.lambda)
+    }
+
+    /// The weight of rung `rung`'s loss (1 unless `rung_weights` says otherwise).
+    pub fn weight_of(&self, rung: usize) -> f64 {
+        self.rung_weights.get(rung).copied().unwrap_or(1.0)
     }
 }
 
@@ -254,6 +277,15 @@ mod tests {
             .train
             .unwrap();
         assert_eq!((ok.lambda_of(0), ok.lambda_of(2)), (0.1, 0.4));
+        assert_eq!(ok.weight_of(1), 1.0);
+        let weighted = ConfigFile::from_toml(&text(
+            "rungs = 2\n",
+            "lambdas = [0.1, 0.2]\nrung_weights = [4, 0.5]\n",
+        ))
+        .unwrap()
+        .train
+        .unwrap();
+        assert_eq!((weighted.weight_of(0), weighted.weight_of(1)), (4.0, 0.5));
         for (model, train, error) in [
             (
                 "rungs = 3\n",
@@ -292,6 +324,21 @@ mod tests {
                 "one λ per rung (0), got 1",
             ),
             ("", "", "must be positive, got 0"),
+            (
+                "rungs = 2\n",
+                "lambdas = [0.1, 0.2]\nrung_weights = [1]\n",
+                "one weight per rung (2), got 1",
+            ),
+            (
+                "",
+                "lambda = 0.1\nrung_weights = [1]\n",
+                "one weight per rung (0), got 1",
+            ),
+            (
+                "rungs = 2\n",
+                "lambdas = [0.1, 0.2]\nrung_weights = [1, 0]\n",
+                "rung_weights must be positive",
+            ),
             (
                 "",
                 "lambda = 0.1\nfrozen = [\"g_x\"]\n",

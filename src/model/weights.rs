@@ -46,8 +46,9 @@ pub const MAX_WEIGHTS_BYTES: u64 = 1 << 30;
 pub struct WeightsFile {
     /// Architecture.
     pub config: ModelConfig,
-    /// Burnpack bytes of the full model record.
-    pub record: Vec<u8>,
+    /// Burnpack bytes of the full model record (shared: codecs keep it for
+    /// refinement without copying it).
+    pub record: std::sync::Arc<Vec<u8>>,
     /// Frozen CDF tables of z.
     pub z_tables: FactorizedTables,
     /// The hyper-synthesis as stored (format version 2); `None` in version-1 files,
@@ -142,7 +143,7 @@ impl WeightsFile {
         );
         Ok(WeightsFile {
             config,
-            record: w.record,
+            record: std::sync::Arc::new(w.record),
             z_tables: w.z_tables,
             hyper: w.hyper,
             temporal: w.temporal,
@@ -177,7 +178,7 @@ impl WeightsFile {
 
     /// The Burn model on `device` with these parameters.
     pub fn model(&self, device: &Device) -> anyhow::Result<HyperpriorModel> {
-        HyperpriorModel::from_record_bytes(&self.config, self.record.clone(), device)
+        HyperpriorModel::from_record_bytes(&self.config, self.record.to_vec(), device)
     }
 }
 

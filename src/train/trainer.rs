@@ -209,6 +209,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         let x = random_batch(&images, tc.batch, tc.crop, &mut rng, &device);
         let rung = rng.random_range(0..rungs);
         let (loss, rd) = rd_of(&model, x, rung, tc.lambda_of(rung));
+        let loss = loss.mul_scalar(tc.weight_of(rung));
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(tc.lr_at(progress.step), model, grads);
         progress.step += 1;
@@ -232,7 +233,8 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             acc_n = 0;
         }
         if !valid_batches.is_empty() && progress.step.is_multiple_of(tc.validate_every) {
-            // One line per rung; the sum of the rungs' losses ranks checkpoints.
+            // One line per rung; the weighted sum of the rungs' losses ranks
+            // checkpoints.
             let valid_model = model.valid();
             let mut total = 0.0;
             for rung in 0..rungs {
@@ -247,7 +249,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
                 );
                 eprintln!("valid {line}");
                 append_csv(&valid_csv, "step,elapsed_s,rung,loss,bpp,psnr", &line)?;
-                total += v.loss;
+                total += v.loss * tc.weight_of(rung);
             }
             // The same crops through the codec: real file sizes, 8-bit PSNR.
             for r in coded.run(&cfg.model, &valid_model, &args.device)? {
