@@ -10,7 +10,7 @@ use neco_core::latent::LatentDims;
 use neco_core::{hex, Limits};
 
 use super::pad::{to_planar_padded, write_rgb, PlanarWindow};
-use super::refine::{lambda_at, refine_latent, RefineReport, Target, REFINE_TILE};
+use super::refine::{self, lambda_at, refine_latent, RefineReport, Target, REFINE_TILE};
 use super::tiling::{crop_planar, tiles, TILE};
 use super::timings::Timings;
 use crate::io::image_io::{png_gray, unpng_gray, SourceImage, SourceKind};
@@ -375,8 +375,8 @@ impl Codec {
     }
 
     /// Refine `analysis` (of `src`) for coding at `quality` with `iterations` steps
-    /// of gradient descent on y (see [`super::refine`]); z follows as h_a of the
-    /// refined y. Needs weights that record their ladder's λ values.
+    /// of gradient descent on y and z (see [`super::refine`]). Needs weights that
+    /// record their ladder's λ values.
     pub fn refine(
         &self,
         src: &SourceImage,
@@ -402,14 +402,18 @@ impl Codec {
             recon: recon.as_deref(),
             lambda,
         };
-        let (y, report) = t.time(
+        let start = refine::Latents {
+            y: analysis.y.clone(),
+            z: analysis.z.clone(),
+        };
+        let (refined, report) = t.time(
             |t| &mut t.refine_ms,
             || {
                 let tile = self.tile.min(REFINE_TILE);
-                refine_latent(&model, &analysis.y, &target, iterations, tile, &device)
+                refine_latent(&model, &start, &target, iterations, tile, &device)
             },
         );
-        let z = t.time(|t| &mut t.analysis_ms, || self.hyper_analysis(&y, &dims));
+        let (y, z) = (refined.y, refined.z);
         Ok((Analysis { dims, y, z }, report))
     }
 

@@ -1,5 +1,5 @@
-//! Encoder-side latent refinement: a few steps of gradient descent on y for one
-//! image, with the decoder fixed.
+//! Encoder-side latent refinement: a few steps of gradient descent on y and z for
+//! one image, with the decoder fixed.
 //!
 //! The analysis transform is amortized: one network predicts y for every image and
 //! falls short of the best latent for a given picture (the "amortization gap";
@@ -35,10 +35,11 @@ const MAX_PARALLEL_TILES: usize = 4;
 /// the default weights, 20 iterations).
 const LR_PER_SQRT_STEP: f64 = 0.03;
 
-/// The latent under refinement: the only parameter the optimizer moves.
+/// The latents under refinement: the only parameters the optimizer moves.
 #[derive(Module, Debug)]
 struct Latent {
     y: Param<Tensor<4>>,
+    z: Param<Tensor<4>>,
 }
 
 /// What a refinement did: the loss (bpp + λ·255²·MSE of the float model, averaged
@@ -80,21 +81,31 @@ pub fn lambda_at(lambdas: &[f64], quality: u8) -> Option<f64> {
     })
 }
 
-/// Refine `y0` (`[M, yh, yw]`, g_a's output for `target`) for `iterations` steps with
+/// Latents of one image: y (`[M, yh, yw]`) and z (`[N, yh/4, yw/4]`), planar.
+#[derive(Debug, Clone)]
+pub struct Latents {
+    /// y.
+    pub y: Vec<f32>,
+    /// z.
+    pub z: Vec<f32>,
+}
+
+/// Refine `start` (g_a's y and h_a's z for `target`) for `iterations` steps with
 /// `model` (on an autodiff device, every part frozen), in tiles of `tile`×`tile`
 /// latents (rounded up to a multiple of 4, the hyper grid's).
 pub fn refine_latent(
     model: &HyperpriorModel,
-    y0: &[f32],
+    start: &Latents,
     target: &Target,
     iterations: usize,
     tile: usize,
     device: &Device,
-) -> (Vec<f32>, RefineReport) {
+) -> (Latents, RefineReport) {
     let m = target.steps.len();
     let (ph, pw) = target.padded;
     let (yh, yw) = (ph / 16, pw / 16);
-    let mut y = y0.to_vec();
+    let n = start.z.len() / (yh / 4 * (yw / 4));
+    let mut out = start.clone();
     let (mut before, mut after) = (0.0, 0.0);
     let all = tiles(yh, yw, tile.max(1).div_ceil(4) * 4);
     // Tiles are independent, so refining several at once gives the same latent;
@@ -122,21 +133,34 @@ pub fn refine_latent(
                         target.size.1.min(t.outer_cols.end * 16) - t.outer_cols.start * 16,
                     ),
                 };
-                let y_tile = crop_planar(y0, m, yh, yw, t.outer_rows.clone(), t.outer_cols.clone());
+                let zt = t.coarser(4);
+                let tile_start = Latents {
+                    y: crop_planar(
+                        &start.y,
+                        m,
+                        yh,
+                        yw,
+                        t.outer_rows.clone(),
+                        t.outer_cols.clone(),
+                    ),
+                    z: crop_planar(&start.z, n, yh / 4, yw / 4, zt.outer_rows, zt.outer_cols),
+                };
                 let (latent, report) =
-                    refine_tile(model, y_tile, &window, target, iterations, device);
+                    refine_tile(model, tile_start, &window, target, iterations, device);
                 (latent, report, (window.real.0 * window.real.1) as f64)
             })
             .collect();
         for (t, (latent, report, pixels)) in chunk.iter().zip(refined) {
             before += report.initial_loss * pixels;
             after += report.final_loss * pixels;
-            t.paste_inner(&latent, &mut y, (yh, yw), m);
+            t.paste_inner(&latent.y, &mut out.y, (yh, yw), m);
+            t.coarser(4)
+                .paste_inner(&latent.z, &mut out.z, (yh / 4, yw / 4), n);
         }
     }
     let pixels = (target.size.0 * target.size.1) as f64;
     (
-        y,
+        out,
         RefineReport {
             initial_loss: before / pixels,
             final_loss: after / pixels,
@@ -155,12 +179,12 @@ struct TileTarget {
 /// loss with rounding, as coded) and both losses.
 fn refine_tile(
     model: &HyperpriorModel,
-    y_tile: Vec<f32>,
+    start: Latents,
     window: &TileTarget,
     target: &Target,
     iterations: usize,
     device: &Device,
-) -> (Vec<f32>, RefineReport) {
+) -> (Latents, RefineReport) {
     let m = target.steps.len();
     let (h, w) = window.real;
     let x = Tensor::<4>::from_data(
@@ -175,8 +199,9 @@ fn refine_tile(
     let recon = target.recon.map(channel);
     let pixels = (h * w) as f64;
     let scale = target.lambda * 255.0 * 255.0;
-    let loss_of = |y: Tensor<4>, noise: RateNoise| {
-        let (bits_y, bits_z, mut y_hat) = model.entropy_pass(y, noise, Some(step.clone()));
+    let loss_of = |y: Tensor<4>, z: Tensor<4>, noise: RateNoise| {
+        let (bits_y, bits_z, mut y_hat) =
+            model.entropy_pass_given_z(y, z, noise, Some(step.clone()));
         if let Some(r) = &recon {
             y_hat = y_hat * r.clone();
         }
@@ -184,35 +209,42 @@ fn refine_tile(
         let mse = (x_hat - x.clone()).powi_scalar(2).mean().reshape([1]);
         (bits_y + bits_z).div_scalar(pixels) + mse.mul_scalar(scale)
     };
-    let value = |y: Tensor<4>| f64::from(loss_of(y, RateNoise::Off).into_scalar::<f32>());
+    let value =
+        |y: Tensor<4>, z: Tensor<4>| f64::from(loss_of(y, z, RateNoise::Off).into_scalar::<f32>());
 
     let (oh, ow) = (window.size.0 / 16, window.size.1 / 16);
-    let start = Tensor::<4>::from_data(TensorData::new(y_tile, [1, m, oh, ow]), device);
-    let initial_loss = value(start.clone());
+    let n = start.z.len() / (oh / 4 * (ow / 4));
+    let y0 = Tensor::<4>::from_data(TensorData::new(start.y, [1, m, oh, ow]), device);
+    let z0 = Tensor::<4>::from_data(TensorData::new(start.z, [1, n, oh / 4, ow / 4]), device);
+    let initial_loss = value(y0.clone(), z0.clone());
     let mean_step = target.steps.iter().map(|&s| f64::from(s)).sum::<f64>() / m as f64;
     let lr = LR_PER_SQRT_STEP * mean_step.sqrt();
     let mut latent = Latent {
-        y: Param::from_tensor(start.clone()),
+        y: Param::from_tensor(y0.clone()),
+        z: Param::from_tensor(z0.clone()),
     };
     let mut optim = AdamConfig::new().init();
     for i in 0..iterations {
         // Seeded noise: the same file from the same image on every run.
-        let loss = loss_of(latent.y.val(), RateNoise::Seeded(i as u64));
+        let loss = loss_of(latent.y.val(), latent.z.val(), RateNoise::Seeded(i as u64));
         let grads = GradientsParams::from_grads(loss.backward(), &latent);
         // Linear decay to zero: large early steps, then settling (a constant step
         // drifts: the noisy rate is only a proxy for the rounded one).
         let decay = 1.0 - i as f64 / iterations as f64;
         latent = optim.step(lr * decay, latent, grads);
     }
-    let end = latent.y.val();
-    let final_loss = value(end.clone());
-    let (best, final_loss) = if final_loss < initial_loss {
-        (end, final_loss)
+    let (y1, z1) = (latent.y.val(), latent.z.val());
+    let final_loss = value(y1.clone(), z1.clone());
+    let ((y, z), final_loss) = if final_loss < initial_loss {
+        ((y1, z1), final_loss)
     } else {
-        (start, initial_loss)
+        ((y0, z0), initial_loss)
     };
     (
-        tensor_to_vec(best),
+        Latents {
+            y: tensor_to_vec(y),
+            z: tensor_to_vec(z),
+        },
         RefineReport {
             initial_loss,
             final_loss,

@@ -46,6 +46,26 @@ impl Tile {
     }
 }
 
+impl Tile {
+    /// The same tile on a grid `f` times coarser (z's grid is y's over 4); every
+    /// bound must be a multiple of `f`.
+    pub fn coarser(&self, f: usize) -> Tile {
+        let div = |r: &Range<usize>| {
+            debug_assert!(
+                r.start % f == 0 && r.end % f == 0,
+                "{r:?} is not on a grid of {f}"
+            );
+            r.start / f..r.end / f
+        };
+        Tile {
+            outer_rows: div(&self.outer_rows),
+            outer_cols: div(&self.outer_cols),
+            inner_rows: div(&self.inner_rows),
+            inner_cols: div(&self.inner_cols),
+        }
+    }
+}
+
 fn spans(n: usize, tile: usize) -> Vec<(Range<usize>, Range<usize>)> {
     let tile = tile.max(1);
     (0..n.div_ceil(tile))

@@ -161,6 +161,18 @@ impl HyperpriorModel {
         step: Option<Tensor<4>>,
     ) -> (Tensor<1>, Tensor<1>, Tensor<4>) {
         let z = self.h_a.forward(y.clone());
+        self.entropy_pass_given_z(y, z, noise, step)
+    }
+
+    /// [`entropy_pass`](Self::entropy_pass) with z given instead of computed as
+    /// h_a(y) (`[B, N, h/4, w/4]`): encoder-side refinement moves y and z apart.
+    pub fn entropy_pass_given_z(
+        &self,
+        y: Tensor<4>,
+        z: Tensor<4>,
+        noise: RateNoise,
+        step: Option<Tensor<4>>,
+    ) -> (Tensor<1>, Tensor<1>, Tensor<4>) {
         let [b, n, zh, zw] = z.dims();
         let z_rate = noise.add(&z, 1).unwrap_or_else(|| z.clone().round());
         let z_lik = self
