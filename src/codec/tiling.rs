@@ -52,7 +52,7 @@ impl Tile {
     pub fn coarser(&self, f: usize) -> Tile {
         let div = |r: &Range<usize>| {
             debug_assert!(
-                r.start % f == 0 && r.end % f == 0,
+                r.start.is_multiple_of(f) && r.end.is_multiple_of(f),
                 "{r:?} is not on a grid of {f}"
             );
             r.start / f..r.end / f
@@ -160,6 +160,26 @@ mod tests {
                 for r in t.inner_rows.clone() {
                     for c in t.inner_cols.clone() {
                         seen[r * cols + c] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&n| n == 1), "{rows}x{cols} by {tile}");
+        }
+    }
+
+    #[test]
+    fn tiles_on_the_hyper_grid_cover_it_exactly_once() {
+        // y grids of padded images are multiples of 4, tiles too: z's tiles are theirs
+        // over 4, and still cover z's grid once.
+        for (rows, cols, tile) in [(48, 32, 8), (64, 40, 12), (12, 4, 4)] {
+            let (zr, zc) = (rows / 4, cols / 4);
+            let mut seen = vec![0u8; zr * zc];
+            for t in tiles(rows, cols, tile) {
+                let z = t.coarser(4);
+                assert_eq!(z.outer_rows.len() * 4, t.outer_rows.len());
+                for r in z.inner_rows.clone() {
+                    for c in z.inner_cols.clone() {
+                        seen[r * zc + c] += 1;
                     }
                 }
             }
