@@ -19,7 +19,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use super::tiling::{crop_planar, tiles};
+use super::tiling::{crop_planar, tiles, Tile};
 use crate::model::hyperprior::RateNoise;
 use crate::model::{tensor_to_vec, HyperpriorModel};
 
@@ -114,41 +114,7 @@ pub fn refine_latent(
     for chunk in all.chunks(width) {
         let refined: Vec<_> = chunk
             .par_iter()
-            .map(|t| {
-                let (oh, ow) = (t.outer_rows.len(), t.outer_cols.len());
-                let px = |r: &std::ops::Range<usize>| r.start * 16..r.end * 16;
-                let window = TileTarget {
-                    planar: crop_planar(
-                        target.planar,
-                        3,
-                        ph,
-                        pw,
-                        px(&t.outer_rows),
-                        px(&t.outer_cols),
-                    ),
-                    size: (oh * 16, ow * 16),
-                    // The tile's pixels inside the image (every tile starts inside it).
-                    real: (
-                        target.size.0.min(t.outer_rows.end * 16) - t.outer_rows.start * 16,
-                        target.size.1.min(t.outer_cols.end * 16) - t.outer_cols.start * 16,
-                    ),
-                };
-                let zt = t.coarser(4);
-                let tile_start = Latents {
-                    y: crop_planar(
-                        &start.y,
-                        m,
-                        yh,
-                        yw,
-                        t.outer_rows.clone(),
-                        t.outer_cols.clone(),
-                    ),
-                    z: crop_planar(&start.z, n, yh / 4, yw / 4, zt.outer_rows, zt.outer_cols),
-                };
-                let (latent, report) =
-                    refine_tile(model, tile_start, &window, target, iterations, device);
-                (latent, report, (window.real.0 * window.real.1) as f64)
-            })
+            .map(|t| refine_in_tile(model, start, target, t, iterations, device))
             .collect();
         for (t, (latent, report, pixels)) in chunk.iter().zip(refined) {
             before += report.initial_loss * pixels;
@@ -166,6 +132,54 @@ pub fn refine_latent(
             final_loss: after / pixels,
         },
     )
+}
+
+/// Refine the part of `start` in tile `t` (margin included); returns the refined
+/// tile, its report and the number of image pixels it covers.
+fn refine_in_tile(
+    model: &HyperpriorModel,
+    start: &Latents,
+    target: &Target,
+    t: &Tile,
+    iterations: usize,
+    device: &Device,
+) -> (Latents, RefineReport, f64) {
+    let m = target.steps.len();
+    let (ph, pw) = target.padded;
+    let (yh, yw) = (ph / 16, pw / 16);
+    let n = start.z.len() / (yh / 4 * (yw / 4));
+    let (oh, ow) = (t.outer_rows.len(), t.outer_cols.len());
+    let px = |r: &std::ops::Range<usize>| r.start * 16..r.end * 16;
+    let window = TileTarget {
+        planar: crop_planar(
+            target.planar,
+            3,
+            ph,
+            pw,
+            px(&t.outer_rows),
+            px(&t.outer_cols),
+        ),
+        size: (oh * 16, ow * 16),
+        // The tile's pixels inside the image (every tile starts inside it).
+        real: (
+            target.size.0.min(t.outer_rows.end * 16) - t.outer_rows.start * 16,
+            target.size.1.min(t.outer_cols.end * 16) - t.outer_cols.start * 16,
+        ),
+    };
+    let zt = t.coarser(4);
+    let tile_start = Latents {
+        y: crop_planar(
+            &start.y,
+            m,
+            yh,
+            yw,
+            t.outer_rows.clone(),
+            t.outer_cols.clone(),
+        ),
+        z: crop_planar(&start.z, n, yh / 4, yw / 4, zt.outer_rows, zt.outer_cols),
+    };
+    let (latent, report) = refine_tile(model, tile_start, &window, target, iterations, device);
+    (latent, report, (window.real.0 * window.real.1) as f64)
 }
 
 /// One tile's pixels: the window g_s will produce and the part of it in the image.
