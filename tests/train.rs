@@ -514,7 +514,7 @@ fn train_entropy_multivariate_resume_export_and_code() {
             .success();
     };
     // The entropy model is also validated before its first step, and only then.
-    trains_and_resumes(&run, "step,elapsed_s,bpp_y,bpp_z,bpp", 0, train);
+    trains_and_resumes(&run, "step,elapsed_s,rung,bpp_y,bpp_z,bpp", 0, train);
     let valid = std::fs::read_to_string(run.join("valid.csv")).unwrap();
     let steps: Vec<&str> = valid
         .lines()
@@ -601,6 +601,55 @@ fn train_entropy_multivariate_resume_export_and_code() {
 }
 
 #[test]
+fn train_entropy_of_a_variable_rate_model_keeps_its_ladder() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
+    let vr = concat!(env!("CARGO_MANIFEST_DIR"), "/weights/hp-n64m96-vr.nwt");
+    let train = |extra: &[&str]| {
+        neco()
+            .arg("train-entropy")
+            .args(["--weights", vr, "--dataset", assets, "--valid", assets])
+            .args(["--crops", "1", "--batch", "2", "--validate-every", "2"])
+            .args(["--steps", "2", "--run"])
+            .arg(&run)
+            .args(extra)
+            .assert()
+    };
+    train(&["--group", "2"])
+        .failure()
+        .stderr(predicates::str::contains(
+            "is a variable-rate model (8 rungs): its entropy model stays diagonal",
+        ));
+    train(&[]).success();
+    // Validated at every rung, before the first step and after the last; the rate
+    // rises with the rung.
+    let valid = std::fs::read_to_string(run.join("valid.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = valid
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|f| f.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 16, "{valid}");
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(
+            (r[0], r[2]),
+            ((i / 8 * 2) as f64, (i % 8) as f64),
+            "{valid}"
+        );
+        if i % 8 > 0 {
+            assert!(r[5] > rows[i - 1][5], "{valid}");
+        }
+    }
+    // The ladder is the weights' own, bit for bit, and so are its λ values.
+    let w = export_run(&run, &dir.path().join("out.nwt"));
+    let original = neco_core::weights::Weights::parse(&std::fs::read(vr).unwrap()).unwrap();
+    assert!(w.ladder.is_some());
+    assert_eq!(w.ladder, original.ladder);
+    assert!(w.config.contains("ladder_lambdas = ["), "{}", w.config);
+}
+
+#[test]
 fn train_entropy_context_starts_as_its_weights_and_is_not_exported() {
     let dir = tempfile::tempdir().unwrap();
     let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
@@ -617,7 +666,7 @@ fn train_entropy_context_starts_as_its_weights_and_is_not_exported() {
     let first_valid = |run: &std::path::Path| {
         let text = std::fs::read_to_string(run.join("valid.csv")).unwrap();
         let row = text.lines().nth(1).unwrap().to_owned();
-        // step,elapsed_s,bpp_y,bpp_z,bpp: drop the elapsed time.
+        // step,elapsed_s,rung,bpp_y,bpp_z,bpp: drop the elapsed time.
         let fields: Vec<&str> = row.split(',').collect();
         (fields[0].to_owned(), fields[2..].join(","))
     };

@@ -5,7 +5,10 @@
 //! With g_a and g_s frozen the reconstruction no longer depends on the entropy model
 //! (up to where the means put the quantization grid), so the loss is the rate alone.
 //! The frozen analysis runs once per crop, up front; a step then costs only the
-//! hyper networks. A multivariate run starts from the weights' diagonal model with
+//! hyper networks. A variable-rate model keeps its ladder too: each batch is coded
+//! at the steps of one rung drawn uniformly, and its loss is the rate relative to
+//! the batch's own (the gradient of ln bpp), so every rung's relative saving counts
+//! alike though the top rung codes ~20× the bits of the bottom one. A multivariate run starts from the weights' diagonal model with
 //! the coupling head at zero, so both runs of an ablation start from the same point.
 
 use std::path::{Path, PathBuf};
@@ -116,15 +119,17 @@ fn analyse(model: &HyperpriorModel, batches: impl Iterator<Item = Tensor<4>>) ->
     set
 }
 
-/// Bits per pixel of y, of z, and in total, of `y` under the model's entropy model.
-fn bpp(model: &HyperpriorModel, y: Tensor<4>, noise: bool) -> (Tensor<1>, f64, f64) {
+/// Bits per pixel of y, of z, and in total, of `y` under the model's entropy model,
+/// quantized with the steps of ladder rung `rung` (variable-rate models).
+fn bpp(model: &HyperpriorModel, y: Tensor<4>, noise: bool, rung: usize) -> (Tensor<1>, f64, f64) {
     let pixels = (y.dims()[0] * CROP * CROP) as f64;
     let noise = if noise {
         RateNoise::Random
     } else {
         RateNoise::Off
     };
-    let (bits_y, bits_z, _) = model.entropy_pass(y, noise, None);
+    let step = model.ladder.as_ref().map(|l| l.step(rung));
+    let (bits_y, bits_z, _) = model.entropy_pass(y, noise, step);
     let y_bpp = bits_y.div_scalar(pixels);
     let z_bpp = bits_z.div_scalar(pixels);
     let (yv, zv) = (
@@ -134,13 +139,19 @@ fn bpp(model: &HyperpriorModel, y: Tensor<4>, noise: bool) -> (Tensor<1>, f64, f
     (y_bpp + z_bpp, yv, zv)
 }
 
-/// Validation: bpp of y and z of the rounded latents (what the codec codes).
-fn validate(model: &HyperpriorModel, set: &LatentSet, m: usize, device: &Device) -> (f64, f64) {
+/// Validation at `rung`: bpp of y and z of the rounded latents (what the codec codes).
+fn validate(
+    model: &HyperpriorModel,
+    set: &LatentSet,
+    m: usize,
+    rung: usize,
+    device: &Device,
+) -> (f64, f64) {
     let model = model.valid();
     let (mut y, mut z) = (0.0, 0.0);
     let all: Vec<usize> = (0..set.count).collect();
     for chunk in all.chunks(16) {
-        let (_, yv, zv) = bpp(&model, set.batch(chunk, m, device), false);
+        let (_, yv, zv) = bpp(&model, set.batch(chunk, m, device), false, rung);
         y += yv * chunk.len() as f64;
         z += zv * chunk.len() as f64;
     }
@@ -161,8 +172,8 @@ fn start(
         args.weights.display()
     );
     anyhow::ensure!(
-        base.rungs == 0,
-        "{} is a variable-rate model ({} rungs); train its entropy model with `neco train`",
+        base.rungs == 0 || (args.group == 1 && !args.context),
+        "{} is a variable-rate model ({} rungs): its entropy model stays diagonal, without a context model",
         args.weights.display(),
         base.rungs
     );
@@ -241,27 +252,32 @@ fn start(
     }
 }
 
-/// Validate `model` on `valid`, print and append the line to `csv`, and remember
-/// the best step.
+/// Validate `model` on `valid` at each of its `rungs` (1 for a fixed-rate model),
+/// print and append one line per rung to `csv`, and remember the best step: the one
+/// of least bpp, or of a variable-rate model the least sum of the rungs' ln bpp.
 fn log_validation(
     model: &HyperpriorModel,
     valid: &LatentSet,
-    m: usize,
+    (m, rungs): (usize, usize),
     device: &Device,
     progress: &mut Progress,
     csv: &Path,
 ) -> anyhow::Result<()> {
-    let (y, z) = validate(model, valid, m, device);
-    let line = format!(
-        "{},{:.1},{y:.5},{z:.5},{:.5}",
-        progress.step,
-        progress.elapsed_s,
-        y + z
-    );
-    eprintln!("valid {line}");
-    append_csv(csv, "step,elapsed_s,bpp_y,bpp_z,bpp", &line)?;
-    if progress.best_valid_loss.is_none_or(|(b, _)| y + z < b) {
-        progress.best_valid_loss = Some((y + z, progress.step));
+    let mut score = 0.0;
+    for rung in 0..rungs {
+        let (y, z) = validate(model, valid, m, rung, device);
+        let line = format!(
+            "{},{:.1},{rung},{y:.5},{z:.5},{:.5}",
+            progress.step,
+            progress.elapsed_s,
+            y + z
+        );
+        eprintln!("valid {line}");
+        append_csv(csv, "step,elapsed_s,rung,bpp_y,bpp_z,bpp", &line)?;
+        score += if rungs > 1 { (y + z).ln() } else { y + z };
+    }
+    if progress.best_valid_loss.is_none_or(|(b, _)| score < b) {
+        progress.best_valid_loss = Some((score, progress.step));
     }
     Ok(())
 }
@@ -277,7 +293,11 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
     check_freezable(&args.frozen, "--frozen")?;
     let (config, model, ck) = start(args, &weights, &device)?;
     let mut model = model.freeze(&args.frozen);
+    // The ladder's steps are not the entropy model's to move (the rate alone would
+    // only grow them).
+    model.ladder = model.ladder.map(|l| l.no_grad());
     let m = config.m;
+    let rungs = config.rungs.max(1);
     let mut optim = AdamConfig::new().init();
     let mut progress = Progress::default();
     if let Some(ck) = ck {
@@ -324,7 +344,14 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
     let (mut acc_y, mut acc_z, mut acc_n) = (0.0, 0.0, 0usize);
     if let (Some(valid), 0) = (&valid_set, progress.step) {
         // The starting point, so the log shows what training gained.
-        log_validation(&model, valid, m, &args.device, &mut progress, &valid_csv)?;
+        log_validation(
+            &model,
+            valid,
+            (m, rungs),
+            &args.device,
+            &mut progress,
+            &valid_csv,
+        )?;
     }
     loop {
         if args.schedule.done(progress.step, started) {
@@ -333,7 +360,15 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
         let picks: Vec<usize> = (0..args.batch)
             .map(|_| rng.random_range(0..train_set.count))
             .collect();
-        let (loss, y_bpp, z_bpp) = bpp(&model, train_set.batch(&picks, m, &device), true);
+        let rung = if rungs > 1 {
+            rng.random_range(0..rungs)
+        } else {
+            0
+        };
+        let (mut loss, y_bpp, z_bpp) = bpp(&model, train_set.batch(&picks, m, &device), true, rung);
+        if rungs > 1 {
+            loss = loss.div_scalar(y_bpp + z_bpp);
+        }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(args.lr, model, grads);
         progress.step += 1;
@@ -355,7 +390,14 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
         }
         if let Some(valid) = &valid_set {
             if args.schedule.validates(progress.step) {
-                log_validation(&model, valid, m, &args.device, &mut progress, &valid_csv)?;
+                log_validation(
+                    &model,
+                    valid,
+                    (m, rungs),
+                    &args.device,
+                    &mut progress,
+                    &valid_csv,
+                )?;
             }
         }
         if last_ckpt.elapsed().as_secs() >= args.schedule.checkpoint_secs {
