@@ -342,16 +342,13 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
     let train_csv = args.run_dir.join("train.csv");
     let valid_csv = args.run_dir.join("valid.csv");
     let (mut acc_y, mut acc_z, mut acc_n) = (0.0, 0.0, 0usize);
-    if let (Some(valid), 0) = (&valid_set, progress.step) {
+    let log_valid = |model: &HyperpriorModel, progress: &mut Progress| match &valid_set {
+        Some(valid) => log_validation(model, valid, (m, rungs), &args.device, progress, &valid_csv),
+        None => Ok(()),
+    };
+    if progress.step == 0 {
         // The starting point, so the log shows what training gained.
-        log_validation(
-            &model,
-            valid,
-            (m, rungs),
-            &args.device,
-            &mut progress,
-            &valid_csv,
-        )?;
+        log_valid(&model, &mut progress)?;
     }
     loop {
         if args.schedule.done(progress.step, started) {
@@ -388,17 +385,8 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
             append_csv(&train_csv, "step,elapsed_s,bpp_y,bpp_z,bpp", &line)?;
             (acc_y, acc_z, acc_n) = (0.0, 0.0, 0);
         }
-        if let Some(valid) = &valid_set {
-            if args.schedule.validates(progress.step) {
-                log_validation(
-                    &model,
-                    valid,
-                    (m, rungs),
-                    &args.device,
-                    &mut progress,
-                    &valid_csv,
-                )?;
-            }
+        if args.schedule.validates(progress.step) {
+            log_valid(&model, &mut progress)?;
         }
         if last_ckpt.elapsed().as_secs() >= args.schedule.checkpoint_secs {
             checkpoint::save_module(&ckpt_dir, &model, &optim, &progress)?;
