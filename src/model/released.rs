@@ -88,6 +88,12 @@ pub const RELEASED: &[Released] = &[
         commit: "e036934",
         since: "2026-11-27",
     },
+    Released {
+        sha256: "ef0a6a770b7c2effc8e83e8af4fa97b77cb280740580a74768243de456b37d9a",
+        path: "weights/hp-n64m96-vr.nwt",
+        commit: "0ea1062",
+        since: "2026-11-27",
+    },
 ];
 
 /// The earlier default with this hash, if any.
