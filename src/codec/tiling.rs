@@ -44,9 +44,7 @@ impl Tile {
             (self.inner_rows.len(), self.inner_cols.len()),
         );
     }
-}
 
-impl Tile {
     /// The same tile on a grid `f` times coarser (z's grid is y's over 4); every
     /// bound must be a multiple of `f`.
     pub fn coarser(&self, f: usize) -> Tile {

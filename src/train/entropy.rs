@@ -8,8 +8,8 @@
 //! hyper networks. A variable-rate model keeps its ladder too: each batch is coded
 //! at the steps of one rung drawn uniformly, and its loss is the rate relative to
 //! the batch's own (the gradient of ln bpp), so every rung's relative saving counts
-//! alike though the top rung codes ~20× the bits of the bottom one. A multivariate run starts from the weights' diagonal model with
-//! the coupling head at zero, so both runs of an ablation start from the same point.
+//! alike though the top rung codes ~20× the bits of the bottom one. A multivariate
+//! run starts from the weights' diagonal model with the coupling head at zero, so both runs of an ablation start from the same point.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -139,7 +139,8 @@ fn bpp(model: &HyperpriorModel, y: Tensor<4>, noise: bool, rung: usize) -> (Tens
     (y_bpp + z_bpp, yv, zv)
 }
 
-/// Validation at `rung`: bpp of y and z of the rounded latents (what the codec codes).
+/// Validation at `rung`: bpp of y and z of the rounded latents (what the codec codes),
+/// `model` without autodiff.
 fn validate(
     model: &HyperpriorModel,
     set: &LatentSet,
@@ -147,11 +148,10 @@ fn validate(
     rung: usize,
     device: &Device,
 ) -> (f64, f64) {
-    let model = model.valid();
     let (mut y, mut z) = (0.0, 0.0);
     let all: Vec<usize> = (0..set.count).collect();
     for chunk in all.chunks(16) {
-        let (_, yv, zv) = bpp(&model, set.batch(chunk, m, device), false, rung);
+        let (_, yv, zv) = bpp(model, set.batch(chunk, m, device), false, rung);
         y += yv * chunk.len() as f64;
         z += zv * chunk.len() as f64;
     }
@@ -263,9 +263,10 @@ fn log_validation(
     progress: &mut Progress,
     csv: &Path,
 ) -> anyhow::Result<()> {
+    let model = model.valid();
     let mut score = 0.0;
     for rung in 0..rungs {
-        let (y, z) = validate(model, valid, m, rung, device);
+        let (y, z) = validate(&model, valid, m, rung, device);
         let line = format!(
             "{},{:.1},{rung},{y:.5},{z:.5},{:.5}",
             progress.step,
