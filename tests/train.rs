@@ -308,18 +308,41 @@ fn train_variable_rate_from_fixed_rate_weights() {
         .assert()
         .success();
 
-    // Weights of another architecture are refused as a start.
+    // Weights may start a model with a wider latent (the new channels start at zero,
+    // see src/model/grow.rs), which trains, exports and codes.
     let wide = dir.path().join("wide.toml");
-    std::fs::write(
-        &wide,
-        std::fs::read_to_string(&config)
-            .unwrap()
-            .replace("m = 8", "m = 16"),
-    )
-    .unwrap();
+    let config_text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&wide, config_text.replace("m = 8", "m = 16")).unwrap();
+    let wide_run = dir.path().join("wide");
+    let vr_init = weights.to_str().unwrap();
+    train(&wide, &wide_run, &["--steps", "1", "--init", vr_init])
+        .success()
+        .stderr(predicates::str::contains(
+            "widening y from 8 to 16 channels",
+        ));
+    let wide_weights = dir.path().join("wide.nwt");
+    let w = export_run(&wide_run, &wide_weights);
+    assert!(w.config.contains("m = 16"), "{}", w.config);
+    assert_eq!(w.ladder.as_ref().map(|l| l.rungs()), Some(3));
+    let stream = dir.path().join("wide.neco");
+    let info = encode_info(&wide_weights, img, &stream);
+    assert_eq!(info["model"], "tiny-test", "{info}");
+    neco()
+        .arg("decode")
+        .arg(&stream)
+        .arg("-o")
+        .arg(dir.path().join("wide.png"))
+        .arg("--weights")
+        .arg(&wide_weights)
+        .assert()
+        .success();
+
+    // Weights of another architecture are refused as a start.
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, config_text.replace("n = 8", "n = 16")).unwrap();
     train(
-        &wide,
-        &dir.path().join("wide"),
+        &other,
+        &dir.path().join("other"),
         &["--steps", "1", "--init", init],
     )
     .failure()

@@ -34,9 +34,10 @@ pub struct TrainCmd {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Start from the parameters of this weights file (same n, m and group) instead
-    /// of random ones, e.g. to turn a fixed-rate model into a variable-rate one;
-    /// ignored when the run resumes.
+    /// Start from the parameters of this weights file (same n and group) instead of
+    /// random ones, e.g. to turn a fixed-rate model into a variable-rate one, or to
+    /// widen y to the config's larger m (the new channels start at zero); ignored
+    /// when the run resumes.
     #[arg(long)]
     init: Option<PathBuf>,
     /// Backend to train on.
@@ -126,8 +127,8 @@ pub struct TrainTemporalCmd {
     #[arg(long, default_value_t = 96)]
     hidden: usize,
     /// Start from the prior of this run folder or weights file (e.g. one trained for
-    /// earlier weights of the same architecture) instead of random parameters;
-    /// ignored on resume.
+    /// earlier weights of the same architecture, or of fewer latent channels, which
+    /// it widens) instead of random parameters; ignored on resume.
     #[arg(long)]
     init: Option<PathBuf>,
     /// Frame pairs per batch.

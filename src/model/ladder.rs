@@ -83,4 +83,30 @@ impl RateLadder {
             super::tensor_to_vec(self.log_recon.val().mul_scalar(LOG_SCALE).exp()),
         )
     }
+
+    /// The ladder over `m` channels, more than it has: each new channel starts at
+    /// each rung's mean log step and log reconstruction scale over the old channels
+    /// (see [`super::grow`]).
+    pub fn widen(self, m: usize) -> Self {
+        let grow = |t: Tensor<2>| {
+            let old = t.dims()[1];
+            let mean = t.clone().mean_dim(1).repeat_dim(1, m - old);
+            let device = t.device();
+            let values = Tensor::cat(vec![t, mean], 1).into_data();
+            Param::from_tensor(Tensor::from_data(values, &device))
+        };
+        RateLadder {
+            log_step: grow(self.log_step.val()),
+            log_recon: grow(self.log_recon.val()),
+        }
+    }
+
+    /// The smallest quantization step any rung gives the channels in `channels`.
+    pub fn smallest_step(&self, channels: std::ops::Range<usize>) -> f32 {
+        let steps = self
+            .log_step
+            .val()
+            .narrow(1, channels.start, channels.len());
+        super::tensor_to_vec(steps.min().mul_scalar(LOG_SCALE).exp())[0]
+    }
 }

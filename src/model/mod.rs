@@ -8,6 +8,7 @@ pub mod export;
 pub mod factorized;
 pub mod gaussian;
 pub mod gdn;
+pub mod grow;
 pub mod hyperprior;
 pub mod ladder;
 pub mod released;

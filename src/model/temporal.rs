@@ -14,6 +14,7 @@ use burn::tensor::activation::relu;
 use neco_core::entropy::{HyperSynthesis, Layer};
 
 use super::export::conv_layer;
+use super::grow::{leaf, put};
 use super::transforms::{same3, Init};
 
 /// `T`: two 3×3 convolutions with ReLU, then a 1×1 convolution to 2M channels.
@@ -111,6 +112,60 @@ impl TemporalNet {
         Ok(out)
     }
 
+    /// The network for `m` latent channels, more than the `m0` it has, doing what it
+    /// did for the old channels and nothing for the new ones: it does not read their
+    /// inputs and makes no corrections for them, yet (see [`super::grow`]).
+    pub fn widen(self, m0: usize, m: usize) -> Self {
+        let device = self.conv1.weight.device();
+        let (hidden, k) = (self.hidden(), 3);
+        // Input channels: scales, means, the previous ŷ (M each), then Δ.
+        let old = self.conv1.weight.val();
+        let mut w = Tensor::zeros([hidden, 3 * m + 1, k, k], &device);
+        for part in 0..3 {
+            w = put(
+                w,
+                [0..hidden, part * m..part * m + m0, 0..k, 0..k],
+                old.clone().narrow(1, part * m0, m0),
+            );
+        }
+        w = put(
+            w,
+            [0..hidden, 3 * m..3 * m + 1, 0..k, 0..k],
+            old.narrow(1, 3 * m0, 1),
+        );
+        let mut conv1 = self.conv1;
+        conv1.weight = leaf(w);
+        // Output channels: corrections of the scales, then of the means.
+        let mut conv3 = self.conv3;
+        let old = conv3.weight.val();
+        let mut w = Tensor::zeros([2 * m, hidden, 1, 1], &device);
+        for part in 0..2 {
+            w = put(
+                w,
+                [part * m..part * m + m0, 0..hidden, 0..1, 0..1],
+                old.clone().narrow(0, part * m0, m0),
+            );
+        }
+        conv3.weight = leaf(w);
+        if let Some(bias) = &mut conv3.bias {
+            let old = bias.val();
+            let mut b = Tensor::zeros([2 * m], &device);
+            for part in 0..2 {
+                b = put(
+                    b,
+                    [part * m..part * m + m0],
+                    old.clone().narrow(0, part * m0, m0),
+                );
+            }
+            *bias = leaf(b);
+        }
+        TemporalNet {
+            conv1,
+            conv2: self.conv2,
+            conv3,
+        }
+    }
+
     /// A network with the parameters of a burnpack record (a checkpoint).
     pub fn from_record_bytes(
         m: usize,
@@ -142,5 +197,44 @@ mod tests {
         // A prior for another number of latent channels is refused.
         let e = TemporalNet::from_export(&stored, 5, &device).unwrap_err();
         assert!(e.to_string().contains("maps 13 to 6 channels"), "{e}");
+    }
+
+    /// A widened prior corrects the old channels as before, from the old inputs only,
+    /// and the new channels not at all.
+    #[test]
+    fn a_widened_prior_keeps_its_corrections() {
+        use burn::tensor::Distribution;
+        let device = Device::flex();
+        let mut net = TemporalNet::new(4, 6, &device);
+        // A trained last layer: random instead of zero.
+        net.conv3.weight = leaf(
+            net.conv3
+                .weight
+                .val()
+                .random_like(Distribution::Normal(0.0, 1.0)),
+        );
+        let input = Tensor::<4>::random([1, 13, 5, 7], Distribution::Normal(0.0, 1.0), &device);
+        let before = net.forward(input.clone());
+        // The widened input: each part of four channels followed by four new ones (which
+        // must be ignored), then Δ.
+        let noise = |n| Tensor::<4>::random([1, n, 5, 7], Distribution::Normal(0.0, 1.0), &device);
+        let mut parts = Vec::new();
+        for part in 0..3 {
+            parts.push(input.clone().narrow(1, part * 4, 4));
+            parts.push(noise(4));
+        }
+        parts.push(input.narrow(1, 12, 1));
+        let after = net.widen(4, 8).forward(Tensor::cat(parts, 1));
+        let expect = Tensor::cat(
+            vec![
+                before.clone().narrow(1, 0, 4),
+                Tensor::zeros([1, 4, 5, 7], &device),
+                before.narrow(1, 4, 4),
+                Tensor::zeros([1, 4, 5, 7], &device),
+            ],
+            1,
+        );
+        let worst = crate::model::tensor_to_vec((after - expect).abs().max())[0];
+        assert!(worst < 1e-5, "corrections moved by {worst}");
     }
 }

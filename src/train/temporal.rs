@@ -363,7 +363,7 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
             prior_of_weights(init, &device)?
         };
         anyhow::ensure!(
-            (from.m, from.hidden) == (m, settings.hidden),
+            from.m <= m && from.hidden == settings.hidden,
             "the prior in {} has {} latent and {} hidden channels, this run {m} and {}",
             init.display(),
             from.m,
@@ -372,6 +372,11 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
         );
         eprintln!("starting from step {step} of {}", init.display());
         net = init_net;
+        if from.m < m {
+            // The image model's latent was widened (`crate::model::grow`).
+            eprintln!("widening the prior from {} to {m} latent channels", from.m);
+            net = net.widen(from.m, m);
+        }
     }
     if let Some(ck) = resumed {
         net = TemporalNet::from_record_bytes(m, settings.hidden, ck.model, &device)?;

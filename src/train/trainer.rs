@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use super::checkpoint::{self, Progress};
 use super::coded::CodedValidation;
 use super::data::{centre_batches, load_images, random_batch, RgbImage};
+use crate::model::grow::widen_latent;
 use crate::model::ladder::RateLadder;
 use crate::model::weights::WeightsFile;
 use crate::model::{ConfigFile, HyperpriorModel, Init, ModelConfig, TrainConfig};
@@ -104,14 +105,18 @@ fn validate(model: &HyperpriorModel, batches: &[Tensor<4>], rung: usize, lambda:
 }
 
 /// The model of weights file `path` with the ladder `cfg` asks for (a fresh one when
-/// the file has none).
+/// the file has none), its latent widened when `cfg` asks for more channels (see
+/// [`crate::model::grow`]).
 fn init_from(path: &Path, cfg: &ModelConfig, device: &Device) -> anyhow::Result<HyperpriorModel> {
     let weights = WeightsFile::read(path)?;
     let base = &weights.config;
+    let grows = base.m < cfg.m;
     anyhow::ensure!(
-        (base.n, base.m, base.group) == (cfg.n, cfg.m, cfg.group)
+        (base.n, base.group) == (cfg.n, cfg.group)
+            && (base.m == cfg.m || grows)
             && (base.rungs == cfg.rungs || base.rungs == 0),
-        "{} holds a model of n={} m={} group={} rungs={}; the config asks for n={} m={} group={} rungs={}",
+        "{} holds a model of n={} m={} group={} rungs={}; the config asks for n={} m={} group={} rungs={} \
+         (only m may grow)",
         path.display(),
         base.n,
         base.m,
@@ -123,6 +128,13 @@ fn init_from(path: &Path, cfg: &ModelConfig, device: &Device) -> anyhow::Result<
         cfg.rungs
     );
     let mut model = weights.model(device)?;
+    if grows {
+        eprintln!(
+            "widening y from {} to {} channels (the new ones start at zero)",
+            base.m, cfg.m
+        );
+        model = widen_latent(model, base, cfg, device)?;
+    }
     if model.ladder.is_none() && cfg.rungs > 0 {
         model.ladder = Some(RateLadder::new(cfg.rungs, cfg.m, device));
     }

@@ -1,0 +1,248 @@
+//! Widening a trained model's latent y (more channels M) without changing what it codes.
+//!
+//! The top of a model's rate range saturates when y has too few channels: Ballé et
+//! al. 2018 and CompressAI give their high-rate models a larger M for that reason.
+//! Training a larger model from scratch costs what a CPU cannot spend, so a trained
+//! model grows instead: the new channels start as exact zeros — g_a's new rows are
+//! zero, and so are every weight that reads them (h_a's new inputs) and every weight
+//! by which h_s's new hidden units reach the old outputs — so the widened model codes
+//! the old channels exactly as before and the new ones as zeros, at no cost in bits.
+//! The weights that *read* the new channels in g_s are random, not zero: the gradient
+//! of the distortion then reaches g_a's new rows through them (straight-through
+//! rounding), so the new channels start to learn on the first step.
+
+use std::ops::Range;
+
+use burn::module::Param;
+use burn::prelude::*;
+
+use super::hyperprior::HyperpriorModel;
+use super::transforms::Init;
+use super::ModelConfig;
+
+/// The new channels' predicted scale, in units of the smallest quantization step any
+/// rung gives them: just above the scale floor (`SCALE_MIN` = 0.11), so coding their
+/// zeros costs ~10⁻⁵ bits each, while the scale still has a gradient at that rung.
+const NEW_SCALE_IN_STEPS: f32 = 0.12;
+
+/// A fresh parameter holding `t`'s values (no autodiff history).
+pub(crate) fn leaf<const D: usize>(t: Tensor<D>) -> Param<Tensor<D>> {
+    let device = t.device();
+    Param::from_tensor(Tensor::from_data(t.into_data(), &device))
+}
+
+/// `base` with `block` written at `at`.
+pub(crate) fn put<const D: usize>(
+    base: Tensor<D>,
+    at: [Range<usize>; D],
+    block: Tensor<D>,
+) -> Tensor<D> {
+    base.slice_assign(at, block)
+}
+
+/// `old` (trained with `old_cfg`) grown to the `cfg.m` latent channels of `cfg`, which
+/// must otherwise be the same architecture (n, diagonal entropy model, no context
+/// model, rungs as many or none). See the module docs for how the new channels start.
+pub fn widen_latent(
+    old: HyperpriorModel,
+    old_cfg: &ModelConfig,
+    cfg: &ModelConfig,
+    device: &Device,
+) -> anyhow::Result<HyperpriorModel> {
+    let (m0, m1, n) = (old_cfg.m, cfg.m, cfg.n);
+    anyhow::ensure!(
+        m1 > m0 && old_cfg.n == n,
+        "a model grows to more latent channels with the same n (n={} m={} → n={n} m={m1})",
+        old_cfg.n,
+        m0
+    );
+    anyhow::ensure!(
+        old_cfg.group == 1 && cfg.group == 1 && !old_cfg.context && !cfg.context,
+        "only diagonal models without a context model grow"
+    );
+    anyhow::ensure!(
+        old_cfg.rungs == cfg.rungs || old_cfg.rungs == 0,
+        "a model grows with its rate ladder: {} rungs, the config asks for {}",
+        old_cfg.rungs,
+        cfg.rungs
+    );
+    let (h0, h1) = (m0 * 3 / 2, m1 * 3 / 2);
+    let fresh = HyperpriorModel::new(cfg, Init::Random, device);
+    let mut grown = HyperpriorModel {
+        g_a: old.g_a,
+        g_s: old.g_s,
+        h_a: old.h_a,
+        h_s: fresh.h_s,
+        z_density: old.z_density,
+        ladder: fresh.ladder,
+        context: None,
+    };
+
+    // g_a: the new rows of y are zero.
+    let conv = &mut grown.g_a.conv4;
+    conv.weight = leaf(put(
+        Tensor::zeros([m1, n, 5, 5], device),
+        [0..m0, 0..n, 0..5, 0..5],
+        conv.weight.val(),
+    ));
+    if let Some(bias) = &mut conv.bias {
+        *bias = leaf(put(Tensor::zeros([m1], device), [0..m0], bias.val()));
+    }
+    // g_s: random weights read the new channels (ConvTranspose2d weights are [in, out, k, k]).
+    let deconv = &mut grown.g_s.deconv1;
+    deconv.weight = leaf(put(
+        fresh.g_s.deconv1.weight.val(),
+        [0..m0, 0..n, 0..5, 0..5],
+        deconv.weight.val(),
+    ));
+    // h_a: z does not see the new channels yet.
+    let conv = &mut grown.h_a.conv1;
+    conv.weight = leaf(put(
+        Tensor::zeros([n, m1, 3, 3], device),
+        [0..n, 0..m0, 0..3, 0..3],
+        conv.weight.val(),
+    ));
+
+    // h_s: new hidden units are random but reach the old outputs through zeros only.
+    let (old_hs, hs) = (old.h_s, &mut grown.h_s);
+    hs.deconv1.weight = leaf(put(
+        hs.deconv1.weight.val(),
+        [0..n, 0..m0, 0..5, 0..5],
+        old_hs.deconv1.weight.val(),
+    ));
+    if let (Some(bias), Some(old)) = (&mut hs.deconv1.bias, &old_hs.deconv1.bias) {
+        *bias = leaf(put(bias.val(), [0..m0], old.val()));
+    }
+    let w = put(
+        hs.deconv2.weight.val(),
+        [m0..m1, 0..h0, 0..5, 0..5],
+        Tensor::zeros([m1 - m0, h0, 5, 5], device),
+    );
+    hs.deconv2.weight = leaf(put(
+        w,
+        [0..m0, 0..h0, 0..5, 0..5],
+        old_hs.deconv2.weight.val(),
+    ));
+    if let (Some(bias), Some(old)) = (&mut hs.deconv2.bias, &old_hs.deconv2.bias) {
+        *bias = leaf(put(bias.val(), [0..h0], old.val()));
+    }
+    // The output holds M scales then M means: the old ones move to their new places,
+    // the new ones start constant (zero weights).
+    let old_w = old_hs.conv3.weight.val();
+    let w = put(
+        Tensor::zeros([2 * m1, h1, 3, 3], device),
+        [0..m0, 0..h0, 0..3, 0..3],
+        old_w.clone().narrow(0, 0, m0),
+    );
+    hs.conv3.weight = leaf(put(
+        w,
+        [m1..m1 + m0, 0..h0, 0..3, 0..3],
+        old_w.narrow(0, m0, m0),
+    ));
+    let old_bias = old_hs
+        .conv3
+        .bias
+        .as_ref()
+        .map(|b| b.val())
+        .unwrap_or_else(|| Tensor::zeros([2 * m0], device));
+
+    // The ladder: the new channels start at each rung's mean step and reconstruction
+    // scale over the old channels.
+    if let Some(old_ladder) = old.ladder {
+        grown.ladder = Some(old_ladder.widen(m1));
+    }
+    let new_step = match &grown.ladder {
+        Some(ladder) => ladder.smallest_step(m0..m1),
+        None => 1.0,
+    };
+    let bias = put(
+        Tensor::zeros([2 * m1], device),
+        [0..m0],
+        old_bias.clone().narrow(0, 0, m0),
+    );
+    let bias = put(
+        bias,
+        [m0..m1],
+        Tensor::full([m1 - m0], NEW_SCALE_IN_STEPS * new_step, device),
+    );
+    let bias = put(bias, [m1..m1 + m0], old_bias.narrow(0, m0, m0));
+    hs.conv3.bias = Some(leaf(bias));
+    Ok(grown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::hyperprior::RateNoise;
+    use burn::tensor::Distribution;
+
+    fn config(m: usize) -> ModelConfig {
+        toml::from_str(&format!("name = \"t\"\nn = 8\nm = {m}\nrungs = 3")).unwrap()
+    }
+
+    /// Bits of y, bits of z and the reconstruction of `x` at every rung, rounded as
+    /// the codec rounds.
+    fn code(model: &HyperpriorModel, x: &Tensor<4>) -> Vec<(f32, f32, Vec<f32>)> {
+        let ladder = model.ladder.as_ref().unwrap();
+        (0..ladder.rungs())
+            .map(|rung| {
+                let y = model.g_a.forward(x.clone());
+                let (bits_y, bits_z, y_hat) =
+                    model.entropy_pass(y, RateNoise::Off, Some(ladder.step(rung)));
+                let x_hat = model.g_s.forward(y_hat * ladder.recon(rung));
+                (
+                    crate::model::tensor_to_vec(bits_y)[0],
+                    crate::model::tensor_to_vec(bits_z)[0],
+                    crate::model::tensor_to_vec(x_hat),
+                )
+            })
+            .collect()
+    }
+
+    /// A widened model codes the old channels as before and the new ones as zeros
+    /// that cost (almost) nothing, at every rung; and its new channels can learn: the
+    /// distortion's gradient reaches g_a's new rows.
+    #[test]
+    fn widening_keeps_what_the_model_codes() {
+        let device = Device::flex();
+        let (small, large) = (config(8), config(16));
+        let old = HyperpriorModel::new(&small, Init::Random, &device);
+        let x = Tensor::<4>::random([1, 3, 128, 128], Distribution::Uniform(0.0, 1.0), &device);
+        let before = code(&old, &x);
+        let grown = widen_latent(old, &small, &large, &device).unwrap();
+        let after = code(&grown, &x);
+        let new_symbols = (8 * 8 * 8) as f32;
+        for (rung, ((by, bz, bx), (ay, az, ax))) in before.iter().zip(&after).enumerate() {
+            assert_eq!(bz, az, "rung {rung}: bits of z");
+            assert!(
+                *ay >= by - 1e-3 && *ay <= by + 1e-3 * new_symbols,
+                "rung {rung}: bits of y {by} → {ay}"
+            );
+            let worst = bx
+                .iter()
+                .zip(ax)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-5, "rung {rung}: reconstruction moved by {worst}");
+        }
+
+        let device = device.autodiff();
+        let old = HyperpriorModel::new(&small, Init::Random, &device);
+        let grown = widen_latent(old, &small, &large, &device).unwrap();
+        let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Uniform(0.0, 1.0), &device);
+        let out = grown.forward_train(x.clone(), 2);
+        let grads = (out.x_hat - x).powi_scalar(2).mean().backward();
+        let g = grown.g_a.conv4.weight.grad(&grads).unwrap();
+        let new_rows = crate::model::tensor_to_vec(g.narrow(0, 8, 8).abs().sum());
+        assert!(new_rows[0] > 0.0, "no gradient reaches the new channels");
+    }
+
+    /// Models that differ in more than M, or shrink, are refused with the reason.
+    #[test]
+    fn widening_refuses_other_changes() {
+        let device = Device::flex();
+        let old = HyperpriorModel::new(&config(16), Init::Zeros, &device);
+        let err = widen_latent(old, &config(16), &config(8), &device).unwrap_err();
+        assert!(err.to_string().contains("more latent channels"), "{err}");
+    }
+}
