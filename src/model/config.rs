@@ -12,6 +12,12 @@ pub struct ModelConfig {
     pub n: usize,
     /// Channels of the latent y.
     pub m: usize,
+    /// Channels of h_s's first hidden layer (its second has 1.5× as many); 0: m, as
+    /// in Minnen et al. 2018. A model whose y was widened (`crate::model::grow`) keeps
+    /// its h_s width, so the parameter path, which runs on every decode, costs about
+    /// what it did.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hyper: usize,
     /// Channels per group of the multivariate Gaussian model of y (1: the diagonal
     /// mean–scale model; see `neco_core::entropy::coupling`).
     #[serde(default = "diagonal", skip_serializing_if = "is_diagonal")]
@@ -196,13 +202,25 @@ impl TrainConfig {
 }
 
 impl ModelConfig {
+    /// Channels of h_s's first hidden layer (see [`ModelConfig::hyper`]).
+    pub fn hyper_width(&self) -> usize {
+        if self.hyper == 0 {
+            self.m
+        } else {
+            self.hyper
+        }
+    }
+
     /// Check the sizes are in a range the container and the parameter path accept.
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
-            (1..=1024).contains(&self.n) && (1..=1024).contains(&self.m),
-            "model channels n={} m={} must be in 1..=1024",
+            (1..=1024).contains(&self.n)
+                && (1..=1024).contains(&self.m)
+                && (0..=1024).contains(&self.hyper),
+            "model channels n={} m={} hyper={} must be in 1..=1024",
             self.n,
-            self.m
+            self.m,
+            self.hyper
         );
         anyhow::ensure!(
             (1..=neco_core::entropy::MAX_GROUP).contains(&self.group)

@@ -66,7 +66,10 @@ pub fn widen_latent(
         old_cfg.rungs,
         cfg.rungs
     );
-    let (h0, h1) = (m0 * 3 / 2, m1 * 3 / 2);
+    // h_s's hidden widths: k and 1.5·k.
+    let (k0, k1) = (old_cfg.hyper_width(), cfg.hyper_width());
+    anyhow::ensure!(k1 >= k0, "h_s cannot narrow ({k0} → {k1} hidden channels)");
+    let (h0, h1) = (k0 * 3 / 2, k1 * 3 / 2);
     let fresh = HyperpriorModel::new(cfg, Init::Random, device);
     let mut grown = HyperpriorModel {
         g_a: old.g_a,
@@ -103,24 +106,25 @@ pub fn widen_latent(
         conv.weight.val(),
     ));
 
-    // h_s: new hidden units are random but reach the old outputs through zeros only.
+    // h_s: new hidden units (if its width grows with m) are random but reach the old
+    // outputs through zeros only.
     let (old_hs, hs) = (old.h_s, &mut grown.h_s);
     hs.deconv1.weight = leaf(put(
         hs.deconv1.weight.val(),
-        [0..n, 0..m0, 0..5, 0..5],
+        [0..n, 0..k0, 0..5, 0..5],
         old_hs.deconv1.weight.val(),
     ));
     if let (Some(bias), Some(old)) = (&mut hs.deconv1.bias, &old_hs.deconv1.bias) {
-        *bias = leaf(put(bias.val(), [0..m0], old.val()));
+        *bias = leaf(put(bias.val(), [0..k0], old.val()));
     }
     let w = put(
         hs.deconv2.weight.val(),
-        [m0..m1, 0..h0, 0..5, 0..5],
-        Tensor::zeros([m1 - m0, h0, 5, 5], device),
+        [k0..k1, 0..h0, 0..5, 0..5],
+        Tensor::zeros([k1 - k0, h0, 5, 5], device),
     );
     hs.deconv2.weight = leaf(put(
         w,
-        [0..m0, 0..h0, 0..5, 0..5],
+        [0..k0, 0..h0, 0..5, 0..5],
         old_hs.deconv2.weight.val(),
     ));
     if let (Some(bias), Some(old)) = (&mut hs.deconv2.bias, &old_hs.deconv2.bias) {
@@ -176,8 +180,9 @@ mod tests {
     use crate::model::hyperprior::RateNoise;
     use burn::tensor::Distribution;
 
-    fn config(m: usize) -> ModelConfig {
-        toml::from_str(&format!("name = \"t\"\nn = 8\nm = {m}\nrungs = 3")).unwrap()
+    fn config(m: usize, hyper: usize) -> ModelConfig {
+        let text = format!("name = \"t\"\nn = 8\nm = {m}\nhyper = {hyper}\nrungs = 3");
+        toml::from_str(&text).unwrap()
     }
 
     /// Bits of y, bits of z and the reconstruction of `x` at every rung, rounded as
@@ -200,12 +205,18 @@ mod tests {
     }
 
     /// A widened model codes the old channels as before and the new ones as zeros
-    /// that cost (almost) nothing, at every rung; and its new channels can learn: the
-    /// distortion's gradient reaches g_a's new rows.
+    /// that cost (almost) nothing, at every rung, whether h_s widens with it or keeps
+    /// its width; and its new channels can learn: the distortion's gradient reaches
+    /// g_a's new rows.
     #[test]
     fn widening_keeps_what_the_model_codes() {
+        widening_keeps(0);
+        widening_keeps(8);
+    }
+
+    fn widening_keeps(hyper: usize) {
         let device = Device::flex();
-        let (small, large) = (config(8), config(16));
+        let (small, large) = (config(8, 0), config(16, hyper));
         let old = HyperpriorModel::new(&small, Init::Random, &device);
         let x = Tensor::<4>::random([1, 3, 128, 128], Distribution::Uniform(0.0, 1.0), &device);
         let before = code(&old, &x);
@@ -241,8 +252,11 @@ mod tests {
     #[test]
     fn widening_refuses_other_changes() {
         let device = Device::flex();
-        let old = HyperpriorModel::new(&config(16), Init::Zeros, &device);
-        let err = widen_latent(old, &config(16), &config(8), &device).unwrap_err();
+        let old = HyperpriorModel::new(&config(16, 0), Init::Zeros, &device);
+        let err = widen_latent(old, &config(16, 0), &config(8, 0), &device).unwrap_err();
         assert!(err.to_string().contains("more latent channels"), "{err}");
+        let old = HyperpriorModel::new(&config(8, 0), Init::Zeros, &device);
+        let err = widen_latent(old, &config(8, 0), &config(16, 4), &device).unwrap_err();
+        assert!(err.to_string().contains("cannot narrow"), "{err}");
     }
 }

@@ -81,7 +81,7 @@ impl HyperpriorModel {
             g_a: Analysis::new(cfg.n, cfg.m, init, device),
             g_s: Synthesis::new(cfg.n, cfg.m, init, device),
             h_a: HyperAnalysis::new(cfg.n, cfg.m, init, device),
-            h_s: HyperSynthesis::new(cfg.n, cfg.m, cfg.group, init, device),
+            h_s: HyperSynthesis::new(cfg.n, cfg.m, cfg.hyper_width(), cfg.group, init, device),
             z_density: FactorizedDensity::new(cfg.n, device),
             ladder: (cfg.rungs > 0).then(|| RateLadder::new(cfg.rungs, cfg.m, device)),
             context: cfg

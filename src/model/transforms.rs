@@ -185,12 +185,20 @@ pub struct HyperSynthesis {
 }
 
 impl HyperSynthesis {
-    /// h_s for channel groups of `group` (1: diagonal model).
-    pub fn new(n: usize, m: usize, group: usize, init: Init, device: &Device) -> Self {
+    /// h_s from `n` channels to the parameters of `m`, through `hidden` and 1.5 ×
+    /// `hidden` channels, for channel groups of `group` (1: diagonal model).
+    pub fn new(
+        n: usize,
+        m: usize,
+        hidden: usize,
+        group: usize,
+        init: Init,
+        device: &Device,
+    ) -> Self {
         HyperSynthesis {
-            deconv1: up(n, m, init, device),
-            deconv2: up(m, m * 3 / 2, init, device),
-            conv3: same3(m * 3 / 2, 2 * m, init, device),
+            deconv1: up(n, hidden, init, device),
+            deconv2: up(hidden, hidden * 3 / 2, init, device),
+            conv3: same3(hidden * 3 / 2, 2 * m, init, device),
             lower: None,
         }
         .with_groups(m, group, device)
@@ -199,9 +207,10 @@ impl HyperSynthesis {
     /// Gives a diagonal h_s the head of the multivariate model with groups of `group`,
     /// zero-initialised so that the model starts out exactly as the diagonal one.
     pub fn with_groups(mut self, m: usize, group: usize, device: &Device) -> Self {
+        let hidden = self.conv3.weight.dims()[1];
         self.lower = (group > 1).then(|| {
             let out = neco_core::entropy::coupling::hyper_channels(m, group) - 2 * m;
-            Conv2dConfig::new([m * 3 / 2, out], [3, 3])
+            Conv2dConfig::new([hidden, out], [3, 3])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .with_initializer(burn::nn::Initializer::Zeros)
                 .init(device)
