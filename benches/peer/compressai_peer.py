@@ -4,7 +4,8 @@ the context model: neco's default architecture) on PyTorch CPU, on the images a
 `neco rd` run measured, and prints neco's time / the peer's time.
 
 The peer is built with neco's channel counts (N, M read from the run's model name,
-default 64/96) and random weights: speed does not depend on the weight values, and its
+default 64/96; h_s as narrow as neco's when the run's `hyper_width` says it is) and
+random weights: speed does not depend on the weight values, and its
 entropy coder still codes real latents. Use benches/peer/run.sh, which sets everything up.
 """
 import argparse
@@ -21,6 +22,7 @@ from PIL import Image
 
 import compressai
 from compressai.models import MeanScaleHyperprior
+from compressai.models.utils import conv, deconv
 
 
 def load(path):
@@ -50,7 +52,18 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    net = MeanScaleHyperprior(N=n_ch, M=m_ch).eval()
+    net = MeanScaleHyperprior(N=n_ch, M=m_ch)
+    k_ch = rd.get("hyper_width") or m_ch
+    if k_ch != m_ch:
+        # neco's h_s keeps a narrower width than M (a model whose y was widened).
+        net.h_s = torch.nn.Sequential(
+            deconv(n_ch, k_ch),
+            torch.nn.LeakyReLU(inplace=True),
+            deconv(k_ch, k_ch * 3 // 2),
+            torch.nn.LeakyReLU(inplace=True),
+            conv(k_ch * 3 // 2, m_ch * 2, stride=1, kernel_size=3),
+        )
+    net = net.eval()
     net.update(force=True)
     images = [load(os.path.join(folder, name)) for name in names]
 
@@ -73,7 +86,7 @@ def main():
                 bpp.append(sum(len(s[0]) for s in out["strings"]) * 8 / (h * w))
 
     peer = {
-        "peer": f"CompressAI {compressai.__version__} MeanScaleHyperprior(N={n_ch}, M={m_ch}), random weights",
+        "peer": f"CompressAI {compressai.__version__} MeanScaleHyperprior(N={n_ch}, M={m_ch}, h_s width {k_ch}), random weights",
         "torch": torch.__version__,
         "threads": args.threads,
         "images": len(names),

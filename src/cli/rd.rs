@@ -196,6 +196,7 @@ impl RdCmd {
             wall_seconds: start.elapsed().as_secs_f64(),
             model: weights.config.name.clone(),
             weights_sha256: hex(&weights.sha256),
+            hyper_width: weights.config.hyper_width(),
             curves,
             samples,
             comparisons,

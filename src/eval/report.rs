@@ -24,6 +24,9 @@ pub struct RdReport {
     pub model: String,
     /// Weights sha256 (hex).
     pub weights_sha256: String,
+    /// Channels of the model's h_s's first hidden layer (benches/peer builds its peer
+    /// alike).
+    pub hyper_width: usize,
     /// Measured and published curves.
     pub curves: Vec<Curve>,
     /// Every measurement.

@@ -97,6 +97,38 @@ pub struct TrainConfig {
     /// validation losses' sum that ranks checkpoints.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rung_weights: Vec<f64>,
+    /// Channels of y whose bits count less for a while (a widened model's new ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_ramp: Option<RateRamp>,
+}
+
+/// A widened model's new channels (see [`crate::model::grow`]) learn to carry
+/// information before they pay for it: started at zero they are pinned there, as any
+/// value costs many bits at the floor scale before the scale has learnt to rise. The
+/// bits of channels `from_channel..` count nothing before step `start`, then rise
+/// linearly to count fully from step `end` (`rate_ramp = { from_channel = 96, start
+/// = 0, end = 3000 }`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RateRamp {
+    /// First channel of y the ramp applies to.
+    pub from_channel: usize,
+    /// Last step at which their bits count nothing.
+    pub start: usize,
+    /// First step at which their bits count fully.
+    pub end: usize,
+}
+
+impl RateRamp {
+    /// How much the ramped channels' bits count at optimizer step `step` (0 … 1).
+    pub fn weight_at(&self, step: usize) -> f64 {
+        if step >= self.end {
+            1.0
+        } else if step <= self.start {
+            0.0
+        } else {
+            (step - self.start) as f64 / (self.end - self.start) as f64
+        }
+    }
 }
 
 /// The parts of a model `frozen` may name.
@@ -182,6 +214,13 @@ impl TrainConfig {
             self.rung_weights.iter().all(|w| w.is_finite() && *w > 0.0),
             "rung_weights must be positive"
         );
+        if let Some(ramp) = &self.rate_ramp {
+            anyhow::ensure!(
+                ramp.from_channel < model.m && ramp.start <= ramp.end && model.group == 1,
+                "rate_ramp needs from_channel < m = {}, start <= end and a diagonal model",
+                model.m
+            );
+        }
         check_freezable(&self.frozen, "frozen")?;
         let all = std::iter::once(self.lambda).filter(|_| model.rungs == 0);
         for l in all.chain(self.lambdas.iter().copied()) {
@@ -280,6 +319,33 @@ mod tests {
         assert_eq!(tc.lr_at(50), 0.0008);
         assert_eq!(tc.lr_at(99), 0.0008);
         assert_eq!(tc.lr_at(100), 0.0005);
+    }
+
+    #[test]
+    fn a_rate_ramp_rises_from_start_to_end_and_fits_the_model() {
+        let text = |ramp: &str| {
+            format!(
+                "[model]\nname = \"x\"\nn = 8\nm = 8\n[train]\nlambda = 0.01\nlr = 0.001\n\
+                 batch = 1\ncrop = 64\nrate_ramp = {{ {ramp} }}\n"
+            )
+        };
+        let tc = ConfigFile::from_toml(&text("from_channel = 4, start = 10, end = 30"))
+            .unwrap()
+            .train
+            .unwrap();
+        let ramp = tc.rate_ramp.unwrap();
+        let at: Vec<f64> = [0, 10, 20, 30, 99]
+            .iter()
+            .map(|&s| ramp.weight_at(s))
+            .collect();
+        assert_eq!(at, [0.0, 0.0, 0.5, 1.0, 1.0]);
+        for bad in [
+            "from_channel = 8, start = 0, end = 1",
+            "from_channel = 4, start = 2, end = 1",
+        ] {
+            let err = ConfigFile::from_toml(&text(bad)).unwrap_err();
+            assert!(err.to_string().contains("rate_ramp needs"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -137,9 +137,22 @@ impl HyperpriorModel {
     /// # Shapes
     /// - `x`: `[B, 3, H, W]`, H and W multiples of 64
     pub fn forward_train(&self, x: Tensor<4>, rung: usize) -> TrainOutput {
+        self.forward_train_weighted(x, rung, None)
+    }
+
+    /// [`forward_train`](Self::forward_train) with the bits of each channel of y
+    /// weighted by `rate_weights` (`[1, M, 1, 1]`; `None`: 1 each) in `bits_y`.
+    pub fn forward_train_weighted(
+        &self,
+        x: Tensor<4>,
+        rung: usize,
+        rate_weights: Option<Tensor<4>>,
+    ) -> TrainOutput {
         let y = self.g_a.forward(x);
         let step = self.ladder.as_ref().map(|l| l.step(rung));
-        let (bits_y, bits_z, mut y_hat) = self.entropy_pass(y, RateNoise::Random, step);
+        let z = self.h_a.forward(y.clone());
+        let (bits_y, bits_z, mut y_hat) =
+            self.entropy_pass_weighted(y, z, RateNoise::Random, step, rate_weights);
         if let Some(ladder) = &self.ladder {
             y_hat = y_hat * ladder.recon(rung);
         }
@@ -173,6 +186,17 @@ impl HyperpriorModel {
         noise: RateNoise,
         step: Option<Tensor<4>>,
     ) -> (Tensor<1>, Tensor<1>, Tensor<4>) {
+        self.entropy_pass_weighted(y, z, noise, step, None)
+    }
+
+    fn entropy_pass_weighted(
+        &self,
+        y: Tensor<4>,
+        z: Tensor<4>,
+        noise: RateNoise,
+        step: Option<Tensor<4>>,
+        rate_weights: Option<Tensor<4>>,
+    ) -> (Tensor<1>, Tensor<1>, Tensor<4>) {
         let [b, n, zh, zw] = z.dims();
         let z_rate = noise.add(&z, 1).unwrap_or_else(|| z.clone().round());
         let z_lik = self
@@ -196,8 +220,8 @@ impl HyperpriorModel {
             params = context.forward(params, y_hat);
         }
         let (bits_y, y_hat) = match step {
-            None => code_y(y, params, noise),
-            Some(step) => code_y_at_step(y, params, noise, step),
+            None => code_y_weighted(y, params, noise, rate_weights),
+            Some(step) => code_y_at_step(y, params, noise, step, rate_weights),
         };
         (bits_y, bits_z.reshape([1]), y_hat)
     }
@@ -214,9 +238,10 @@ fn code_y_at_step(
     params: Tensor<4>,
     noise: RateNoise,
     step: Tensor<4>,
+    rate_weights: Option<Tensor<4>>,
 ) -> (Tensor<1>, Tensor<4>) {
     let step2 = Tensor::cat(vec![step.clone(), step.clone()], 1);
-    let (bits, y_hat) = code_y(y / step.clone(), params / step2, noise);
+    let (bits, y_hat) = code_y_weighted(y / step.clone(), params / step2, noise, rate_weights);
     (bits, y_hat * step)
 }
 
@@ -230,6 +255,16 @@ fn code_y_at_step(
 /// # Shapes
 /// - `y`: `[B, M, h, w]`; `params`: `[B, M·(d + 3)/2, h, w]`
 pub fn code_y(y: Tensor<4>, params: Tensor<4>, noise: RateNoise) -> (Tensor<1>, Tensor<4>) {
+    code_y_weighted(y, params, noise, None)
+}
+
+/// [`code_y`] with each channel's bits weighted by `rate_weights` (`[1, M, 1, 1]`).
+fn code_y_weighted(
+    y: Tensor<4>,
+    params: Tensor<4>,
+    noise: RateNoise,
+    rate_weights: Option<Tensor<4>>,
+) -> (Tensor<1>, Tensor<4>) {
     let [b, m, h, w] = y.dims();
     let d = 2 * params.dims()[1] / m - 3;
     let scales = params.clone().narrow(1, 0, m);
@@ -248,6 +283,7 @@ pub fn code_y(y: Tensor<4>, params: Tensor<4>, noise: RateNoise) -> (Tensor<1>, 
             .narrow(1, 2 * m, m / d * per_group)
             .reshape([groups, per_group, h, w])
     });
+    let rate_weights = rate_weights.map(|r| r.repeat_dim(0, b).reshape([groups, d, 1, 1]));
     let y_noisy = noise.add(&y, 2);
     let (mut eps_hat, mut eps_noisy) = (Vec::with_capacity(d), Vec::with_capacity(d));
     let (mut y_hat, mut bits) = (Vec::with_capacity(d), Vec::with_capacity(d));
@@ -280,8 +316,12 @@ pub fn code_y(y: Tensor<4>, params: Tensor<4>, noise: RateNoise) -> (Tensor<1>, 
             }
             None => yk_hat.clone() - mean_hat,
         };
-        let lik = gaussian_likelihood(residual, at(&scales));
-        bits.push(lik.log().sum().mul_scalar(nats_to_bits));
+        let log_lik = gaussian_likelihood(residual, at(&scales)).log();
+        let log_lik = match &rate_weights {
+            Some(r) => log_lik * at(r),
+            None => log_lik,
+        };
+        bits.push(log_lik.sum().mul_scalar(nats_to_bits));
         y_hat.push(yk_hat);
     }
     let y_hat = Tensor::cat(y_hat, 1).reshape([b, m, h, w]);
@@ -307,6 +347,37 @@ mod tests {
         for d in [1usize, 2, 4] {
             chain_matches(d);
         }
+    }
+
+    /// Weighted bits of y are each channel's bits times its weight: with weights 1
+    /// for the first half and 0 for the rest, the bits of the first half alone.
+    #[test]
+    fn rate_weights_weight_each_channel() {
+        let device = Device::flex();
+        let (b, m, h, w) = (2, 4, 3, 5);
+        let y = Tensor::<4>::random([b, m, h, w], Distribution::Normal(0.0, 3.0), &device);
+        let scales = Tensor::<4>::random([b, m, h, w], Distribution::Uniform(0.2, 2.0), &device);
+        let means = Tensor::<4>::random([b, m, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let params = Tensor::cat(vec![scales.clone(), means.clone()], 1);
+        let weights = Tensor::<4>::from_data(
+            TensorData::new(vec![1.0f32, 1.0, 0.0, 0.0], [1, m, 1, 1]),
+            &device,
+        );
+        let (weighted, _) = code_y_weighted(y.clone(), params, RateNoise::Off, Some(weights));
+        let half = |t: Tensor<4>| t.narrow(1, 0, 2);
+        let (first, _) = code_y(
+            half(y),
+            Tensor::cat(vec![half(scales), half(means)], 1),
+            RateNoise::Off,
+        );
+        let (weighted, first) = (
+            crate::model::tensor_to_vec(weighted)[0],
+            crate::model::tensor_to_vec(first)[0],
+        );
+        assert!(
+            first > 1.0 && (weighted - first).abs() < 1e-3 * first,
+            "{weighted} vs {first}"
+        );
     }
 
     fn chain_matches(d: usize) {

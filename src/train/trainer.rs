@@ -53,10 +53,18 @@ struct Rd {
     loss: f64,
 }
 
-fn rd_of(model: &HyperpriorModel, x: Tensor<4>, rung: usize, lambda: f64) -> (Tensor<1>, Rd) {
+/// The loss of `x` at ladder rung `rung` and its parts; the bits of y weighted per
+/// channel by `rate_weights` (`[1, M, 1, 1]`) when given.
+fn rd_of(
+    model: &HyperpriorModel,
+    x: Tensor<4>,
+    rung: usize,
+    lambda: f64,
+    rate_weights: Option<Tensor<4>>,
+) -> (Tensor<1>, Rd) {
     let [b, _, h, w] = x.dims();
     let pixels = (b * h * w) as f64;
-    let out = model.forward_train(x.clone(), rung);
+    let out = model.forward_train_weighted(x.clone(), rung, rate_weights);
     let bpp = (out.bits_y + out.bits_z).div_scalar(pixels);
     let mse = (out.x_hat - x).powi_scalar(2).mean().reshape([1]);
     let loss = bpp.clone() + mse.clone().mul_scalar(lambda * 255.0 * 255.0);
@@ -91,7 +99,7 @@ fn validate(model: &HyperpriorModel, batches: &[Tensor<4>], rung: usize, lambda:
     let (mut bpp, mut mse, mut loss, mut n) = (0.0, 0.0, 0.0, 0.0);
     for x in batches {
         let b = x.dims()[0] as f64;
-        let (_, rd) = rd_of(model, x.clone(), rung, lambda);
+        let (_, rd) = rd_of(model, x.clone(), rung, lambda, None);
         bpp += rd.bpp * b;
         mse += rd.mse * b;
         loss += rd.loss * b;
@@ -220,7 +228,18 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         }
         let x = random_batch(&images, tc.batch, tc.crop, &mut rng, &device);
         let rung = rng.random_range(0..rungs);
-        let (loss, rd) = rd_of(&model, x, rung, tc.lambda_of(rung));
+        let rate_weights = tc
+            .rate_ramp
+            .filter(|ramp| progress.step < ramp.end)
+            .map(|ramp| {
+                let m = cfg.model.m;
+                let w = ramp.weight_at(progress.step) as f32;
+                let values: Vec<f32> = (0..m)
+                    .map(|c| if c < ramp.from_channel { 1.0 } else { w })
+                    .collect();
+                Tensor::<4>::from_data(TensorData::new(values, [1, m, 1, 1]), &device)
+            });
+        let (loss, rd) = rd_of(&model, x, rung, tc.lambda_of(rung), rate_weights);
         let loss = loss.mul_scalar(tc.weight_of(rung));
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(tc.lr_at(progress.step), model, grads);
