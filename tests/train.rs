@@ -227,6 +227,19 @@ fn train_variable_rate_from_fixed_rate_weights() {
     // ... and so has the validation through the codec, at each rung's quality, with
     // real file sizes that do not shrink as the quality rises (this tiny model codes
     // its two coarsest rungs to the same all-zero latents).
+    // The transforms' ceiling (y unquantized) once per validation.
+    let ceiling = std::fs::read_to_string(run.join("valid_ceiling.csv")).unwrap();
+    let rows: Vec<&str> = ceiling.lines().collect();
+    assert_eq!(
+        (rows.len(), rows[0]),
+        (2, "step,elapsed_s,psnr"),
+        "{ceiling}"
+    );
+    let psnr: f64 = rows[1].split(',').nth(2).unwrap().parse().unwrap();
+    assert!(
+        rows[1].starts_with("2,") && psnr.is_finite() && psnr > 0.0,
+        "{ceiling}"
+    );
     let coded = std::fs::read_to_string(run.join("valid_coded.csv")).unwrap();
     assert!(
         coded.starts_with(

@@ -112,6 +112,21 @@ fn validate(model: &HyperpriorModel, batches: &[Tensor<4>], rung: usize, lambda:
     }
 }
 
+/// PSNR of the transforms alone on the validation crops, y unquantized into g_s: the
+/// ceiling no rate reaches. When the top rungs come close to it, the transforms (not
+/// the quantization) are what limits the top of the rate range.
+fn transform_ceiling(model: &HyperpriorModel, batches: &[Tensor<4>]) -> f64 {
+    let (mut mse, mut n) = (0.0, 0.0);
+    for x in batches {
+        let b = x.dims()[0] as f64;
+        let x_hat = model.g_s.forward(model.g_a.forward(x.clone()));
+        let err = (x_hat.clamp(0.0, 1.0) - x.clone()).powi_scalar(2).mean();
+        mse += err.into_scalar::<f32>() as f64 * b;
+        n += b;
+    }
+    psnr(mse / n)
+}
+
 /// The model of weights file `path` with the ladder `cfg` asks for (a fresh one when
 /// the file has none), its latent widened when `cfg` asks for more channels (see
 /// [`crate::model::grow`]).
@@ -219,6 +234,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let train_csv = args.run_dir.join("train.csv");
     let valid_csv = args.run_dir.join("valid.csv");
     let coded_csv = args.run_dir.join("valid_coded.csv");
+    let ceiling_csv = args.run_dir.join("valid_ceiling.csv");
     let (mut acc, mut acc_n) = ((0.0, 0.0, 0.0), 0usize);
 
     loop {
@@ -282,6 +298,14 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
                 append_csv(&valid_csv, "step,elapsed_s,rung,loss,bpp,psnr", &line)?;
                 total += v.loss * tc.weight_of(rung);
             }
+            let line = format!(
+                "{},{:.1},{:.3}",
+                progress.step,
+                progress.elapsed_s,
+                transform_ceiling(&valid_model, &valid_batches)
+            );
+            eprintln!("ceiling {line}");
+            append_csv(&ceiling_csv, "step,elapsed_s,psnr", &line)?;
             // The same crops through the codec: real file sizes, 8-bit PSNR.
             for r in coded.run(&cfg.model, &valid_model, &args.device)? {
                 let line = format!(
