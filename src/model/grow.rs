@@ -20,6 +20,11 @@ use super::hyperprior::HyperpriorModel;
 use super::transforms::Init;
 use super::ModelConfig;
 
+/// `base` (1-d) with `block` written at `at`.
+pub(crate) fn put1(base: Tensor<1>, at: Range<usize>, block: Tensor<1>) -> Tensor<1> {
+    base.slice_assign([at], block)
+}
+
 /// The new channels' predicted scale, in units of the smallest quantization step any
 /// rung gives them: just above the scale floor (`SCALE_MIN` = 0.11), so coding their
 /// zeros costs ~10⁻⁵ bits each, while the scale still has a gradient at that rung.
@@ -89,7 +94,7 @@ pub fn widen_latent(
         conv.weight.val(),
     ));
     if let Some(bias) = &mut conv.bias {
-        *bias = leaf(put(Tensor::zeros([m1], device), [0..m0], bias.val()));
+        *bias = leaf(put1(Tensor::zeros([m1], device), 0..m0, bias.val()));
     }
     // g_s: random weights read the new channels (ConvTranspose2d weights are [in, out, k, k]).
     let deconv = &mut grown.g_s.deconv1;
@@ -115,7 +120,7 @@ pub fn widen_latent(
         old_hs.deconv1.weight.val(),
     ));
     if let (Some(bias), Some(old)) = (&mut hs.deconv1.bias, &old_hs.deconv1.bias) {
-        *bias = leaf(put(bias.val(), [0..k0], old.val()));
+        *bias = leaf(put1(bias.val(), 0..k0, old.val()));
     }
     let w = put(
         hs.deconv2.weight.val(),
@@ -128,7 +133,7 @@ pub fn widen_latent(
         old_hs.deconv2.weight.val(),
     ));
     if let (Some(bias), Some(old)) = (&mut hs.deconv2.bias, &old_hs.deconv2.bias) {
-        *bias = leaf(put(bias.val(), [0..h0], old.val()));
+        *bias = leaf(put1(bias.val(), 0..h0, old.val()));
     }
     // The output holds M scales then M means: the old ones move to their new places,
     // the new ones start constant (zero weights).
@@ -159,17 +164,17 @@ pub fn widen_latent(
         Some(ladder) => ladder.smallest_step(m0..m1),
         None => 1.0,
     };
-    let bias = put(
+    let bias = put1(
         Tensor::zeros([2 * m1], device),
-        [0..m0],
+        0..m0,
         old_bias.clone().narrow(0, 0, m0),
     );
-    let bias = put(
+    let bias = put1(
         bias,
-        [m0..m1],
+        m0..m1,
         Tensor::full([m1 - m0], NEW_SCALE_IN_STEPS * new_step, device),
     );
-    let bias = put(bias, [m1..m1 + m0], old_bias.narrow(0, m0, m0));
+    let bias = put1(bias, m1..m1 + m0, old_bias.narrow(0, m0, m0));
     hs.conv3.bias = Some(leaf(bias));
     Ok(grown)
 }

@@ -14,7 +14,7 @@ use burn::tensor::activation::relu;
 use neco_core::entropy::{HyperSynthesis, Layer};
 
 use super::export::conv_layer;
-use super::grow::{leaf, put};
+use super::grow::{leaf, put, put1};
 use super::transforms::{same3, Init};
 
 /// `T`: two 3×3 convolutions with ReLU, then a 1×1 convolution to 2M channels.
@@ -151,9 +151,9 @@ impl TemporalNet {
             let old = bias.val();
             let mut b = Tensor::zeros([2 * m], &device);
             for part in 0..2 {
-                b = put(
+                b = put1(
                     b,
-                    [part * m..part * m + m0],
+                    part * m..part * m + m0,
                     old.clone().narrow(0, part * m0, m0),
                 );
             }
