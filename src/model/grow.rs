@@ -9,7 +9,9 @@
 //! the old channels exactly as before and the new ones as zeros, at no cost in bits.
 //! The weights that *read* the new channels in g_s are random, not zero: the gradient
 //! of the distortion then reaches g_a's new rows through them (straight-through
-//! rounding), so the new channels start to learn on the first step.
+//! rounding). Their rate still pins them near zero at first (every nonzero value
+//! costs many bits at the floor scale): `rate_ramp` in `[train]` lets them learn before
+//! they pay (docs/grow.md).
 
 use std::ops::Range;
 
