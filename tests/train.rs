@@ -113,6 +113,8 @@ fn train_export_and_code(group: usize) {
             .success();
     };
     trains_and_resumes(&run, "step,elapsed_s,rung,loss,bpp,psnr", 2, train);
+    // No rate ladder, no top rung to measure a ceiling above.
+    assert!(!run.join("valid_ceiling.csv").exists());
 
     let weights = dir.path().join("tiny.nwt");
     let w = export_run(&run, &weights);

@@ -114,35 +114,26 @@ fn validate(model: &HyperpriorModel, batches: &[Tensor<4>], rung: usize, lambda:
 }
 
 /// PSNR on the validation crops with y quantized four times finer than at the top
-/// rung (step 1/4 for a fixed-rate model): about what more rate at the top could
-/// reach. (Not y unquantized: the transforms train on quantized values, and g_s does
+/// rung of a variable-rate model (`None` for a fixed-rate one): about what more rate
+/// at the top could reach. (Not y unquantized: the transforms train on quantized values, and g_s does
 /// worse on raw y than on the top rung's ŷ.) When the top rung's PSNR in valid.csv
 /// (also of the mean MSE) comes close to it, the transforms, not the quantization,
 /// limit the top of the rate range.
-fn transform_ceiling(model: &HyperpriorModel, batches: &[Tensor<4>]) -> f64 {
-    let top = model.ladder.as_ref().map(|l| l.rungs() - 1);
+fn transform_ceiling(model: &HyperpriorModel, batches: &[Tensor<4>]) -> Option<f64> {
+    let ladder = model.ladder.as_ref()?;
+    let top = ladder.rungs() - 1;
     let (mut mse, mut n) = (0.0, 0.0);
     for x in batches {
         let b = x.dims()[0] as f64;
         let y = model.g_a.forward(x.clone());
-        let (step, recon) = match (&model.ladder, top) {
-            (Some(l), Some(top)) => (l.step(top).div_scalar(4.0), Some(l.recon(top))),
-            _ => (
-                Tensor::full([1, y.dims()[1], 1, 1], 0.25, &y.device()),
-                None,
-            ),
-        };
+        let step = ladder.step(top).div_scalar(4.0);
         let (_, _, y_hat) = model.entropy_pass(y, RateNoise::Off, Some(step));
-        let y_hat = match recon {
-            Some(recon) => y_hat * recon,
-            None => y_hat,
-        };
-        let x_hat = model.g_s.forward(y_hat);
+        let x_hat = model.g_s.forward(y_hat * ladder.recon(top));
         let err = (x_hat.clamp(0.0, 1.0) - x.clone()).powi_scalar(2).mean();
         mse += err.into_scalar::<f32>() as f64 * b;
         n += b;
     }
-    psnr(mse / n)
+    Some(psnr(mse / n))
 }
 
 /// The model of weights file `path` with the ladder `cfg` asks for (a fresh one when
@@ -316,14 +307,11 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
                 append_csv(&valid_csv, "step,elapsed_s,rung,loss,bpp,psnr", &line)?;
                 total += v.loss * tc.weight_of(rung);
             }
-            let line = format!(
-                "{},{:.1},{:.3}",
-                progress.step,
-                progress.elapsed_s,
-                transform_ceiling(&valid_model, &valid_batches)
-            );
-            eprintln!("ceiling {line}");
-            append_csv(&ceiling_csv, "step,elapsed_s,psnr", &line)?;
+            if let Some(ceiling) = transform_ceiling(&valid_model, &valid_batches) {
+                let line = format!("{},{:.1},{ceiling:.3}", progress.step, progress.elapsed_s);
+                eprintln!("ceiling {line}");
+                append_csv(&ceiling_csv, "step,elapsed_s,psnr", &line)?;
+            }
             // The same crops through the codec: real file sizes, 8-bit PSNR.
             for r in coded.run(&cfg.model, &valid_model, &args.device)? {
                 let line = format!(
