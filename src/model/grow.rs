@@ -47,6 +47,30 @@ pub(crate) fn put<const D: usize>(
     base.slice_assign(at, block)
 }
 
+/// `base` with `old`'s `parts` consecutive blocks of `m0` along `axis` written at the
+/// starts of `parts` blocks of `m` (the other axes from 0): where channel-major
+/// parameters such as [scales, means] land when each part grows from `m0` to `m`.
+pub(crate) fn spread<const D: usize>(
+    mut base: Tensor<D>,
+    old: Tensor<D>,
+    axis: usize,
+    parts: usize,
+    (m0, m): (usize, usize),
+) -> Tensor<D> {
+    let dims = old.dims();
+    for part in 0..parts {
+        let at: [Range<usize>; D] = std::array::from_fn(|i| {
+            if i == axis {
+                part * m..part * m + m0
+            } else {
+                0..dims[i]
+            }
+        });
+        base = base.slice_assign(at, old.clone().narrow(axis, part * m0, m0));
+    }
+    base
+}
+
 /// `old` (trained with `old_cfg`) grown to the `cfg.m` latent channels of `cfg`, which
 /// must otherwise be the same architecture (n, diagonal entropy model, no context
 /// model, rungs as many or none). See the module docs for how the new channels start.
@@ -139,16 +163,12 @@ pub fn widen_latent(
     }
     // The output holds M scales then M means: the old ones move to their new places,
     // the new ones start constant (zero weights).
-    let old_w = old_hs.conv3.weight.val();
-    let w = put(
+    hs.conv3.weight = leaf(spread(
         Tensor::zeros([2 * m1, h1, 3, 3], device),
-        [0..m0, 0..h0, 0..3, 0..3],
-        old_w.clone().narrow(0, 0, m0),
-    );
-    hs.conv3.weight = leaf(put(
-        w,
-        [m1..m1 + m0, 0..h0, 0..3, 0..3],
-        old_w.narrow(0, m0, m0),
+        old_hs.conv3.weight.val(),
+        0,
+        2,
+        (m0, m1),
     ));
     let old_bias = old_hs
         .conv3
@@ -166,17 +186,12 @@ pub fn widen_latent(
         Some(ladder) => ladder.smallest_step(m0..m1),
         None => 1.0,
     };
-    let bias = put1(
-        Tensor::zeros([2 * m1], device),
-        0..m0,
-        old_bias.clone().narrow(0, 0, m0),
-    );
+    let bias = spread(Tensor::zeros([2 * m1], device), old_bias, 0, 2, (m0, m1));
     let bias = put1(
         bias,
         m0..m1,
         Tensor::full([m1 - m0], NEW_SCALE_IN_STEPS * new_step, device),
     );
-    let bias = put1(bias, m1..m1 + m0, old_bias.narrow(0, m0, m0));
     hs.conv3.bias = Some(leaf(bias));
     Ok(grown)
 }

@@ -14,7 +14,7 @@ use burn::tensor::activation::relu;
 use neco_core::entropy::{HyperSynthesis, Layer};
 
 use super::export::conv_layer;
-use super::grow::{leaf, put, put1};
+use super::grow::{leaf, put, spread};
 use super::transforms::{same3, Init};
 
 /// `T`: two 3×3 convolutions with ReLU, then a 1×1 convolution to 2M channels.
@@ -120,15 +120,9 @@ impl TemporalNet {
         let (hidden, k) = (self.hidden(), 3);
         // Input channels: scales, means, the previous ŷ (M each), then Δ.
         let old = self.conv1.weight.val();
-        let mut w = Tensor::zeros([hidden, 3 * m + 1, k, k], &device);
-        for part in 0..3 {
-            w = put(
-                w,
-                [0..hidden, part * m..part * m + m0, 0..k, 0..k],
-                old.clone().narrow(1, part * m0, m0),
-            );
-        }
-        w = put(
+        let zeros = Tensor::zeros([hidden, 3 * m + 1, k, k], &device);
+        let w = spread(zeros, old.clone().narrow(1, 0, 3 * m0), 1, 3, (m0, m));
+        let w = put(
             w,
             [0..hidden, 3 * m..3 * m + 1, 0..k, 0..k],
             old.narrow(1, 3 * m0, 1),
@@ -137,27 +131,16 @@ impl TemporalNet {
         conv1.weight = leaf(w);
         // Output channels: corrections of the scales, then of the means.
         let mut conv3 = self.conv3;
-        let old = conv3.weight.val();
-        let mut w = Tensor::zeros([2 * m, hidden, 1, 1], &device);
-        for part in 0..2 {
-            w = put(
-                w,
-                [part * m..part * m + m0, 0..hidden, 0..1, 0..1],
-                old.clone().narrow(0, part * m0, m0),
-            );
-        }
-        conv3.weight = leaf(w);
+        let zeros = Tensor::zeros([2 * m, hidden, 1, 1], &device);
+        conv3.weight = leaf(spread(zeros, conv3.weight.val(), 0, 2, (m0, m)));
         if let Some(bias) = &mut conv3.bias {
-            let old = bias.val();
-            let mut b = Tensor::zeros([2 * m], &device);
-            for part in 0..2 {
-                b = put1(
-                    b,
-                    part * m..part * m + m0,
-                    old.clone().narrow(0, part * m0, m0),
-                );
-            }
-            *bias = leaf(b);
+            *bias = leaf(spread(
+                Tensor::zeros([2 * m], &device),
+                bias.val(),
+                0,
+                2,
+                (m0, m),
+            ));
         }
         TemporalNet {
             conv1,
