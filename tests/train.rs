@@ -113,6 +113,21 @@ fn train_export_and_code(group: usize) {
             .success();
     };
     trains_and_resumes(&run, "step,elapsed_s,rung,loss,bpp,psnr", 2, train);
+    // A checkpoint kept without its optimizer state resumes with a fresh optimizer.
+    std::fs::remove_file(run.join("checkpoint/optim.bin")).unwrap();
+    neco()
+        .args(["train", "--config"])
+        .arg(&config)
+        .args(["--dataset", assets, "--valid", "none", "--run"])
+        .arg(&run)
+        .args(["--steps", "4"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains(
+            "at step 3 with a fresh optimizer",
+        ));
+    assert_eq!(progress_step(&run), 4);
+    assert!(run.join("checkpoint/optim.bin").exists());
     // No rate ladder, no top rung to measure a ceiling above.
     assert!(!run.join("valid_ceiling.csv").exists());
 

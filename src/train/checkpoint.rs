@@ -79,15 +79,23 @@ pub fn finish<M: burn::module::Module>(
 
 /// Restores a checkpoint's optimizer state (`optim_state`) and returns it with the
 /// checkpoint's progress, saying that the run in `run` resumes (the caller applies the
-/// model record).
+/// model record). Without optimizer state the fresh `optim` is kept.
 pub fn resume(
     optim: burn::optim::ModuleOptimizer,
-    optim_state: Vec<u8>,
+    optim_state: Option<Vec<u8>>,
     progress: Progress,
     run: &Path,
 ) -> anyhow::Result<(burn::optim::ModuleOptimizer, Progress)> {
+    let Some(state) = optim_state else {
+        eprintln!(
+            "resuming {} at step {} with a fresh optimizer: the checkpoint holds no {OPTIM_FILE}",
+            run.display(),
+            progress.step
+        );
+        return Ok((optim, progress));
+    };
     let optim = optim
-        .from_bytes(burn::tensor::Bytes::from_bytes_vec(optim_state))
+        .from_bytes(burn::tensor::Bytes::from_bytes_vec(state))
         .map_err(|e| anyhow::anyhow!("loading optimizer checkpoint: {e:?}"))?;
     eprintln!("resuming {} at step {}", run.display(), progress.step);
     Ok((optim, progress))
@@ -97,8 +105,10 @@ pub fn resume(
 pub struct Loaded {
     /// Burnpack bytes of the model record.
     pub model: Vec<u8>,
-    /// Serialized optimizer state.
-    pub optim: Vec<u8>,
+    /// Serialized optimizer state; `None` when the folder holds none (a checkpoint
+    /// kept without it, as the repository keeps one: the run resumes with a fresh
+    /// optimizer).
+    pub optim: Option<Vec<u8>>,
     /// Progress.
     pub progress: Progress,
 }
@@ -141,7 +151,10 @@ pub fn load(dir: &Path) -> anyhow::Result<Option<Loaded>> {
     };
     Ok(Some(Loaded {
         model: read(MODEL_FILE)?,
-        optim: read(OPTIM_FILE)?,
+        optim: match dir.join(OPTIM_FILE).exists() {
+            true => Some(read(OPTIM_FILE)?),
+            false => None,
+        },
         progress: serde_json::from_slice(&read(PROGRESS_FILE)?)?,
     }))
 }
@@ -167,7 +180,7 @@ mod tests {
         let ck = load(&dir).unwrap().unwrap();
         assert_eq!(
             (ck.model, ck.optim, ck.progress.step),
-            (b"m2".to_vec(), b"o2".to_vec(), 2)
+            (b"m2".to_vec(), Some(b"o2".to_vec()), 2)
         );
         // Killed after moving the old checkpoint aside, before the new one took its place.
         std::fs::rename(&dir, tmp.path().join(".checkpoint.old")).unwrap();
@@ -175,5 +188,9 @@ mod tests {
         assert_eq!(ck.progress.step, 2);
         assert!(dir.join(PROGRESS_FILE).exists());
         assert!(!tmp.path().join(".checkpoint.old").exists());
+        // Without its optimizer state it still loads, with none.
+        std::fs::remove_file(dir.join(OPTIM_FILE)).unwrap();
+        let ck = load(&dir).unwrap().unwrap();
+        assert_eq!((ck.model, ck.optim), (b"m2".to_vec(), None));
     }
 }
