@@ -151,9 +151,10 @@ pub fn load(dir: &Path) -> anyhow::Result<Option<Loaded>> {
     };
     Ok(Some(Loaded {
         model: read(MODEL_FILE)?,
-        optim: match dir.join(OPTIM_FILE).exists() {
-            true => Some(read(OPTIM_FILE)?),
-            false => None,
+        optim: if dir.join(OPTIM_FILE).exists() {
+            Some(read(OPTIM_FILE)?)
+        } else {
+            None
         },
         progress: serde_json::from_slice(&read(PROGRESS_FILE)?)?,
     }))
