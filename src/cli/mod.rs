@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and output only, one file per command.
 
+pub mod bd;
 pub mod common;
 pub mod decode;
 pub mod encode;
@@ -38,6 +39,9 @@ enum Command {
     TrainEntropy(train::TrainEntropyCmd),
     /// Export a training checkpoint as a weights file.
     Export(export::ExportCmd),
+    /// BD-rate between rate–quality curves in CSV files (e.g. two training runs'
+    /// valid_coded.csv).
+    Bd(bd::BdCmd),
 }
 
 impl Cli {
@@ -52,6 +56,7 @@ impl Cli {
             Command::TrainTemporal(cmd) => cmd.run(),
             Command::TrainEntropy(cmd) => cmd.run(),
             Command::Export(cmd) => cmd.run(),
+            Command::Bd(cmd) => cmd.run(),
         }
     }
 }
