@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Prepares a training run for the GPU device machine (docs/gpu.md): builds neco with
+# the wgpu backend, and fills .gpu/ (ignored by git, carried to the device) with the
+# stripped, xz-compressed binary, the Vulkan loader package, the run folder to
+# continue (without its optimizer state) and a training shard sized to what the
+# device's 64 MiB tree limit leaves.
+#
+#   scripts/gpu/prepare.sh [RUN_DIR] [CONFIG]
+#
+# RUN_DIR defaults to checkpoints/hp-n64m192-vr, CONFIG to models/hp-n64m192-vr-gpu.toml.
+# To make room, the tracked weights files (20 MB; the binary holds the default) are
+# removed from the working tree: scripts/gpu/collect.sh puts them back (or
+# `git checkout -- weights/hp-n64m96.nwt weights/hp-n64m96-vr.nwt`).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+run_dir=${1:-checkpoints/hp-n64m192-vr}
+config=${2:-models/hp-n64m192-vr-gpu.toml}
+target=${CARGO_TARGET_DIR:-target/wgpu}
+limit=$((64 * 1024 * 1024))
+margin=$((3 * 1024 * 1024))
+
+[ -f "$run_dir/checkpoint/model.bpk" ] || { echo "no checkpoint in $run_dir" >&2; exit 1; }
+[ -f "$config" ] || { echo "no config $config" >&2; exit 1; }
+train_dir=$(awk -F'"' '/name = "train"/ {t = 1} t && /^path/ {print $2; exit}' datasets.toml)
+[ -d "$train_dir" ] || { echo "training data $train_dir (datasets.toml) is missing" >&2; exit 1; }
+
+grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >>.git/info/exclude
+
+# A previous prepare.sh may have removed the weights (the build embeds the default).
+for w in weights/hp-n64m96.nwt weights/hp-n64m96-vr.nwt; do
+    [ -f "$w" ] || git checkout -- "$w"
+done
+echo "building neco with the wgpu backend into $target (cold: 14-21 min alone on 2 cores, an hour beside a training run)"
+CARGO_TARGET_DIR=$target cargo build --release --no-default-features --features wgpu
+
+rm -rf .gpu
+mkdir -p .gpu/debs .gpu/train
+# The wgpu build is large (~110 MB stripped, the default weights included): xz -9
+# brings it to about a quarter; the device decompresses it with xz or Python's lzma.
+strip -o .gpu/neco "$target/release/neco"
+xz -9 -T1 .gpu/neco
+(cd .gpu/debs && apt-get download libvulkan1 >/dev/null 2>&1) || { echo "apt-get download libvulkan1 failed" >&2; exit 1; }
+cp "$config" .gpu/config.toml
+
+# The run travels in place when it is committed as it is (checkpoints/), else as a
+# copy without its optimizer state.
+if git ls-files --error-unmatch "$run_dir/checkpoint/model.bpk" >/dev/null 2>&1 &&
+    git diff --quiet HEAD -- "$run_dir"; then
+    echo "$run_dir" >.gpu/run_path
+else
+    mkdir -p .gpu/run/checkpoint
+    cp "$run_dir"/*.csv "$run_dir/config.toml" .gpu/run/ 2>/dev/null || true
+    cp "$run_dir/checkpoint/model.bpk" "$run_dir/checkpoint/progress.json" .gpu/run/checkpoint/
+    echo .gpu/run >.gpu/run_path
+fi
+
+# The weights files (20 MB) are not needed there: the binary holds the default.
+for w in weights/hp-n64m96.nwt weights/hp-n64m96-vr.nwt; do
+    if [ -f "$w" ] && git diff --quiet HEAD -- "$w"; then
+        rm "$w"
+        echo "removed $w for the trip (collect.sh restores it)"
+    fi
+done
+
+# What travels: tracked files still present, untracked files git does not ignore, .gpu/.
+travelling() {
+    {
+        git ls-files -z --cached --others --exclude-standard | xargs -0 stat -c %s 2>/dev/null || true
+        find .gpu -type f -printf '%s\n'
+    } | awk '{s += $1} END {print s + 0}'
+}
+budget=$((limit - margin - $(travelling)))
+[ "$budget" -gt $((8 * 1024 * 1024)) ] || { echo "only $budget bytes left for training data" >&2; exit 1; }
+
+# The shard: training images in a fixed shuffled order (a mix of the set's sources, as
+# the CPU runs see it), original bytes, until the budget is spent.
+used=0
+while IFS= read -r f; do
+    size=$(stat -c %s "$f")
+    [ $((used + size)) -le "$budget" ] || continue
+    cp "$f" .gpu/train/
+    used=$((used + size))
+done < <(find "$train_dir" -maxdepth 1 -type f \( -name '*.png' -o -name '*.jpg' -o -name '*.jpeg' \) |
+    sort | shuf --random-source=<(yes neco))
+
+echo "shard: $(ls .gpu/train | wc -l) of $(ls "$train_dir" | wc -l) training images, $used bytes"
+echo "travelling: $(travelling) of $limit bytes"
+echo "on the device (run tool): carry [\".gpu\"], command: bash scripts/gpu/session.sh 540, timeout_s 600"

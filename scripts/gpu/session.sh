@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs on the GPU device machine, over the .gpu/ that scripts/gpu/prepare.sh filled
+# (docs/gpu.md): measures encode/decode frame rates on wgpu and on the CPU (issue 8,
+# at most ~2.5 minutes), then trains the carried run on wgpu with the time left and
+# leaves the run's checkpoint, logs and optimizer state (split under the 16 MB
+# per-file limit) in $OUT, all within SECONDS (give the run tool a timeout_s above it).
+#
+#   bash scripts/gpu/session.sh SECONDS [FPS=1|0]
+set -uo pipefail
+budget=${1:?usage: session.sh SECONDS [FPS=1|0]}
+measure_fps=${2:-1}
+out=${OUT:?set OUT to the output folder (the device tool sets it)}
+log=$out/session.log
+say() { echo "$*" | tee -a "$log"; }
+elapsed() { echo $SECONDS; }
+
+# Vulkan: the NVIDIA driver's ICD is there, the loader is not.
+for f in .gpu/debs/*.deb; do dpkg -x "$f" /; done
+ldconfig
+icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+[ -f "$icd" ] && export VK_DRIVER_FILES=$icd
+{ xz -dc .gpu/neco.xz 2>/dev/null ||
+    python3 -c 'import lzma, sys; sys.stdout.buffer.write(lzma.open(".gpu/neco.xz").read())'; } >/tmp/neco
+chmod +x /tmp/neco
+say "$(nvidia-smi -L 2>&1 | head -1); $(nproc) CPU cores; $(/tmp/neco --version)"
+
+if [ "$measure_fps" = 1 ]; then
+    # Frames: the sample photo resized (Lanczos) to 1080p and 4K UHD; every frame intra.
+    python3 - <<'EOF' 2>&1 | tee -a "$log"
+from PIL import Image
+import os
+src = Image.open("assets/sample-768x512.png").convert("RGB")
+for name, size, count in [("1080p", (1920, 1080), 10), ("2160p", (3840, 2160), 4)]:
+    os.makedirs(f"/tmp/{name}", exist_ok=True)
+    frame = src.resize(size, Image.LANCZOS)
+    for i in range(count):
+        frame.save(f"/tmp/{name}/{i + 1:04d}.png", compress_level=1)
+EOF
+    for size in 1080p 2160p; do
+        for backend in wgpu cpu; do
+            [ "$(elapsed)" -lt 150 ] || { say "fps $size $backend: skipped (time)"; continue; }
+            frames=$(ls /tmp/$size | wc -l)
+            rm -rf /tmp/dec && mkdir -p /tmp/dec
+            # One frame first, so the timed runs find the driver's shader cache and
+            # CubeCL's autotune results warm (each run is a new process).
+            timeout 60 /tmp/neco encode /tmp/$size/0001.png -o /tmp/w.neco --backend $backend -y >>"$log" 2>&1
+            timeout 60 /tmp/neco decode /tmp/w.neco -o /tmp/w.png --backend $backend -y >>"$log" 2>&1
+            t0=$(date +%s.%N)
+            timeout 60 /tmp/neco encode "/tmp/$size/%04d.png" -o /tmp/v.neco --temporal off \
+                --backend $backend --timings --json -y >>"$log" 2>&1
+            t1=$(date +%s.%N)
+            timeout 60 /tmp/neco decode /tmp/v.neco -o /tmp/dec/%04d.png --backend $backend \
+                --timings --json -y >>"$log" 2>&1
+            t2=$(date +%s.%N)
+            say "fps $size $backend: $frames frames," \
+                "$(awk "BEGIN {printf \"encode %.2f fps, decode %.2f fps\", $frames / ($t1 - $t0), $frames / ($t2 - $t1)}")" \
+                "(wall, one process each: start-up and PNG I/O included; stages in the JSON above)"
+        done
+    done
+fi
+
+# Training: the carried run, on wgpu, with the carried config (no validation here:
+# the validation set does not fit the trip; collect.sh validates back home).
+# Image loading, the last checkpoint and the copies take the last 60 s; `timeout`
+# stops a run that overshoots, and the copies below still take its last checkpoint.
+cp -r "$(cat .gpu/run_path)" /tmp/run
+left=$((budget - $(elapsed) - 60))
+minutes=$(awk "BEGIN {printf \"%.2f\", $left / 60}")
+say "training $minutes min from step $(grep -o '"step": [0-9]*' /tmp/run/checkpoint/progress.json | grep -o '[0-9]*$')"
+timeout $((left + 40)) /tmp/neco train --config .gpu/config.toml --run /tmp/run \
+    --dataset .gpu/train --valid none --backend wgpu --minutes "$minutes" >>"$log" 2>&1
+say "train exit $?; $(tail -1 /tmp/run/train.csv)"
+
+cp /tmp/run/checkpoint/model.bpk /tmp/run/checkpoint/progress.json /tmp/run/train.csv \
+    /tmp/run/config.toml "$out"/ 2>>"$log"
+[ -f /tmp/run/checkpoint/optim.bin ] &&
+    split -b 15000000 -d /tmp/run/checkpoint/optim.bin "$out/optim.bin.part"
+ls -la "$out"
