@@ -655,50 +655,37 @@ fn interrupted_encode_leaves_nothing_behind() {
 #[test]
 fn bd_compares_runs_step_by_step() {
     let dir = tempfile::tempdir().unwrap();
-    let header = "step,elapsed_s,rung,quality,bpp,psnr\n";
-    let anchor = dir.path().join("anchor.csv");
     let points = [(0.1, 25.0), (0.2, 28.0), (0.4, 31.0), (0.8, 34.0)];
-    let mut text = header.to_string();
-    for (step, scale) in [(1, 1.0), (2, 3.0)] {
-        for (rung, (bpp, psnr)) in points.iter().enumerate() {
-            text += &format!("{step},0.0,{rung},0,{},{psnr}\n", bpp * scale);
+    // A valid_coded.csv with the points' rates scaled, per step.
+    let write = |name: &str, steps: &[(u32, f64)]| {
+        let mut text = "step,elapsed_s,rung,quality,bpp,psnr\n".to_string();
+        for (step, scale) in steps {
+            for (rung, (bpp, psnr)) in points.iter().enumerate() {
+                text += &format!("{step},0.0,{rung},0,{},{psnr}\n", bpp * scale);
+            }
         }
-    }
-    std::fs::write(&anchor, &text).unwrap();
-    let test = dir.path().join("run.csv");
-    let mut text = header.to_string();
-    for (step, scale) in [(500, 0.5), (1000, 0.9)] {
-        for (rung, (bpp, psnr)) in points.iter().enumerate() {
-            text += &format!("{step},0.0,{rung},0,{},{psnr}\n", bpp * scale);
-        }
-    }
-    std::fs::write(&test, &text).unwrap();
-    neco()
-        .arg("bd")
-        .arg(&anchor)
-        .arg(&test)
-        .args(["--anchor-step", "1"])
-        .assert()
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let anchor = write("anchor.csv", &[(1, 1.0), (2, 3.0)]);
+    let test = write("run.csv", &[(500, 0.5), (1000, 0.9)]);
+    let bd = |extra: &[&str]| {
+        let mut cmd = neco();
+        cmd.arg("bd").arg(&anchor).arg(&test).args(extra);
+        cmd.assert()
+    };
+    bd(&["--anchor-step", "1"])
         .success()
         .stdout(contains("(step 1, 4 points)"))
         .stdout(contains("500: BD-rate -50.00 % (25.00-34.00 dB)"))
         .stdout(contains("1000: BD-rate -10.00 %"));
     // Without --anchor-step, the anchor's last step (rates three times as high).
-    neco()
-        .arg("bd")
-        .arg(&anchor)
-        .arg(&test)
-        .args(["--steps", "1000"])
-        .assert()
+    bd(&["--steps", "1000"])
         .success()
         .stdout(contains("1000: BD-rate -70.00 %"))
         .stdout(contains("500:").not());
-    neco()
-        .arg("bd")
-        .arg(&anchor)
-        .arg(&test)
-        .args(["--steps", "750"])
-        .assert()
+    bd(&["--steps", "750"])
         .failure()
         .stderr(contains("run.csv has no step 750"));
 }
