@@ -38,10 +38,14 @@ fn read_curves(path: &Path) -> anyhow::Result<Curves> {
 }
 
 fn parse_curves(text: &str) -> anyhow::Result<Curves> {
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    // Numbered before blank lines are skipped, so errors name the file's own lines.
+    let mut lines = (1..)
+        .zip(text.lines())
+        .filter(|(_, l)| !l.trim().is_empty());
     let header: Vec<&str> = lines
         .next()
         .context("empty file")?
+        .1
         .split(',')
         .map(str::trim)
         .collect();
@@ -51,22 +55,21 @@ fn parse_curves(text: &str) -> anyhow::Result<Curves> {
     };
     let step = column("step");
     let mut curves = Curves::new();
-    for (i, line) in lines.enumerate() {
+    for (n, line) in lines {
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         let field = |c: usize| -> anyhow::Result<f64> {
             let v = fields
                 .get(c)
-                .with_context(|| format!("line {}: too few fields", i + 2))?;
+                .with_context(|| format!("line {n}: too few fields"))?;
             v.parse()
-                .with_context(|| format!("line {}: {v:?} is not a number", i + 2))
+                .with_context(|| format!("line {n}: {v:?} is not a number"))
         };
         let key = match step {
             Some(c) => {
                 let v = field(c)?;
                 anyhow::ensure!(
                     v >= 0.0 && v.fract() == 0.0,
-                    "line {}: step {v} is not a whole number",
-                    i + 2
+                    "line {n}: step {v} is not a whole number"
                 );
                 v as u64
             }
@@ -175,6 +178,7 @@ mod tests {
         assert!(err("a,b\n1,2\n").contains("`bpp` and `psnr`"));
         assert!(err("bpp,psnr\n0.1,x\n").contains("line 2: \"x\" is not a number"));
         assert!(err("bpp,psnr\n0.1\n").contains("line 2: too few fields"));
+        assert!(err("bpp,psnr\n\n0.1,20\n0.2\n").contains("line 4: too few fields"));
         assert!(err("step,bpp,psnr\n1.5,0.1,20\n").contains("not a whole number"));
         assert!(err("bpp,psnr\n").contains("no data rows"));
     }
