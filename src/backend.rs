@@ -30,8 +30,16 @@ impl BackendChoice {
     pub fn device(self) -> anyhow::Result<Device> {
         match self {
             BackendChoice::Cpu | BackendChoice::Flex => Ok(Device::flex()),
-            BackendChoice::Wgpu => wgpu_device(),
-            BackendChoice::Cuda => cuda_device(),
+            BackendChoice::Wgpu => checked(
+                wgpu_device()?,
+                "wgpu acquired a GPU that cannot run a computation; `--backend cpu` runs \
+                 without one",
+            ),
+            BackendChoice::Cuda => checked(
+                cuda_device()?,
+                "the CUDA backend found no usable GPU (is the NVIDIA driver installed?); \
+                 `--backend cpu` runs without one",
+            ),
             BackendChoice::Auto => {
                 // Prefer a compiled-in GPU backend that actually works on this machine.
                 let candidates: [fn() -> anyhow::Result<Device>; 2] = [cuda_device, wgpu_device];
@@ -56,6 +64,13 @@ impl BackendChoice {
     }
 }
 
+/// `device`, or `message` as an error when it cannot run a tiny computation (rather
+/// than the backend's panic on first use).
+fn checked(device: Device, message: &str) -> anyhow::Result<Device> {
+    anyhow::ensure!(usable(&device), "{message}");
+    Ok(device)
+}
+
 /// Whether a device can run a tiny computation (a GPU backend compiled in but without a
 /// GPU or driver present panics on first use; that panic is caught and kept quiet).
 fn usable(device: &Device) -> bool {
@@ -69,9 +84,34 @@ fn usable(device: &Device) -> bool {
     ok
 }
 
+/// The wgpu device, acquired once per process (a second acquisition is an error in
+/// Burn). Pinned to Vulkan except on macOS: wgpu's fallback to OpenGL reaches software
+/// renderers (Mesa's llvmpipe), where CubeCL deadlocked on this workplace's machines,
+/// and no GPU worth using lacks Vulkan there.
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> anyhow::Result<Device> {
-    Ok(Device::wgpu(Default::default()))
+    use burn::tensor::wgpu::WgpuBackend;
+    static DEVICE: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
+    let api = if cfg!(target_os = "macos") {
+        WgpuBackend::Auto
+    } else {
+        WgpuBackend::Vulkan
+    };
+    DEVICE
+        .get_or_init(|| {
+            Device::wgpu_options()
+                .graphics_api(api)
+                .init()
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "wgpu found no usable GPU ({e}): it needs a GPU driver and, on Linux, the \
+                 Vulkan loader (libvulkan1) and the driver's ICD (for NVIDIA, \
+                 libGLX_nvidia, which needs libglvnd0); `--backend cpu` runs without one"
+            )
+        })
 }
 
 #[cfg(not(feature = "wgpu"))]

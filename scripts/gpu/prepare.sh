@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a training run for the GPU device machine (docs/gpu.md): builds neco with
 # the wgpu backend, and fills .gpu/ (ignored by git, carried to the device) with the
-# stripped, xz-compressed binary, the Vulkan loader package, the run folder to
+# stripped, xz-compressed binary, the Vulkan loader packages, the run folder to
 # continue (without its optimizer state) and a training shard sized to what the
 # device's 64 MiB tree limit leaves.
 #
@@ -40,7 +40,11 @@ mkdir -p .gpu/debs .gpu/train
 # brings it to about a quarter; the device decompresses it with xz or Python's lzma.
 strip -o .gpu/neco "$target/release/neco"
 xz -9 -T1 .gpu/neco
-(cd .gpu/debs && apt-get download libvulkan1 >/dev/null 2>&1) || { echo "apt-get download libvulkan1 failed" >&2; exit 1; }
+# The Vulkan loader, and glvnd: the NVIDIA ICD (libGLX_nvidia.so.0) needs
+# libGLdispatch.so.0, which the device image lacks (without it wgpu finds no adapter).
+debs="libvulkan1 libglvnd0 libegl1 libgl1 libglx0 libopengl0 libgles2"
+# shellcheck disable=SC2086
+(cd .gpu/debs && apt-get download $debs >/dev/null 2>&1) || { echo "apt-get download $debs failed" >&2; exit 1; }
 cp "$config" .gpu/config.toml
 
 # The run travels in place when it is committed as it is (checkpoints/), else as a

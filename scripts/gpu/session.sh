@@ -14,15 +14,17 @@ log=$out/session.log
 say() { echo "$*" | tee -a "$log"; }
 elapsed() { echo $SECONDS; }
 
-# Vulkan: the NVIDIA driver's ICD is there, the loader is not.
+# Vulkan: the NVIDIA driver's ICD is there (/usr/share/vulkan/icd.d), the loader and
+# glvnd's libGLdispatch, which the ICD needs, are not.
 for f in .gpu/debs/*.deb; do dpkg -x "$f" /; done
 ldconfig
-icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-[ -f "$icd" ] && export VK_DRIVER_FILES=$icd
 { xz -dc .gpu/neco.xz 2>/dev/null ||
     python3 -c 'import lzma, sys; sys.stdout.buffer.write(lzma.open(".gpu/neco.xz").read())'; } >/tmp/neco
 chmod +x /tmp/neco
 say "$(nvidia-smi -L 2>&1 | head -1); $(nproc) CPU cores; $(/tmp/neco --version)"
+# Without a usable adapter nothing below can work: stop before spending the minutes.
+/tmp/neco encode assets/sample-768x512.png -o /tmp/probe.neco --backend wgpu -y >>"$log" 2>&1 ||
+    { say "wgpu is unusable here (above); stopping"; exit 1; }
 
 if [ "$measure_fps" = 1 ]; then
     # Frames: the sample photo resized (Lanczos) to 1080p and 4K UHD; every frame intra.
