@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
 /// The default weights, compiled into the binary (src/model/weights.rs).
-const DEFAULT_WEIGHTS: &str = "weights/hp-n64m96-vr.nwt";
+const DEFAULT_WEIGHTS: &str = "weights/hp-n64m192-vr.nwt";
 
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));

@@ -10,7 +10,7 @@ use neco_core::weights::Weights;
 use neco_core::Limits;
 
 /// The default weights, as compiled into `neco`.
-pub static DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/hp-n64m96-vr.nwt");
+pub static DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/hp-n64m192-vr.nwt");
 
 /// Limits for fuzzing: at most 256×256 pixels, so a decode stays cheap.
 pub fn limits() -> Limits {

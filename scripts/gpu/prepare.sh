@@ -10,7 +10,7 @@
 # RUN_DIR defaults to checkpoints/hp-n64m192-vr, CONFIG to models/hp-n64m192-vr-gpu.toml.
 # To make room, the tracked weights files (20 MB; the binary holds the default) are
 # removed from the working tree: scripts/gpu/collect.sh puts them back (or
-# `git checkout -- weights/hp-n64m96.nwt weights/hp-n64m96-vr.nwt`).
+# `git checkout -- weights`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -28,7 +28,7 @@ train_dir=$(awk -F'"' '/name = "train"/ {t = 1} t && /^path/ {print $2; exit}' d
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >>.git/info/exclude
 
 # A previous prepare.sh may have removed the weights (the build embeds the default).
-for w in weights/hp-n64m96.nwt weights/hp-n64m96-vr.nwt; do
+for w in $(git ls-files 'weights/*.nwt'); do
     [ -f "$w" ] || git checkout -- "$w"
 done
 echo "building neco with the wgpu backend into $target (cold: 14-21 min alone on 2 cores, an hour beside a training run)"
@@ -60,7 +60,7 @@ else
 fi
 
 # The weights files (20 MB) are not needed there: the binary holds the default.
-for w in weights/hp-n64m96.nwt weights/hp-n64m96-vr.nwt; do
+for w in $(git ls-files 'weights/*.nwt'); do
     if [ -f "$w" ] && git diff --quiet HEAD -- "$w"; then
         rm "$w"
         echo "removed $w for the trip (collect.sh restores it)"

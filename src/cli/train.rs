@@ -112,7 +112,7 @@ impl LoopArgs {
 #[derive(Debug, Args)]
 pub struct TrainTemporalCmd {
     /// Weights of the image model to train the temporal prior for (kept frozen).
-    #[arg(long, default_value = "weights/hp-n64m96-vr.nwt")]
+    #[arg(long, default_value = "weights/hp-n64m192-vr.nwt")]
     weights: PathBuf,
     /// Training images (name or folder): shifted crops of each play frame pairs.
     #[arg(long, default_value = "train")]

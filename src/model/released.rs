@@ -94,6 +94,12 @@ pub const RELEASED: &[Released] = &[
         commit: "0ea1062",
         since: "2026-11-27",
     },
+    Released {
+        sha256: "fbc189dcf0fa43b306a184c642907d1701499d8bc2f60eca9bb81805f527b7b9",
+        path: "weights/hp-n64m96-vr.nwt",
+        commit: "22fa55d",
+        since: "2026-11-27",
+    },
 ];
 
 /// The earlier default with this hash, if any.
