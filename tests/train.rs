@@ -444,11 +444,12 @@ fn train_temporal_resume_export_and_code_video() {
     init("8", "second")
         .success()
         .stderr(predicates::str::contains("starting from step 3 of"));
+    let m = w.config.m;
     init("16", "third")
         .failure()
-        .stderr(predicates::str::contains(
-            "has 96 latent and 8 hidden channels, this run 96 and 16",
-        ));
+        .stderr(predicates::str::contains(format!(
+            "has {m} latent and 8 hidden channels, this run {m} and 16"
+        )));
 
     let with_prior = dir.path().join("video.nwt");
     neco()
@@ -757,4 +758,73 @@ fn train_entropy_context_starts_as_its_weights_and_is_not_exported() {
             "has a checkerboard context model, which the codec does not code yet",
         ));
     assert!(!weights.exists());
+}
+
+/// SIGTERM (what `timeout` sends) during `neco train` saves the checkpoint before the
+/// process ends, with a failure status and a message saying so; the run resumes.
+#[cfg(unix)]
+#[test]
+fn train_saves_its_checkpoint_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tiny.toml");
+    std::fs::write(&config, TINY_CONFIG).unwrap();
+    let run = dir.path().join("run");
+    let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("neco"))
+        .args(["train", "--config"])
+        .arg(&config)
+        .args(["--dataset", assets, "--valid", "none", "--run"])
+        .arg(&run)
+        .args(["--steps", "100000000"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    // The loop listens for the signal once it says it is training.
+    while !log.contains("training from step 0") {
+        assert!(stderr.read_line(&mut log).unwrap() > 0, "{log}");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no exit: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("stopping after this step"), "{log}");
+    let step = progress_step(&run);
+    assert!(
+        log.contains(&format!(
+            "interrupted at step {step}: the checkpoint is saved"
+        )),
+        "{log}"
+    );
+    assert!(run.join("checkpoint/optim.bin").exists());
+    // The same command resumes it.
+    neco()
+        .args(["train", "--config"])
+        .arg(&config)
+        .args(["--dataset", assets, "--valid", "none", "--run"])
+        .arg(&run)
+        .args(["--steps", &(step + 1).to_string()])
+        .assert()
+        .success();
+    assert_eq!(progress_step(&run), step + 1);
 }

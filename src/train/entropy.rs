@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, Progress};
 use super::data::{centre_batches, load_images, random_batch};
+use super::stop::StopOnSignal;
 use super::trainer::append_csv;
 use crate::model::config::check_freezable;
 use crate::model::context::CheckerboardContext;
@@ -351,8 +352,13 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
         // The starting point, so the log shows what training gained.
         log_valid(&model, &mut progress)?;
     }
+    let stop = StopOnSignal::listen();
+    eprintln!(
+        "training from step {} (Ctrl-C or SIGTERM saves the checkpoint and stops)",
+        progress.step
+    );
     loop {
-        if args.schedule.done(progress.step, started) {
+        if args.schedule.done(progress.step, started) || stop.requested() {
             break;
         }
         let picks: Vec<usize> = (0..args.batch)
@@ -394,5 +400,6 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
             last_ckpt = Instant::now();
         }
     }
-    checkpoint::finish(&ckpt_dir, &model, &optim, &progress)
+    checkpoint::finish(&ckpt_dir, &model, &optim, &progress)?;
+    stop.result(progress.step)
 }

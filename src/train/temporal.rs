@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 
 use super::checkpoint::{self, Progress};
 use super::data::{load_images, RgbImage};
+use super::stop::StopOnSignal;
 use super::trainer::append_csv;
 use crate::codec::{Codec, Timings};
 use crate::io::image_io::{SourceImage, SourceKind};
@@ -412,8 +413,13 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
     let train_csv = args.run_dir.join("train.csv");
     let valid_csv = args.run_dir.join("valid.csv");
     let (mut acc_t, mut acc_i, mut acc_n) = (0.0, 0.0, 0usize);
+    let stop = StopOnSignal::listen();
+    eprintln!(
+        "training from step {} (Ctrl-C or SIGTERM saves the checkpoint and stops)",
+        progress.step
+    );
     loop {
-        if args.schedule.done(progress.step, started) {
+        if args.schedule.done(progress.step, started) || stop.requested() {
             break;
         }
         let picks: Vec<(usize, u8)> = (0..args.batch)
@@ -480,5 +486,6 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
             last_ckpt = Instant::now();
         }
     }
-    checkpoint::finish(&ckpt_dir, &net, &optim, &progress)
+    checkpoint::finish(&ckpt_dir, &net, &optim, &progress)?;
+    stop.result(progress.step)
 }

@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use super::checkpoint::{self, Progress};
 use super::coded::CodedValidation;
 use super::data::{centre_batches, load_images, random_batch, RgbImage};
+use super::stop::StopOnSignal;
 use crate::model::grow::widen_latent;
 use crate::model::hyperprior::RateNoise;
 use crate::model::ladder::RateLadder;
@@ -246,9 +247,14 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let ceiling_csv = args.run_dir.join("valid_ceiling.csv");
     let (mut acc, mut acc_n) = ((0.0, 0.0, 0.0), 0usize);
 
+    let stop = StopOnSignal::listen();
+    eprintln!(
+        "training from step {} (Ctrl-C or SIGTERM saves the checkpoint and stops)",
+        progress.step
+    );
     loop {
         let minutes = started.elapsed().as_secs_f64() / 60.0;
-        if progress.step >= args.max_steps || minutes >= args.max_minutes {
+        if progress.step >= args.max_steps || minutes >= args.max_minutes || stop.requested() {
             break;
         }
         let x = random_batch(&images, tc.batch, tc.crop, &mut rng, &device);
@@ -333,5 +339,6 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             last_ckpt = Instant::now();
         }
     }
-    checkpoint::finish(&ckpt_dir, &model, &optim, &progress)
+    checkpoint::finish(&ckpt_dir, &model, &optim, &progress)?;
+    stop.result(progress.step)
 }
