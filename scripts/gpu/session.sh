@@ -64,7 +64,8 @@ fi
 # Training: the carried run, on wgpu, with the carried config (no validation here:
 # the validation set does not fit the trip; collect.sh validates back home).
 # Image loading, the last checkpoint and the copies take the last 60 s; `timeout`
-# stops a run that overshoots, and the copies below still take its last checkpoint.
+# stops a run that overshoots with SIGTERM, on which `neco train` saves its checkpoint
+# (a binary built before 2026-11-27 night loses the steps since the last one).
 cp -r "$(cat .gpu/run_path)" /tmp/run
 left=$((budget - $(elapsed) - 60))
 minutes=$(awk "BEGIN {printf \"%.2f\", $left / 60}")
