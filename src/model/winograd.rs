@@ -236,6 +236,10 @@ impl WinogradConv {
                 // SAFETY: the CPU supports AVX-512F, checked just above.
                 return unsafe { self.tile_row_avx512((xp, ph, pw), ti, (ho, wo), bias, out, s) };
             }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked just above.
+                return unsafe { self.tile_row_avx2((xp, ph, pw), ti, (ho, wo), bias, out, s) };
+            }
         }
         self.tile_row_with((xp, ph, pw), ti, (ho, wo), bias, out, s);
     }
@@ -248,6 +252,26 @@ impl WinogradConv {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn tile_row_avx512(
+        &self,
+        input: (&[f32], usize, usize),
+        ti: usize,
+        out_size: (usize, usize),
+        bias: &[f32],
+        out: (&mut [f32], usize, usize),
+        s: &mut Scratch,
+    ) {
+        self.tile_row_with(input, ti, out_size, bias, out, s);
+    }
+
+    /// [`Self::tile_row`] compiled for AVX2 (machines without AVX-512): two 8-lane
+    /// registers per vector instead of four SSE ones. No FMA, so the sums round as
+    /// on every other path.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn tile_row_avx2(
         &self,
         input: (&[f32], usize, usize),
         ti: usize,
@@ -447,6 +471,10 @@ impl WinogradUp {
                 // SAFETY: the CPU supports AVX-512F, checked just above.
                 return unsafe { self.tile_row_avx512(xp, ti, (h, w), bias, out, s) };
             }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked just above.
+                return unsafe { self.tile_row_avx2(xp, ti, (h, w), bias, out, s) };
+            }
         }
         self.tile_row_with(xp, ti, (h, w), bias, out, s);
     }
@@ -458,6 +486,24 @@ impl WinogradUp {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn tile_row_avx512(
+        &self,
+        xp: &[f32],
+        ti: usize,
+        size: (usize, usize),
+        bias: &[f32],
+        out: (&mut [f32], usize, usize),
+        s: &mut Scratch,
+    ) {
+        self.tile_row_with(xp, ti, size, bias, out, s);
+    }
+
+    /// [`Self::tile_row`] compiled for AVX2 (see the input layer's).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn tile_row_avx2(
         &self,
         xp: &[f32],
         ti: usize,
