@@ -352,11 +352,7 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
         // The starting point, so the log shows what training gained.
         log_valid(&model, &mut progress)?;
     }
-    let stop = StopOnSignal::listen();
-    eprintln!(
-        "training from step {} (Ctrl-C or SIGTERM saves the checkpoint and stops)",
-        progress.step
-    );
+    let stop = StopOnSignal::listen(progress.step);
     loop {
         if args.schedule.done(progress.step, started) || stop.requested() {
             break;

@@ -12,10 +12,12 @@ static REQUESTED: AtomicBool = AtomicBool::new(false);
 pub struct StopOnSignal(());
 
 impl StopOnSignal {
-    /// Starts listening (one training loop at a time).
-    pub fn listen() -> Self {
+    /// Starts listening (one training loop at a time), and says so for a loop about
+    /// to train from `step`.
+    pub fn listen(step: usize) -> Self {
         REQUESTED.store(false, Ordering::SeqCst);
         LISTENING.store(true, Ordering::SeqCst);
+        eprintln!("training from step {step} (Ctrl-C or SIGTERM saves the checkpoint and stops)");
         StopOnSignal(())
     }
 
@@ -54,7 +56,7 @@ mod tests {
     #[test]
     fn first_signal_stops_the_loop_a_second_ends_the_process() {
         assert!(!request(), "nothing listens yet");
-        let stop = StopOnSignal::listen();
+        let stop = StopOnSignal::listen(3);
         assert!(!stop.requested());
         assert!(stop.result(3).is_ok());
         assert!(request());
@@ -65,7 +67,7 @@ mod tests {
         drop(stop);
         assert!(!request(), "nothing listens any more");
         assert!(
-            !StopOnSignal::listen().requested(),
+            !StopOnSignal::listen(0).requested(),
             "a new loop starts afresh"
         );
     }

@@ -413,11 +413,7 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
     let train_csv = args.run_dir.join("train.csv");
     let valid_csv = args.run_dir.join("valid.csv");
     let (mut acc_t, mut acc_i, mut acc_n) = (0.0, 0.0, 0usize);
-    let stop = StopOnSignal::listen();
-    eprintln!(
-        "training from step {} (Ctrl-C or SIGTERM saves the checkpoint and stops)",
-        progress.step
-    );
+    let stop = StopOnSignal::listen(progress.step);
     loop {
         if args.schedule.done(progress.step, started) || stop.requested() {
             break;

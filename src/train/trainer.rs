@@ -247,11 +247,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let ceiling_csv = args.run_dir.join("valid_ceiling.csv");
     let (mut acc, mut acc_n) = ((0.0, 0.0, 0.0), 0usize);
 
-    let stop = StopOnSignal::listen();
-    eprintln!(
-        "training from step {} (Ctrl-C or SIGTERM saves the checkpoint and stops)",
-        progress.step
-    );
+    let stop = StopOnSignal::listen(progress.step);
     loop {
         let minutes = started.elapsed().as_secs_f64() / 60.0;
         if progress.step >= args.max_steps || minutes >= args.max_minutes || stop.requested() {
