@@ -16,9 +16,10 @@
 //! exact and the result is inside the input); likewise for x. Taps outside the input
 //! are skipped (not added as zeros). Each product is rounded to f32 and then added
 //! (Rust never contracts to FMA), so every output value is the same on every
-//! machine. Parallelism (rayon, over output rows) and vectorization (across output
-//! channels, with AVX2 where the CPU has it) only change *which* independent outputs
-//! are computed together, never the order within one output.
+//! machine. Parallelism (rayon, over bands of output rows) and vectorization (across
+//! output channels, register-blocked with AVX-512 or AVX2 where the CPU has them)
+//! only change *which* independent outputs are computed together, never the order
+//! within one output.
 
 use super::coupling::Coupling;
 use super::escape::MAX_ABS_SYMBOL;
@@ -142,6 +143,21 @@ const NONE: u32 = u32::MAX;
 /// Output pixels processed together per weight pass (keeps weights hot in cache).
 const TILE: usize = 32;
 
+/// Channels per register block of the AVX-512 and AVX2 builds (vectors × lanes).
+const AVX512_BLOCK: usize = 3 * 16;
+const AVX2_BLOCK: usize = 2 * 8;
+
+/// Output columns (times the layer's [`RowJob::step`]) per chunk of the
+/// register-blocked builds: with a band of a few rows, the inputs they read stay in
+/// cache while each block of weights passes over them.
+const BLOCKED_COLUMNS: usize = 48;
+
+/// Narrower outputs run the portable loop, faster where rows hold few whole tiles.
+const MIN_BLOCKED_WIDTH: usize = 24;
+
+/// The widest kernel whose register-blocked tiles skip per-pixel tap lookups.
+const MAX_DENSE_K: usize = 8;
+
 impl HyperSynthesis {
     /// Runs the network on `input` (see the [module docs](self) for the exact
     /// arithmetic). Errors with [`NecoError::InvalidArgument`] on any shape or
@@ -196,7 +212,7 @@ fn run_layer(layer: &Layer, x: &Planes) -> std::result::Result<Planes, String> {
             // Burn's Conv2d weight is [out, in, k, k].
             let (ci_n, co_n) = (*in_ch, *out_ch);
             let wt = weights_in_k_k_out(weight, ci_n, co_n, k, |ci, o| o * ci_n + ci);
-            correlate(x, &wt, bias, co_n, k, ho, wo, tap)
+            correlate(x, &wt, bias, co_n, k, ho, wo, 1, tap)
         }
         Layer::ConvTranspose {
             weight,
@@ -232,7 +248,7 @@ fn run_layer(layer: &Layer, x: &Planes) -> std::result::Result<Planes, String> {
             // Burn's ConvTranspose2d weight is [in, out, k, k].
             let (ci_n, co_n) = (*in_ch, *out_ch);
             let wt = weights_in_k_k_out(weight, ci_n, co_n, k, |ci, o| ci * co_n + o);
-            correlate(x, &wt, bias, co_n, k, ho, wo, tap)
+            correlate(x, &wt, bias, co_n, k, ho, wo, s, tap)
         }
     }
 }
@@ -356,6 +372,7 @@ fn correlate(
     k: usize,
     ho: usize,
     wo: usize,
+    step: usize,
     tap: impl Fn(usize, usize, usize) -> u32,
 ) -> std::result::Result<Planes, String> {
     let (h, w) = (x.height, x.width);
@@ -363,21 +380,46 @@ fn correlate(
     let row_len = wo * out_ch;
     let map_y: Vec<u32> = (0..ho * k).map(|i| tap(i / k, i % k, h)).collect();
     let map_x: Vec<u32> = (0..wo * k).map(|i| tap(i / k, i % k, w)).collect();
-    // Pixel-major (HWC) result, one row per rayon task.
+    let width = if wo >= MIN_BLOCKED_WIDTH {
+        RowJob::blocked_width()
+    } else {
+        0
+    };
+    let packed = pack_blocks(wt, out_ch, width);
+    // The register-blocked builds revisit each input row once per block of output
+    // channels: with rows and planes a power of two apart (wide images), they would
+    // all land in the same few cache sets.
+    let padded = (width > 0).then(|| Input::pad(x));
+    let input = match &padded {
+        Some((data, row_stride, plane_stride)) => {
+            Input::of(data, x.channels, x.width, *row_stride, *plane_stride)
+        }
+        None => Input::of(&x.data, x.channels, x.width, x.width, x.height * x.width),
+    };
+    // Pixel-major (HWC) result, a band of rows per rayon task: a register block's
+    // weights, loaded into cache once per band, serve all its rows (a few tasks per
+    // thread still balance the load).
+    let band = (ho / (4 * rayon::current_num_threads())).clamp(1, 4);
     let mut hwc = vec![0.0f32; total];
-    hwc.par_chunks_mut(row_len)
+    hwc.par_chunks_mut((row_len * band).max(1))
         .enumerate()
-        .for_each(|(y, row)| {
+        .for_each(|(b, rows)| {
+            let (y0, n) = (b * band, rows.len() / row_len.max(1));
             let job = RowJob {
-                x,
+                x: input,
                 wt,
                 out_ch,
                 k,
-                map_y: &map_y[y * k..(y + 1) * k],
+                map_y: &map_y[y0 * k..(y0 + n) * k],
                 map_x: &map_x,
+                step: step.max(1),
+                packed: &packed,
+                packed_width: width,
             };
-            job.run(row, bias);
+            job.run(rows, bias);
         });
+    // Freed before the planar copy: the layer's peak memory stays what it was.
+    drop(padded);
     // HWC -> CHW.
     let plane = ho * wo;
     let mut data = vec![0.0f32; total];
@@ -396,154 +438,195 @@ fn correlate(
     })
 }
 
-/// One output row of [`correlate`].
+/// A layer's input as the row kernels read it: channel planes of rows.
+#[derive(Clone, Copy)]
+struct Input<'a> {
+    data: &'a [f32],
+    channels: usize,
+    width: usize,
+    /// Distance between the starts of two rows, and of two planes.
+    row_stride: usize,
+    plane_stride: usize,
+}
+
+impl<'a> Input<'a> {
+    fn of(
+        data: &'a [f32],
+        channels: usize,
+        width: usize,
+        row_stride: usize,
+        plane_stride: usize,
+    ) -> Self {
+        Self {
+            data,
+            channels,
+            width,
+            row_stride,
+            plane_stride,
+        }
+    }
+
+    /// Row `iy` of channel `ci`.
+    #[inline(always)]
+    fn row(&self, ci: usize, iy: usize) -> &'a [f32] {
+        &self.data[ci * self.plane_stride + iy * self.row_stride..][..self.width]
+    }
+
+    /// `x` copied with its rows and planes an odd number of cache lines apart:
+    /// (data, row stride, plane stride).
+    fn pad(x: &Planes) -> (Vec<f32>, usize, usize) {
+        let odd_lines = |n: usize| n.next_multiple_of(16) | 16;
+        let row_stride = odd_lines(x.width);
+        let plane_stride = odd_lines(x.height * row_stride);
+        let mut data = vec![0.0; x.channels * plane_stride];
+        let plane = x.height * x.width;
+        data.par_chunks_mut(plane_stride)
+            .zip(x.data.par_chunks(plane.max(1)))
+            .for_each(|(dst, src)| {
+                for (d, s) in dst.chunks_mut(row_stride).zip(src.chunks(x.width.max(1))) {
+                    d[..s.len()].copy_from_slice(s);
+                }
+            });
+        (data, row_stride, plane_stride)
+    }
+}
+
+/// A band of output rows of [`correlate`].
 struct RowJob<'a> {
-    x: &'a Planes,
+    x: Input<'a>,
     wt: &'a [f32],
     out_ch: usize,
     k: usize,
-    /// Input row per kernel row for this output row ([`NONE`] if outside).
+    /// Input row per kernel row, for each output row of the band ([`NONE`] if
+    /// outside).
     map_y: &'a [u32],
     map_x: &'a [u32],
+    /// How far apart the pixels of a register-blocked tile are: 1 for a convolution,
+    /// the stride for a transposed one, whose pixels this far apart read adjacent
+    /// input columns. (Only speed depends on it: [`Self::taps`] checks.)
+    step: usize,
+    /// `wt` in blocks of `packed_width` output channels ([`pack_blocks`]) for the
+    /// register-blocked build of that width (empty for none).
+    packed: &'a [f32],
+    packed_width: usize,
+}
+
+/// `wt` (`[taps, out_ch]`, taps = (ci, ky, kx)) regrouped by blocks of `width` output
+/// channels (the last one narrower): `[block][taps][width]`, so that a register
+/// block reads its weights from one contiguous run instead of a few bytes from each
+/// of the layer's rows. Empty when `width` is 0 or does not apply.
+fn pack_blocks(wt: &[f32], out_ch: usize, width: usize) -> Vec<f32> {
+    if width == 0 || out_ch == 0 || !wt.len().is_multiple_of(out_ch) {
+        return Vec::new();
+    }
+    let taps = wt.len() / out_ch;
+    let mut packed = Vec::with_capacity(wt.len());
+    for c0 in (0..out_ch).step_by(width) {
+        let c1 = (c0 + width).min(out_ch);
+        for t in 0..taps {
+            packed.extend_from_slice(&wt[t * out_ch + c0..t * out_ch + c1]);
+        }
+    }
+    packed
 }
 
 impl RowJob<'_> {
-    /// Fills `row` (`wo · out_ch`, pixel-major). Compiled three times: with AVX-512 or
-    /// AVX2 where the CPU has them, and for the baseline target. All do the same IEEE
-    /// multiplications and additions in the same order (Rust never fuses them into
-    /// FMAs), so the results are identical; only the vector width differs.
-    fn run(&self, row: &mut [f32], bias: &[f32]) {
+    /// The channels per register block of the build [`Self::run`] dispatches to on
+    /// this CPU (0: no register-blocked build).
+    fn blocked_width() -> usize {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return AVX512_BLOCK;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return AVX2_BLOCK;
+            }
+        }
+        0
+    }
+
+    /// Fills `band` (rows of `wo · out_ch`, pixel-major). Compiled three times: with
+    /// AVX-512 or AVX2 where the CPU has them, and for the baseline target. All do the
+    /// same IEEE multiplications and additions in the same order (Rust never fuses
+    /// them into FMAs), so the results are identical; only the vector width and the
+    /// loop nest differ.
+    fn run(&self, band: &mut [f32], bias: &[f32]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F, checked just above.
-            unsafe { self.run_avx512(row, bias) };
+            unsafe { self.run_avx512(band, bias) };
             return;
         }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe { self.run_avx2(row, bias) };
+            unsafe { self.run_avx2(band, bias) };
             return;
         }
-        self.run_body(row, bias);
+        self.run_body(band, bias);
     }
 
     /// The AVX-512 build: register-blocked ([`Self::block_avx512`]) when the outputs
     /// come in whole vectors, else [`Self::run_body`] compiled for AVX-512.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn run_avx512(&self, row: &mut [f32], bias: &[f32]) {
-        let out_ch = self.out_ch;
-        if !out_ch.is_multiple_of(16) || bias.len() != out_ch {
-            self.run_body(row, bias);
-            return;
-        }
-        let wo = row.len() / out_ch;
-        let mut x0 = 0;
-        while x0 + 8 <= wo {
-            self.block_avx512::<8>(row, bias, x0);
-            x0 += 8;
-        }
-        while x0 < wo {
-            self.block_avx512::<1>(row, bias, x0);
-            x0 += 1;
+    unsafe fn run_avx512(&self, band: &mut [f32], bias: &[f32]) {
+        if !self.block_avx512(band, bias) {
+            self.run_body(band, bias);
         }
     }
 
-    /// Output pixels `x0..x0 + P` of `row`, in blocks of up to 48 channels whose sums
-    /// (8 pixels × 3 vectors: 24 of the 32 vector registers) stay in registers through
-    /// the whole (ci, ky, kx) loop. Each output gets the same operations in the same
-    /// order as in [`Self::run_body`]: the bias, then per tap (skipping the same
-    /// [`NONE`] taps) one rounded product, then one rounded addition — only the loop
-    /// nest around them differs. (Grouping pixels by column parity, so that a
-    /// transposed layer's missing taps are skipped whole, was tried: no faster.)
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn block_avx512<const P: usize>(&self, row: &mut [f32], bias: &[f32], x0: usize) {
-        let mut c0 = 0;
-        while c0 < self.out_ch {
-            match (self.out_ch - c0) / 16 {
-                1 => self.tile_avx512::<P, 1>(row, bias, x0, c0),
-                2 => self.tile_avx512::<P, 2>(row, bias, x0, c0),
-                _ => self.tile_avx512::<P, 3>(row, bias, x0, c0),
-            }
-            c0 += 48;
-        }
-    }
-
-    /// P pixels × V vectors of 16 channels from channel `c0`. Its tap loop mirrors
-    /// [`Self::run_body`]'s on purpose (a shared iterator of taps cost the register
-    /// blocking half its speed); `vector_widths_agree_bitwise` keeps them in step.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn tile_avx512<const P: usize, const V: usize>(
-        &self,
-        row: &mut [f32],
-        bias: &[f32],
-        x0: usize,
-        c0: usize,
-    ) {
-        use std::arch::x86_64::*;
-        let (h, w, k, out_ch) = (self.x.height, self.x.width, self.k, self.out_ch);
-        let load = |s: &[f32]| -> __m512 {
-            let s: &[f32; 16] = s[..16].try_into().expect("16 lanes");
-            // SAFETY: `s` holds 16 floats.
-            unsafe { _mm512_loadu_ps(s.as_ptr()) }
-        };
-        let mut acc = [[_mm512_setzero_ps(); V]; P];
-        for lanes in acc.iter_mut() {
-            for (v, a) in lanes.iter_mut().enumerate() {
-                *a = load(&bias[c0 + 16 * v..]);
-            }
-        }
-        for ci in 0..self.x.channels {
-            for ky in 0..k {
-                let iy = self.map_y[ky];
-                if iy == NONE {
-                    continue;
-                }
-                let in_row = &self.x.data[(ci * h + iy as usize) * w..][..w];
-                for kx in 0..k {
-                    let base = ((ci * k + ky) * k + kx) * out_ch + c0;
-                    let mut wv = [_mm512_setzero_ps(); V];
-                    for (v, x) in wv.iter_mut().enumerate() {
-                        *x = load(&self.wt[base + 16 * v..]);
-                    }
-                    for (p, lanes) in acc.iter_mut().enumerate() {
-                        let ix = self.map_x[(x0 + p) * k + kx];
-                        if ix == NONE {
-                            continue;
-                        }
-                        let v = _mm512_set1_ps(in_row[ix as usize]);
-                        for (a, x) in lanes.iter_mut().zip(&wv) {
-                            *a = _mm512_add_ps(*a, _mm512_mul_ps(*x, v));
-                        }
-                    }
-                }
-            }
-        }
-        for (p, lanes) in acc.iter().enumerate() {
-            for (v, a) in lanes.iter().enumerate() {
-                let at = (x0 + p) * out_ch + c0 + 16 * v;
-                let dst: &mut [f32; 16] = (&mut row[at..at + 16]).try_into().expect("16 lanes");
-                // SAFETY: `dst` holds 16 floats.
-                unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), *a) };
-            }
-        }
-    }
-
+    /// The AVX2 build: register-blocked like the AVX-512 one, with 8-lane vectors.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn run_avx2(&self, row: &mut [f32], bias: &[f32]) {
-        self.run_body(row, bias);
+    unsafe fn run_avx2(&self, band: &mut [f32], bias: &[f32]) {
+        if !self.block_avx2(band, bias) {
+            self.run_body(band, bias);
+        }
+    }
+    /// Where pixels `x0 + p · step` (`p < n`) read their taps, when they read them
+    /// alike: per kx, either [`NONE`] for all of them or pixel `x0`'s column `ix`
+    /// and then `ix + p` for the others. `None` near the borders, where they differ,
+    /// or for kernels wider than [`MAX_DENSE_K`].
+    fn taps(&self, x0: usize, n: usize) -> Option<[u32; MAX_DENSE_K]> {
+        let (k, step) = (self.k, self.step);
+        if k > MAX_DENSE_K || n < 2 {
+            return None;
+        }
+        let mut taps = [NONE; MAX_DENSE_K];
+        for (kx, t) in taps.iter_mut().enumerate().take(k) {
+            let first = self.map_x[x0 * k + kx];
+            let alike = (1..n).all(|p| {
+                let ix = self.map_x[(x0 + p * step) * k + kx];
+                if first == NONE {
+                    ix == NONE
+                } else {
+                    ix == first + p as u32
+                }
+            });
+            if !alike {
+                return None;
+            }
+            *t = first;
+        }
+        Some(taps)
     }
 
     /// Tiles of [`TILE`] output pixels: each weight vector is read once per tile and
     /// added into every pixel's accumulator, in (ci, ky, kx) order.
     #[inline(always)]
-    fn run_body(&self, row: &mut [f32], bias: &[f32]) {
-        let (h, w, k, out_ch) = (self.x.height, self.x.width, self.k, self.out_ch);
+    fn run_body(&self, band: &mut [f32], bias: &[f32]) {
+        let row_len = self.map_x.len() / self.k * self.out_ch;
+        for (r, row) in band.chunks_exact_mut(row_len.max(1)).enumerate() {
+            self.row_body(row, bias, &self.map_y[r * self.k..][..self.k]);
+        }
+    }
+
+    /// One row of [`Self::run_body`], whose kernel rows read input rows `map_y`.
+    #[inline(always)]
+    fn row_body(&self, row: &mut [f32], bias: &[f32], map_y: &[u32]) {
+        let (k, out_ch) = (self.k, self.out_ch);
         let wo = row.len() / out_ch;
         for x0 in (0..wo).step_by(TILE) {
             let x1 = (x0 + TILE).min(wo);
@@ -552,12 +635,11 @@ impl RowJob<'_> {
                 a.copy_from_slice(bias);
             }
             for ci in 0..self.x.channels {
-                for ky in 0..k {
-                    let iy = self.map_y[ky];
+                for (ky, &iy) in map_y.iter().enumerate() {
                     if iy == NONE {
                         continue;
                     }
-                    let in_row = &self.x.data[(ci * h + iy as usize) * w..][..w];
+                    let in_row = self.x.row(ci, iy as usize);
                     for kx in 0..k {
                         let wv = &self.wt[((ci * k + ky) * k + kx) * out_ch..][..out_ch];
                         for (xi, a) in (x0..x1).zip(acc.chunks_exact_mut(out_ch)) {
@@ -576,6 +658,221 @@ impl RowJob<'_> {
         }
     }
 }
+
+/// Defines a register-blocked build of [`RowJob::run_body`] for one vector width:
+/// `$block` fills a row in tiles of `$px` output pixels × up to `$vmax` vectors of
+/// `$lanes` channels, whose sums stay in registers through the whole (ci, ky, kx)
+/// loop (AVX-512: 8 × 3 of the 32 registers; AVX2: 6 × 2 of the 16), and returns
+/// false, leaving `row` alone, when the outputs do not come in whole vectors. Each
+/// output gets the same operations in the same order as in `run_body`: the bias,
+/// then per tap (skipping the same [`NONE`] taps) one rounded product, then one
+/// rounded addition — only the loop nest around them differs. A tile's pixels are
+/// [`RowJob::step`] apart, so that away from the borders they share their missing
+/// taps and read adjacent inputs ([`RowJob::taps`]): the tile then runs without
+/// per-pixel lookups. `vector_widths_agree_bitwise` keeps the builds in step.
+#[cfg(target_arch = "x86_64")]
+macro_rules! blocked_row_kernel {
+    (
+        $feature:literal, $block:ident, $tiles:ident, $tile:ident, $lanes:literal, $px:literal,
+        $vmax:literal,
+        $vec:ident, $zero:ident, $load:ident, $store:ident, $splat:ident, $add:ident,
+        $mul:ident
+    ) => {
+        impl RowJob<'_> {
+            #[target_feature(enable = $feature)]
+            fn $block(&self, band: &mut [f32], bias: &[f32]) -> bool {
+                let (out_ch, step) = (self.out_ch, self.step);
+                let width = $vmax * $lanes;
+                if !out_ch.is_multiple_of($lanes)
+                    || bias.len() != out_ch
+                    || step == 0
+                    || self.packed_width != width
+                    || self.packed.len() != self.wt.len()
+                {
+                    return false;
+                }
+                let wo = self.map_x.len() / self.k;
+                let rows = band.len() / (wo * out_ch).max(1);
+                // Columns in chunks, then channel blocks, then the band's rows: one
+                // block's weights (tens of KB) and the chunk's inputs stay in cache
+                // while they serve all the chunk's pixels, where all the weights
+                // (MBs) or whole input rows would not.
+                let chunk = BLOCKED_COLUMNS * step;
+                for xc in (0..wo).step_by(chunk) {
+                    let end = (xc + chunk).min(wo);
+                    let mut c0 = 0;
+                    while c0 < out_ch {
+                        let vectors = ((out_ch - c0) / $lanes).min($vmax);
+                        for y in 0..rows {
+                            let mut x0 = xc;
+                            while x0 < end {
+                                // Whole tiles of `$px` pixels, `step` of them side by side,
+                                // then half ones, then single pixels.
+                                if x0 + step * $px <= end {
+                                    for x in x0..x0 + step {
+                                        self.$tiles::<$px>(band, bias, y, x, c0, vectors);
+                                    }
+                                    x0 += step * $px;
+                                } else if x0 + step * ($px / 2) <= end {
+                                    for x in x0..x0 + step {
+                                        self.$tiles::<{ $px / 2 }>(band, bias, y, x, c0, vectors);
+                                    }
+                                    x0 += step * ($px / 2);
+                                } else {
+                                    self.$tiles::<1>(band, bias, y, x0, c0, vectors);
+                                    x0 += 1;
+                                }
+                            }
+                        }
+                        c0 += $vmax * $lanes;
+                    }
+                }
+                true
+            }
+
+            /// The tile of P pixels and `vectors` vectors.
+            #[target_feature(enable = $feature)]
+            #[inline]
+            fn $tiles<const P: usize>(
+                &self,
+                band: &mut [f32],
+                bias: &[f32],
+                y: usize,
+                x0: usize,
+                c0: usize,
+                vectors: usize,
+            ) {
+                match vectors {
+                    1 => self.$tile::<P, 1>(band, bias, y, x0, c0),
+                    2 => self.$tile::<P, 2>(band, bias, y, x0, c0),
+                    _ => self.$tile::<P, 3>(band, bias, y, x0, c0),
+                }
+            }
+
+            /// P pixels `x0, x0 + step, …` of row `y` of the band × V vectors of
+            /// channels from channel `c0`.
+            #[target_feature(enable = $feature)]
+            #[inline]
+            fn $tile<const P: usize, const V: usize>(
+                &self,
+                band: &mut [f32],
+                bias: &[f32],
+                y: usize,
+                x0: usize,
+                c0: usize,
+            ) {
+                use std::arch::x86_64::*;
+                let (k, out_ch, step) = (self.k, self.out_ch, self.step);
+                let load = |s: &[f32]| -> $vec {
+                    let s: &[f32; $lanes] = s[..$lanes].try_into().expect("whole vector");
+                    // SAFETY: `s` holds one vector of floats.
+                    unsafe { $load(s.as_ptr()) }
+                };
+                let mut acc = [[$zero(); V]; P];
+                for lanes in acc.iter_mut() {
+                    for (v, a) in lanes.iter_mut().enumerate() {
+                        *a = load(&bias[c0 + $lanes * v..]);
+                    }
+                }
+                let taps = self.taps(x0, P);
+                let map_y = &self.map_y[y * k..][..k];
+                let row = &mut band[y * self.map_x.len() / k * out_ch..];
+                // This block's weights ([`pack_blocks`]): `[taps][V · lanes]`.
+                let kk = k * k;
+                let wb = V * $lanes;
+                let block = &self.packed[c0 * self.x.channels * kk..][..self.x.channels * kk * wb];
+                for ci in 0..self.x.channels {
+                    for ky in 0..k {
+                        let iy = map_y[ky];
+                        if iy == NONE {
+                            continue;
+                        }
+                        let in_row = self.x.row(ci, iy as usize);
+                        let w_ky = &block[(ci * k + ky) * k * wb..][..k * wb];
+                        for kx in 0..k {
+                            let first = match &taps {
+                                Some(t) if t[kx] == NONE => continue,
+                                Some(t) => Some(t[kx] as usize),
+                                None => None,
+                            };
+                            let wrow = &w_ky[kx * wb..][..wb];
+                            let mut wv = [$zero(); V];
+                            for (v, x) in wv.iter_mut().enumerate() {
+                                *x = load(&wrow[$lanes * v..]);
+                            }
+                            if let Some(ix) = first {
+                                let src: &[f32; P] =
+                                    in_row[ix..ix + P].try_into().expect("P inputs");
+                                for (lanes, &s) in acc.iter_mut().zip(src) {
+                                    let v = $splat(s);
+                                    for (a, x) in lanes.iter_mut().zip(&wv) {
+                                        *a = $add(*a, $mul(*x, v));
+                                    }
+                                }
+                                continue;
+                            }
+                            for (p, lanes) in acc.iter_mut().enumerate() {
+                                let ix = self.map_x[(x0 + p * step) * k + kx];
+                                if ix == NONE {
+                                    continue;
+                                }
+                                let v = $splat(in_row[ix as usize]);
+                                for (a, x) in lanes.iter_mut().zip(&wv) {
+                                    *a = $add(*a, $mul(*x, v));
+                                }
+                            }
+                        }
+                    }
+                }
+                for (p, lanes) in acc.iter().enumerate() {
+                    for (v, a) in lanes.iter().enumerate() {
+                        let at = (x0 + p * step) * out_ch + c0 + $lanes * v;
+                        let dst: &mut [f32; $lanes] = (&mut row[at..at + $lanes])
+                            .try_into()
+                            .expect("whole vector");
+                        // SAFETY: `dst` holds one vector of floats.
+                        unsafe { $store(dst.as_mut_ptr(), *a) };
+                    }
+                }
+            }
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+blocked_row_kernel!(
+    "avx512f",
+    block_avx512,
+    tiles_avx512,
+    tile_avx512,
+    16,
+    8,
+    3,
+    __m512,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_set1_ps,
+    _mm512_add_ps,
+    _mm512_mul_ps
+);
+#[cfg(target_arch = "x86_64")]
+blocked_row_kernel!(
+    "avx2",
+    block_avx2,
+    tiles_avx2,
+    tile_avx2,
+    8,
+    6,
+    2,
+    __m256,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_set1_ps,
+    _mm256_add_ps,
+    _mm256_mul_ps
+);
 
 /// Per-element entropy parameters for ŷ.
 #[derive(Debug, Clone, PartialEq)]
@@ -657,14 +954,17 @@ mod kernel_tests {
             (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
         };
         // 72 outputs: not whole AVX-512 vectors; 80, 144 and 64: register blocks of 3
-        // vectors and of fewer; 42, 9 and 16 pixels: blocks of 8 pixels and single ones;
-        // `up`: the taps of a stride-2 transposed layer (every other one missing).
+        // vectors and of fewer; 42, 9 and 16 pixels: whole tiles, half ones and single
+        // pixels; 101 and 103: more than one chunk of columns; `up`: the taps of a
+        // stride-2 transposed layer (every other one missing).
         for (out_ch, w, up) in [
             (72, 40, false),
             (80, 42, false),
             (144, 9, false),
             (64, 16, false),
             (48, 37, true),
+            (32, 101, false),
+            (24, 103, true),
         ] {
             let (in_ch, k, h) = (7, 3, 5);
             let data = (0..in_ch * h * w).map(|_| f() * 8.0).collect();
@@ -686,30 +986,38 @@ mod kernel_tests {
                     }
                 })
                 .collect();
-            let job = RowJob {
-                x: &x,
+            let job = |packed: &'static [f32], packed_width| RowJob {
+                x: Input::of(&x.data, in_ch, w, w, h * w),
                 wt: &wt,
                 out_ch,
                 k,
-                map_y: &[NONE, 1, 2],
+                // A band of two rows, the first at the top border.
+                map_y: &[NONE, 1, 2, 1, 2, 3],
                 map_x: &map_x,
+                step: if up { 2 } else { 1 },
+                packed,
+                packed_width,
             };
-            let mut portable = vec![0.0; w * out_ch];
-            job.run_body(&mut portable, &bias);
+            let packing = |width| -> &'static [f32] { pack_blocks(&wt, out_ch, width).leak() };
+            let mut portable = vec![0.0; 2 * w * out_ch];
+            job(&[], 0).run_body(&mut portable, &bias);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            let mut dispatched = vec![0.0; w * out_ch];
-            job.run(&mut dispatched, &bias);
+            let width = RowJob::blocked_width();
+            let mut dispatched = vec![0.0; 2 * w * out_ch];
+            job(packing(width), width).run(&mut dispatched, &bias);
             assert_eq!(bits(&portable), bits(&dispatched));
             #[cfg(target_arch = "x86_64")]
             {
                 if std::arch::is_x86_feature_detected!("avx2") {
-                    let mut v = vec![0.0; w * out_ch];
+                    let mut v = vec![0.0; 2 * w * out_ch];
+                    let job = job(packing(AVX2_BLOCK), AVX2_BLOCK);
                     // SAFETY: the CPU supports AVX2, checked just above.
-                    unsafe { job.run_avx2(&mut v, &bias) };
-                    assert_eq!(bits(&portable), bits(&v), "AVX2");
+                    assert!(unsafe { job.block_avx2(&mut v, &bias) }, "AVX2 blocks");
+                    assert_eq!(bits(&portable), bits(&v), "AVX2, {out_ch} outputs");
                 }
                 if std::arch::is_x86_feature_detected!("avx512f") {
-                    let mut v = vec![0.0; w * out_ch];
+                    let mut v = vec![0.0; 2 * w * out_ch];
+                    let job = job(packing(AVX512_BLOCK), AVX512_BLOCK);
                     // SAFETY: the CPU supports AVX-512F, checked just above.
                     unsafe { job.run_avx512(&mut v, &bias) };
                     assert_eq!(bits(&portable), bits(&v), "AVX-512, {out_ch} outputs");
