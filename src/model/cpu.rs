@@ -559,6 +559,10 @@ fn narrow_rows(layer: &ConvUp, xp: &[f32], a: usize, w: usize, out: &mut [f32]) 
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
+            if layer.cout == 3 && layer.cin.is_multiple_of(8) {
+                // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+                return unsafe { simd::rgb_rows_avx2(layer, xp, a, w, out) };
+            }
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
             return narrow_rows_with(layer, xp, a, w, out, |x, y| unsafe { simd::dot_avx2(x, y) });
         }
@@ -612,69 +616,108 @@ mod simd {
 
     use super::{ConvUp, PhaseGeometry};
 
-    /// 16 floats from the start of `s`.
-    #[inline(always)]
-    fn load(s: &[f32]) -> __m512 {
-        let s: &[f32; 16] = s[..16].try_into().expect("16 lanes");
-        // SAFETY: `s` holds 16 floats; callers enable AVX-512F.
-        unsafe { _mm512_loadu_ps(s.as_ptr()) }
-    }
+    /// Defines `$rows`, [`super::narrow_rows`] for 3 output channels and `cin` a
+    /// multiple of `$lanes`: `$px` neighbouring output pixels of a phase at a time
+    /// (then single ones), so each weight vector loaded serves `$px` pixels and each
+    /// input vector three channels, in `3 · $px` independent accumulators.
+    macro_rules! rgb_kernel {
+        (
+            $feature:literal, $rows:ident, $pixels:ident, $lanes:literal, $px:literal,
+            $vec:ident, $zero:ident, $load:ident, $fmadd:ident, $reduce:path
+        ) => {
+            /// # Safety
+            /// The CPU must support the target features this build is compiled for.
+            #[target_feature(enable = $feature)]
+            pub unsafe fn $rows(layer: &ConvUp, xp: &[f32], a: usize, w: usize, out: &mut [f32]) {
+                let mut b = 0;
+                while b + $px <= w {
+                    $pixels::<$px>(layer, xp, a, w, b, out);
+                    b += $px;
+                }
+                while b < w {
+                    $pixels::<1>(layer, xp, a, w, b, out);
+                    b += 1;
+                }
+            }
 
-    /// [`super::narrow_rows`] for 3 output channels and `cin` a multiple of 16: two
-    /// neighbouring output pixels of a phase at a time, so each weight vector loaded
-    /// serves two pixels and each input vector three channels.
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512F.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn rgb_rows_avx512(layer: &ConvUp, xp: &[f32], a: usize, w: usize, out: &mut [f32]) {
-        let mut b = 0;
-        while b + 2 <= w {
-            rgb_pixels::<2>(layer, xp, a, w, b, out);
-            b += 2;
-        }
-        if b < w {
-            rgb_pixels::<1>(layer, xp, a, w, b, out);
-        }
-    }
-
-    /// Input columns `b..b + P` of every phase.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn rgb_pixels<const P: usize>(
-        layer: &ConvUp,
-        xp: &[f32],
-        a: usize,
-        w: usize,
-        b: usize,
-        out: &mut [f32],
-    ) {
-        let cin = layer.cin;
-        for (phase, weights) in layer.phases_t.iter().enumerate() {
-            let g = PhaseGeometry::new(phase, cin);
-            let (kx, k) = (g.kx, g.k);
-            let mut acc = [[_mm512_setzero_ps(); 3]; P];
-            for (t, &(_, dy)) in g.ty.iter().enumerate() {
-                let at = g.tap_start(a, b, dy, w);
-                let row = &xp[at..at + kx + (P - 1) * cin];
-                let wr = [0, 1, 2].map(|c| &weights[c * k + t * kx..c * k + (t + 1) * kx]);
-                for i in (0..kx).step_by(16) {
-                    let wv = [load(&wr[0][i..]), load(&wr[1][i..]), load(&wr[2][i..])];
-                    for (p, lanes) in acc.iter_mut().enumerate() {
-                        let x = load(&row[p * cin + i..]);
-                        for (l, wc) in lanes.iter_mut().zip(wv) {
-                            *l = _mm512_fmadd_ps(x, wc, *l);
+            /// Input columns `b..b + P` of every phase.
+            #[target_feature(enable = $feature)]
+            #[inline]
+            fn $pixels<const P: usize>(
+                layer: &ConvUp,
+                xp: &[f32],
+                a: usize,
+                w: usize,
+                b: usize,
+                out: &mut [f32],
+            ) {
+                let load = |s: &[f32]| -> $vec {
+                    let s: &[f32; $lanes] = s[..$lanes].try_into().expect("whole vector");
+                    // SAFETY: `s` holds one vector of floats.
+                    unsafe { $load(s.as_ptr()) }
+                };
+                let cin = layer.cin;
+                for (phase, weights) in layer.phases_t.iter().enumerate() {
+                    let g = PhaseGeometry::new(phase, cin);
+                    let (kx, k) = (g.kx, g.k);
+                    let mut acc = [[$zero(); 3]; P];
+                    for (t, &(_, dy)) in g.ty.iter().enumerate() {
+                        let at = g.tap_start(a, b, dy, w);
+                        let row = &xp[at..at + kx + (P - 1) * cin];
+                        let wr = [0, 1, 2].map(|c| &weights[c * k + t * kx..c * k + (t + 1) * kx]);
+                        for i in (0..kx).step_by($lanes) {
+                            let wv = [load(&wr[0][i..]), load(&wr[1][i..]), load(&wr[2][i..])];
+                            for (p, lanes) in acc.iter_mut().enumerate() {
+                                let x = load(&row[p * cin + i..]);
+                                for (l, wc) in lanes.iter_mut().zip(wv) {
+                                    *l = $fmadd(x, wc, *l);
+                                }
+                            }
+                        }
+                    }
+                    for (p, lanes) in acc.iter().enumerate() {
+                        let o = g.out_start(b + p, w, 3);
+                        for (c, l) in lanes.iter().enumerate() {
+                            out[o + c] = layer.bias[c] + $reduce(*l);
                         }
                     }
                 }
             }
-            for (p, lanes) in acc.iter().enumerate() {
-                let o = g.out_start(b + p, w, 3);
-                for (c, l) in lanes.iter().enumerate() {
-                    out[o + c] = layer.bias[c] + _mm512_reduce_add_ps(*l);
-                }
-            }
-        }
+        };
+    }
+
+    rgb_kernel!(
+        "avx512f",
+        rgb_rows_avx512,
+        rgb_pixels_avx512,
+        16,
+        2,
+        __m512,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_fmadd_ps,
+        _mm512_reduce_add_ps
+    );
+    rgb_kernel!(
+        "avx2,fma",
+        rgb_rows_avx2,
+        rgb_pixels_avx2,
+        8,
+        3,
+        __m256,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_fmadd_ps,
+        sum_lanes_avx2
+    );
+
+    /// The sum of the 8 lanes of `v`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn sum_lanes_avx2(v: __m256) -> f32 {
+        let half = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let pairs = _mm_add_ps(half, _mm_movehl_ps(half, half));
+        _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)))
     }
 
     /// [`super::dot_taps`] with AVX-512: one 16-lane accumulator, reduced once.
