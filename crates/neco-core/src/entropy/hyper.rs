@@ -304,18 +304,22 @@ fn weights_in_k_k_out(
     in_ch: usize,
     out_ch: usize,
     k: usize,
-    kernel_of: impl Fn(usize, usize) -> usize,
+    kernel_of: impl Fn(usize, usize) -> usize + Sync,
 ) -> Vec<f32> {
     let kk = k * k;
     let mut wt = vec![0.0f32; weight.len()];
-    for ci in 0..in_ch {
-        for o in 0..out_ch {
-            let kernel = &weight[kernel_of(ci, o) * kk..][..kk];
-            for (t, &v) in kernel.iter().enumerate() {
-                wt[(ci * kk + t) * out_ch + o] = v;
+    // Per input channel on rayon's threads: MBs for the wide layers, on every call.
+    wt.par_chunks_mut((kk * out_ch).max(1))
+        .enumerate()
+        .take(in_ch)
+        .for_each(|(ci, dst)| {
+            for o in 0..out_ch {
+                let kernel = &weight[kernel_of(ci, o) * kk..][..kk];
+                for (t, &v) in kernel.iter().enumerate() {
+                    dst[t * out_ch + o] = v;
+                }
             }
-        }
-    }
+        });
     wt
 }
 
@@ -520,13 +524,17 @@ fn pack_blocks(wt: &[f32], out_ch: usize, width: usize) -> Vec<f32> {
         return Vec::new();
     }
     let taps = wt.len() / out_ch;
-    let mut packed = Vec::with_capacity(wt.len());
-    for c0 in (0..out_ch).step_by(width) {
-        let c1 = (c0 + width).min(out_ch);
-        for t in 0..taps {
-            packed.extend_from_slice(&wt[t * out_ch + c0..t * out_ch + c1]);
-        }
-    }
+    let mut packed = vec![0.0; wt.len()];
+    // Block `c0 / width` starts at `c0 · taps`; on rayon's threads, block by block.
+    packed
+        .par_chunks_mut(width * taps)
+        .enumerate()
+        .for_each(|(b, dst)| {
+            let (c0, c1) = (b * width, ((b + 1) * width).min(out_ch));
+            for (t, d) in dst.chunks_exact_mut(c1 - c0).enumerate() {
+                d.copy_from_slice(&wt[t * out_ch + c0..t * out_ch + c1]);
+            }
+        });
     packed
 }
 
