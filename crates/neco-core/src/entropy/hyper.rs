@@ -156,7 +156,7 @@ const BLOCKED_COLUMNS: usize = 48;
 const MIN_BLOCKED_WIDTH: usize = 24;
 
 /// The widest kernel whose register-blocked tiles skip per-pixel tap lookups.
-const MAX_DENSE_K: usize = 8;
+const MAX_SHARED_TAPS_K: usize = 8;
 
 impl HyperSynthesis {
     /// Runs the network on `input` (see the [module docs](self) for the exact
@@ -596,13 +596,13 @@ impl RowJob<'_> {
     /// Where pixels `x0 + p · step` (`p < n`) read their taps, when they read them
     /// alike: per kx, either [`NONE`] for all of them or pixel `x0`'s column `ix`
     /// and then `ix + p` for the others. `None` near the borders, where they differ,
-    /// or for kernels wider than [`MAX_DENSE_K`].
-    fn taps(&self, x0: usize, n: usize) -> Option<[u32; MAX_DENSE_K]> {
+    /// or for kernels wider than [`MAX_SHARED_TAPS_K`].
+    fn taps(&self, x0: usize, n: usize) -> Option<[u32; MAX_SHARED_TAPS_K]> {
         let (k, step) = (self.k, self.step);
-        if k > MAX_DENSE_K || n < 2 {
+        if k > MAX_SHARED_TAPS_K || n < 2 {
             return None;
         }
-        let mut taps = [NONE; MAX_DENSE_K];
+        let mut taps = [NONE; MAX_SHARED_TAPS_K];
         for (kx, t) in taps.iter_mut().enumerate().take(k) {
             let first = self.map_x[x0 * k + kx];
             let alike = (1..n).all(|p| {
