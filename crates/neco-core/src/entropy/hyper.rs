@@ -155,8 +155,8 @@ const BLOCKED_COLUMNS: usize = 48;
 /// Narrower outputs run the portable loop, faster where rows hold few whole tiles.
 const MIN_BLOCKED_WIDTH: usize = 24;
 
-/// The widest kernel whose register-blocked tiles skip per-pixel tap lookups.
-const MAX_SHARED_TAPS_K: usize = 8;
+/// The widest kernel the register-blocked builds take.
+const MAX_TILE_K: usize = 8;
 
 impl HyperSynthesis {
     /// Runs the network on `input` (see the [module docs](self) for the exact
@@ -507,7 +507,7 @@ struct RowJob<'a> {
     map_x: &'a [u32],
     /// How far apart the pixels of a register-blocked tile are: 1 for a convolution,
     /// the stride for a transposed one, whose pixels this far apart read adjacent
-    /// input columns. (Only speed depends on it: [`Self::taps`] checks.)
+    /// input columns. (Only speed depends on it: the tiles check what they read.)
     step: usize,
     /// `wt` in blocks of `packed_width` output channels ([`pack_blocks`]) for the
     /// register-blocked build of that width (empty for none).
@@ -593,34 +593,6 @@ impl RowJob<'_> {
             self.run_body(band, bias);
         }
     }
-    /// Where pixels `x0 + p · step` (`p < n`) read their taps, when they read them
-    /// alike: per kx, either [`NONE`] for all of them or pixel `x0`'s column `ix`
-    /// and then `ix + p` for the others. `None` near the borders, where they differ,
-    /// or for kernels wider than [`MAX_SHARED_TAPS_K`].
-    fn taps(&self, x0: usize, n: usize) -> Option<[u32; MAX_SHARED_TAPS_K]> {
-        let (k, step) = (self.k, self.step);
-        if k > MAX_SHARED_TAPS_K || n < 2 {
-            return None;
-        }
-        let mut taps = [NONE; MAX_SHARED_TAPS_K];
-        for (kx, t) in taps.iter_mut().enumerate().take(k) {
-            let first = self.map_x[x0 * k + kx];
-            let alike = (1..n).all(|p| {
-                let ix = self.map_x[(x0 + p * step) * k + kx];
-                if first == NONE {
-                    ix == NONE
-                } else {
-                    ix == first + p as u32
-                }
-            });
-            if !alike {
-                return None;
-            }
-            *t = first;
-        }
-        Some(taps)
-    }
-
     /// Tiles of [`TILE`] output pixels: each weight vector is read once per tile and
     /// added into every pixel's accumulator, in (ci, ky, kx) order.
     #[inline(always)]
@@ -676,8 +648,10 @@ impl RowJob<'_> {
 /// then per tap (skipping the same [`NONE`] taps) one rounded product, then one
 /// rounded addition — only the loop nest around them differs. A tile's pixels are
 /// [`RowJob::step`] apart, so that away from the borders they share their missing
-/// taps and read adjacent inputs ([`RowJob::taps`]): the tile then runs without
-/// per-pixel lookups. `vector_widths_agree_bitwise` keeps the builds in step.
+/// taps and read adjacent inputs: per kernel column, the tile then reads its inputs
+/// with no per-pixel lookups. The rows and columns a tile reads are bounds-checked
+/// once per tile, not per tap (the checks in the tap loop had cost a quarter of the
+/// time). `vector_widths_agree_bitwise` keeps the builds in step.
 #[cfg(target_arch = "x86_64")]
 macro_rules! blocked_row_kernel {
     (
@@ -694,6 +668,7 @@ macro_rules! blocked_row_kernel {
                 if !out_ch.is_multiple_of($lanes)
                     || bias.len() != out_ch
                     || step == 0
+                    || self.k > MAX_TILE_K
                     || self.packed_width != width
                     || self.packed.len() != self.wt.len()
                 {
@@ -782,49 +757,78 @@ macro_rules! blocked_row_kernel {
                         *a = load(&bias[c0 + $lanes * v..]);
                     }
                 }
-                let taps = self.taps(x0, P);
                 let map_y = &self.map_y[y * k..][..k];
                 let row = &mut band[y * self.map_x.len() / k * out_ch..];
                 // This block's weights ([`pack_blocks`]): `[taps][V · lanes]`.
                 let kk = k * k;
                 let wb = V * $lanes;
-                let block = &self.packed[c0 * self.x.channels * kk..][..self.x.channels * kk * wb];
-                for ci in 0..self.x.channels {
-                    for ky in 0..k {
-                        let iy = map_y[ky];
-                        if iy == NONE {
-                            continue;
-                        }
-                        let in_row = self.x.row(ci, iy as usize);
-                        let w_ky = &block[(ci * k + ky) * k * wb..][..k * wb];
-                        for kx in 0..k {
-                            let first = match &taps {
-                                Some(t) if t[kx] == NONE => continue,
-                                Some(t) => Some(t[kx] as usize),
-                                None => None,
-                            };
-                            let wrow = &w_ky[kx * wb..][..wb];
+                let cin = self.x.channels;
+                let block = &self.packed[c0 * cin * kk..][..cin * kk * wb];
+                // The kernel rows inside the input: (weight offset, input offset);
+                // each checked against the last plane, which bounds the others.
+                let mut rows = [(0usize, 0usize); MAX_TILE_K];
+                let mut nr = 0;
+                for (ky, &iy) in map_y.iter().enumerate() {
+                    if let (Some(last), false) = (cin.checked_sub(1), iy == NONE) {
+                        let _in_bounds = self.x.row(last, iy as usize);
+                        rows[nr] = (ky * k * wb, iy as usize * self.x.row_stride);
+                        nr += 1;
+                    }
+                }
+                // The kernel columns: (weight offset, per pixel its input column or
+                // NONE, whether they are the adjacent `ix, ix + 1, …`).
+                // Columns no pixel reads are left out.
+                let mut cols = [(0usize, [NONE; P], false); MAX_TILE_K];
+                let mut nc = 0;
+                for kx in 0..k {
+                    let mut ixs = [NONE; P];
+                    for (p, ix) in ixs.iter_mut().enumerate() {
+                        *ix = self.map_x[(x0 + p * step) * k + kx];
+                        assert!(
+                            *ix == NONE || (*ix as usize) < self.x.width,
+                            "tap inside the row"
+                        );
+                    }
+                    if ixs.iter().all(|&ix| ix == NONE) {
+                        continue;
+                    }
+                    let adjacent = ixs
+                        .iter()
+                        .enumerate()
+                        .all(|(p, &ix)| ix != NONE && ix as usize == ixs[0] as usize + p);
+                    cols[nc] = (kx * wb, ixs, adjacent);
+                    nc += 1;
+                }
+                let (rows, cols) = (&rows[..nr], &cols[..nc]);
+                let data = self.x.data.as_ptr();
+                for ci in 0..cin {
+                    let w_ci = &block[ci * kk * wb..][..kk * wb];
+                    let in_ci = ci * self.x.plane_stride;
+                    for &(w_ky, in_y) in rows {
+                        for (w_kx, ixs, adjacent) in cols {
                             let mut wv = [$zero(); V];
                             for (v, x) in wv.iter_mut().enumerate() {
-                                *x = load(&wrow[$lanes * v..]);
+                                // SAFETY: `w_ky + w_kx + wb ≤ kk · wb`, the length of
+                                // `w_ci`.
+                                *x = unsafe { $load(w_ci.as_ptr().add(w_ky + w_kx + $lanes * v)) };
                             }
-                            if let Some(ix) = first {
-                                let src: &[f32; P] =
-                                    in_row[ix..ix + P].try_into().expect("P inputs");
-                                for (lanes, &s) in acc.iter_mut().zip(src) {
-                                    let v = $splat(s);
+                            // SAFETY (both loops): row `in_y` of plane `ci` holds the
+                            // columns `ixs` name: checked above for the last plane.
+                            if *adjacent {
+                                let src = unsafe { data.add(in_ci + in_y + ixs[0] as usize) };
+                                for (p, lanes) in acc.iter_mut().enumerate() {
+                                    let v = $splat(unsafe { *src.add(p) });
                                     for (a, x) in lanes.iter_mut().zip(&wv) {
                                         *a = $add(*a, $mul(*x, v));
                                     }
                                 }
                                 continue;
                             }
-                            for (p, lanes) in acc.iter_mut().enumerate() {
-                                let ix = self.map_x[(x0 + p * step) * k + kx];
+                            for (lanes, &ix) in acc.iter_mut().zip(ixs) {
                                 if ix == NONE {
                                     continue;
                                 }
-                                let v = $splat(in_row[ix as usize]);
+                                let v = $splat(unsafe { *data.add(in_ci + in_y + ix as usize) });
                                 for (a, x) in lanes.iter_mut().zip(&wv) {
                                     *a = $add(*a, $mul(*x, v));
                                 }
