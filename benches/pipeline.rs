@@ -68,7 +68,13 @@ fn pad64(n: u32) -> usize {
 fn params(c: &mut Criterion) {
     let w = weights();
     let (n, m) = (w.config.n, w.config.m);
-    let hyper = w.model(&Device::flex()).unwrap().valid().h_s.export();
+    let hyper = w
+        .model(&Device::flex())
+        .unwrap()
+        .valid()
+        .h_s
+        .export()
+        .prepare();
     let mut g = c.benchmark_group("params");
     for size in SIZES {
         let (zh, zw) = (pad64(size.1) / 64, pad64(size.0) / 64);

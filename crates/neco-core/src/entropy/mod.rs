@@ -51,7 +51,9 @@ pub use gaussian::{
     substream_ranges, GaussianTable, GaussianTables, NUM_SCALES, SCALE_LADDER, SCALE_MAX,
     SCALE_MIN,
 };
-pub use hyper::{entropy_params, snap_mean, EntropyParams, HyperSynthesis, Layer, Planes};
+pub use hyper::{
+    entropy_params, snap_mean, EntropyParams, HyperSynthesis, Layer, Planes, PreparedHyperSynthesis,
+};
 pub use ladder::{RateLadder, MAX_RUNGS};
 pub use model::{CodedLatents, EntropyModel, Latents};
 pub use quantize::{quantize_pmf, PRECISION};

@@ -11,7 +11,9 @@
 use super::coupling::{self, Coupling, MAX_GROUP};
 use super::factorized::FactorizedTables;
 use super::gaussian::{decode_parallel, encode_parallel};
-use super::hyper::{diagonal_params, EntropyParams, HyperSynthesis, Planes};
+use super::hyper::{
+    diagonal_params, EntropyParams, HyperSynthesis, Planes, PreparedHyperSynthesis,
+};
 use super::ladder::RateLadder;
 use super::temporal::TemporalPrior;
 use crate::container::ImageStream;
@@ -30,7 +32,7 @@ const CLAMP: f32 = 1e6;
 /// weights file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntropyModel {
-    hyper: HyperSynthesis,
+    hyper: PreparedHyperSynthesis,
     temporal: Option<TemporalPrior>,
     z_tables: FactorizedTables,
     y_channels: usize,
@@ -104,7 +106,7 @@ impl EntropyModel {
         let y_channels = coupling::latent_channels(out_ch, group);
         match y_channels {
             Some(y_channels) if in_ch == z_channels => Ok(EntropyModel {
-                hyper,
+                hyper: hyper.prepare(),
                 temporal: None,
                 z_tables,
                 y_channels,
@@ -587,7 +589,7 @@ mod tests {
         let m = model();
         let mut tables = m.z_tables.clone();
         tables.channels.pop();
-        let e = EntropyModel::new(m.hyper.clone(), tables, [0; 32], 1).unwrap_err();
+        let e = EntropyModel::new(m.hyper.net().clone(), tables, [0; 32], 1).unwrap_err();
         assert!(e.to_string().contains("must take the 1 channels"), "{e}");
         let d = LatentDims::new(64, 64);
         let e = m.quantize(&[0.0; 5], &[0.0; 2], &d, 50).unwrap_err();

@@ -15,13 +15,13 @@
 //! ŷ_{t−1} is itself a product of decoded integers and rounded means, so a stream
 //! with temporal frames decodes bit-exactly on every machine too.
 
-use super::hyper::{HyperSynthesis, Layer, Planes};
+use super::hyper::{HyperSynthesis, Layer, Planes, PreparedHyperSynthesis};
 use crate::{NecoError, Result};
 
 /// The temporal prior network of a weights file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemporalPrior {
-    net: HyperSynthesis,
+    net: PreparedHyperSynthesis,
     y_channels: usize,
 }
 
@@ -58,12 +58,15 @@ impl TemporalPrior {
                 )));
             }
         }
-        Ok(TemporalPrior { net, y_channels })
+        Ok(TemporalPrior {
+            net: net.prepare(),
+            y_channels,
+        })
     }
 
     /// The network.
     pub fn net(&self) -> &HyperSynthesis {
-        &self.net
+        self.net.net()
     }
 
     /// Adds `T(hs_out, prev_y_hat, step)` to `hs_out` (the raw hyper-synthesis output,
