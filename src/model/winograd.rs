@@ -589,27 +589,38 @@ impl WinogradUp {
     }
 }
 
-/// `m = u · v` for `u` `[n, k]`, `v` `[k, cols]` and `m` `[n, cols]`, row-major. On
-/// AVX-512 with a multiple of 64 columns, or 96, a register-blocked kernel that reads
-/// `u` and `v` where they are (both are already laid out for it, and `v`, one
-/// transform point's kernel, stays in cache); elsewhere the `gemm` crate.
+/// `m = u · v` for `u` `[n, k]`, `v` `[k, cols]` and `m` `[n, cols]`, row-major. With
+/// AVX-512 (a multiple of 64 columns, or 96) or AVX2 + FMA (a multiple of 16), a
+/// register-blocked kernel that reads `u` and `v` where they are (both are already
+/// laid out for it, and `v`, one transform point's kernel, stays in cache); elsewhere
+/// the `gemm` crate, whose packing of both factors on every call cost as much again
+/// on these small products.
 fn product(u: &[f32], v: &[f32], m: &mut [f32], (n, k, cols): (usize, usize, usize)) {
     assert!(u.len() == n * k && v.len() == k * cols && m.len() == n * cols);
     #[cfg(target_arch = "x86_64")]
     {
+        // SAFETY (all calls): the CPU has the features each build needs (checked just
+        // before), the slices have the sizes the kernel reads and writes (asserted
+        // above), and every column block ends within `cols`.
         if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY (both calls): AVX-512F is available (checked just above), the
-            // slices have the sizes the kernel reads and writes (asserted above), and
-            // every column block ends within `cols`.
             if cols.is_multiple_of(64) {
                 for col in (0..cols).step_by(64) {
-                    unsafe { simd::product::<4, 6>((u, v, m), (n, k, cols), col) };
+                    unsafe { simd::product_avx512::<4, 6>((u, v, m), (n, k, cols), col) };
                 }
                 return;
             }
             if cols == 96 {
-                return unsafe { simd::product::<6, 4>((u, v, m), (n, k, cols), 0) };
+                return unsafe { simd::product_avx512::<6, 4>((u, v, m), (n, k, cols), 0) };
             }
+        }
+        if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && cols.is_multiple_of(16)
+        {
+            for col in (0..cols).step_by(16) {
+                unsafe { simd::product_avx2::<2, 6>((u, v, m), (n, k, cols), col) };
+            }
+            return;
         }
     }
     matmul(Dst::rows(m, cols), (u, k), v, (n, k, cols), false);
@@ -619,66 +630,99 @@ fn product(u: &[f32], v: &[f32], m: &mut [f32], (n, k, cols): (usize, usize, usi
 mod simd {
     use std::arch::x86_64::*;
 
-    /// [`super::product`] for the `16·NV` columns of `v` and `m` from `col`: `NT`
-    /// rows of `m` at a time, their `NT × NV` vectors in registers, each vector of `v`
-    /// loaded once per `NT` rows.
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512F; `u` holds `n·k` floats, `v` `k·cols`, `m`
-    /// `n·cols`, and `col + 16·NV <= cols`.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn product<const NV: usize, const NT: usize>(
-        (u, v, m): (&[f32], &[f32], &mut [f32]),
-        (n, k, cols): (usize, usize, usize),
-        col: usize,
-    ) {
-        let mut t = 0;
-        while t + NT <= n {
-            // SAFETY: rows t..t + NT exist (t + NT <= n); the caller's sizes.
-            unsafe { rows::<NV, NT>((u, v, m), (k, cols), (t, col)) };
-            t += NT;
-        }
-        while t < n {
-            // SAFETY: row t exists; the caller's sizes.
-            unsafe { rows::<NV, 1>((u, v, m), (k, cols), (t, col)) };
-            t += 1;
-        }
-    }
-
-    /// Rows `t..t + R` of [`product`].
-    ///
-    /// # Safety
-    /// As for [`product`], with `t + R <= n`.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn rows<const NV: usize, const R: usize>(
-        (u, v, m): (&[f32], &[f32], &mut [f32]),
-        (k, cols): (usize, usize),
-        (t, col): (usize, usize),
-    ) {
-        let (u, v, m) = (u.as_ptr(), v.as_ptr(), m.as_mut_ptr());
-        let mut acc = [[_mm512_setzero_ps(); NV]; R];
-        for kk in 0..k {
-            let mut vk = [_mm512_setzero_ps(); NV];
-            for (j, w) in vk.iter_mut().enumerate() {
-                // SAFETY: kk < k, col + 16·j + 16 <= cols: inside v's k·cols floats.
-                *w = unsafe { _mm512_loadu_ps(v.add(kk * cols + col + 16 * j)) };
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                // SAFETY: row t + i < n, kk < k: inside u's n·k floats.
-                let x = _mm512_set1_ps(unsafe { *u.add((t + i) * k + kk) });
-                for (a, &w) in row.iter_mut().zip(&vk) {
-                    *a = _mm512_fmadd_ps(x, w, *a);
+    /// Defines `$product`, [`super::product`] for the `$lanes·NV` columns of `v` and
+    /// `m` from `col` with one vector width: `NT` rows of `m` at a time, their
+    /// `NT × NV` vectors in registers (AVX-512: 6 × 4 of 32; AVX2: 6 × 2 of 16), each
+    /// vector of `v` loaded once per `NT` rows.
+    macro_rules! product_kernel {
+        (
+            $feature:literal, $product:ident, $rows:ident, $lanes:literal, $vec:ident,
+            $zero:ident, $load:ident, $store:ident, $splat:ident, $fmadd:ident
+        ) => {
+            /// # Safety
+            /// The CPU must support the target features this build is compiled for;
+            /// `u` holds `n·k` floats, `v` `k·cols`, `m` `n·cols`, and
+            /// `col + lanes·NV <= cols`.
+            #[target_feature(enable = $feature)]
+            pub unsafe fn $product<const NV: usize, const NT: usize>(
+                (u, v, m): (&[f32], &[f32], &mut [f32]),
+                (n, k, cols): (usize, usize, usize),
+                col: usize,
+            ) {
+                let mut t = 0;
+                while t + NT <= n {
+                    // SAFETY: rows t..t + NT exist (t + NT <= n); the caller's sizes.
+                    unsafe { $rows::<NV, NT>((u, v, m), (k, cols), (t, col)) };
+                    t += NT;
+                }
+                while t < n {
+                    // SAFETY: row t exists; the caller's sizes.
+                    unsafe { $rows::<NV, 1>((u, v, m), (k, cols), (t, col)) };
+                    t += 1;
                 }
             }
-        }
-        for (i, row) in acc.iter().enumerate() {
-            for (j, &a) in row.iter().enumerate() {
-                // SAFETY: row t + i < n, col + 16·j + 16 <= cols: inside m.
-                unsafe { _mm512_storeu_ps(m.add((t + i) * cols + col + 16 * j), a) };
+
+            /// Rows `t..t + R` of the product.
+            ///
+            /// # Safety
+            /// As for the product, with `t + R <= n`.
+            #[target_feature(enable = $feature)]
+            #[inline]
+            unsafe fn $rows<const NV: usize, const R: usize>(
+                (u, v, m): (&[f32], &[f32], &mut [f32]),
+                (k, cols): (usize, usize),
+                (t, col): (usize, usize),
+            ) {
+                let (u, v, m) = (u.as_ptr(), v.as_ptr(), m.as_mut_ptr());
+                let mut acc = [[$zero(); NV]; R];
+                for kk in 0..k {
+                    let mut vk = [$zero(); NV];
+                    for (j, w) in vk.iter_mut().enumerate() {
+                        // SAFETY: kk < k, col + lanes·(j + 1) <= cols: inside v.
+                        *w = unsafe { $load(v.add(kk * cols + col + $lanes * j)) };
+                    }
+                    for (i, row) in acc.iter_mut().enumerate() {
+                        // SAFETY: row t + i < n, kk < k: inside u's n·k floats.
+                        let x = $splat(unsafe { *u.add((t + i) * k + kk) });
+                        for (a, &w) in row.iter_mut().zip(&vk) {
+                            *a = $fmadd(x, w, *a);
+                        }
+                    }
+                }
+                for (i, row) in acc.iter().enumerate() {
+                    for (j, &a) in row.iter().enumerate() {
+                        // SAFETY: row t + i < n, col + lanes·(j + 1) <= cols: inside m.
+                        unsafe { $store(m.add((t + i) * cols + col + $lanes * j), a) };
+                    }
+                }
             }
-        }
+        };
     }
+
+    product_kernel!(
+        "avx512f",
+        product_avx512,
+        rows_avx512,
+        16,
+        __m512,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps
+    );
+    product_kernel!(
+        "avx2,fma",
+        product_avx2,
+        rows_avx2,
+        8,
+        __m256,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps
+    );
 }
 
 /// Row and column parity of each input phase, in the order the kernels stack.
