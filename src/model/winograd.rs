@@ -71,7 +71,7 @@ pub(super) struct WinogradConv {
     cout: usize,
     /// `[POINTS][4·cin][cout]`: for each transform point, the four phases' transformed
     /// kernels stacked along the input channels (phase `2a + b` at rows
-    /// `(2a + b)·cin..`).
+    /// `(2a + b)·cin..`), stored by blocks of columns ([`block_columns`]).
     v: Vec<f32>,
 }
 
@@ -215,6 +215,7 @@ impl WinogradConv {
             },
             |point, phase, ci| (point * k4 + phase * cin + ci) * cout,
         );
+        let v = block_columns(&v, POINTS, k4, cout);
         WinogradConv { cin, cout, v }
     }
 
@@ -423,7 +424,8 @@ fn up_tap(p: usize, u: usize) -> Option<usize> {
 pub(super) struct WinogradUp {
     cin: usize,
     cout: usize,
-    /// `[POINTS][cin][4·cout]`, phase `2·py + px` at columns `(2·py + px)·cout..`.
+    /// `[POINTS][cin][4·cout]`, phase `2·py + px` at columns `(2·py + px)·cout..`,
+    /// stored by blocks of columns ([`block_columns`]).
     v: Vec<f32>,
 }
 
@@ -449,6 +451,7 @@ impl WinogradUp {
             },
             |point, phase, ci| (point * cin + ci) * n4 + phase * cout,
         );
+        let v = block_columns(&v, POINTS, cin, n4);
         WinogradUp { cin, cout, v }
     }
 
@@ -589,14 +592,16 @@ impl WinogradUp {
     }
 }
 
-/// `m = u · v` for `u` `[n, k]`, `v` `[k, cols]` and `m` `[n, cols]`, row-major. With
-/// AVX-512 (a multiple of 64 columns, or 96) or AVX2 + FMA (a multiple of 16), a
-/// register-blocked kernel that reads `u` and `v` where they are (both are already
-/// laid out for it, and `v`, one transform point's kernel, stays in cache); elsewhere
-/// the `gemm` crate, whose packing of both factors on every call cost as much again
-/// on these small products.
+/// `m = u · v` for `u` `[n, k]` and `m` `[n, cols]` row-major, and `v` `[k, cols]`
+/// stored by blocks of [`LANES`] columns (`[cols / LANES][k][LANES]`, see
+/// [`block_columns`]; `cols` a multiple of [`LANES`]). With AVX-512 (a multiple of 64
+/// columns, or 96) or AVX2 + FMA, a register-blocked kernel that reads `u` and `v`
+/// where they are; elsewhere the `gemm` crate, once per block of columns. Row-major,
+/// a block's rows of `v` were `cols` floats apart, so at 64 or 256 columns they fell
+/// into a quarter or a sixteenth of the L1 cache's sets and left it between row groups.
 fn product(u: &[f32], v: &[f32], m: &mut [f32], (n, k, cols): (usize, usize, usize)) {
     assert!(u.len() == n * k && v.len() == k * cols && m.len() == n * cols);
+    assert!(cols.is_multiple_of(LANES), "whole blocks of columns");
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY (all calls): the CPU has the features each build needs (checked just
@@ -623,12 +628,38 @@ fn product(u: &[f32], v: &[f32], m: &mut [f32], (n, k, cols): (usize, usize, usi
             return;
         }
     }
-    matmul(Dst::rows(m, cols), (u, k), v, (n, k, cols), false);
+    product_gemm(u, v, m, (n, k, cols));
+}
+
+/// [`product`] with the `gemm` crate, one block of columns at a time.
+fn product_gemm(u: &[f32], v: &[f32], m: &mut [f32], (n, k, cols): (usize, usize, usize)) {
+    for (b, vb) in v.chunks_exact(k * LANES).enumerate() {
+        let dst = Dst::rows(&mut m[b * LANES..], cols);
+        matmul(dst, (u, k), vb, (n, k, LANES), false);
+    }
+}
+
+/// `v`, `points` matrices `[k][cols]` row-major, as [`product`] reads them: each by
+/// blocks of [`LANES`] columns, `[cols / LANES][k][LANES]`.
+fn block_columns(v: &[f32], points: usize, k: usize, cols: usize) -> Vec<f32> {
+    assert!(v.len() == points * k * cols && cols.is_multiple_of(LANES));
+    let mut out = vec![0f32; v.len()];
+    for (src, dst) in v.chunks_exact(k * cols).zip(out.chunks_exact_mut(k * cols)) {
+        for (b, block) in dst.chunks_exact_mut(k * LANES).enumerate() {
+            for (row, d) in src.chunks_exact(cols).zip(block.chunks_exact_mut(LANES)) {
+                d.copy_from_slice(&row[b * LANES..][..LANES]);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(target_arch = "x86_64")]
 mod simd {
     use std::arch::x86_64::*;
+
+    /// Columns per block of `v` ([`super::block_columns`]).
+    const BLOCK: usize = super::LANES;
 
     /// Defines `$product`, [`super::product`] for the `$lanes·NV` columns of `v` and
     /// `m` from `col` with one vector width: `NT` rows of `m` at a time, their
@@ -641,8 +672,9 @@ mod simd {
         ) => {
             /// # Safety
             /// The CPU must support the target features this build is compiled for;
-            /// `u` holds `n·k` floats, `v` `k·cols`, `m` `n·cols`, and
-            /// `col + lanes·NV <= cols`.
+            /// `u` holds `n·k` floats, `v` `k·cols` (by blocks of `BLOCK` columns, a
+            /// multiple of the lanes), `m` `n·cols`, `col` is a multiple of `BLOCK`
+            /// and `col + lanes·NV <= cols`.
             #[target_feature(enable = $feature)]
             pub unsafe fn $product<const NV: usize, const NT: usize>(
                 (u, v, m): (&[f32], &[f32], &mut [f32]),
@@ -678,8 +710,11 @@ mod simd {
                 for kk in 0..k {
                     let mut vk = [$zero(); NV];
                     for (j, w) in vk.iter_mut().enumerate() {
-                        // SAFETY: kk < k, col + lanes·(j + 1) <= cols: inside v.
-                        *w = unsafe { $load(v.add(kk * cols + col + $lanes * j)) };
+                        // Columns `c..c + lanes` (within one block of BLOCK) of row kk.
+                        let c = col + $lanes * j;
+                        let at = (c / BLOCK * k + kk) * BLOCK + c % BLOCK;
+                        // SAFETY: kk < k, c + lanes <= cols: inside v's k·cols floats.
+                        *w = unsafe { $load(v.add(at)) };
                     }
                     for (i, row) in acc.iter_mut().enumerate() {
                         // SAFETY: row t + i < n, kk < k: inside u's n·k floats.
@@ -755,6 +790,31 @@ mod tests {
     /// The whole layer against a direct 5×5 stride-2 convolution, with sizes that leave
     /// partial tiles on both edges, for output widths of each kernel of [`product`]
     /// (64, 96) and of the fallback (32).
+    /// The SIMD products this CPU has agree with the gemm one on blocked columns, for
+    /// whole register blocks of rows and the rows left over.
+    #[test]
+    fn products_agree() {
+        let (n, k) = (13, 40);
+        for cols in [16, 48, 64, 96, 256] {
+            let f = |i: usize| ((i * 7919 % 211) as f32 - 105.0) / 64.0;
+            let u: Vec<f32> = (0..n * k).map(f).collect();
+            let plain: Vec<f32> = (0..k * cols).map(|i| f(i + 3)).collect();
+            let v = block_columns(&plain, 1, k, cols);
+            let (mut simd, mut gemm) = (vec![0f32; n * cols], vec![0f32; n * cols]);
+            product(&u, &v, &mut simd, (n, k, cols));
+            product_gemm(&u, &v, &mut gemm, (n, k, cols));
+            for (i, (a, b)) in simd.iter().zip(&gemm).enumerate() {
+                // The direct sum, from the row-major matrix.
+                let (t, c) = (i / cols, i % cols);
+                let want: f32 = (0..k).map(|kk| u[t * k + kk] * plain[kk * cols + c]).sum();
+                assert!(
+                    (a - want).abs() < 1e-3 && (b - want).abs() < 1e-3,
+                    "{a} {b} {want}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn matches_direct_convolution() {
         for cout in [32, 64, 96] {
