@@ -1068,15 +1068,19 @@ pub(crate) fn diagonal_params(scales: &[f32], means: &[f32]) -> EntropyParams {
 mod kernel_tests {
     use super::*;
 
+    /// Values in [−0.5, 0.5) from a linear congruential generator seeded with `s`.
+    fn lcg(mut s: u32) -> impl FnMut() -> f32 {
+        move || {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        }
+    }
+
     /// The AVX-512 and AVX2 builds of the row kernel and the baseline build agree bit
     /// for bit (each vector build is checked where the CPU running the test has it).
     #[test]
     fn vector_widths_agree_bitwise() {
-        let mut s = 1u32;
-        let mut f = || {
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        };
+        let mut f = lcg(1);
         // 72 outputs: not whole AVX-512 vectors; 80, 144 and 64: register blocks of 3
         // vectors and of fewer; 42, 9 and 16 pixels: whole tiles, half ones and single
         // pixels; 101 and 103: more than one chunk of columns; `up`: the taps of a
@@ -1155,11 +1159,7 @@ mod kernel_tests {
     /// an error there too.
     #[test]
     fn prepared_network_agrees_bitwise() {
-        let mut s = 7u32;
-        let mut f = || {
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        };
+        let mut f = lcg(7);
         let mut vals = |n: usize| (0..n).map(|_| f()).collect::<Vec<f32>>();
         let net = HyperSynthesis {
             layers: vec![
