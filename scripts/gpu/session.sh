@@ -36,7 +36,7 @@ for name, size, count in [("1080p", (1920, 1080), 40), ("2160p", (3840, 2160), 1
     os.makedirs(f"/tmp/{name}", exist_ok=True)
     frame = src.resize(size, Image.LANCZOS)
     for i in range(count):
-        frame.save(f"/tmp/{name}/{i + 1:04d}.png", compress_level=1)
+        frame.save(f"/tmp/{name}/{i + 1:04d}.ppm")
 EOF
     # Each size is coded as a short and a long sequence, one process each: whole runs
     # include start-up, kernel compilation and autotuning; the difference of the two
@@ -47,10 +47,10 @@ EOF
         rm -rf /tmp/seq /tmp/dec && mkdir -p /tmp/seq /tmp/dec
         for f in $(ls /tmp/"$size" | head -n "$n"); do ln -s /tmp/"$size"/"$f" /tmp/seq/"$f"; done
         t0=$(date +%s.%N)
-        timeout 90 /tmp/neco encode "/tmp/seq/%04d.png" -o /tmp/v.neco --temporal off \
+        timeout 90 /tmp/neco encode "/tmp/seq/%04d.ppm" -o /tmp/v.neco --temporal off \
             --backend "$backend" --timings --json -y >>"$log" 2>&1
         t1=$(date +%s.%N)
-        timeout 90 /tmp/neco decode /tmp/v.neco -o /tmp/dec/%04d.png --backend "$backend" \
+        timeout 90 /tmp/neco decode /tmp/v.neco -o /tmp/dec/%04d.ppm --backend "$backend" \
             --timings --json -y >>"$log" 2>&1
         t2=$(date +%s.%N)
         echo "$t1 - $t0" "$t2 - $t1" | awk '{printf "%.3f %.3f", $1 - $3, $4 - $6}'
@@ -69,7 +69,7 @@ EOF
             say "fps $size $backend: $short frames encode $(rate "$short" "$es") decode" \
                 "$(rate "$short" "$ds"); $long frames encode $(rate "$long" "$el") decode" \
                 "$(rate "$long" "$dl"); steady encode $(rate $((long - short)) "$sd") decode" \
-                "$(rate $((long - short)) "$dd") fps (wall, one process a run, PNG I/O" \
+                "$(rate $((long - short)) "$dd") fps (wall, one process a run, PPM I/O" \
                 "included; stages in the JSON above)"
         done
     done
