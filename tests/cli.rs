@@ -355,6 +355,58 @@ fn unknown_output_extension_for_decode() {
 }
 
 #[test]
+fn tile_size_is_a_choice_of_memory_not_of_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source("gray-64x48.png");
+    let mut decoded = Vec::new();
+    for tile in ["1", "64"] {
+        let coded = dir.path().join(format!("t{tile}.neco"));
+        let out = dir.path().join(format!("t{tile}.png"));
+        neco()
+            .arg("encode")
+            .arg(asset("gray-64x48.png"))
+            .arg("-o")
+            .arg(&coded)
+            .args(["--tile", tile])
+            .assert()
+            .success();
+        // Decoded with other tiles than it was encoded with.
+        neco()
+            .arg("decode")
+            .arg(&coded)
+            .arg("-o")
+            .arg(&out)
+            .args(["--tile", if tile == "1" { "64" } else { "1" }])
+            .assert()
+            .success();
+        let img = image::open(&out).unwrap().to_luma8().into_raw();
+        decoded.push((std::fs::metadata(&coded).unwrap().len(), img));
+    }
+    let ((small_tiles, a), (one_tile, b)) = (&decoded[0], &decoded[1]);
+    // Tiles of 16 pixels with their margins give the latent a float rounding, not a
+    // different picture: sizes within a few percent, pixels within a step or two.
+    let ratio = *small_tiles as f64 / *one_tile as f64;
+    assert!(
+        (0.95..1.05).contains(&ratio),
+        "{small_tiles} vs {one_tile} bytes"
+    );
+    let worst = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
+    assert!(worst <= 2, "pixels differ by up to {worst}");
+    assert_eq!(a.len(), src.width as usize * src.height as usize);
+    for bad in ["0", "1025", "x"] {
+        neco()
+            .arg("encode")
+            .arg(odd())
+            .arg("-o")
+            .arg(dir.path().join("bad.neco"))
+            .args(["--tile", bad])
+            .assert()
+            .failure()
+            .stderr(contains("--tile"));
+    }
+}
+
+#[test]
 fn quality_out_of_range() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.neco");

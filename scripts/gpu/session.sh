@@ -42,37 +42,47 @@ EOF
     # include start-up, kernel compilation and autotuning; the difference of the two
     # runs' times over the difference of their frame counts is the steady-state rate
     # a long video sees.
-    timed() { # timed FRAMES SIZE BACKEND -> "encode_s decode_s"
+    timed() { # timed FRAMES SIZE BACKEND [OPTION...] -> "encode_s decode_s"
         local n=$1 size=$2 backend=$3 t0 t1 t2
+        shift 3
         rm -rf /tmp/seq /tmp/dec && mkdir -p /tmp/seq /tmp/dec
         for f in $(ls /tmp/"$size" | head -n "$n"); do ln -s /tmp/"$size"/"$f" /tmp/seq/"$f"; done
         t0=$(date +%s.%N)
         timeout 90 /tmp/neco encode "/tmp/seq/%04d.ppm" -o /tmp/v.neco --temporal off \
-            --backend "$backend" --timings --json -y >>"$log" 2>&1
+            --backend "$backend" "$@" --timings --json -y </dev/null >>"$log" 2>&1
         t1=$(date +%s.%N)
         timeout 90 /tmp/neco decode /tmp/v.neco -o /tmp/dec/%04d.ppm --backend "$backend" \
-            --timings --json -y >>"$log" 2>&1
+            "$@" --timings --json -y </dev/null >>"$log" 2>&1
         t2=$(date +%s.%N)
         echo "$t1 - $t0" "$t2 - $t1" | awk '{printf "%.3f %.3f", $1 - $3, $4 - $6}'
     }
     rate() { awk -v n="$1" -v s="$2" 'BEGIN {printf "%.2f", n / s}'; }
-    for spec in "1080p 10 40" "2160p 4 12"; do
-        read -r size short long <<<"$spec"
-        for backend in wgpu cpu; do
-            [ "$(elapsed)" -lt 200 ] || { say "fps $size $backend: skipped (time)"; continue; }
-            # One frame first, so the timed runs find the driver's shader cache warm.
-            timed 1 "$size" "$backend" >/dev/null
-            read -r es ds <<<"$(timed "$short" "$size" "$backend")"
-            read -r el dl <<<"$(timed "$long" "$size" "$backend")"
-            sd=$(awk -v a="$el" -v b="$es" 'BEGIN {print a - b}')
-            dd=$(awk -v a="$dl" -v b="$ds" 'BEGIN {print a - b}')
-            say "fps $size $backend: $short frames encode $(rate "$short" "$es") decode" \
-                "$(rate "$short" "$ds"); $long frames encode $(rate "$long" "$el") decode" \
-                "$(rate "$long" "$dl"); steady encode $(rate $((long - short)) "$sd") decode" \
-                "$(rate $((long - short)) "$dd") fps (wall, one process a run, PPM I/O" \
-                "included; stages in the JSON above)"
-        done
-    done
+    # size, short and long run, backend, options: wgpu with the default tiles (1024
+    # pixels) and with one tile per frame (--tile 256: no per-tile transfers).
+    while read -r size short long backend opts; do
+        [ "$(elapsed)" -lt 200 ] || { say "fps $size $backend $opts: skipped (time)"; continue; }
+        # One frame first, so the timed runs find the driver's shader cache warm.
+        # shellcheck disable=SC2086 # opts is a list of options
+        timed 1 "$size" "$backend" $opts >/dev/null
+        # shellcheck disable=SC2086
+        read -r es ds <<<"$(timed "$short" "$size" "$backend" $opts)"
+        # shellcheck disable=SC2086
+        read -r el dl <<<"$(timed "$long" "$size" "$backend" $opts)"
+        sd=$(awk -v a="$el" -v b="$es" 'BEGIN {print a - b}')
+        dd=$(awk -v a="$dl" -v b="$ds" 'BEGIN {print a - b}')
+        say "fps $size $backend $opts: $short frames encode $(rate "$short" "$es") decode" \
+            "$(rate "$short" "$ds"); $long frames encode $(rate "$long" "$el") decode" \
+            "$(rate "$long" "$dl"); steady encode $(rate $((long - short)) "$sd") decode" \
+            "$(rate $((long - short)) "$dd") fps (wall, one process a run, PPM I/O" \
+            "included; stages in the JSON above)"
+    done <<'RUNS'
+1080p 10 40 wgpu
+1080p 10 40 wgpu --tile 256
+1080p 10 40 cpu
+2160p 4 12 wgpu
+2160p 4 12 wgpu --tile 256
+2160p 4 12 cpu
+RUNS
 fi
 
 # Training: the carried run, on wgpu, with the carried config (no validation here:

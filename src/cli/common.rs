@@ -7,6 +7,7 @@ use clap::Args;
 use neco_core::Limits;
 
 use crate::backend::BackendChoice;
+use crate::codec::tiling::TILE;
 use crate::codec::Codec;
 use crate::model::released::{find_in_dir, released};
 use crate::model::weights::WeightsFile;
@@ -21,6 +22,13 @@ pub struct ModelArgs {
     /// Backend for the neural transforms (coding is identical on all of them).
     #[arg(long, value_enum, default_value_t, global = true)]
     pub backend: BackendChoice,
+    /// Side of the tiles the transforms run in, in latents of 16 pixels (1024 pixels
+    /// by default). Larger tiles use more memory and make fewer passes: on a GPU, a
+    /// tile as large as the picture spares per-tile transfers. Output differs only by
+    /// float rounding.
+    #[arg(long, value_name = "LATENTS", default_value_t = TILE as u16, global = true,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub tile: u16,
 }
 
 impl ModelArgs {
@@ -32,6 +40,11 @@ impl ModelArgs {
         }
     }
 
+    /// The codec for `weights` on the chosen backend, with the chosen tiles.
+    pub fn codec_with(&self, weights: &WeightsFile) -> anyhow::Result<Codec> {
+        Ok(self.backend.codec(weights)?.with_tile(self.tile.into()))
+    }
+
     /// Load the codec.
     pub fn codec(&self) -> anyhow::Result<Codec> {
         if let Some(dir) = self.weights.as_ref().filter(|p| p.is_dir()) {
@@ -41,7 +54,7 @@ impl ModelArgs {
                 dir.display()
             );
         }
-        self.backend.codec(&self.weights_file()?)
+        self.codec_with(&self.weights_file()?)
     }
 
     /// Load the codec for decoding a stream made with weights of hash `sha256`:
@@ -80,7 +93,7 @@ impl ModelArgs {
                 built_in
             }
         };
-        self.backend.codec(&file)
+        self.codec_with(&file)
     }
 }
 

@@ -229,8 +229,7 @@ impl RdCmd {
     fn codecs(&self, weights: &WeightsFile) -> anyhow::Result<Vec<Box<dyn RdCodec>>> {
         let neco = NecoCodec::new(
             self.model
-                .backend
-                .codec(weights)?
+                .codec_with(weights)?
                 .with_refine(self.refine.into())?,
             self.qualities.clone(),
             self.limits.limits(),

@@ -41,7 +41,7 @@ impl RdCmd {
             .map(|c| Clip::load(c, self.max_frames, &limits))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let weights = self.model.weights_file()?;
-        let codec = self.model.backend.codec(&weights)?;
+        let codec = self.model.codec_with(&weights)?;
         let qualities = self
             .qualities
             .iter()
