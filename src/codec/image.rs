@@ -1,5 +1,6 @@
 //! Encoding and decoding one image.
 
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use anyhow::{bail, Context};
@@ -9,9 +10,9 @@ use neco_core::entropy::{EntropyModel, Latents};
 use neco_core::latent::LatentDims;
 use neco_core::{hex, Limits};
 
-use super::pad::{to_planar_padded, write_rgb, PlanarWindow};
+use super::pad::{planar_window, to_planar_padded, write_rgb, PlanarWindow};
 use super::refine::{self, lambda_at, refine_latent, RefineReport, Target, REFINE_TILE};
-use super::tiling::{crop_planar, tiles, TILE};
+use super::tiling::{tiles, TILE};
 use super::timings::Timings;
 use crate::io::image_io::{png_gray, unpng_gray, SourceImage, SourceKind};
 use crate::model::config::FREEZABLE;
@@ -196,14 +197,22 @@ impl Codec {
         &self.entropy
     }
 
-    /// g_a over overlapping tiles of the padded planar image; returns y, `[M, yh, yw]`.
-    fn analysis(&self, planar: &[f32], d: &LatentDims) -> Vec<f32> {
+    /// g_a over overlapping tiles of the image (padded as [`planar_window`] pads it);
+    /// returns y, `[M, yh, yw]`. Each tile's floats are made from the 8-bit pixels
+    /// when it runs: the whole padded float image would be 12 bytes a pixel.
+    fn analysis(&self, src: &SourceImage, d: &LatentDims) -> Vec<f32> {
         let m = self.config.m;
+        let (width, height) = (src.width as usize, src.height as usize);
         let mut y = vec![0f32; m * d.yh * d.yw];
         for t in tiles(d.yh, d.yw, self.tile) {
             let (oh, ow) = (t.outer_rows.len(), t.outer_cols.len());
             let px = |r: &std::ops::Range<usize>| r.start * 16..r.end * 16;
-            let window = crop_planar(planar, 3, d.ph, d.pw, px(&t.outer_rows), px(&t.outer_cols));
+            let window = planar_window(
+                &src.rgb,
+                (width, height),
+                px(&t.outer_rows),
+                px(&t.outer_cols),
+            );
             let out = match self.cpu_analysis() {
                 Some((g_a, _)) => g_a.forward(&window, oh * 16, ow * 16),
                 None => tensor_to_vec(self.model.g_a.forward(Tensor::<4>::from_data(
@@ -216,20 +225,20 @@ impl Codec {
         y
     }
 
-    /// g_s over overlapping tiles of ŷ, written straight into the cropped 8-bit RGB image.
-    fn synthesis(&self, y_hat: &[f32], d: &LatentDims, width: u32, height: u32) -> Vec<u8> {
+    /// g_s over overlapping tiles of the synthesis input (`window(rows, cols)` gives
+    /// one tile's, planar), written straight into the cropped 8-bit RGB image.
+    fn synthesis(
+        &self,
+        window: impl Fn(Range<usize>, Range<usize>) -> Vec<f32>,
+        d: &LatentDims,
+        width: u32,
+        height: u32,
+    ) -> Vec<u8> {
         let (w, h) = (width as usize, height as usize);
         let mut rgb = vec![0u8; w * h * 3];
         for t in tiles(d.yh, d.yw, self.tile) {
             let (oh, ow) = (t.outer_rows.len(), t.outer_cols.len());
-            let window = crop_planar(
-                y_hat,
-                self.config.m,
-                d.yh,
-                d.yw,
-                t.outer_rows.clone(),
-                t.outer_cols.clone(),
-            );
+            let window = window(t.outer_rows.clone(), t.outer_cols.clone());
             let planar = match self.cpu_synthesis() {
                 Some(g_s) => g_s.forward(&window, oh, ow),
                 None => tensor_to_vec(self.model.g_s.forward(Tensor::<4>::from_data(
@@ -351,11 +360,10 @@ impl Codec {
             src.height
         );
         let dims = LatentDims::new(src.width, src.height);
-        let (planar, _, _) = to_planar_padded(&src.rgb, src.width as usize, src.height as usize);
         let (y, z) = t.time(
             |t| &mut t.analysis_ms,
             || {
-                let y = self.analysis(&planar, &dims);
+                let y = self.analysis(src, &dims);
                 let z = self.hyper_analysis(&y, &dims);
                 (y, z)
             },
@@ -550,10 +558,13 @@ impl Codec {
             (None, _) => None,
         };
         let d = LatentDims::new(h.width, h.height);
-        let y_hat = self.entropy.synthesis_input(latents, h.quality);
+        // Tile by tile from the integer latents: the whole float ŷ is 4 bytes per
+        // element, as much again as the symbols.
+        let scales = self.entropy.recon_scales(h.quality);
+        let window = |rows, cols| latents.y_hat_window(scales.as_deref(), d.yw, rows, cols);
         let mut rgb = t.time(
             |t| &mut t.synthesis_ms,
-            || self.synthesis(&y_hat, &d, h.width, h.height),
+            || self.synthesis(window, &d, h.width, h.height),
         );
         if h.pixel_format == PixelFormat::Gray8 {
             // The source was gray: return gray (equal channels), as its owner expects.

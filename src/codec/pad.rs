@@ -1,25 +1,37 @@
 //! Conversion between interleaved 8-bit RGB and the padded planar floats the
 //! transforms take.
 
+use std::ops::Range;
+
 use neco_core::latent::padded;
 
 /// Planar `[3, ph, pw]` floats in 0..1 from interleaved RGB, padded by edge replication
 /// (replicated edges cost fewer bits than a constant border).
 pub fn to_planar_padded(rgb: &[u8], width: usize, height: usize) -> (Vec<f32>, usize, usize) {
     let (pw, ph) = (padded(width), padded(height));
-    let plane = pw * ph;
+    (planar_window(rgb, (width, height), 0..ph, 0..pw), pw, ph)
+}
+
+/// Rows `rows` and columns `cols` of the image padded as [`to_planar_padded`] pads
+/// it (any coordinate past the edge repeats the edge), planar `[3, rows, cols]`.
+pub fn planar_window(
+    rgb: &[u8],
+    (width, height): (usize, usize),
+    rows: Range<usize>,
+    cols: Range<usize>,
+) -> Vec<f32> {
+    let plane = rows.len() * cols.len();
     let mut out = vec![0f32; 3 * plane];
-    for y in 0..ph {
+    for (i, y) in rows.enumerate() {
         let sy = y.min(height - 1);
-        for x in 0..pw {
-            let sx = x.min(width - 1);
-            let src = (sy * width + sx) * 3;
+        for (j, x) in cols.clone().enumerate() {
+            let src = (sy * width + x.min(width - 1)) * 3;
             for c in 0..3 {
-                out[c * plane + y * pw + x] = rgb[src + c] as f32 * (1.0 / 255.0);
+                out[c * plane + i * cols.len() + j] = rgb[src + c] as f32 * (1.0 / 255.0);
             }
         }
     }
-    (out, pw, ph)
+    out
 }
 
 /// Where a planar `[3, th, tw]` block of synthesised pixels sits in the image, and
@@ -75,5 +87,23 @@ mod tests {
         assert_eq!(back, rgb);
         // Edge replication: the padded column repeats the last real one.
         assert_eq!(planar[w], planar[w - 1]);
+    }
+
+    /// A window, inside or past the edges, is that crop of the whole padded image.
+    #[test]
+    fn windows_are_crops_of_the_padded_image() {
+        let (w, h) = (17, 33);
+        let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 11 % 256) as u8).collect();
+        let (planar, pw, ph) = to_planar_padded(&rgb, w, h);
+        for (rows, cols) in [(0..ph, 0..pw), (5..40, 3..20), (30..64, 16..64)] {
+            let window = planar_window(&rgb, (w, h), rows.clone(), cols.clone());
+            let mut want = Vec::new();
+            for c in 0..3 {
+                for y in rows.clone() {
+                    want.extend_from_slice(&planar[(c * ph + y) * pw..][cols.clone()]);
+                }
+            }
+            assert_eq!(window, want, "{rows:?} {cols:?}");
+        }
     }
 }

@@ -8,6 +8,8 @@
 //! only the stream and this model, so it gives the same integers on every machine
 //! whatever backend the encoder used.
 
+use std::ops::Range;
+
 use super::coupling::{self, Coupling, MAX_GROUP};
 use super::factorized::FactorizedTables;
 use super::gaussian::{decode_parallel, encode_parallel};
@@ -61,15 +63,41 @@ impl Latents {
     /// the temporal prior of the next frame sees, and, times the reconstruction scales
     /// of a variable-rate model, what the synthesis transform takes.
     pub fn y_hat(&self) -> Vec<f32> {
+        // The whole latent as one window: each channel's plane as a single row.
         let plane = self.symbols.len() / self.steps.len().max(1);
-        self.symbols
-            .chunks(plane.max(1))
-            .zip(self.params.means.chunks(plane.max(1)))
-            .zip(&self.steps)
-            .flat_map(|((q, mu), &step)| {
-                q.iter().zip(mu).map(move |(&q, &mu)| q as f32 * step + mu)
-            })
-            .collect()
+        self.y_hat_window(None, plane, 0..1, 0..plane)
+    }
+
+    /// Rows `rows` and columns `cols` of ŷ (a latent `width` wide), planar `[M, rows,
+    /// cols]`, each channel times its factor in `scales` when given: a window of what
+    /// [`y_hat`](Self::y_hat) (and, with the reconstruction scales,
+    /// [`EntropyModel::synthesis_input`]) gives, with the same arithmetic, so the
+    /// synthesis can run tile by tile without the whole float latent in memory.
+    pub fn y_hat_window(
+        &self,
+        scales: Option<&[f32]>,
+        width: usize,
+        rows: Range<usize>,
+        cols: Range<usize>,
+    ) -> Vec<f32> {
+        let plane = self.symbols.len() / self.steps.len().max(1);
+        let mut out = Vec::with_capacity(self.steps.len() * rows.len() * cols.len());
+        for (c, &step) in self.steps.iter().enumerate() {
+            let scale = scales.map(|s| s[c]);
+            for y in rows.clone() {
+                let at = c * plane + y * width;
+                let symbols = &self.symbols[at + cols.start..at + cols.end];
+                let means = &self.params.means[at + cols.start..at + cols.end];
+                out.extend(symbols.iter().zip(means).map(|(&q, &mu)| {
+                    let v = q as f32 * step + mu;
+                    match scale {
+                        Some(r) => v * r,
+                        None => v,
+                    }
+                }));
+            }
+        }
+        out
     }
 }
 
@@ -191,14 +219,9 @@ impl EntropyModel {
     /// What the synthesis transform takes: ŷ, times the reconstruction scales of
     /// `quality` for a variable-rate model.
     pub fn synthesis_input(&self, latents: &Latents, quality: u8) -> Vec<f32> {
-        let mut y_hat = latents.y_hat();
-        if let Some(scales) = self.recon_scales(quality) {
-            let plane = y_hat.len() / scales.len();
-            for (channel, r) in y_hat.chunks_mut(plane.max(1)).zip(scales) {
-                channel.iter_mut().for_each(|v| *v *= r);
-            }
-        }
-        y_hat
+        let plane = latents.symbols.len() / latents.steps.len().max(1);
+        let scales = self.recon_scales(quality);
+        latents.y_hat_window(scales.as_deref(), plane, 0..1, 0..plane)
     }
 
     /// The temporal prior, when the weights have one.
@@ -581,6 +604,38 @@ mod tests {
         let y_hat = latents.y_hat();
         for i in 2..y.len() {
             assert!((y_hat[i] - y[i]).abs() <= step / 2.0 + 1e-4, "{i}");
+        }
+    }
+
+    /// A window of ŷ is the same window of the whole, bit for bit, with and without
+    /// per-channel scales.
+    #[test]
+    fn y_hat_windows_are_crops_of_the_whole() {
+        let m = model();
+        let d = LatentDims::new(130, 70);
+        let z: Vec<f32> = (0..2 * d.z_plane())
+            .map(|i| (i as f32 * 0.3).sin())
+            .collect();
+        let y: Vec<f32> = (0..3 * d.y_plane())
+            .map(|i| (i as f32 * 0.7).cos() * 4.0)
+            .collect();
+        let latents = m.quantize(&y, &z, &d, 60).unwrap();
+        let scales = [0.9f32, 1.1, 0.7];
+        let plane = d.y_plane();
+        let whole = latents.y_hat();
+        for scale in [None, Some(&scales[..])] {
+            let (rows, cols) = (1..4, 2..7);
+            let window = latents.y_hat_window(scale, d.yw, rows.clone(), cols.clone());
+            let mut want = Vec::new();
+            for c in 0..3 {
+                for y in rows.clone() {
+                    for x in cols.clone() {
+                        let v = whole[c * plane + y * d.yw + x];
+                        want.push(scale.map_or(v, |s| v * s[c]));
+                    }
+                }
+            }
+            assert_eq!(window, want);
         }
     }
 
