@@ -477,6 +477,26 @@ fn check_common(
     Ok(())
 }
 
+/// Values of a layer's output made at a time (32 MB): the part of it held twice, in
+/// two layouts, while it is copied into planes.
+const MAX_STRETCH_VALUES: usize = 8 << 20;
+
+#[cfg(not(test))]
+fn max_stretch_values() -> usize {
+    MAX_STRETCH_VALUES
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Unit tests shrink the stretches to reach several of them with small layers.
+    static STRETCH_VALUES: std::cell::Cell<usize> = const { std::cell::Cell::new(MAX_STRETCH_VALUES) };
+}
+
+#[cfg(test)]
+fn max_stretch_values() -> usize {
+    STRETCH_VALUES.with(|v| v.get())
+}
+
 /// The shared, ordered kernel. `wt` is `[in, k, k, out]`; `tap(o, t, n)` maps output
 /// coordinate `o` and kernel offset `t` to an input coordinate `< n`, or [`NONE`].
 #[allow(clippy::too_many_arguments)]
@@ -512,40 +532,50 @@ fn correlate(
         }
         None => Input::of(&x.data, x.channels, x.width, x.width, x.height * x.width),
     };
-    // Pixel-major (HWC) result, a band of rows per rayon task: a register block's
+    // Pixel-major (HWC) rows, a band of rows per rayon task: a register block's
     // weights, loaded into cache once per band, serve all its rows (a few tasks per
-    // thread still balance the load).
+    // thread still balance the load). A large output is made a stretch of rows at a
+    // time, each copied into the planar (CHW) result, so its pixel-major copy never
+    // exists whole (for an 8192² image the last layer's output is 403 MB); each
+    // element's arithmetic does not depend on how rows are grouped.
     let band = (ho / (4 * rayon::current_num_threads())).clamp(1, 4);
-    let mut hwc = vec![0.0f32; total];
-    hwc.par_chunks_mut((row_len * band).max(1))
-        .enumerate()
-        .for_each(|(b, rows)| {
-            let (y0, n) = (b * band, rows.len() / row_len.max(1));
-            let job = RowJob {
-                x: input,
-                wt,
-                out_ch,
-                k,
-                map_y: &map_y[y0 * k..(y0 + n) * k],
-                map_x: &map_x,
-                step: step.max(1),
-                packed,
-                packed_width: width,
-            };
-            job.run(rows, bias);
-        });
-    // Freed before the planar copy: the layer's peak memory stays what it was.
-    drop(padded);
-    // HWC -> CHW.
+    let stretches = total.div_ceil(max_stretch_values()).max(1);
+    let stretch = ho.div_ceil(stretches).next_multiple_of(band).max(1);
     let plane = ho * wo;
     let mut data = vec![0.0f32; total];
-    data.par_chunks_mut(plane.max(1))
-        .enumerate()
-        .for_each(|(o, dst)| {
-            for (p, d) in dst.iter_mut().enumerate() {
-                *d = hwc[p * out_ch + o];
-            }
-        });
+    let mut hwc = vec![0.0f32; row_len * stretch.min(ho)];
+    for y0 in (0..ho).step_by(stretch) {
+        let rows_here = stretch.min(ho - y0);
+        let hwc = &mut hwc[..rows_here * row_len];
+        hwc.par_chunks_mut((row_len * band).max(1))
+            .enumerate()
+            .for_each(|(b, rows)| {
+                let (y, n) = (y0 + b * band, rows.len() / row_len.max(1));
+                let job = RowJob {
+                    x: input,
+                    wt,
+                    out_ch,
+                    k,
+                    map_y: &map_y[y * k..(y + n) * k],
+                    map_x: &map_x,
+                    step: step.max(1),
+                    packed,
+                    packed_width: width,
+                };
+                job.run(rows, bias);
+            });
+        // HWC -> CHW, rows y0.. of every plane.
+        let hwc = &*hwc;
+        data.par_chunks_mut(plane.max(1))
+            .enumerate()
+            .for_each(|(o, dst)| {
+                let dst = &mut dst[y0 * wo..(y0 + rows_here) * wo];
+                for (p, d) in dst.iter_mut().enumerate() {
+                    *d = hwc[p * out_ch + o];
+                }
+            });
+    }
+    drop(padded);
     Ok(Planes {
         channels: out_ch,
         height: ho,
@@ -1193,6 +1223,12 @@ mod kernel_tests {
             let plain = net.forward(&x).unwrap();
             assert_eq!(plain.width, 2 * w);
             assert_eq!(bits(&plain), bits(&prepared.forward(&x).unwrap()));
+            // Made a few rows at a time (as an 8192² image's last layer is), the
+            // planes are the same bits.
+            STRETCH_VALUES.with(|v| v.set(1000));
+            let stretched = prepared.forward(&x);
+            STRETCH_VALUES.with(|v| v.set(MAX_STRETCH_VALUES));
+            assert_eq!(bits(&plain), bits(&stretched.unwrap()));
         }
         let mut bad = net;
         if let Layer::Conv { weight, .. } = &mut bad.layers[2] {
