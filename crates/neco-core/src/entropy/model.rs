@@ -69,8 +69,8 @@ impl Latents {
     }
 
     /// Rows `rows` and columns `cols` of ŷ (a latent `width` wide), planar `[M, rows,
-    /// cols]`, each channel times its factor in `scales` when given: a window of what
-    /// [`y_hat`](Self::y_hat) (and, with the reconstruction scales,
+    /// cols]`, each channel times its factor in `scales` (one per channel) when given:
+    /// a window of what [`y_hat`](Self::y_hat) (and, with the reconstruction scales,
     /// [`EntropyModel::synthesis_input`]) gives, with the same arithmetic, so the
     /// synthesis can run tile by tile without the whole float latent in memory.
     pub fn y_hat_window(
