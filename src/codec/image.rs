@@ -130,9 +130,9 @@ impl Codec {
     fn cpu_analysis(&self) -> Option<&(CpuConvChain, CpuConvChain)> {
         self.cpu.as_ref().map(|cpu| {
             cpu.analysis.get_or_init(|| {
-                (
-                    CpuConvChain::analysis(&self.model.g_a),
-                    CpuConvChain::hyper_analysis(&self.model.h_a),
+                rayon::join(
+                    || CpuConvChain::analysis(&self.model.g_a),
+                    || CpuConvChain::hyper_analysis(&self.model.h_a),
                 )
             })
         })

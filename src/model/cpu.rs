@@ -851,13 +851,20 @@ pub struct CpuConvChain {
 impl CpuConvChain {
     /// g_a: four 5×5 stride-2 convolutions, GDN after the first three.
     pub fn analysis(g_a: &Analysis) -> Self {
+        // The widest layer on one thread, the other three on the other: building the
+        // Winograd kernels is most of a one-image run's set-up.
+        let ((conv1, conv2, conv3), conv4) = rayon::join(
+            || {
+                (
+                    Conv::new(&g_a.conv1, Post::gdn(&g_a.gdn1)),
+                    Conv::new(&g_a.conv2, Post::gdn(&g_a.gdn2)),
+                    Conv::new(&g_a.conv3, Post::gdn(&g_a.gdn3)),
+                )
+            },
+            || Conv::new(&g_a.conv4, Post::None),
+        );
         CpuConvChain {
-            layers: vec![
-                Conv::new(&g_a.conv1, Post::gdn(&g_a.gdn1)),
-                Conv::new(&g_a.conv2, Post::gdn(&g_a.gdn2)),
-                Conv::new(&g_a.conv3, Post::gdn(&g_a.gdn3)),
-                Conv::new(&g_a.conv4, Post::None),
-            ],
+            layers: vec![conv1, conv2, conv3, conv4],
         }
     }
 
@@ -889,13 +896,19 @@ pub struct CpuSynthesis {
 impl CpuSynthesis {
     /// The kernels for the parameters of `g_s`.
     pub fn new(g_s: &Synthesis) -> Self {
+        // As in [`CpuConvChain::analysis`]: the widest layer on a thread of its own.
+        let (deconv1, (deconv2, deconv3, deconv4)) = rayon::join(
+            || ConvUp::new(&g_s.deconv1, Post::gdn(&g_s.igdn1)),
+            || {
+                (
+                    ConvUp::new(&g_s.deconv2, Post::gdn(&g_s.igdn2)),
+                    ConvUp::new(&g_s.deconv3, Post::gdn(&g_s.igdn3)),
+                    ConvUp::new(&g_s.deconv4, Post::None),
+                )
+            },
+        );
         CpuSynthesis {
-            layers: vec![
-                ConvUp::new(&g_s.deconv1, Post::gdn(&g_s.igdn1)),
-                ConvUp::new(&g_s.deconv2, Post::gdn(&g_s.igdn2)),
-                ConvUp::new(&g_s.deconv3, Post::gdn(&g_s.igdn3)),
-                ConvUp::new(&g_s.deconv4, Post::None),
-            ],
+            layers: vec![deconv1, deconv2, deconv3, deconv4],
         }
     }
 

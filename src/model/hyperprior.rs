@@ -1,7 +1,8 @@
 //! The mean–scale hyperprior model as a whole (training forward pass).
 
+use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
-use burn::tensor::Distribution;
+use burn::tensor::{Distribution, FloatDType};
 
 use super::context::CheckerboardContext;
 use super::factorized::FactorizedDensity;
@@ -64,6 +65,23 @@ impl RateNoise {
     }
 }
 
+/// Casts every float parameter of a module to one dtype. A cast parameter is a new
+/// leaf (on an autodiff backend, gradients stop at it, not at its old value).
+pub(crate) struct CastParams(pub(crate) FloatDType);
+
+impl ModuleMapper for CastParams {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let dtype = self.0;
+        param.map(|t| {
+            if t.dtype() == dtype.into() {
+                return t;
+            }
+            let require_grad = t.is_require_grad();
+            t.cast(dtype).detach().set_require_grad(require_grad)
+        })
+    }
+}
+
 /// What one training forward pass produces.
 pub struct TrainOutput {
     /// Reconstruction, `[B, 3, H, W]`.
@@ -96,19 +114,23 @@ impl HyperpriorModel {
         record: Vec<u8>,
         device: &Device,
     ) -> anyhow::Result<Self> {
+        // Loaded in the record's dtype, then cast: casting on load (Burn's
+        // `cast_to_module_dtype`) reads each parameter's dtype, which first fills every
+        // parameter with its initial values only to replace them (a tenth of a one-shot
+        // `neco encode`).
         let record =
             burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(record))
-                .map_err(|e| anyhow::anyhow!("reading model parameters: {e:?}"))?
-                // f16 records (`params_f16`) load as the model's f32.
-                .cast_to_module_dtype();
-        HyperpriorModel::new(cfg, Init::Zeros, device)
+                .map_err(|e| anyhow::anyhow!("reading model parameters: {e:?}"))?;
+        let model = HyperpriorModel::new(cfg, Init::Zeros, device)
             .try_load_record(record)
             .map_err(|e| {
                 anyhow::anyhow!(
                     "model parameters do not fit the {} architecture: {e:?}",
                     cfg.name
                 )
-            })
+            })?;
+        // f16 records (`params_f16`) become the model's f32.
+        Ok(model.map(&mut CastParams(FloatDType::F32)))
     }
 
     /// The model with the parts named in `parts` (see

@@ -10,23 +10,14 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context;
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use neco_core::entropy::{FactorizedTables, HyperSynthesis, RateLadder};
 use neco_core::weights::Weights;
 
+use super::hyperprior::CastParams;
 use super::{ConfigFile, HyperpriorModel, ModelConfig};
-
-/// Casts every float parameter of a module to one dtype.
-struct CastParams(FloatDType);
-
-impl ModuleMapper for CastParams {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let dtype = self.0;
-        param.map(|t| t.cast(dtype))
-    }
-}
 
 /// `model` with every parameter rounded to the nearest f16 value (held as f32), as a
 /// weights file with `params_f16` will load it.

@@ -71,7 +71,7 @@ pub(super) struct WinogradConv {
     cout: usize,
     /// `[POINTS][4·cin][cout]`: for each transform point, the four phases' transformed
     /// kernels stacked along the input channels (phase `2a + b` at rows
-    /// `(2a + b)·cin..`), stored by blocks of columns ([`block_columns`]).
+    /// `(2a + b)·cin..`), stored by blocks of columns as [`product`] reads them.
     v: Vec<f32>,
 }
 
@@ -138,16 +138,18 @@ fn load(s: &[f32], at: usize) -> V {
 /// The four phases' 3×3 kernels in the Winograd domain, G g Gᵀ (in f64, so the
 /// kernel side adds no rounding of its own), all `cout` output channels at once:
 /// `tap(phase, (u, v), ci)` is tap `(u, v)` of phase `(py, px)`'s kernels from input
-/// channel `ci` (None: zero), an iterator over the output channels, and transform point
-/// `p`'s values go to the `cout` floats from `at(p, phase, ci)` of the result
-/// (`POINTS·4·cin·cout` floats).
+/// channel `ci` (None: zero), an iterator over the output channels. The result is, for
+/// each transform point, a matrix `[rows][cols]` stored by blocks of columns as
+/// [`product`] reads it (`[cols / LANES][rows][LANES]`), where `at(phase, ci)` gives the
+/// row and first column of the `cout` values of phase `phase` and input channel `ci`.
 fn transformed_kernels<I: Iterator<Item = f32>>(
-    cin: usize,
-    cout: usize,
+    (cin, cout): (usize, usize),
+    (rows, cols): (usize, usize),
     tap: impl Fn((usize, usize), (usize, usize), usize) -> Option<I>,
-    at: impl Fn(usize, usize, usize) -> usize,
+    at: impl Fn(usize, usize) -> (usize, usize),
 ) -> Vec<f32> {
-    let mut v = vec![0f32; POINTS * 4 * cin * cout];
+    assert!(cols.is_multiple_of(LANES) && cout.is_multiple_of(LANES));
+    let mut v = vec![0f32; POINTS * rows * cols];
     // g[u][v][co] and G g [e][v][co]: the output channels innermost, so each step is a
     // loop over contiguous rows.
     let mut g = vec![0f64; 9 * cout];
@@ -170,13 +172,20 @@ fn transformed_kernels<I: Iterator<Item = f32>>(
                     row.iter_mut().zip(taps).for_each(|(s, t)| *s += c * t);
                 }
             }
+            let (row, col0) = at(phase, ci);
+            assert!(col0.is_multiple_of(LANES) && col0 + cout <= cols && row < rows);
             for e in 0..A {
-                let rows = &gg[e * 3 * cout..][..3 * cout];
+                let gge = &gg[e * 3 * cout..][..3 * cout];
                 for (f, gf) in G.iter().enumerate() {
-                    let out = &mut v[at(e * A + f, phase, ci)..][..cout];
-                    for (co, o) in out.iter_mut().enumerate() {
-                        let s = (0..3).fold(0f64, |s, vv| s + rows[vv * cout + co] * gf[vv]);
-                        *o = s as f32;
+                    let point = &mut v[(e * A + f) * rows * cols..][..rows * cols];
+                    for c in (0..cout).step_by(LANES) {
+                        let block = (col0 + c) / LANES;
+                        let out = &mut point[(block * rows + row) * LANES..][..LANES];
+                        for (l, o) in out.iter_mut().enumerate() {
+                            let co = c + l;
+                            let s = (0..3).fold(0f64, |s, vv| s + gge[vv * cout + co] * gf[vv]);
+                            *o = s as f32;
+                        }
                     }
                 }
             }
@@ -203,8 +212,8 @@ impl WinogradConv {
         let k4 = 4 * cin;
         // Phase (a, b)'s 3×3 kernel: zero where 2u + a or 2v + b is past 4.
         let v = transformed_kernels(
-            cin,
-            cout,
+            (cin, cout),
+            (k4, cout),
             |(a, b), (u, vv), ci| {
                 let (ky, kx) = (2 * u + a, 2 * vv + b);
                 (ky < 5 && kx < 5).then(|| {
@@ -213,9 +222,8 @@ impl WinogradConv {
                         .copied()
                 })
             },
-            |point, phase, ci| (point * k4 + phase * cin + ci) * cout,
+            |phase, ci| (phase * cin + ci, 0),
         );
-        let v = block_columns(&v, POINTS, k4, cout);
         WinogradConv { cin, cout, v }
     }
 
@@ -425,7 +433,7 @@ pub(super) struct WinogradUp {
     cin: usize,
     cout: usize,
     /// `[POINTS][cin][4·cout]`, phase `2·py + px` at columns `(2·py + px)·cout..`,
-    /// stored by blocks of columns ([`block_columns`]).
+    /// stored by blocks of columns as [`product`] reads them.
     v: Vec<f32>,
 }
 
@@ -437,8 +445,8 @@ impl WinogradUp {
         assert!(cin.is_multiple_of(LANES) && cout.is_multiple_of(LANES));
         let n4 = 4 * cout;
         let v = transformed_kernels(
-            cin,
-            cout,
+            (cin, cout),
+            (cin, n4),
             |(py, px), (u, vv), ci| match (up_tap(py, u), up_tap(px, vv)) {
                 (Some(ky), Some(kx)) => Some(
                     w[ci * cout * 25..][..cout * 25]
@@ -449,9 +457,8 @@ impl WinogradUp {
                 ),
                 _ => None,
             },
-            |point, phase, ci| (point * cin + ci) * n4 + phase * cout,
+            |phase, ci| (ci, phase * cout),
         );
-        let v = block_columns(&v, POINTS, cin, n4);
         WinogradUp { cin, cout, v }
     }
 
@@ -593,8 +600,8 @@ impl WinogradUp {
 }
 
 /// `m = u · v` for `u` `[n, k]` and `m` `[n, cols]` row-major, and `v` `[k, cols]`
-/// stored by blocks of [`LANES`] columns (`[cols / LANES][k][LANES]`, see
-/// [`block_columns`]; `cols` a multiple of [`LANES`]). With AVX-512 (a multiple of 64
+/// stored by blocks of [`LANES`] columns (`[cols / LANES][k][LANES]`; `cols` a
+/// multiple of [`LANES`]). With AVX-512 (a multiple of 64
 /// columns, or 96) or AVX2 + FMA, a register-blocked kernel that reads `u` and `v`
 /// where they are; elsewhere the `gemm` crate, once per block of columns. Row-major,
 /// a block's rows of `v` were `cols` floats apart, so at 64 or 256 columns they fell
@@ -641,6 +648,7 @@ fn product_gemm(u: &[f32], v: &[f32], m: &mut [f32], (n, k, cols): (usize, usize
 
 /// `v`, `points` matrices `[k][cols]` row-major, as [`product`] reads them: each by
 /// blocks of [`LANES`] columns, `[cols / LANES][k][LANES]`.
+#[cfg(test)]
 fn block_columns(v: &[f32], points: usize, k: usize, cols: usize) -> Vec<f32> {
     assert!(v.len() == points * k * cols && cols.is_multiple_of(LANES));
     let mut out = vec![0f32; v.len()];
@@ -658,7 +666,7 @@ fn block_columns(v: &[f32], points: usize, k: usize, cols: usize) -> Vec<f32> {
 mod simd {
     use std::arch::x86_64::*;
 
-    /// Columns per block of `v` ([`super::block_columns`]).
+    /// Columns per block of `v` ([`super::product`]).
     const BLOCK: usize = super::LANES;
 
     /// Defines `$product`, [`super::product`] for the `$lanes·NV` columns of `v` and
