@@ -84,8 +84,10 @@ type V = [f32; LANES];
 /// Σ k·v over `terms`, lane by lane.
 #[inline(always)]
 fn lin(terms: &[(f32, &V)]) -> V {
-    let mut o = [0f32; LANES];
-    for (k, v) in terms {
+    // From the first term rather than from zero: one vector addition less per output.
+    let (k0, v0) = terms[0];
+    let mut o = v0.map(|x| k0 * x);
+    for (k, v) in &terms[1..] {
         for l in 0..LANES {
             o[l] += k * v[l];
         }
