@@ -9,6 +9,7 @@ pub mod backend;
 pub mod cli;
 pub mod codec;
 pub mod eval;
+pub mod ffmpeg_helper;
 pub mod io;
 pub mod model;
 pub mod train;

@@ -133,6 +133,7 @@ impl DecodeCmd {
             "{} holds a video: decode it to .mkv, .mp4 or an image sequence (out/%04d.png)",
             self.input.display()
         );
+        video::require_ffmpeg_for(&self.output)?;
         let name = self.input.display();
         let size = file.metadata()?.len();
         anyhow::ensure!(

@@ -133,6 +133,7 @@ impl EncodeCmd {
             self.output.as_os_str() != "-",
             "video streams are written to a file, not standard output"
         );
+        video::require_ffmpeg_for(&self.input)?;
         let fps = video::parse_fps(&self.fps)?;
         let mut source = video::open_input(&self.input, fps, &self.limits.limits())?;
         let (width, height) = source.size();

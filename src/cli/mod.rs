@@ -60,3 +60,31 @@ impl Cli {
         }
     }
 }
+
+/// Exit status after Ctrl-C / SIGTERM, as shells report SIGINT (128 + 2).
+const INTERRUPTED: i32 = 130;
+
+/// The `neco` command line, run: the `main` of both binaries (`neco`, and
+/// `neco-ffmpeg`, which [installs](crate::ffmpeg_helper::install) FFmpeg first).
+pub fn main() -> std::process::ExitCode {
+    crate::alloc::keep_freed_memory();
+    // On Ctrl-C (or SIGTERM), remove the temp files of outputs being written and stop:
+    // an interrupted run leaves neither a partial output nor a stray temp file. A
+    // training loop instead saves its checkpoint first (the first signal only).
+    let _ = ctrlc::set_handler(|| {
+        if crate::train::stop::request() {
+            eprintln!("neco: stopping after this step and saving the checkpoint (interrupt again to stop at once)");
+            return;
+        }
+        eprintln!("neco: interrupted");
+        neco_core::container::remove_in_flight_temp_files_and_exit(INTERRUPTED);
+    });
+    let cli = Cli::parse();
+    match cli.run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("neco: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

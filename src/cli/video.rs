@@ -7,6 +7,7 @@ use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 use neco_core::Limits;
 
+use crate::ffmpeg_helper;
 use crate::io::frames::{Fps, FrameSink, FrameSource};
 use crate::io::sequence::{Sequence, SequenceReader, SequenceWriter};
 
@@ -40,17 +41,24 @@ pub fn open_input(path: &Path, fps: Fps, limits: &Limits) -> anyhow::Result<Box<
     open_video_file(path, limits)
 }
 
-#[cfg(feature = "ffmpeg")]
-fn open_video_file(path: &Path, limits: &Limits) -> anyhow::Result<Box<dyn FrameSource>> {
-    Ok(Box::new(crate::io::video::VideoReader::open(path, limits)?))
+/// Whether `path` is a video file (read and written through FFmpeg), not an image
+/// sequence.
+fn is_video_file(path: &Path) -> bool {
+    Sequence::parse(path).is_none() && is_video_path(path)
 }
 
-#[cfg(not(feature = "ffmpeg"))]
-fn open_video_file(path: &Path, _: &Limits) -> anyhow::Result<Box<dyn FrameSource>> {
-    bail!(
-        "{}: reading video files needs the `ffmpeg` feature; use an image sequence (frames/%04d.png)",
-        path.display()
-    )
+/// Makes sure FFmpeg is loaded when `path` is a video file: call it before a command
+/// reads or writes anything (in `neco` it restarts the command in the FFmpeg helper,
+/// see [`crate::ffmpeg_helper`]).
+pub fn require_ffmpeg_for(path: &Path) -> anyhow::Result<()> {
+    if is_video_file(path) {
+        ffmpeg_helper::require()?;
+    }
+    Ok(())
+}
+
+fn open_video_file(path: &Path, limits: &Limits) -> anyhow::Result<Box<dyn FrameSource>> {
+    (ffmpeg_helper::require()?.open_video_file)(path, limits)
 }
 
 /// Opens a video output: an image sequence or a video file (.mkv FFV1, .mp4 H.264).
@@ -67,7 +75,6 @@ pub fn open_output(
     open_video_output(path, width, height, fps, overwrite)
 }
 
-#[cfg(feature = "ffmpeg")]
 fn open_video_output(
     path: &Path,
     width: u32,
@@ -75,27 +82,7 @@ fn open_video_output(
     fps: Fps,
     overwrite: bool,
 ) -> anyhow::Result<Box<dyn FrameSink>> {
-    use crate::io::video::{VideoCodec, VideoWriter};
-    use anyhow::Context;
-    let codec = VideoCodec::for_path(path)?;
-    Ok(Box::new(
-        VideoWriter::create(path, width, height, fps, codec, overwrite)
-            .with_context(|| format!("writing {}", path.display()))?,
-    ))
-}
-
-#[cfg(not(feature = "ffmpeg"))]
-fn open_video_output(
-    path: &Path,
-    _: u32,
-    _: u32,
-    _: Fps,
-    _: bool,
-) -> anyhow::Result<Box<dyn FrameSink>> {
-    bail!(
-        "{}: writing video files needs the `ffmpeg` feature; use an image sequence (out/%04d.png)",
-        path.display()
-    )
+    (ffmpeg_helper::require()?.create_video_file)(path, width, height, fps, overwrite)
 }
 
 /// A progress bar counting frames (drawn only on a terminal).

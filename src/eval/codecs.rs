@@ -254,26 +254,10 @@ pub fn anchor(name: &str, opts: &AnchorOptions) -> anyhow::Result<Box<dyn RdCode
     }
 }
 
-#[cfg(feature = "ffmpeg")]
+/// libx265 through FFmpeg, which `neco` loads only in its helper binary
+/// ([`crate::ffmpeg_helper`]).
 fn hevc_anchor(yuv420: bool, opts: &AnchorOptions) -> anyhow::Result<Box<dyn RdCodec>> {
-    let chroma = if yuv420 {
-        Chroma::Yuv420
-    } else {
-        Chroma::Yuv444
-    };
-    Ok(Box::new(HevcCodec::new(
-        chroma,
-        &opts.hevc_preset,
-        opts.hevc_tune.as_deref(),
-        opts.hevc_qps.clone(),
-    )?))
-}
-
-#[cfg(not(feature = "ffmpeg"))]
-fn hevc_anchor(_yuv420: bool, _opts: &AnchorOptions) -> anyhow::Result<Box<dyn RdCodec>> {
-    anyhow::bail!(
-        "this neco was built without the `ffmpeg` feature, so the HEVC anchor is not available"
-    )
+    (crate::ffmpeg_helper::require()?.hevc_anchor)(yuv420, opts)
 }
 
 #[cfg(test)]

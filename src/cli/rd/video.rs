@@ -9,6 +9,7 @@ use indicatif::ProgressBar;
 
 use super::RdCmd;
 use crate::eval::video_rd::{clip_bd, measure_neco, Clip, ClipPoint};
+use crate::ffmpeg_helper::{self, ClipHevc};
 
 impl RdCmd {
     /// Measure every clip folder of `clips`; results go to `out_dir`.
@@ -29,6 +30,10 @@ impl RdCmd {
                 matches!(*a, "hevc" | "hevc420"),
                 "{a} is an image anchor; a video data set is compared with hevc or hevc420"
             );
+        }
+        if !against.is_empty() {
+            // Before any work: in `neco` this restarts the run in the FFmpeg helper.
+            ffmpeg_helper::require()?;
         }
         let mut clips = clips.to_vec();
         if let Some(n) = self.limit {
@@ -189,30 +194,17 @@ impl RdCmd {
         Ok(())
     }
 
-    #[cfg(feature = "ffmpeg")]
     fn measure_hevc(&self, clip: &Clip, anchor: &str, qp: u32) -> anyhow::Result<ClipPoint> {
-        use crate::eval::anchors::hevc::HevcSettings;
-        use crate::eval::anchors::ycbcr::Chroma;
         let qp = u8::try_from(qp)
             .ok()
             .filter(|&q| q <= 51)
             .context("HEVC QPs must be 0..=51")?;
-        let settings = HevcSettings {
-            chroma: if anchor == "hevc" {
-                Chroma::Yuv444
-            } else {
-                Chroma::Yuv420
-            },
-            preset: self.hevc_preset.clone(),
-            tune: (self.hevc_tune != "none").then(|| self.hevc_tune.clone()),
+        let settings = ClipHevc {
+            anchor,
+            qp,
+            preset: &self.hevc_preset,
+            tune: Some(self.hevc_tune.as_str()).filter(|t| *t != "none"),
         };
-        let mut p = crate::eval::video_rd::measure_hevc(clip, qp, &settings)?;
-        p.codec = anchor.to_string();
-        Ok(p)
-    }
-
-    #[cfg(not(feature = "ffmpeg"))]
-    fn measure_hevc(&self, _: &Clip, _: &str, _: u32) -> anyhow::Result<ClipPoint> {
-        anyhow::bail!("the HEVC anchor needs the `ffmpeg` feature")
+        (ffmpeg_helper::require()?.measure_hevc_clip)(clip, &settings)
     }
 }
