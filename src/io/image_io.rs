@@ -4,7 +4,8 @@ use std::io::Cursor;
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use image::{DynamicImage, ImageFormat};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat};
 use neco_core::Limits;
 
 /// What the source image held, before conversion to 8-bit RGB.
@@ -59,8 +60,20 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
     // 16-bit RGBA is 8 bytes a pixel; leave room for the decoder's own buffers.
     limits.max_alloc = Some(pixels.saturating_mul(16).max(1 << 20));
     reader.limits(limits);
-    let img = reader.decode().context("decoding image")?;
+    let mut decoder = reader.into_decoder().context("decoding image")?;
+    // Cameras store pixels as the sensor saw them and say in Exif how to turn them; code
+    // the picture upright, as viewers show it, since the decoded image carries no Exif.
+    // A malformed Exif block counts as none, as in viewers.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).context("decoding image")?;
     let mut warnings = Vec::new();
+    if orientation != Orientation::NoTransforms {
+        img.apply_orientation(orientation);
+        warnings.push(format!(
+            "applied the Exif orientation ({orientation:?}): the image is coded upright, as viewers show it"
+        ));
+    }
+    let (width, height) = (img.width(), img.height());
     let color = img.color();
     if color.bytes_per_pixel() / color.channel_count() > 1 {
         warnings.push(format!(
@@ -241,4 +254,70 @@ pub fn unpng_gray(bytes: &[u8], width: u32, height: u32) -> anyhow::Result<Vec<u
         );
     }
     Ok(img.to_luma8().into_raw())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 16×8 JPEG, left half black and right half white, with an Exif block holding
+    /// `orientation` (none when `None`); `exif` replaces the block when given.
+    fn jpeg(orientation: Option<u16>, exif: Option<Vec<u8>>) -> Vec<u8> {
+        let (w, h) = (16u16, 8u16);
+        let rgb: Vec<u8> = (0..h)
+            .flat_map(|_| (0..w).flat_map(|x| [if x < 8 { 0 } else { 255 }; 3]))
+            .collect();
+        let mut out = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut out, 95);
+        // A little-endian TIFF header and one IFD entry: tag 0x0112 (orientation),
+        // type SHORT, count 1.
+        let tiff = orientation.map(|o| {
+            let mut t =
+                b"II\x2a\x00\x08\x00\x00\x00\x01\x00\x12\x01\x03\x00\x01\x00\x00\x00".to_vec();
+            t.extend_from_slice(&o.to_le_bytes());
+            t.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+            t
+        });
+        if let Some(block) = exif.or(tiff) {
+            enc.add_exif_metadata(&block).unwrap();
+        }
+        enc.encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        out
+    }
+
+    /// Mean of the rows `rows` of an 8-bit RGB image `w` wide.
+    fn mean_rows(img: &SourceImage, rows: std::ops::Range<usize>) -> f64 {
+        let w = img.width as usize * 3;
+        let px = &img.rgb[rows.start * w..rows.end * w];
+        px.iter().map(|&v| f64::from(v)).sum::<f64>() / px.len() as f64
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        // 6: the stored pixels are shown turned 90° clockwise, so the left half (black)
+        // ends up on top.
+        let img = decode_source(&jpeg(Some(6), None), 1 << 20).unwrap();
+        assert_eq!((img.width, img.height), (8, 16));
+        assert!(mean_rows(&img, 0..8) < 40.0 && mean_rows(&img, 8..16) > 215.0);
+        assert!(img.warnings.iter().any(|w| w.contains("Exif orientation")));
+        // 3: turned 180°: white on the left, still 16×8.
+        let img = decode_source(&jpeg(Some(3), None), 1 << 20).unwrap();
+        assert_eq!((img.width, img.height), (16, 8));
+        assert!(img.rgb[0] > 215 && img.rgb[15 * 3] < 40);
+    }
+
+    #[test]
+    fn no_or_broken_exif_leaves_the_pixels_as_stored() {
+        for bytes in [
+            jpeg(None, None),
+            jpeg(Some(1), None),
+            jpeg(None, Some(b"II\x2a\x00\xff\xff\xff\xff garbage".to_vec())),
+        ] {
+            let img = decode_source(&bytes, 1 << 20).unwrap();
+            assert_eq!((img.width, img.height), (16, 8));
+            assert!(img.rgb[0] < 40 && img.rgb[15 * 3] > 215);
+            assert!(img.warnings.is_empty(), "{:?}", img.warnings);
+        }
+    }
 }
