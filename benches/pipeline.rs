@@ -42,6 +42,7 @@ fn photo(w: u32, h: u32) -> SourceImage {
         height: h,
         rgb: img.into_raw(),
         alpha: None,
+        icc: None,
         kind: SourceKind::Rgb,
         warnings: Vec::new(),
     }

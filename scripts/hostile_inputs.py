@@ -77,7 +77,7 @@ CASES = [
     ("text file", b"hello, world\n"),
     ("a PNG image", PNG),
     ("magic only", BASE[:8]),
-    ("container version 2", BASE[:8] + b"\x02\x00" + BASE[10:]),
+    ("container version 3", BASE[:8] + b"\x03\x00" + BASE[10:]),
     ("truncated to half", BASE[: len(BASE) // 2]),
     ("last byte missing", BASE[:-1]),
     ("one bit flipped in ẑ bits (CRC not fixed)", flip(BASE, ZBIT_AT + 12)),

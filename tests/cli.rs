@@ -741,3 +741,72 @@ fn bd_compares_runs_step_by_step() {
         .failure()
         .stderr(contains("run.csv has no step 750"));
 }
+
+/// The ICC profile of an image file (PNG or JPEG), if it has one.
+fn icc_of(path: &Path) -> Option<Vec<u8>> {
+    use image::ImageDecoder;
+    let mut decoder = image::ImageReader::open(path)
+        .unwrap()
+        .with_guessed_format()
+        .unwrap()
+        .into_decoder()
+        .unwrap();
+    decoder.icc_profile().unwrap()
+}
+
+#[test]
+fn the_colour_profile_goes_through() {
+    // A PNG with an ICC profile (the bytes are only carried, never interpreted).
+    let dir = tempfile::tempdir().unwrap();
+    let profile: Vec<u8> = (0..700u32).map(|i| (i * 7 % 251) as u8).collect();
+    let src = dir.path().join("p3.png");
+    let img = image::open(odd()).unwrap();
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&src).unwrap());
+    let mut enc = image::codecs::png::PngEncoder::new(&mut file);
+    image::ImageEncoder::set_icc_profile(&mut enc, profile.clone()).unwrap();
+    img.write_with_encoder(enc).unwrap();
+    drop(file);
+    assert_eq!(icc_of(&src).as_deref(), Some(&profile[..]));
+
+    let coded = dir.path().join("p3.neco");
+    encode(&src, &coded);
+    let out = neco()
+        .arg("info")
+        .arg("--json")
+        .arg(&coded)
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["icc_bytes"], 700, "{v}");
+    for ext in ["png", "jpg"] {
+        let back = dir.path().join(format!("back.{ext}"));
+        neco()
+            .arg("decode")
+            .arg(&coded)
+            .arg("-o")
+            .arg(&back)
+            .assert()
+            .success();
+        assert_eq!(icc_of(&back).as_deref(), Some(&profile[..]), "{ext}");
+    }
+    neco()
+        .arg("decode")
+        .arg(&coded)
+        .arg("-o")
+        .arg(dir.path().join("back.ppm"))
+        .assert()
+        .success()
+        .stderr(contains("ICC colour profile: it was dropped"));
+    // Without a profile, none appears.
+    let plain = dir.path().join("plain.neco");
+    encode(&odd(), &plain);
+    let back = dir.path().join("plain.png");
+    neco()
+        .arg("decode")
+        .arg(&plain)
+        .arg("-o")
+        .arg(&back)
+        .assert()
+        .success();
+    assert_eq!(icc_of(&back), None);
+}

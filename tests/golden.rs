@@ -66,6 +66,7 @@ fn video_latents(codec: &neco::codec::Codec, bytes: &[u8]) -> (Vec<FrameMode>, S
             z_bits: f.z_bits,
             y_bits: f.y_bits,
             alpha: None,
+            icc: None,
         };
         let given = (f.mode == FrameMode::Temporal).then(|| prev.as_deref().unwrap());
         let l = codec

@@ -285,9 +285,9 @@ fn empty_and_wrong_magic() {
     let err = ImageStream::from_bytes(&wrong, &limits()).unwrap_err();
     assert!(err.to_string().contains("not a .neco stream"), "{err}");
     // A future container version is refused as unsupported, not corrupt.
-    let mut v2 = base;
-    v2[8] = 2;
-    let err = ImageStream::from_bytes(&v2, &limits()).unwrap_err();
+    let mut v3 = base;
+    v3[8] = 3;
+    let err = ImageStream::from_bytes(&v3, &limits()).unwrap_err();
     assert!(matches!(err, NecoError::Unsupported(_)), "{err}");
 }
 

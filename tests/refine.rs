@@ -43,6 +43,7 @@ fn crop(w: u32, h: u32) -> SourceImage {
         height: h,
         rgb,
         alpha: None,
+        icc: None,
         kind: SourceKind::Rgb,
         warnings: Vec::new(),
     }

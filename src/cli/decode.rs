@@ -91,8 +91,14 @@ impl DecodeCmd {
             None => None,
         };
         let (width, height) = (img.width, img.height);
-        let (bytes, warnings) =
-            encode_output(width, height, img.rgb, img.alpha.as_deref(), format)?;
+        let (bytes, warnings) = encode_output(
+            width,
+            height,
+            img.rgb,
+            img.alpha.as_deref(),
+            img.icc.as_deref(),
+            format,
+        )?;
         for w in warnings {
             eprintln!("neco: warning: {w}");
         }

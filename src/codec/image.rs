@@ -72,6 +72,8 @@ pub struct DecodedImage {
     pub rgb: Vec<u8>,
     /// Alpha plane, when the stream carried one.
     pub alpha: Option<Vec<u8>>,
+    /// The source's ICC colour profile, when the stream carried one.
+    pub icc: Option<Vec<u8>>,
 }
 
 impl Codec {
@@ -466,6 +468,7 @@ impl Codec {
             z_bits: coded.z_bits,
             y_bits: coded.y_bits,
             alpha,
+            icc: src.icc.clone(),
         })
     }
 
@@ -579,6 +582,7 @@ impl Codec {
             height: h.height,
             rgb,
             alpha,
+            icc: s.icc.clone(),
         })
     }
 }

@@ -69,6 +69,7 @@ pub fn encode_video<W: Write>(
             height,
             rgb,
             alpha: None,
+            icc: None,
             kind: SourceKind::Rgb,
             warnings: Vec::new(),
         };
@@ -240,6 +241,7 @@ pub fn decode_video<R: Read + Seek>(
                         z_bits: f.z_bits.clone(),
                         y_bits: f.y_bits.clone(),
                         alpha: None,
+                        icc: None,
                     };
                     let given = match (f.mode, &prev) {
                         (FrameMode::Intra, _) => Ok(None),

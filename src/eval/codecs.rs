@@ -114,6 +114,7 @@ impl RdCodec for NecoCodec {
             height: img.height,
             rgb: img.rgb.clone(),
             alpha: None,
+            icc: None,
             kind: SourceKind::Rgb,
             warnings: Vec::new(),
         };

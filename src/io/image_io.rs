@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageFormat};
+use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageFormat};
 use neco_core::Limits;
 
 /// What the source image held, before conversion to 8-bit RGB.
@@ -29,6 +29,9 @@ pub struct SourceImage {
     pub rgb: Vec<u8>,
     /// The alpha plane when the source had a non-opaque alpha channel.
     pub alpha: Option<Vec<u8>>,
+    /// The source's ICC colour profile (PNG `iCCP`, JPEG `APP2`), kept so the decoded
+    /// image shows the same colours; never empty.
+    pub icc: Option<Vec<u8>>,
     /// What the source was.
     pub kind: SourceKind,
     /// Notes for the user (e.g. a 16-bit source converted to 8 bits).
@@ -65,8 +68,17 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
     // the picture upright, as viewers show it, since the decoded image carries no Exif.
     // A malformed Exif block counts as none, as in viewers.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).context("decoding image")?;
     let mut warnings = Vec::new();
+    let icc = match decoder.icc_profile() {
+        Ok(p) => p.filter(|p| !p.is_empty()),
+        Err(e) => {
+            warnings.push(format!(
+                "the ICC colour profile could not be read ({e}): dropped"
+            ));
+            None
+        }
+    };
+    let mut img = DynamicImage::from_decoder(decoder).context("decoding image")?;
     if orientation != Orientation::NoTransforms {
         img.apply_orientation(orientation);
         warnings.push(format!(
@@ -113,6 +125,7 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
         height,
         rgb,
         alpha,
+        icc,
         kind,
         warnings,
     })
@@ -192,6 +205,7 @@ pub fn encode_output(
     height: u32,
     rgb: Vec<u8>,
     alpha: Option<&[u8]>,
+    icc: Option<&[u8]>,
     format: OutputFormat,
 ) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
     let mut warnings = Vec::new();
@@ -218,11 +232,27 @@ pub fn encode_output(
         }
     };
     let mut out = Cursor::new(Vec::new());
+    let profile = || icc.map(<[u8]>::to_vec).unwrap_or_default();
     match format {
-        OutputFormat::Png => img.write_to(&mut out, ImageFormat::Png)?,
-        OutputFormat::Ppm => img.write_to(&mut out, ImageFormat::Pnm)?,
+        OutputFormat::Png => {
+            let mut enc = image::codecs::png::PngEncoder::new(&mut out);
+            enc.set_icc_profile(profile())
+                .context("setting the PNG's ICC profile")?;
+            img.write_with_encoder(enc)?
+        }
+        OutputFormat::Ppm => {
+            if icc.is_some() {
+                warnings.push(
+                    "PPM has no place for the ICC colour profile: it was dropped (write .png or .jpg to keep it)"
+                        .into(),
+                );
+            }
+            img.write_to(&mut out, ImageFormat::Pnm)?
+        }
         OutputFormat::Jpeg => {
-            let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+            let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+            enc.set_icc_profile(profile())
+                .context("setting the JPEG's ICC profile")?;
             img.write_with_encoder(enc)?
         }
     }

@@ -113,7 +113,7 @@ impl Sequence {
     ) -> anyhow::Result<()> {
         let path = self.path(n);
         let format = OutputFormat::from_path(&path)?;
-        let (bytes, _) = encode_output(width, height, rgb, None, format)?;
+        let (bytes, _) = encode_output(width, height, rgb, None, None, format)?;
         write_atomic(&path, &bytes, overwrite)
             .with_context(|| format!("writing {}", path.display()))
     }

@@ -57,6 +57,7 @@ impl CodedValidation {
                     height: side as u32,
                     rgb,
                     alpha: None,
+                    icc: None,
                     kind: SourceKind::Rgb,
                     warnings: Vec::new(),
                 }

@@ -156,6 +156,7 @@ fn noisy_crop(img: &RgbImage, x0: usize, y0: usize, rng: &mut impl Rng) -> Sourc
         height: CROP as u32,
         rgb,
         alpha: None,
+        icc: None,
         kind: SourceKind::Rgb,
         warnings: Vec::new(),
     }

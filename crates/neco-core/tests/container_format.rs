@@ -35,6 +35,7 @@ fn tiny() -> ImageStream {
         z_bits: vec![1, 2, 3],
         y_bits: vec![vec![4], vec![]],
         alpha: None,
+        icc: None,
     }
 }
 
@@ -52,6 +53,7 @@ fn rgba() -> ImageStream {
         z_bits: (0..=255).collect(),
         y_bits: vec![vec![0xAA; 1000], vec![7], vec![0; 17]],
         alpha: Some(b"\x89PNG fake alpha".to_vec()),
+        icc: None,
     }
 }
 
@@ -66,6 +68,7 @@ fn round_trip_is_byte_exact() {
         z_bits: vec![],
         y_bits: vec![vec![9; 3]],
         alpha: None,
+        icc: None,
     };
     for stream in [tiny(), rgba(), gray] {
         let bytes = stream.to_bytes().unwrap();
@@ -73,6 +76,30 @@ fn round_trip_is_byte_exact() {
         assert_eq!(back, stream);
         assert_eq!(back.to_bytes().unwrap(), bytes);
     }
+}
+
+#[test]
+fn an_icc_profile_makes_a_version_2_stream() {
+    let stream = ImageStream {
+        icc: Some(vec![0x42; 600]),
+        ..rgba()
+    };
+    let bytes = stream.to_bytes().unwrap();
+    assert_eq!(bytes[8..10], 2u16.to_le_bytes());
+    let back = ImageStream::from_bytes(&bytes, &Limits::default()).unwrap();
+    assert_eq!(back, stream);
+    assert_eq!(back.to_bytes().unwrap(), bytes);
+    // Without it, the same stream is version 1.
+    assert_eq!(rgba().to_bytes().unwrap()[8..10], 1u16.to_le_bytes());
+    // An empty profile is refused rather than written.
+    let empty = ImageStream {
+        icc: Some(vec![]),
+        ..tiny()
+    };
+    assert!(matches!(
+        empty.to_bytes(),
+        Err(NecoError::InvalidArgument(_))
+    ));
 }
 
 #[test]
@@ -154,6 +181,7 @@ fn writer_rejects_inconsistent_streams() {
             "alpha on RGB",
             ImageStream {
                 alpha: Some(vec![1]),
+                icc: None,
                 ..tiny()
             },
         ),

@@ -28,6 +28,7 @@ fn rgb() -> ImageStream {
         z_bits: vec![1, 2, 3, 4],
         y_bits: vec![vec![5, 6, 7], vec![8; 20]],
         alpha: None,
+        icc: None,
     }
 }
 
@@ -37,6 +38,7 @@ fn rgba() -> ImageStream {
         z_bits: vec![9; 5],
         y_bits: vec![vec![1], vec![], vec![2, 3]],
         alpha: Some(vec![0xff; 6]),
+        icc: None,
     }
 }
 
@@ -68,12 +70,25 @@ fn chunk_bytes(t: &[u8; 4], payload: &[u8]) -> Vec<u8> {
 
 /// Assembles magic, version 1 and chunks with correct lengths and CRCs.
 fn build(chunks: &[Chunk]) -> Vec<u8> {
+    build_version(1, chunks)
+}
+
+/// [`build`] with another container version.
+fn build_version(version: u16, chunks: &[Chunk]) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
-    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     for (t, p) in chunks {
         out.extend(chunk_bytes(t, p));
     }
     out
+}
+
+/// An RGBA stream with an ICC profile (container version 2).
+fn rgba_icc() -> ImageStream {
+    ImageStream {
+        icc: Some(b"fake ICC profile".to_vec()),
+        ..rgba()
+    }
 }
 
 fn parse(data: &[u8]) -> neco_core::Result<ImageStream> {
@@ -140,10 +155,40 @@ fn wrong_magic() {
 #[test]
 fn unknown_version() {
     let mut data = rgb().to_bytes().unwrap();
-    data[8] = 2;
-    expect_unsupported(&data, "container version 2, this build reads 1");
+    data[8] = 3;
+    expect_unsupported(&data, "container version 3, this build reads 1 and 2");
     data[8..10].copy_from_slice(&0u16.to_le_bytes());
     expect_unsupported(&data, "container version 0");
+}
+
+#[test]
+fn icc_profile_only_in_version_2_and_in_place() {
+    let v2 = rgba_icc().to_bytes().unwrap();
+    assert_eq!(v2[8..10], 2u16.to_le_bytes());
+    assert_eq!(parse(&v2).unwrap(), rgba_icc());
+    let chunks = split(&v2);
+    let iccp = chunks.iter().position(|(t, _)| t == b"ICCP").unwrap();
+    // The same chunks declared as version 1.
+    expect_corrupt(&build_version(1, &chunks), "only version 2 has one");
+    // Version 2 without the profile.
+    let mut without = chunks.clone();
+    without.remove(iccp);
+    expect_corrupt(&build_version(2, &without), "without its \"ICCP\"");
+    // Empty, twice, before the ŷ substreams, before the alpha plane.
+    let mut empty = chunks.clone();
+    empty[iccp].1.clear();
+    expect_corrupt(&build_version(2, &empty), "is empty");
+    let mut twice = chunks.clone();
+    twice.insert(iccp, chunks[iccp].clone());
+    expect_corrupt(&build_version(2, &twice), "second \"ICCP\"");
+    let mut early = chunks.clone();
+    let profile = early.remove(iccp);
+    early.insert(2, profile.clone());
+    expect_corrupt(&build_version(2, &early), "before \"ZBIT\" and all");
+    let mut before_alpha = chunks.clone();
+    before_alpha.remove(iccp);
+    before_alpha.insert(iccp - 1, profile);
+    expect_corrupt(&build_version(2, &before_alpha), "after \"ICCP\"");
 }
 
 #[test]
@@ -492,7 +537,7 @@ proptest! {
         alpha in any::<bool>(),
         muts in prop::collection::vec(mutation(), 1..5),
     ) {
-        let mut data = if alpha { rgba() } else { rgb() }.to_bytes().unwrap();
+        let mut data = if alpha { rgba_icc() } else { rgb() }.to_bytes().unwrap();
         for m in &muts {
             apply(&mut data, m);
         }

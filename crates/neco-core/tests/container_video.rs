@@ -203,6 +203,7 @@ fn images_and_videos_are_told_apart() {
         z_bits: vec![1],
         y_bits: vec![vec![], vec![]],
         alpha: None,
+        icc: None,
     }
     .to_bytes()
     .unwrap();

@@ -1,6 +1,8 @@
 //! Parsing `.neco` bytes from an untrusted source.
 
-use super::{tag, Header, ImageStream, Kind, PixelFormat, CONTAINER_VERSION, MAGIC};
+use super::{
+    tag, Header, ImageStream, Kind, PixelFormat, CONTAINER_VERSION, CONTAINER_VERSION_ICC, MAGIC,
+};
 use crate::{Limits, NecoError, Result};
 
 /// Bytes in a chunk's framing: type, length and CRC.
@@ -14,8 +16,9 @@ impl ImageStream {
     /// that remain and against `limits` before anything is copied, and every
     /// defect gives [`NecoError::Corrupt`], [`NecoError::Unsupported`] or
     /// [`NecoError::LimitExceeded`] instead of a panic. Only the canonical chunk
-    /// order (`HEAD ZBIT YBIT* [ALPH] IEND`) is accepted, so a stream that
-    /// parses re-serializes to exactly the same bytes.
+    /// order (`HEAD ZBIT YBIT* [ALPH] [ICCP] IEND`, `ICCP` in version 2 streams and
+    /// only there) is accepted, so a stream that parses re-serializes to exactly the
+    /// same bytes.
     pub fn from_bytes(data: &[u8], limits: &Limits) -> Result<ImageStream> {
         let mut chunks = Chunks::new(data, limits)?;
 
@@ -47,6 +50,7 @@ impl ImageStream {
         // `substreams` is at most 4096, so this reservation is bounded.
         let mut y_bits: Vec<Vec<u8>> = Vec::with_capacity(want_y);
         let mut alpha: Option<Vec<u8>> = None;
+        let mut icc: Option<Vec<u8>> = None;
 
         while let Some((t, payload)) = chunks.next_chunk()? {
             let at = chunks.last_offset;
@@ -70,9 +74,9 @@ impl ImageStream {
                             "\"YBIT\" chunk at offset {at} before \"ZBIT\""
                         )));
                     }
-                    if alpha.is_some() {
+                    if alpha.is_some() || icc.is_some() {
                         return Err(NecoError::corrupt(format!(
-                            "\"YBIT\" chunk at offset {at} after \"ALPH\""
+                            "\"YBIT\" chunk at offset {at} after \"ALPH\" or \"ICCP\""
                         )));
                     }
                     if y_bits.len() == want_y {
@@ -94,12 +98,41 @@ impl ImageStream {
                             "second \"ALPH\" chunk at offset {at}, at most one is allowed"
                         )));
                     }
+                    if icc.is_some() {
+                        return Err(NecoError::corrupt(format!(
+                            "\"ALPH\" chunk at offset {at} after \"ICCP\""
+                        )));
+                    }
                     if z_bits.is_none() || y_bits.len() != want_y {
                         return Err(NecoError::corrupt(format!(
                             "\"ALPH\" chunk at offset {at} before \"ZBIT\" and all {want_y} \"YBIT\" chunks"
                         )));
                     }
                     alpha = Some(payload.to_vec());
+                }
+                tag::ICCP => {
+                    if chunks.version != CONTAINER_VERSION_ICC {
+                        return Err(NecoError::corrupt(format!(
+                            "\"ICCP\" chunk at offset {at} in a version {} stream, only version {CONTAINER_VERSION_ICC} has one",
+                            chunks.version
+                        )));
+                    }
+                    if icc.is_some() {
+                        return Err(NecoError::corrupt(format!(
+                            "second \"ICCP\" chunk at offset {at}, at most one is allowed"
+                        )));
+                    }
+                    if z_bits.is_none() || y_bits.len() != want_y {
+                        return Err(NecoError::corrupt(format!(
+                            "\"ICCP\" chunk at offset {at} before \"ZBIT\" and all {want_y} \"YBIT\" chunks"
+                        )));
+                    }
+                    if payload.is_empty() {
+                        return Err(NecoError::corrupt(format!(
+                            "\"ICCP\" chunk at offset {at} is empty"
+                        )));
+                    }
+                    icc = Some(payload.to_vec());
                 }
                 tag::IEND => {
                     if !payload.is_empty() {
@@ -117,6 +150,11 @@ impl ImageStream {
                             y_bits.len()
                         )));
                     }
+                    if chunks.version == CONTAINER_VERSION_ICC && icc.is_none() {
+                        return Err(NecoError::corrupt(
+                            "a version 2 stream without its \"ICCP\" chunk",
+                        ));
+                    }
                     let trailing = chunks.rest.len();
                     if trailing != 0 {
                         return Err(NecoError::corrupt(format!(
@@ -128,6 +166,7 @@ impl ImageStream {
                         z_bits,
                         y_bits,
                         alpha,
+                        icc,
                     });
                 }
                 other => {
@@ -152,10 +191,13 @@ struct Chunks<'a> {
     /// Offset of the chunk most recently returned.
     last_offset: usize,
     max_chunk_bytes: u64,
+    /// The container version the stream declares.
+    version: u16,
 }
 
 impl<'a> Chunks<'a> {
-    /// Checks the magic and version and positions at the first chunk.
+    /// Checks the magic and version (1, or 2 for an image with a colour profile) and
+    /// positions at the first chunk.
     fn new(data: &'a [u8], limits: &Limits) -> Result<Self> {
         if data.is_empty() {
             return Err(NecoError::corrupt("empty stream, expected a .neco file"));
@@ -176,9 +218,9 @@ impl<'a> Chunks<'a> {
             )));
         }
         let version = u16::from_le_bytes([data[8], data[9]]);
-        if version != CONTAINER_VERSION {
+        if version != CONTAINER_VERSION && version != CONTAINER_VERSION_ICC {
             return Err(NecoError::Unsupported(format!(
-                "container version {version}, this build reads {CONTAINER_VERSION}"
+                "container version {version}, this build reads {CONTAINER_VERSION} and {CONTAINER_VERSION_ICC}"
             )));
         }
         Ok(Chunks {
@@ -186,6 +228,7 @@ impl<'a> Chunks<'a> {
             offset: preamble,
             last_offset: preamble,
             max_chunk_bytes: limits.max_chunk_bytes,
+            version,
         })
     }
 

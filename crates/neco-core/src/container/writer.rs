@@ -1,15 +1,17 @@
 //! Serializing an [`ImageStream`] to `.neco` bytes.
 
 use super::reader::chunk_crc;
-use super::{tag, ImageStream, PixelFormat, CONTAINER_VERSION, MAGIC};
+use super::{tag, ImageStream, PixelFormat, CONTAINER_VERSION, CONTAINER_VERSION_ICC, MAGIC};
 use crate::{NecoError, Result};
 
 impl ImageStream {
-    /// Serializes the stream in canonical chunk order (`HEAD ZBIT YBIT* [ALPH] IEND`).
+    /// Serializes the stream in canonical chunk order (`HEAD ZBIT YBIT* [ALPH] [ICCP]
+    /// IEND`), as container version 2 when it has an ICC profile, else version 1.
     ///
     /// Returns [`NecoError::InvalidArgument`] if the header is out of range, the
     /// number of ŷ substreams differs from `header.substreams`, alpha is present
-    /// for a format other than [`PixelFormat::Rgba8`], or a payload exceeds 4 GiB.
+    /// for a format other than [`PixelFormat::Rgba8`], the ICC profile is empty, or
+    /// a payload exceeds 4 GiB.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let head = self.header.to_payload()?;
         if self.y_bits.len() != usize::from(self.header.substreams) {
@@ -26,19 +28,32 @@ impl ImageStream {
             )));
         }
 
-        let mut chunks: Vec<([u8; 4], &[u8])> = Vec::with_capacity(self.y_bits.len() + 4);
+        if self.icc.as_ref().is_some_and(|p| p.is_empty()) {
+            return Err(NecoError::InvalidArgument(
+                "an empty ICC profile (give none instead)".into(),
+            ));
+        }
+
+        let mut chunks: Vec<([u8; 4], &[u8])> = Vec::with_capacity(self.y_bits.len() + 5);
         chunks.push((tag::HEAD, &head));
         chunks.push((tag::ZBIT, &self.z_bits));
         chunks.extend(self.y_bits.iter().map(|y| (tag::YBIT, y.as_slice())));
         if let Some(alpha) = &self.alpha {
             chunks.push((tag::ALPH, alpha));
         }
+        if let Some(icc) = &self.icc {
+            chunks.push((tag::ICCP, icc));
+        }
         chunks.push((tag::IEND, &[]));
 
         let total = MAGIC.len() + 2 + chunks.iter().map(|(_, p)| p.len() + 12).sum::<usize>();
         let mut out = Vec::with_capacity(total);
         out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&CONTAINER_VERSION.to_le_bytes());
+        let version = match self.icc {
+            Some(_) => CONTAINER_VERSION_ICC,
+            None => CONTAINER_VERSION,
+        };
+        out.extend_from_slice(&version.to_le_bytes());
         for (t, payload) in chunks {
             let len = u32::try_from(payload.len()).map_err(|_| {
                 NecoError::InvalidArgument(format!(
