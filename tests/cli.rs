@@ -30,6 +30,22 @@ fn encode(src: &Path, out: &Path) {
         .success();
 }
 
+/// Decode `coded` to `out` with the CLI.
+fn decode(coded: &Path, out: &Path) -> assert_cmd::assert::Assert {
+    neco().arg("decode").arg(coded).arg("-o").arg(out).assert()
+}
+
+/// `neco info --json` of `coded` (must succeed).
+fn info_json(coded: &Path) -> serde_json::Value {
+    let out = neco()
+        .arg("info")
+        .arg("--json")
+        .arg(coded)
+        .assert()
+        .success();
+    serde_json::from_slice(&out.get_output().stdout).expect("info --json prints JSON on stdout")
+}
+
 #[test]
 fn help_lists_commands() {
     let out = neco().arg("--help").assert().success();
@@ -99,14 +115,7 @@ fn info_json_fields() {
     let coded = dir.path().join("rgba.neco");
     encode(&asset("rgba-40x30.png"), &coded);
     let len = std::fs::metadata(&coded).unwrap().len();
-    let out = neco()
-        .arg("info")
-        .arg("--json")
-        .arg(&coded)
-        .assert()
-        .success();
-    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout)
-        .expect("info --json prints JSON on stdout");
+    let v = info_json(&coded);
     assert_eq!(v["kind"], "image");
     assert_eq!(v["width"], 40);
     assert_eq!(v["height"], 30);
@@ -770,43 +779,21 @@ fn the_colour_profile_goes_through() {
 
     let coded = dir.path().join("p3.neco");
     encode(&src, &coded);
-    let out = neco()
-        .arg("info")
-        .arg("--json")
-        .arg(&coded)
-        .assert()
-        .success();
-    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let v = info_json(&coded);
     assert_eq!(v["icc_bytes"], 700, "{v}");
     for ext in ["png", "jpg"] {
         let back = dir.path().join(format!("back.{ext}"));
-        neco()
-            .arg("decode")
-            .arg(&coded)
-            .arg("-o")
-            .arg(&back)
-            .assert()
-            .success();
+        decode(&coded, &back).success();
         assert_eq!(icc_of(&back).as_deref(), Some(&profile[..]), "{ext}");
     }
-    neco()
-        .arg("decode")
-        .arg(&coded)
-        .arg("-o")
-        .arg(dir.path().join("back.ppm"))
-        .assert()
+    decode(&coded, &dir.path().join("back.ppm"))
         .success()
         .stderr(contains("ICC colour profile: it was dropped"));
     // Without a profile, none appears.
     let plain = dir.path().join("plain.neco");
     encode(&odd(), &plain);
     let back = dir.path().join("plain.png");
-    neco()
-        .arg("decode")
-        .arg(&plain)
-        .arg("-o")
-        .arg(&back)
-        .assert()
-        .success();
+    decode(&plain, &back).success();
     assert_eq!(icc_of(&back), None);
+    assert_eq!(info_json(&plain)["icc_bytes"], 0);
 }
