@@ -797,3 +797,32 @@ fn the_colour_profile_goes_through() {
     assert_eq!(icc_of(&back), None);
     assert_eq!(info_json(&plain)["icc_bytes"], 0);
 }
+
+#[test]
+fn every_lossless_input_format_codes_the_same_stream() {
+    // The same pixels as PNG, PPM, WebP (lossless), TIFF and BMP: the same stream.
+    let dir = tempfile::tempdir().unwrap();
+    let img = image::open(odd()).unwrap().to_rgb8();
+    let mut streams = Vec::new();
+    for ext in ["png", "ppm", "webp", "tiff", "bmp"] {
+        let src = dir.path().join(format!("in.{ext}"));
+        img.save(&src).unwrap();
+        let coded = dir.path().join(format!("{ext}.neco"));
+        encode(&src, &coded);
+        streams.push((ext, std::fs::read(&coded).unwrap()));
+    }
+    for (ext, bytes) in &streams[1..] {
+        assert!(*bytes == streams[0].1, "{ext} codes differently from png");
+    }
+    // A format neco does not read is named in the error.
+    let gif = dir.path().join("in.gif");
+    std::fs::write(&gif, b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap();
+    neco()
+        .arg("encode")
+        .arg(&gif)
+        .arg("-o")
+        .arg(dir.path().join("gif.neco"))
+        .assert()
+        .failure()
+        .stderr(contains("WebP, TIFF and BMP"));
+}

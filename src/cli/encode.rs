@@ -14,7 +14,7 @@ use crate::io::image_io::read_source;
 /// Arguments of `neco encode`.
 #[derive(Debug, Args)]
 pub struct EncodeCmd {
-    /// Input image (PNG, JPEG, PPM; `-` reads standard input), video file (.mp4,
+    /// Input image (PNG, JPEG, PPM, WebP, TIFF, BMP; `-` reads standard input), video file (.mp4,
     /// .mkv, … through FFmpeg) or image sequence (`frames/%04d.png`).
     input: PathBuf,
     /// Output .neco file; `-` writes standard output.

@@ -64,7 +64,11 @@ pub fn resolve_dataset(name_or_dir: &str) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// The image files (png, jpg, jpeg, ppm) in `dir`, sorted by name.
+/// Extensions of the image files a data set folder lists (lower case).
+const IMAGE_EXTENSIONS: [&str; 8] = ["png", "jpg", "jpeg", "ppm", "webp", "tif", "tiff", "bmp"];
+
+/// The image files (png, jpg, jpeg, ppm, webp, tif, tiff, bmp) in `dir`, sorted by
+/// name.
 pub fn list_images(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -73,13 +77,17 @@ pub fn list_images(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             .extension()
             .and_then(|e| e.to_str())
             .map(|e| e.to_ascii_lowercase());
-        if matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg" | "ppm")) {
+        if ext.is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str())) {
             files.push(path);
         }
     }
     files.sort();
     if files.is_empty() {
-        bail!("no images (png/jpg/ppm) in {}", dir.display());
+        bail!(
+            "no images ({}) in {}",
+            IMAGE_EXTENSIONS.join("/"),
+            dir.display()
+        );
     }
     Ok(files)
 }

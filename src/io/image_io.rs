@@ -38,19 +38,28 @@ pub struct SourceImage {
     pub warnings: Vec<String>,
 }
 
-/// Decode image bytes (PNG, JPEG, PPM/PNM; format guessed from content).
+/// The image formats neco reads, for messages.
+const READABLE: &str = "PNG, JPEG, PPM, WebP, TIFF and BMP";
+
+/// Decode image bytes (PNG, JPEG, PPM/PNM, WebP, TIFF, BMP; format guessed from
+/// content).
 pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImage> {
     let reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .context("reading image header")?;
     let Some(format) = reader.format() else {
-        bail!("unrecognised image format (neco reads PNG, JPEG and PPM)");
+        bail!("unrecognised image format (neco reads {READABLE})");
     };
     if !matches!(
         format,
-        ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Pnm
+        ImageFormat::Png
+            | ImageFormat::Jpeg
+            | ImageFormat::Pnm
+            | ImageFormat::WebP
+            | ImageFormat::Tiff
+            | ImageFormat::Bmp
     ) {
-        bail!("unsupported image format {format:?} (neco reads PNG, JPEG and PPM)");
+        bail!("unsupported image format {format:?} (neco reads {READABLE})");
     }
     // Check the dimensions from the header before decoding any pixels.
     let (width, height) = reader.into_dimensions().context("reading image header")?;
