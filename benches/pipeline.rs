@@ -43,6 +43,7 @@ fn photo(w: u32, h: u32) -> SourceImage {
         rgb: img.into_raw(),
         alpha: None,
         icc: None,
+        exif: None,
         kind: SourceKind::Rgb,
         warnings: Vec::new(),
     }

@@ -826,3 +826,76 @@ fn every_lossless_input_format_codes_the_same_stream() {
         .failure()
         .stderr(contains("WebP, TIFF and BMP"));
 }
+
+#[test]
+fn the_exif_block_goes_through_upright() {
+    use image::metadata::Orientation;
+    // A JPEG whose Exif says "turn 90° clockwise" (tag 0x0112 = 6) and names a camera
+    // (tag 0x010f, Make = "neco").
+    let dir = tempfile::tempdir().unwrap();
+    let exif: Vec<u8> = [
+        &b"II\x2a\x00\x08\x00\x00\x00\x02\x00"[..],
+        &b"\x0f\x01\x02\x00\x05\x00\x00\x00\x26\x00\x00\x00"[..],
+        &b"\x12\x01\x03\x00\x01\x00\x00\x00\x06\x00\x00\x00"[..],
+        &b"\x00\x00\x00\x00neco\x00"[..],
+    ]
+    .concat();
+    let img = image::open(odd()).unwrap().to_rgb8();
+    let src = dir.path().join("camera.jpg");
+    let mut file = std::fs::File::create(&src).unwrap();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut file, 95);
+    image::ImageEncoder::set_exif_metadata(&mut enc, exif.clone()).unwrap();
+    img.write_with_encoder(enc).unwrap();
+    drop(file);
+
+    let coded = dir.path().join("camera.neco");
+    neco()
+        .arg("encode")
+        .arg(&src)
+        .arg("-o")
+        .arg(&coded)
+        .assert()
+        .success()
+        .stderr(contains("Exif orientation"));
+    let v = info_json(&coded);
+    assert_eq!(v["exif_bytes"], exif.len(), "{v}");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(33), Some(17))
+    );
+    for ext in ["png", "jpg"] {
+        let back = dir.path().join(format!("back.{ext}"));
+        decode(&coded, &back).success();
+        let mut decoder = image::ImageReader::open(&back)
+            .unwrap()
+            .with_guessed_format()
+            .unwrap()
+            .into_decoder()
+            .unwrap();
+        let kept = image::ImageDecoder::exif_metadata(&mut decoder)
+            .unwrap()
+            .expect("the decoded file has the Exif block");
+        // The same block, the orientation now "as stored": the pixels are upright.
+        let mut want = exif.clone();
+        assert_eq!(
+            Orientation::remove_from_exif_chunk(&mut want),
+            Some(Orientation::Rotate90)
+        );
+        assert_eq!(kept, want, "{ext}");
+        assert_eq!(
+            image::ImageDecoder::orientation(&mut decoder).unwrap(),
+            Orientation::NoTransforms
+        );
+    }
+    // --strip-exif leaves it out.
+    let stripped = dir.path().join("stripped.neco");
+    neco()
+        .arg("encode")
+        .arg(&src)
+        .arg("--strip-exif")
+        .arg("-o")
+        .arg(&stripped)
+        .assert()
+        .success();
+    assert_eq!(info_json(&stripped)["exif_bytes"], 0);
+}

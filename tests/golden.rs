@@ -67,6 +67,7 @@ fn video_latents(codec: &neco::codec::Codec, bytes: &[u8]) -> (Vec<FrameMode>, S
             y_bits: f.y_bits,
             alpha: None,
             icc: None,
+            exif: None,
         };
         let given = (f.mode == FrameMode::Temporal).then(|| prev.as_deref().unwrap());
         let l = codec

@@ -44,6 +44,7 @@ fn crop(w: u32, h: u32) -> SourceImage {
         rgb,
         alpha: None,
         icc: None,
+        exif: None,
         kind: SourceKind::Rgb,
         warnings: Vec::new(),
     }

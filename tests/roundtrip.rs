@@ -225,6 +225,7 @@ fn sizes_the_decoder_would_refuse_are_refused_before_coding() {
             rgb: vec![128; w as usize * h as usize * 3],
             alpha: None,
             icc: None,
+            exif: None,
             kind: SourceKind::Rgb,
             warnings: Vec::new(),
         };

@@ -11,7 +11,7 @@ use super::video;
 use crate::codec::video::{decode_video, stream_fps};
 use crate::codec::Timings;
 use crate::eval::metrics::psnr_rgb8;
-use crate::io::image_io::{encode_output, read_input, read_source, OutputFormat};
+use crate::io::image_io::{encode_output, read_input, read_source, Metadata, OutputFormat};
 use neco_core::container::video::VideoStreamReader;
 
 /// Arguments of `neco decode`.
@@ -96,7 +96,10 @@ impl DecodeCmd {
             height,
             img.rgb,
             img.alpha.as_deref(),
-            img.icc.as_deref(),
+            &Metadata {
+                icc: img.icc.as_deref(),
+                exif: img.exif.as_deref(),
+            },
             format,
         )?;
         for w in warnings {

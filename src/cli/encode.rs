@@ -35,6 +35,10 @@ pub struct EncodeCmd {
     /// Overwrite the output if it exists.
     #[arg(short = 'y', long)]
     force: bool,
+    /// Images: leave out the source's Exif block (camera, time, place). Its ICC colour
+    /// profile is kept either way.
+    #[arg(long)]
+    strip_exif: bool,
     /// Video: frames per group (each group decodes on its own; smaller groups give
     /// finer random access).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -77,7 +81,10 @@ impl EncodeCmd {
         if video::is_video_path(&self.input) {
             return self.run_video();
         }
-        let src = read_source(&self.input, &self.limits.limits())?;
+        let mut src = read_source(&self.input, &self.limits.limits())?;
+        if self.strip_exif {
+            src.exif = None;
+        }
         for w in &src.warnings {
             eprintln!("neco: warning: {w}");
         }
@@ -129,6 +136,7 @@ impl EncodeCmd {
             "--bpp is for images; give video a quality (-q)"
         );
         anyhow::ensure!(self.refine == 0, "--refine is for images, not video");
+        anyhow::ensure!(!self.strip_exif, "--strip-exif is for images, not video");
         anyhow::ensure!(
             self.output.as_os_str() != "-",
             "video streams are written to a file, not standard output"

@@ -46,6 +46,7 @@ impl InfoCmd {
         let y_bytes: usize = s.y_bits.iter().map(Vec::len).sum();
         let alpha_bytes = s.alpha.as_ref().map_or(0, Vec::len);
         let icc_bytes = s.icc.as_ref().map_or(0, Vec::len);
+        let exif_bytes = s.exif.as_ref().map_or(0, Vec::len);
         // Hashes the built-in weights: once per command.
         let provenance = Provenance::of(&h.weights_sha256);
         let info = serde_json::json!({
@@ -65,6 +66,7 @@ impl InfoCmd {
             "y_substreams": h.substreams,
             "alpha_bytes": alpha_bytes,
             "icc_bytes": icc_bytes,
+            "exif_bytes": exif_bytes,
         });
         if self.json {
             println!("{}", serde_json::to_string_pretty(&info)?);
@@ -81,12 +83,13 @@ impl InfoCmd {
         println!("weights:   {provenance}");
         println!("size:      {} bytes, {bpp:.4} bpp", data.len());
         println!(
-            "chunks:    z {} bytes, y {} bytes in {} substreams, alpha {} bytes, ICC profile {} bytes",
+            "chunks:    z {} bytes, y {} bytes in {} substreams, alpha {} bytes, ICC profile {} bytes, Exif {} bytes",
             s.z_bits.len(),
             y_bytes,
             h.substreams,
             alpha_bytes,
-            icc_bytes
+            icc_bytes,
+            exif_bytes
         );
         Ok(())
     }

@@ -74,6 +74,8 @@ pub struct DecodedImage {
     pub alpha: Option<Vec<u8>>,
     /// The source's ICC colour profile, when the stream carried one.
     pub icc: Option<Vec<u8>>,
+    /// The source's Exif block, when the stream carried one.
+    pub exif: Option<Vec<u8>>,
 }
 
 impl Codec {
@@ -469,6 +471,7 @@ impl Codec {
             y_bits: coded.y_bits,
             alpha,
             icc: src.icc.clone(),
+            exif: src.exif.clone(),
         })
     }
 
@@ -583,6 +586,7 @@ impl Codec {
             rgb,
             alpha,
             icc: s.icc.clone(),
+            exif: s.exif.clone(),
         })
     }
 }

@@ -70,6 +70,7 @@ pub fn encode_video<W: Write>(
             rgb,
             alpha: None,
             icc: None,
+            exif: None,
             kind: SourceKind::Rgb,
             warnings: Vec::new(),
         };
@@ -242,6 +243,7 @@ pub fn decode_video<R: Read + Seek>(
                         y_bits: f.y_bits.clone(),
                         alpha: None,
                         icc: None,
+                        exif: None,
                     };
                     let given = match (f.mode, &prev) {
                         (FrameMode::Intra, _) => Ok(None),

@@ -115,6 +115,7 @@ impl RdCodec for NecoCodec {
             rgb: img.rgb.clone(),
             alpha: None,
             icc: None,
+            exif: None,
             kind: SourceKind::Rgb,
             warnings: Vec::new(),
         };

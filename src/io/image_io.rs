@@ -32,6 +32,9 @@ pub struct SourceImage {
     /// The source's ICC colour profile (PNG `iCCP`, JPEG `APP2`), kept so the decoded
     /// image shows the same colours; never empty.
     pub icc: Option<Vec<u8>>,
+    /// The source's Exif block (TIFF layout; PNG `eXIf`, JPEG `APP1`) with its
+    /// orientation cleared, since the pixels are turned upright; never empty.
+    pub exif: Option<Vec<u8>>,
     /// What the source was.
     pub kind: SourceKind,
     /// Notes for the user (e.g. a 16-bit source converted to 8 bits).
@@ -87,9 +90,20 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
             None
         }
     };
+    let mut exif = match decoder.exif_metadata() {
+        Ok(e) => e.filter(|e| !e.is_empty()),
+        Err(e) => {
+            warnings.push(format!("the Exif block could not be read ({e}): dropped"));
+            None
+        }
+    };
     let mut img = DynamicImage::from_decoder(decoder).context("decoding image")?;
     if orientation != Orientation::NoTransforms {
         img.apply_orientation(orientation);
+        // The pixels are upright now: a kept Exif block must not turn them again.
+        if let Some(e) = exif.as_mut() {
+            let _ = Orientation::remove_from_exif_chunk(e);
+        }
         warnings.push(format!(
             "applied the Exif orientation ({orientation:?}): the image is coded upright, as viewers show it"
         ));
@@ -135,6 +149,7 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
         rgb,
         alpha,
         icc,
+        exif,
         kind,
         warnings,
     })
@@ -214,7 +229,7 @@ pub fn encode_output(
     height: u32,
     rgb: Vec<u8>,
     alpha: Option<&[u8]>,
-    icc: Option<&[u8]>,
+    metadata: &Metadata,
     format: OutputFormat,
 ) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
     let mut warnings = Vec::new();
@@ -241,31 +256,74 @@ pub fn encode_output(
         }
     };
     let mut out = Cursor::new(Vec::new());
-    let profile = || icc.map(<[u8]>::to_vec).unwrap_or_default();
     match format {
         OutputFormat::Png => {
             let mut enc = image::codecs::png::PngEncoder::new(&mut out);
-            enc.set_icc_profile(profile())
-                .context("setting the PNG's ICC profile")?;
+            metadata.attach(&mut enc, usize::MAX, "PNG", &mut warnings)?;
             img.write_with_encoder(enc)?
         }
         OutputFormat::Ppm => {
-            if icc.is_some() {
-                warnings.push(
-                    "PPM has no place for the ICC colour profile: it was dropped (write .png or .jpg to keep it)"
-                        .into(),
-                );
+            for (what, present) in [
+                ("ICC colour profile", metadata.icc.is_some()),
+                ("Exif block", metadata.exif.is_some()),
+            ] {
+                if present {
+                    warnings.push(format!(
+                        "PPM has no place for the {what}: it was dropped (write .png or .jpg to keep it)"
+                    ));
+                }
             }
             img.write_to(&mut out, ImageFormat::Pnm)?
         }
         OutputFormat::Jpeg => {
             let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
-            enc.set_icc_profile(profile())
-                .context("setting the JPEG's ICC profile")?;
+            metadata.attach(&mut enc, JPEG_MAX_EXIF, "JPEG", &mut warnings)?;
             img.write_with_encoder(enc)?
         }
     }
     Ok((out.into_inner(), warnings))
+}
+
+/// Largest Exif block a JPEG holds: one APP1 segment (65,533 payload bytes) less the
+/// 6-byte `Exif\0\0` header.
+const JPEG_MAX_EXIF: usize = 65_527;
+
+/// What a decoded image carries besides its pixels, to write into its file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Metadata<'a> {
+    /// ICC colour profile.
+    pub icc: Option<&'a [u8]>,
+    /// Exif block (TIFF layout).
+    pub exif: Option<&'a [u8]>,
+}
+
+impl Metadata<'_> {
+    /// Gives `encoder` the profile and the Exif block (an Exif block over `max_exif`
+    /// bytes is dropped with a warning, naming `format`).
+    fn attach(
+        &self,
+        encoder: &mut impl ImageEncoder,
+        max_exif: usize,
+        format: &str,
+        warnings: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        if let Some(icc) = self.icc {
+            encoder
+                .set_icc_profile(icc.to_vec())
+                .with_context(|| format!("writing the ICC profile into the {format}"))?;
+        }
+        match self.exif {
+            Some(exif) if exif.len() > max_exif => warnings.push(format!(
+                "the Exif block ({} bytes) does not fit in a {format} (at most {max_exif}): it was dropped",
+                exif.len()
+            )),
+            Some(exif) => encoder
+                .set_exif_metadata(exif.to_vec())
+                .with_context(|| format!("writing the Exif block into the {format}"))?,
+            None => {}
+        }
+        Ok(())
+    }
 }
 
 /// PNG bytes of a grayscale plane (used to carry alpha losslessly).
@@ -340,6 +398,12 @@ mod tests {
         assert_eq!((img.width, img.height), (8, 16));
         assert!(mean_rows(&img, 0..8) < 40.0 && mean_rows(&img, 8..16) > 215.0);
         assert!(img.warnings.iter().any(|w| w.contains("Exif orientation")));
+        // The Exif block is kept, saying now that nothing is to be turned.
+        let exif = img.exif.as_deref().expect("the Exif block is kept");
+        assert_eq!(
+            Orientation::from_exif_chunk(exif),
+            Some(Orientation::NoTransforms)
+        );
         // 3: turned 180°: white on the left, still 16×8.
         let img = decode_source(&jpeg(Some(3), None), 1 << 20).unwrap();
         assert_eq!((img.width, img.height), (16, 8));
@@ -358,5 +422,9 @@ mod tests {
             assert!(img.rgb[0] < 40 && img.rgb[15 * 3] > 215);
             assert!(img.warnings.is_empty(), "{:?}", img.warnings);
         }
+        assert_eq!(
+            decode_source(&jpeg(None, None), 1 << 20).unwrap().exif,
+            None
+        );
     }
 }

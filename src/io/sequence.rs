@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 use super::frames::{Fps, FrameSink, FrameSource};
-use super::image_io::{encode_output, read_source, OutputFormat, SourceImage};
+use super::image_io::{encode_output, read_source, Metadata, OutputFormat, SourceImage};
 use neco_core::container::write_atomic;
 use neco_core::Limits;
 
@@ -113,7 +113,7 @@ impl Sequence {
     ) -> anyhow::Result<()> {
         let path = self.path(n);
         let format = OutputFormat::from_path(&path)?;
-        let (bytes, _) = encode_output(width, height, rgb, None, None, format)?;
+        let (bytes, _) = encode_output(width, height, rgb, None, &Metadata::default(), format)?;
         write_atomic(&path, &bytes, overwrite)
             .with_context(|| format!("writing {}", path.display()))
     }

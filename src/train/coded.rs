@@ -58,6 +58,7 @@ impl CodedValidation {
                     rgb,
                     alpha: None,
                     icc: None,
+                    exif: None,
                     kind: SourceKind::Rgb,
                     warnings: Vec::new(),
                 }

@@ -157,6 +157,7 @@ fn noisy_crop(img: &RgbImage, x0: usize, y0: usize, rng: &mut impl Rng) -> Sourc
         rgb,
         alpha: None,
         icc: None,
+        exif: None,
         kind: SourceKind::Rgb,
         warnings: Vec::new(),
     }

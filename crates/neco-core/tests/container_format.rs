@@ -36,6 +36,7 @@ fn tiny() -> ImageStream {
         y_bits: vec![vec![4], vec![]],
         alpha: None,
         icc: None,
+        exif: None,
     }
 }
 
@@ -54,6 +55,7 @@ fn rgba() -> ImageStream {
         y_bits: vec![vec![0xAA; 1000], vec![7], vec![0; 17]],
         alpha: Some(b"\x89PNG fake alpha".to_vec()),
         icc: None,
+        exif: None,
     }
 }
 
@@ -69,6 +71,7 @@ fn round_trip_is_byte_exact() {
         y_bits: vec![vec![9; 3]],
         alpha: None,
         icc: None,
+        exif: None,
     };
     for stream in [tiny(), rgba(), gray] {
         let bytes = stream.to_bytes().unwrap();
@@ -79,27 +82,41 @@ fn round_trip_is_byte_exact() {
 }
 
 #[test]
-fn an_icc_profile_makes_a_version_2_stream() {
-    let stream = ImageStream {
-        icc: Some(vec![0x42; 600]),
-        ..rgba()
-    };
-    let bytes = stream.to_bytes().unwrap();
-    assert_eq!(bytes[8..10], 2u16.to_le_bytes());
-    let back = ImageStream::from_bytes(&bytes, &Limits::default()).unwrap();
-    assert_eq!(back, stream);
-    assert_eq!(back.to_bytes().unwrap(), bytes);
+fn metadata_makes_a_version_2_stream() {
+    for (icc, exif) in [
+        (Some(vec![0x42; 600]), None),
+        (None, Some(b"MM\0*exif".to_vec())),
+        (Some(vec![7]), Some(vec![8; 70_000])),
+    ] {
+        let stream = ImageStream {
+            icc,
+            exif,
+            ..rgba()
+        };
+        let bytes = stream.to_bytes().unwrap();
+        assert_eq!(bytes[8..10], 2u16.to_le_bytes());
+        let back = ImageStream::from_bytes(&bytes, &Limits::default()).unwrap();
+        assert_eq!(back, stream);
+        assert_eq!(back.to_bytes().unwrap(), bytes);
+    }
     // Without it, the same stream is version 1.
     assert_eq!(rgba().to_bytes().unwrap()[8..10], 1u16.to_le_bytes());
-    // An empty profile is refused rather than written.
-    let empty = ImageStream {
-        icc: Some(vec![]),
-        ..tiny()
-    };
-    assert!(matches!(
-        empty.to_bytes(),
-        Err(NecoError::InvalidArgument(_))
-    ));
+    // An empty profile or Exif block is refused rather than written.
+    for empty in [
+        ImageStream {
+            icc: Some(vec![]),
+            ..tiny()
+        },
+        ImageStream {
+            exif: Some(vec![]),
+            ..tiny()
+        },
+    ] {
+        assert!(matches!(
+            empty.to_bytes(),
+            Err(NecoError::InvalidArgument(_))
+        ));
+    }
 }
 
 #[test]
@@ -182,6 +199,7 @@ fn writer_rejects_inconsistent_streams() {
             ImageStream {
                 alpha: Some(vec![1]),
                 icc: None,
+                exif: None,
                 ..tiny()
             },
         ),

@@ -29,6 +29,7 @@ fn rgb() -> ImageStream {
         y_bits: vec![vec![5, 6, 7], vec![8; 20]],
         alpha: None,
         icc: None,
+        exif: None,
     }
 }
 
@@ -39,6 +40,7 @@ fn rgba() -> ImageStream {
         y_bits: vec![vec![1], vec![], vec![2, 3]],
         alpha: Some(vec![0xff; 6]),
         icc: None,
+        exif: None,
     }
 }
 
@@ -83,10 +85,11 @@ fn build_version(version: u16, chunks: &[Chunk]) -> Vec<u8> {
     out
 }
 
-/// An RGBA stream with an ICC profile (container version 2).
+/// An RGBA stream with an ICC profile and an Exif block (container version 2).
 fn rgba_icc() -> ImageStream {
     ImageStream {
         icc: Some(b"fake ICC profile".to_vec()),
+        exif: Some(b"II*\0fake Exif".to_vec()),
         ..rgba()
     }
 }
@@ -162,18 +165,29 @@ fn unknown_version() {
 }
 
 #[test]
-fn icc_profile_only_in_version_2_and_in_place() {
+fn metadata_only_in_version_2_and_in_place() {
     let v2 = rgba_icc().to_bytes().unwrap();
     assert_eq!(v2[8..10], 2u16.to_le_bytes());
     assert_eq!(parse(&v2).unwrap(), rgba_icc());
     let chunks = split(&v2);
     let iccp = chunks.iter().position(|(t, _)| t == b"ICCP").unwrap();
+    let exif = iccp + 1;
+    assert_eq!(&chunks[exif].0, b"EXIF");
     // The same chunks declared as version 1.
-    expect_corrupt(&build_version(1, &chunks), "only version 2 has one");
-    // Version 2 without the profile.
+    expect_corrupt(&build_version(1, &chunks), "only version 2 has metadata");
+    // Version 2 without any metadata; with either chunk alone it parses.
     let mut without = chunks.clone();
-    without.remove(iccp);
-    expect_corrupt(&build_version(2, &without), "without its \"ICCP\"");
+    without.drain(iccp..=exif);
+    expect_corrupt(&build_version(2, &without), "without metadata");
+    for keep in [iccp, exif] {
+        let mut one = without.clone();
+        one.insert(iccp, chunks[keep].clone());
+        assert!(parse(&build_version(2, &one)).is_ok());
+    }
+    // EXIF before ICCP.
+    let mut swapped = chunks.clone();
+    swapped.swap(iccp, exif);
+    expect_corrupt(&build_version(2, &swapped), "\"ICCP\" chunk at offset");
     // Empty, twice, before the ŷ substreams, before the alpha plane.
     let mut empty = chunks.clone();
     empty[iccp].1.clear();

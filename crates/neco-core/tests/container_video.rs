@@ -204,6 +204,7 @@ fn images_and_videos_are_told_apart() {
         y_bits: vec![vec![], vec![]],
         alpha: None,
         icc: None,
+        exif: None,
     }
     .to_bytes()
     .unwrap();

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! magic    [u8; 8]   0x89 'N' 'E' 'C' 'O' '\r' '\n' 0x1a
-//! version  u16       1, or 2 for an image stream with an ICCP chunk
+//! version  u16       1, or 2 for an image stream with metadata (ICCP, EXIF)
 //! chunk*             type [u8; 4], length u32, payload, crc32(type ++ payload) u32
 //! ```
 //!
@@ -22,13 +22,14 @@
 //! | `ZBIT` | 1              | entropy-coded ẑ                               |
 //! | `YBIT` | `substreams`   | one entropy-coded ŷ substream each, in order  |
 //! | `ALPH` | 0 or 1         | alpha plane (PNG), only for [`PixelFormat::Rgba8`] |
-//! | `ICCP` | 1 in version 2, 0 in version 1 | the source's ICC colour profile, as it was |
+//! | `ICCP` | 0 or 1, version 2 only | the source's ICC colour profile, as it was |
+//! | `EXIF` | 0 or 1, version 2 only | the source's Exif block (TIFF layout), orientation cleared |
 //! | `IEND` | 1              | empty; nothing may follow it                  |
 //!
-//! Version 2 is version 1 plus the `ICCP` chunk: a stream without a colour profile is
-//! written as version 1, byte for byte as before it existed, and decoders that know
-//! only version 1 refuse a profile they cannot pass on by its version rather than by
-//! an unknown chunk. Video streams are version 1.
+//! Version 2 is version 1 plus the metadata chunks, and has at least one of them: a
+//! stream without metadata is written as version 1, byte for byte as before they
+//! existed, and decoders that know only version 1 refuse metadata they cannot pass
+//! on by its version rather than by an unknown chunk. Video streams are version 1.
 //!
 //! The magic borrows PNG's trick: the high-bit first byte catches 7-bit
 //! transports, and the CR LF / ^Z bytes catch newline translation and
@@ -46,10 +47,10 @@ pub use header::{Header, Kind, PixelFormat, VideoParams, MAX_GOP};
 /// The 8 bytes every `.neco` stream starts with.
 pub const MAGIC: [u8; 8] = [0x89, b'N', b'E', b'C', b'O', b'\r', b'\n', 0x1a];
 
-/// The container version of video streams and of images without an ICC profile.
+/// The container version of video streams and of images without metadata.
 pub const CONTAINER_VERSION: u16 = 1;
-/// The container version of an image stream that carries an ICC profile (`ICCP`).
-pub const CONTAINER_VERSION_ICC: u16 = 2;
+/// The container version of an image stream that carries metadata (`ICCP`, `EXIF`).
+pub const CONTAINER_VERSION_METADATA: u16 = 2;
 
 /// Chunk type tags.
 pub(crate) mod tag {
@@ -58,6 +59,7 @@ pub(crate) mod tag {
     pub const YBIT: [u8; 4] = *b"YBIT";
     pub const ALPH: [u8; 4] = *b"ALPH";
     pub const ICCP: [u8; 4] = *b"ICCP";
+    pub const EXIF: [u8; 4] = *b"EXIF";
     pub const IEND: [u8; 4] = *b"IEND";
 }
 
@@ -75,4 +77,7 @@ pub struct ImageStream {
     /// The source's ICC colour profile as opaque bytes (`ICCP`, container version 2);
     /// never empty.
     pub icc: Option<Vec<u8>>,
+    /// The source's Exif block as opaque bytes (`EXIF`, container version 2); never
+    /// empty.
+    pub exif: Option<Vec<u8>>,
 }

@@ -1,7 +1,8 @@
 //! Parsing `.neco` bytes from an untrusted source.
 
 use super::{
-    tag, Header, ImageStream, Kind, PixelFormat, CONTAINER_VERSION, CONTAINER_VERSION_ICC, MAGIC,
+    tag, Header, ImageStream, Kind, PixelFormat, CONTAINER_VERSION, CONTAINER_VERSION_METADATA,
+    MAGIC,
 };
 use crate::{Limits, NecoError, Result};
 
@@ -16,9 +17,9 @@ impl ImageStream {
     /// that remain and against `limits` before anything is copied, and every
     /// defect gives [`NecoError::Corrupt`], [`NecoError::Unsupported`] or
     /// [`NecoError::LimitExceeded`] instead of a panic. Only the canonical chunk
-    /// order (`HEAD ZBIT YBIT* [ALPH] [ICCP] IEND`, `ICCP` in version 2 streams and
-    /// only there) is accepted, so a stream that parses re-serializes to exactly the
-    /// same bytes.
+    /// order (`HEAD ZBIT YBIT* [ALPH] [ICCP] [EXIF] IEND`, the metadata chunks `ICCP`
+    /// and `EXIF` in version 2 streams, which have at least one, and only there) is
+    /// accepted, so a stream that parses re-serializes to exactly the same bytes.
     pub fn from_bytes(data: &[u8], limits: &Limits) -> Result<ImageStream> {
         let mut chunks = Chunks::new(data, limits)?;
 
@@ -51,6 +52,8 @@ impl ImageStream {
         let mut y_bits: Vec<Vec<u8>> = Vec::with_capacity(want_y);
         let mut alpha: Option<Vec<u8>> = None;
         let mut icc: Option<Vec<u8>> = None;
+        let mut exif: Option<Vec<u8>> = None;
+        let mut tail = Tail::default();
 
         while let Some((t, payload)) = chunks.next_chunk()? {
             let at = chunks.last_offset;
@@ -74,9 +77,10 @@ impl ImageStream {
                             "\"YBIT\" chunk at offset {at} before \"ZBIT\""
                         )));
                     }
-                    if alpha.is_some() || icc.is_some() {
+                    if let Some(last) = tail.last {
                         return Err(NecoError::corrupt(format!(
-                            "\"YBIT\" chunk at offset {at} after \"ALPH\" or \"ICCP\""
+                            "\"YBIT\" chunk at offset {at} after {}",
+                            show(&TAIL[last])
                         )));
                     }
                     if y_bits.len() == want_y {
@@ -93,46 +97,29 @@ impl ImageStream {
                             header.pixel_format
                         )));
                     }
-                    if alpha.is_some() {
-                        return Err(NecoError::corrupt(format!(
-                            "second \"ALPH\" chunk at offset {at}, at most one is allowed"
-                        )));
-                    }
-                    if icc.is_some() {
-                        return Err(NecoError::corrupt(format!(
-                            "\"ALPH\" chunk at offset {at} after \"ICCP\""
-                        )));
-                    }
-                    if z_bits.is_none() || y_bits.len() != want_y {
-                        return Err(NecoError::corrupt(format!(
-                            "\"ALPH\" chunk at offset {at} before \"ZBIT\" and all {want_y} \"YBIT\" chunks"
-                        )));
-                    }
+                    tail.accept(t, at, z_bits.is_some() && y_bits.len() == want_y, want_y)?;
                     alpha = Some(payload.to_vec());
                 }
-                tag::ICCP => {
-                    if chunks.version != CONTAINER_VERSION_ICC {
+                tag::ICCP | tag::EXIF => {
+                    if chunks.version != CONTAINER_VERSION_METADATA {
                         return Err(NecoError::corrupt(format!(
-                            "\"ICCP\" chunk at offset {at} in a version {} stream, only version {CONTAINER_VERSION_ICC} has one",
+                            "{} chunk at offset {at} in a version {} stream, only version {CONTAINER_VERSION_METADATA} has metadata",
+                            show(&t),
                             chunks.version
                         )));
                     }
-                    if icc.is_some() {
-                        return Err(NecoError::corrupt(format!(
-                            "second \"ICCP\" chunk at offset {at}, at most one is allowed"
-                        )));
-                    }
-                    if z_bits.is_none() || y_bits.len() != want_y {
-                        return Err(NecoError::corrupt(format!(
-                            "\"ICCP\" chunk at offset {at} before \"ZBIT\" and all {want_y} \"YBIT\" chunks"
-                        )));
-                    }
+                    tail.accept(t, at, z_bits.is_some() && y_bits.len() == want_y, want_y)?;
                     if payload.is_empty() {
                         return Err(NecoError::corrupt(format!(
-                            "\"ICCP\" chunk at offset {at} is empty"
+                            "{} chunk at offset {at} is empty",
+                            show(&t)
                         )));
                     }
-                    icc = Some(payload.to_vec());
+                    if t == tag::ICCP {
+                        icc = Some(payload.to_vec());
+                    } else {
+                        exif = Some(payload.to_vec());
+                    }
                 }
                 tag::IEND => {
                     if !payload.is_empty() {
@@ -150,9 +137,12 @@ impl ImageStream {
                             y_bits.len()
                         )));
                     }
-                    if chunks.version == CONTAINER_VERSION_ICC && icc.is_none() {
+                    if chunks.version == CONTAINER_VERSION_METADATA
+                        && icc.is_none()
+                        && exif.is_none()
+                    {
                         return Err(NecoError::corrupt(
-                            "a version 2 stream without its \"ICCP\" chunk",
+                            "a version 2 stream without metadata (\"ICCP\" or \"EXIF\")",
                         ));
                     }
                     let trailing = chunks.rest.len();
@@ -167,6 +157,7 @@ impl ImageStream {
                         y_bits,
                         alpha,
                         icc,
+                        exif,
                     });
                 }
                 other => {
@@ -183,6 +174,46 @@ impl ImageStream {
     }
 }
 
+/// The optional chunks after the ŷ substreams, in their canonical order.
+const TAIL: [[u8; 4]; 3] = [tag::ALPH, tag::ICCP, tag::EXIF];
+
+/// Which of the [`TAIL`] chunks a stream has shown so far.
+#[derive(Default)]
+struct Tail {
+    /// Index in [`TAIL`] of the last one seen.
+    last: Option<usize>,
+}
+
+impl Tail {
+    /// Accepts chunk `t` (one of [`TAIL`]) at offset `at` if it comes after the ŷ
+    /// substreams (`after_y`: ẑ and all `want_y` of them seen) and after the tail
+    /// chunks seen so far, in canonical order, once.
+    fn accept(&mut self, t: [u8; 4], at: usize, after_y: bool, want_y: usize) -> Result<()> {
+        let rank = TAIL.iter().position(|&x| x == t).expect("a tail chunk");
+        if !after_y {
+            return Err(NecoError::corrupt(format!(
+                "{} chunk at offset {at} before \"ZBIT\" and all {want_y} \"YBIT\" chunks",
+                show(&t)
+            )));
+        }
+        match self.last {
+            Some(last) if last == rank => Err(NecoError::corrupt(format!(
+                "second {} chunk at offset {at}, at most one is allowed",
+                show(&t)
+            ))),
+            Some(last) if last > rank => Err(NecoError::corrupt(format!(
+                "{} chunk at offset {at} after {}",
+                show(&t),
+                show(&TAIL[last])
+            ))),
+            _ => {
+                self.last = Some(rank);
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Splits the bytes after the preamble into CRC-checked chunks.
 struct Chunks<'a> {
     rest: &'a [u8],
@@ -196,7 +227,7 @@ struct Chunks<'a> {
 }
 
 impl<'a> Chunks<'a> {
-    /// Checks the magic and version (1, or 2 for an image with a colour profile) and
+    /// Checks the magic and version (1, or 2 for an image with metadata) and
     /// positions at the first chunk.
     fn new(data: &'a [u8], limits: &Limits) -> Result<Self> {
         if data.is_empty() {
@@ -218,9 +249,9 @@ impl<'a> Chunks<'a> {
             )));
         }
         let version = u16::from_le_bytes([data[8], data[9]]);
-        if version != CONTAINER_VERSION && version != CONTAINER_VERSION_ICC {
+        if version != CONTAINER_VERSION && version != CONTAINER_VERSION_METADATA {
             return Err(NecoError::Unsupported(format!(
-                "container version {version}, this build reads {CONTAINER_VERSION} and {CONTAINER_VERSION_ICC}"
+                "container version {version}, this build reads {CONTAINER_VERSION} and {CONTAINER_VERSION_METADATA}"
             )));
         }
         Ok(Chunks {

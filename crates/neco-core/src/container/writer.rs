@@ -1,17 +1,17 @@
 //! Serializing an [`ImageStream`] to `.neco` bytes.
 
 use super::reader::chunk_crc;
-use super::{tag, ImageStream, PixelFormat, CONTAINER_VERSION, CONTAINER_VERSION_ICC, MAGIC};
+use super::{tag, ImageStream, PixelFormat, CONTAINER_VERSION, CONTAINER_VERSION_METADATA, MAGIC};
 use crate::{NecoError, Result};
 
 impl ImageStream {
     /// Serializes the stream in canonical chunk order (`HEAD ZBIT YBIT* [ALPH] [ICCP]
-    /// IEND`), as container version 2 when it has an ICC profile, else version 1.
+    /// [EXIF] IEND`), as container version 2 when it has metadata, else version 1.
     ///
     /// Returns [`NecoError::InvalidArgument`] if the header is out of range, the
     /// number of ŷ substreams differs from `header.substreams`, alpha is present
-    /// for a format other than [`PixelFormat::Rgba8`], the ICC profile is empty, or
-    /// a payload exceeds 4 GiB.
+    /// for a format other than [`PixelFormat::Rgba8`], the ICC profile or Exif block
+    /// is empty, or a payload exceeds 4 GiB.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let head = self.header.to_payload()?;
         if self.y_bits.len() != usize::from(self.header.substreams) {
@@ -33,8 +33,13 @@ impl ImageStream {
                 "an empty ICC profile (give none instead)".into(),
             ));
         }
+        if self.exif.as_ref().is_some_and(|p| p.is_empty()) {
+            return Err(NecoError::InvalidArgument(
+                "an empty Exif block (give none instead)".into(),
+            ));
+        }
 
-        let mut chunks: Vec<([u8; 4], &[u8])> = Vec::with_capacity(self.y_bits.len() + 5);
+        let mut chunks: Vec<([u8; 4], &[u8])> = Vec::with_capacity(self.y_bits.len() + 6);
         chunks.push((tag::HEAD, &head));
         chunks.push((tag::ZBIT, &self.z_bits));
         chunks.extend(self.y_bits.iter().map(|y| (tag::YBIT, y.as_slice())));
@@ -44,14 +49,18 @@ impl ImageStream {
         if let Some(icc) = &self.icc {
             chunks.push((tag::ICCP, icc));
         }
+        if let Some(exif) = &self.exif {
+            chunks.push((tag::EXIF, exif));
+        }
         chunks.push((tag::IEND, &[]));
 
         let total = MAGIC.len() + 2 + chunks.iter().map(|(_, p)| p.len() + 12).sum::<usize>();
         let mut out = Vec::with_capacity(total);
         out.extend_from_slice(&MAGIC);
-        let version = match self.icc {
-            Some(_) => CONTAINER_VERSION_ICC,
-            None => CONTAINER_VERSION,
+        let version = if self.icc.is_some() || self.exif.is_some() {
+            CONTAINER_VERSION_METADATA
+        } else {
+            CONTAINER_VERSION
         };
         out.extend_from_slice(&version.to_le_bytes());
         for (t, payload) in chunks {
