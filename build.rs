@@ -43,9 +43,17 @@ fn main() {
     );
     std::fs::write(out.join("default_weights.rs"), code).expect("writing default_weights.rs");
 
-    // The source id: the sources' paths and bytes, and the built-in weights.
+    // The source id: the sources' paths and bytes, the locked dependencies, the
+    // enabled features and the built-in weights.
     let mut hasher = Sha256::new();
     hasher.update(digest);
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    hasher.update(std::fs::read(manifest.join("Cargo.lock")).unwrap_or_default());
+    let mut features: Vec<String> = std::env::vars()
+        .filter_map(|(k, _)| k.strip_prefix("CARGO_FEATURE_").map(str::to_string))
+        .collect();
+    features.sort();
+    hasher.update(features.join(",").as_bytes());
     for dir in SOURCES {
         println!("cargo:rerun-if-changed={dir}");
         let mut files = Vec::new();

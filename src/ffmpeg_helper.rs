@@ -98,7 +98,7 @@ fn exec_helper() -> anyhow::Result<&'static Hooks> {
     let helper = neco.with_file_name(HELPER);
     anyhow::ensure!(
         helper.is_file(),
-        "video files and the HEVC anchor go through FFmpeg, which neco loads only in its helper binary {HELPER}, and {} does not exist: `cargo build --release` builds it, `cargo install --path .` installs both",
+        "video files and the HEVC anchor go through FFmpeg, which neco loads only in its helper binary {HELPER}, and {} does not exist: `cargo build --release` (or `cargo build`, for target/debug) builds it beside neco, `cargo install --path .` installs both",
         helper.display()
     );
     let err = std::process::Command::new(&helper)
@@ -126,7 +126,7 @@ fn exec_helper() -> anyhow::Result<&'static Hooks> {
 pub fn check_started_by_matching_neco() -> anyhow::Result<()> {
     match std::env::var(EXPECT_ENV) {
         Ok(id) if id != SOURCE_ID => anyhow::bail!(
-            "{HELPER} was built from other sources than the neco that started it (source id {SOURCE_ID}, neco's {id}): run `cargo build --release` to rebuild both"
+            "{HELPER} was built from other sources or features than the neco that started it (source id {SOURCE_ID}, neco's {id}): rebuild both with the same `cargo build` command (e.g. `cargo build --release`)"
         ),
         _ => Ok(()),
     }

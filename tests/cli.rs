@@ -767,7 +767,8 @@ fn icc_of(path: &Path) -> Option<Vec<u8>> {
 fn the_colour_profile_goes_through() {
     // A PNG with an ICC profile (the bytes are only carried, never interpreted).
     let dir = tempfile::tempdir().unwrap();
-    let profile: Vec<u8> = (0..700u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut profile: Vec<u8> = (0..700u32).map(|i| (i * 7 % 251) as u8).collect();
+    profile[16..20].copy_from_slice(b"RGB "); // the data colour space
     let src = dir.path().join("p3.png");
     let img = image::open(odd()).unwrap();
     let mut file = std::io::BufWriter::new(std::fs::File::create(&src).unwrap());
@@ -796,6 +797,26 @@ fn the_colour_profile_goes_through() {
     decode(&plain, &back).success();
     assert_eq!(icc_of(&back), None);
     assert_eq!(info_json(&plain)["icc_bytes"], 0);
+    // A profile for other than RGB data would misdescribe the RGB neco writes: dropped.
+    profile[16..20].copy_from_slice(b"GRAY");
+    let gray = dir.path().join("gray-profile.png");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&gray).unwrap());
+    let mut enc = image::codecs::png::PngEncoder::new(&mut file);
+    image::ImageEncoder::set_icc_profile(&mut enc, profile).unwrap();
+    img.write_with_encoder(enc).unwrap();
+    drop(file);
+    let coded = dir.path().join("gray-profile.neco");
+    neco()
+        .arg("encode")
+        .arg(&gray)
+        .arg("-o")
+        .arg(&coded)
+        .assert()
+        .success()
+        .stderr(contains(
+            "the ICC colour profile is for GRAY data, not RGB: dropped",
+        ));
+    assert_eq!(info_json(&coded)["icc_bytes"], 0);
 }
 
 #[test]

@@ -107,6 +107,14 @@ impl RdCmd {
             PathBuf::from("results").join(name)
         });
         self.check_outputs(&out_dir)?;
+        let hevc = |a: &String| {
+            let a = a.trim().to_ascii_lowercase();
+            a == "hevc" || a == "hevc420"
+        };
+        if self.against.iter().any(hevc) {
+            // Before any work: in `neco` this restarts the run in the FFmpeg helper.
+            crate::ffmpeg_helper::require()?;
+        }
         if list_images(&dir).is_err() {
             let clips = list_clips(&dir)?;
             if !clips.is_empty() {

@@ -326,8 +326,17 @@ impl Codec {
         let (mut lo, mut hi) = (0u8, 100u8);
         let (mut best, lo_bpp) = try_quality(0, t)?;
         if lo_bpp > target_bpp {
+            let metadata =
+                src.icc.as_ref().map_or(0, Vec::len) + src.exif.as_ref().map_or(0, Vec::len);
+            let note = if metadata > 0 {
+                format!(
+                    " ({metadata} bytes of it are the source's metadata: --strip-exif leaves out its Exif block)"
+                )
+            } else {
+                String::new()
+            };
             bail!(
-                "the smallest stream for this image is {lo_bpp:.4} bpp (quality 0), above the target of {target_bpp} bpp"
+                "the smallest stream for this image is {lo_bpp:.4} bpp (quality 0){note}, above the target of {target_bpp} bpp"
             );
         }
         while lo < hi {

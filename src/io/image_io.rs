@@ -79,21 +79,41 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
     // Cameras store pixels as the sensor saw them and say in Exif how to turn them; code
     // the picture upright, as viewers show it, since the decoded image carries no Exif.
     // A malformed Exif block counts as none, as in viewers.
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut warnings = Vec::new();
+    let mut exif = match decoder.exif_metadata() {
+        Ok(e) => e.filter(|e| !e.is_empty()),
+        Err(e) => {
+            warnings.push(format!("the Exif block could not be read ({e}): dropped"));
+            None
+        }
+    };
+    // Some WebP writers keep JPEG's `Exif\0\0` header in front of the TIFF layout.
+    if let Some(e) = exif.as_mut().filter(|e| e.starts_with(EXIF_HEADER)) {
+        e.drain(..EXIF_HEADER.len());
+    }
+    let orientation = match decoder.orientation() {
+        Ok(o) if o != Orientation::NoTransforms => o,
+        _ => exif
+            .as_deref()
+            .and_then(Orientation::from_exif_chunk)
+            .unwrap_or(Orientation::NoTransforms),
+    };
     let icc = match decoder.icc_profile() {
+        // The pixels are coded and written as RGB: a gray or CMYK profile (a gray
+        // PNG's, an Adobe CMYK JPEG's, which the decoder turns to RGB) would misdescribe
+        // them, and PNG forbids it.
+        Ok(Some(p)) if p.len() >= 20 && &p[16..20] != b"RGB " => {
+            warnings.push(format!(
+                "the ICC colour profile is for {} data, not RGB: dropped",
+                String::from_utf8_lossy(&p[16..20]).trim()
+            ));
+            None
+        }
         Ok(p) => p.filter(|p| !p.is_empty()),
         Err(e) => {
             warnings.push(format!(
                 "the ICC colour profile could not be read ({e}): dropped"
             ));
-            None
-        }
-    };
-    let mut exif = match decoder.exif_metadata() {
-        Ok(e) => e.filter(|e| !e.is_empty()),
-        Err(e) => {
-            warnings.push(format!("the Exif block could not be read ({e}): dropped"));
             None
         }
     };
@@ -259,7 +279,7 @@ pub fn encode_output(
     match format {
         OutputFormat::Png => {
             let mut enc = image::codecs::png::PngEncoder::new(&mut out);
-            metadata.attach(&mut enc, usize::MAX, "PNG", &mut warnings)?;
+            metadata.attach(&mut enc, (usize::MAX, usize::MAX), "PNG", &mut warnings)?;
             img.write_with_encoder(enc)?
         }
         OutputFormat::Ppm => {
@@ -277,16 +297,27 @@ pub fn encode_output(
         }
         OutputFormat::Jpeg => {
             let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
-            metadata.attach(&mut enc, JPEG_MAX_EXIF, "JPEG", &mut warnings)?;
+            metadata.attach(
+                &mut enc,
+                (JPEG_MAX_ICC, JPEG_MAX_EXIF),
+                "JPEG",
+                &mut warnings,
+            )?;
             img.write_with_encoder(enc)?
         }
     }
     Ok((out.into_inner(), warnings))
 }
 
+/// What JPEG puts before an Exif block in its APP1 segment.
+const EXIF_HEADER: &[u8] = b"Exif\0\0";
+
 /// Largest Exif block a JPEG holds: one APP1 segment (65,533 payload bytes) less the
 /// 6-byte `Exif\0\0` header.
 const JPEG_MAX_EXIF: usize = 65_527;
+
+/// Largest ICC profile a JPEG holds: 255 APP2 segments of 65,519 profile bytes.
+const JPEG_MAX_ICC: usize = 255 * 65_519;
 
 /// What a decoded image carries besides its pixels, to write into its file.
 #[derive(Debug, Clone, Copy, Default)]
@@ -298,29 +329,34 @@ pub struct Metadata<'a> {
 }
 
 impl Metadata<'_> {
-    /// Gives `encoder` the profile and the Exif block (an Exif block over `max_exif`
-    /// bytes is dropped with a warning, naming `format`).
+    /// Gives `encoder` the profile and the Exif block; one larger than the format holds
+    /// (`max`: bytes of profile, of Exif) is dropped with a warning naming `format`.
     fn attach(
         &self,
         encoder: &mut impl ImageEncoder,
-        max_exif: usize,
+        max: (usize, usize),
         format: &str,
         warnings: &mut Vec<String>,
     ) -> anyhow::Result<()> {
-        if let Some(icc) = self.icc {
+        let fits = |what: &str, bytes: &[u8], max: usize, warnings: &mut Vec<String>| {
+            let fits = bytes.len() <= max;
+            if !fits {
+                warnings.push(format!(
+                    "the {what} ({} bytes) does not fit in a {format} (at most {max}): it was dropped",
+                    bytes.len()
+                ));
+            }
+            fits
+        };
+        if let Some(icc) = self.icc.filter(|p| fits("ICC profile", p, max.0, warnings)) {
             encoder
                 .set_icc_profile(icc.to_vec())
                 .with_context(|| format!("writing the ICC profile into the {format}"))?;
         }
-        match self.exif {
-            Some(exif) if exif.len() > max_exif => warnings.push(format!(
-                "the Exif block ({} bytes) does not fit in a {format} (at most {max_exif}): it was dropped",
-                exif.len()
-            )),
-            Some(exif) => encoder
+        if let Some(exif) = self.exif.filter(|e| fits("Exif block", e, max.1, warnings)) {
+            encoder
                 .set_exif_metadata(exif.to_vec())
-                .with_context(|| format!("writing the Exif block into the {format}"))?,
-            None => {}
+                .with_context(|| format!("writing the Exif block into the {format}"))?;
         }
         Ok(())
     }
@@ -408,6 +444,25 @@ mod tests {
         let img = decode_source(&jpeg(Some(3), None), 1 << 20).unwrap();
         assert_eq!((img.width, img.height), (16, 8));
         assert!(img.rgb[0] > 215 && img.rgb[15 * 3] < 40);
+    }
+
+    #[test]
+    fn a_webp_exif_block_with_the_jpeg_header_is_read_too() {
+        // Some WebP writers keep `Exif\0\0` in front of the TIFF layout.
+        let jpeg_img = decode_source(&jpeg(None, None), 1 << 20).unwrap();
+        let mut exif = b"Exif\0\0".to_vec();
+        exif.extend_from_slice(b"II\x2a\x00\x08\x00\x00\x00\x01\x00\x12\x01\x03\x00\x01\x00\x00\x00");
+        exif.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0, 0]);
+        let mut out = Vec::new();
+        let mut enc = image::codecs::webp::WebPEncoder::new_lossless(&mut out);
+        enc.set_exif_metadata(exif.clone()).unwrap();
+        enc.write_image(&jpeg_img.rgb, 16, 8, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        let img = decode_source(&out, 1 << 20).unwrap();
+        assert_eq!((img.width, img.height), (8, 16));
+        let kept = img.exif.unwrap();
+        assert_eq!(&kept[..4], b"II\x2a\x00");
+        assert_eq!(kept.len(), exif.len() - 6);
     }
 
     #[test]

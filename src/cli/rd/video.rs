@@ -31,10 +31,6 @@ impl RdCmd {
                 "{a} is an image anchor; a video data set is compared with hevc or hevc420"
             );
         }
-        if !against.is_empty() {
-            // Before any work: in `neco` this restarts the run in the FFmpeg helper.
-            ffmpeg_helper::require()?;
-        }
         let mut clips = clips.to_vec();
         if let Some(n) = self.limit {
             anyhow::ensure!(n > 0, "--limit must be at least 1");

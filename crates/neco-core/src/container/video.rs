@@ -234,7 +234,7 @@ impl<R: Read + Seek> VideoStreamReader<R> {
         let version = u16::from_le_bytes([pre[8], pre[9]]);
         if version != CONTAINER_VERSION {
             return Err(NecoError::Unsupported(format!(
-                "container version {version}, this build reads {CONTAINER_VERSION}"
+                "container version {version} for a video stream, this build reads video streams of version {CONTAINER_VERSION}"
             )));
         }
         let mut r = VideoStreamReader {
