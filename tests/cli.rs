@@ -19,15 +19,16 @@ fn odd() -> std::path::PathBuf {
     asset("odd-17x33.png")
 }
 
+/// `neco encode src -o out`, to add to and run.
+fn encode_cmd(src: &Path, out: &Path) -> Command {
+    let mut cmd = neco();
+    cmd.arg("encode").arg(src).arg("-o").arg(out);
+    cmd
+}
+
 /// Encode `src` to `out` with the CLI (must succeed).
 fn encode(src: &Path, out: &Path) {
-    neco()
-        .arg("encode")
-        .arg(src)
-        .arg("-o")
-        .arg(out)
-        .assert()
-        .success();
+    encode_cmd(src, out).assert().success();
 }
 
 /// Decode `coded` to `out` with the CLI.
@@ -806,11 +807,7 @@ fn the_colour_profile_goes_through() {
     img.write_with_encoder(enc).unwrap();
     drop(file);
     let coded = dir.path().join("gray-profile.neco");
-    neco()
-        .arg("encode")
-        .arg(&gray)
-        .arg("-o")
-        .arg(&coded)
+    encode_cmd(&gray, &coded)
         .assert()
         .success()
         .stderr(contains(
@@ -838,11 +835,7 @@ fn every_lossless_input_format_codes_the_same_stream() {
     // A format neco does not read is named in the error.
     let gif = dir.path().join("in.gif");
     std::fs::write(&gif, b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap();
-    neco()
-        .arg("encode")
-        .arg(&gif)
-        .arg("-o")
-        .arg(dir.path().join("gif.neco"))
+    encode_cmd(&gif, &dir.path().join("gif.neco"))
         .assert()
         .failure()
         .stderr(contains("WebP, TIFF and BMP"));
@@ -870,11 +863,7 @@ fn the_exif_block_goes_through_upright() {
     drop(file);
 
     let coded = dir.path().join("camera.neco");
-    neco()
-        .arg("encode")
-        .arg(&src)
-        .arg("-o")
-        .arg(&coded)
+    encode_cmd(&src, &coded)
         .assert()
         .success()
         .stderr(contains("Exif orientation"));
@@ -910,12 +899,8 @@ fn the_exif_block_goes_through_upright() {
     }
     // --strip-exif leaves it out.
     let stripped = dir.path().join("stripped.neco");
-    neco()
-        .arg("encode")
-        .arg(&src)
+    encode_cmd(&src, &stripped)
         .arg("--strip-exif")
-        .arg("-o")
-        .arg(&stripped)
         .assert()
         .success();
     assert_eq!(info_json(&stripped)["exif_bytes"], 0);

@@ -451,7 +451,9 @@ mod tests {
         // Some WebP writers keep `Exif\0\0` in front of the TIFF layout.
         let jpeg_img = decode_source(&jpeg(None, None), 1 << 20).unwrap();
         let mut exif = b"Exif\0\0".to_vec();
-        exif.extend_from_slice(b"II\x2a\x00\x08\x00\x00\x00\x01\x00\x12\x01\x03\x00\x01\x00\x00\x00");
+        exif.extend_from_slice(
+            b"II\x2a\x00\x08\x00\x00\x00\x01\x00\x12\x01\x03\x00\x01\x00\x00\x00",
+        );
         exif.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0, 0]);
         let mut out = Vec::new();
         let mut enc = image::codecs::webp::WebPEncoder::new_lossless(&mut out);
