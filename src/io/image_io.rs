@@ -77,8 +77,9 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
     reader.limits(limits);
     let mut decoder = reader.into_decoder().context("decoding image")?;
     // Cameras store pixels as the sensor saw them and say in Exif how to turn them; code
-    // the picture upright, as viewers show it, since the decoded image carries no Exif.
-    // A malformed Exif block counts as none, as in viewers.
+    // the picture upright, as viewers show it (decoders and tools that ignore Exif then
+    // show it right too), and keep the Exif block saying it is upright. A malformed
+    // orientation counts as none, as in viewers.
     let mut warnings = Vec::new();
     let mut exif = match decoder.exif_metadata() {
         Ok(e) => e.filter(|e| !e.is_empty()),
