@@ -107,10 +107,7 @@ impl RdCmd {
             PathBuf::from("results").join(name)
         });
         self.check_outputs(&out_dir)?;
-        let hevc = |a: &String| {
-            let a = a.trim().to_ascii_lowercase();
-            a == "hevc" || a == "hevc420"
-        };
+        let hevc = |a: &String| codecs::is_hevc_anchor(&a.trim().to_ascii_lowercase());
         if self.against.iter().any(hevc) {
             // Before any work: in `neco` this restarts the run in the FFmpeg helper.
             crate::ffmpeg_helper::require()?;

@@ -247,11 +247,16 @@ pub struct AnchorOptions {
     pub hevc_tune: Option<String>,
 }
 
+/// Whether `name` is one of the HEVC anchors (`hevc`, `hevc420`), which need FFmpeg.
+pub fn is_hevc_anchor(name: &str) -> bool {
+    matches!(name, "hevc" | "hevc420")
+}
+
 /// Build the anchor named `name` (`jpeg`, `hevc`, `hevc420`).
 pub fn anchor(name: &str, opts: &AnchorOptions) -> anyhow::Result<Box<dyn RdCodec>> {
     match name {
         "jpeg" => Ok(Box::new(JpegCodec::new(opts.jpeg_qualities.clone())?)),
-        "hevc" | "hevc420" => hevc_anchor(name == "hevc420", opts),
+        n if is_hevc_anchor(n) => hevc_anchor(n == "hevc420", opts),
         other => anyhow::bail!("unknown anchor {other:?} (known: jpeg, hevc, hevc420)"),
     }
 }

@@ -27,7 +27,7 @@ impl RdCmd {
             .collect();
         for a in &against {
             anyhow::ensure!(
-                matches!(*a, "hevc" | "hevc420"),
+                crate::eval::codecs::is_hevc_anchor(a),
                 "{a} is an image anchor; a video data set is compared with hevc or hevc420"
             );
         }
