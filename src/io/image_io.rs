@@ -33,7 +33,8 @@ pub struct SourceImage {
     /// image shows the same colours; never empty.
     pub icc: Option<Vec<u8>>,
     /// The source's Exif block (TIFF layout; PNG `eXIf`, JPEG `APP1`) with its
-    /// orientation cleared, since the pixels are turned upright; never empty.
+    /// orientation cleared, since the pixels are turned upright, its pixel dimensions
+    /// those of the coded image and its thumbnail dropped (src/io/exif.rs); never empty.
     pub exif: Option<Vec<u8>>,
     /// What the source was.
     pub kind: SourceKind,
@@ -130,6 +131,12 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
         ));
     }
     let (width, height) = (img.width(), img.height());
+    // The thumbnail (a second, JPEG copy of the picture, as stored: sideways after a
+    // rotation) would cost as many bytes as a low-rate stream; the dimensions follow
+    // the coded image.
+    if let Some(e) = exif.as_mut() {
+        super::exif::tidy(e, width, height);
+    }
     let color = img.color();
     if color.bytes_per_pixel() / color.channel_count() > 1 {
         warnings.push(format!(
@@ -445,6 +452,20 @@ mod tests {
         let img = decode_source(&jpeg(Some(3), None), 1 << 20).unwrap();
         assert_eq!((img.width, img.height), (16, 8));
         assert!(img.rgb[0] > 215 && img.rgb[15 * 3] < 40);
+    }
+
+    #[test]
+    fn a_camera_block_loses_its_thumbnail_and_gets_the_upright_size() {
+        // Orientation 6, pixel dimensions 640×480 and a 3000-byte thumbnail.
+        let block = crate::io::exif::tests::block(false, 4, Some(3000));
+        let img = decode_source(&jpeg(None, Some(block.clone())), 1 << 20).unwrap();
+        assert_eq!((img.width, img.height), (8, 16));
+        let exif = img.exif.as_deref().unwrap();
+        assert_eq!(exif.len(), block.len() - 3030);
+        let mut expected = crate::io::exif::tests::block(false, 4, None);
+        crate::io::exif::tidy(&mut expected, 8, 16);
+        let _ = Orientation::remove_from_exif_chunk(&mut expected);
+        assert_eq!(exif, &expected[..]);
     }
 
     #[test]

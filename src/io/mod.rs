@@ -2,6 +2,7 @@
 //! `ffmpeg` feature) video files.
 
 pub mod datasets;
+pub mod exif;
 pub mod frames;
 pub mod image_io;
 pub mod sequence;
