@@ -242,10 +242,18 @@ pub(crate) mod tests {
     pub(crate) fn block(big: bool, dim_kind: u16, thumbnail: Option<usize>) -> Vec<u8> {
         let mut b: Vec<u8> = Vec::new();
         let p16 = |b: &mut Vec<u8>, v: u16| {
-            b.extend_from_slice(&if big { v.to_be_bytes() } else { v.to_le_bytes() })
+            b.extend_from_slice(&if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            })
         };
         let p32 = |b: &mut Vec<u8>, v: u32| {
-            b.extend_from_slice(&if big { v.to_be_bytes() } else { v.to_le_bytes() })
+            b.extend_from_slice(&if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            })
         };
         let entry = |b: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: u32| {
             p16(b, tag);
