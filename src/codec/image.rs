@@ -17,6 +17,7 @@ use super::timings::Timings;
 use crate::io::image_io::{png_gray, unpng_gray, SourceImage, SourceKind};
 use crate::model::config::FREEZABLE;
 use crate::model::cpu::{CpuConvChain, CpuSynthesis};
+use crate::model::cpu_grad::CpuSynthesisGrad;
 use crate::model::weights::WeightsFile;
 use crate::model::{tensor_to_vec, HyperpriorModel, ModelConfig};
 
@@ -431,7 +432,19 @@ impl Codec {
             |t| &mut t.refine_ms,
             || {
                 let tile = self.tile.min(REFINE_TILE);
-                refine_latent(&model, &start, &target, iterations, tile, &device)
+                let synthesis = self
+                    .cpu
+                    .is_some()
+                    .then(|| CpuSynthesisGrad::new(&self.model.g_s));
+                refine_latent(
+                    &model,
+                    synthesis.as_ref(),
+                    &start,
+                    &target,
+                    iterations,
+                    tile,
+                    &device,
+                )
             },
         );
         let (y, z) = (refined.y, refined.z);

@@ -107,7 +107,7 @@ pub(super) fn matmul(
 
 /// What follows a convolution, applied to each block of its output.
 #[derive(Debug, Clone)]
-enum Post {
+pub(super) enum Post {
     None,
     Relu,
     /// (Inverse) GDN with effective β and γ: `norm = β + |x|·G`, `G[j][i] = |γ_ij|`.
@@ -119,7 +119,7 @@ enum Post {
 }
 
 impl Post {
-    fn gdn(layer: &Gdn) -> Post {
+    pub(super) fn gdn(layer: &Gdn) -> Post {
         let beta = tensor_to_vec(layer.beta.val())
             .iter()
             .map(|b| b.abs() + 1e-6)
@@ -140,7 +140,7 @@ impl Post {
     }
 
     /// Apply to `x`, `pixels × c` channels-last.
-    fn apply(&self, x: &mut [f32], c: usize) {
+    pub(super) fn apply(&self, x: &mut [f32], c: usize) {
         match self {
             Post::None => {}
             Post::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
@@ -176,7 +176,7 @@ fn bias_of(bias: Option<&Param<Tensor<1>>>, n: usize) -> Vec<f32> {
 }
 
 /// `x` (`h × w × c`) with `p` zero pixels added on every side.
-fn pad(x: &[f32], (h, w, c): (usize, usize, usize), p: usize) -> Vec<f32> {
+pub(super) fn pad(x: &[f32], (h, w, c): (usize, usize, usize), p: usize) -> Vec<f32> {
     let pw = w + 2 * p;
     let mut out = Vec::with_capacity((h + 2 * p) * pw * c);
     out.resize(p * pw * c, 0.0);
@@ -192,7 +192,7 @@ fn pad(x: &[f32], (h, w, c): (usize, usize, usize), p: usize) -> Vec<f32> {
 /// `n` zeros, written by all of rayon's threads: a layer's output is tens of MB, and
 /// zeroing it (and faulting in its fresh pages) on the calling thread left the other
 /// core idle.
-fn zeroed(n: usize) -> Vec<f32> {
+pub(super) fn zeroed(n: usize) -> Vec<f32> {
     let mut v = Vec::with_capacity(n);
     v.par_extend(rayon::iter::repeat_n(0f32, n));
     v
@@ -205,12 +205,12 @@ fn block_rows(width: usize) -> usize {
 
 /// A k×k convolution with stride `s` and `p` zero pixels of padding on each side.
 #[derive(Debug, Clone)]
-struct Conv {
+pub(super) struct Conv {
     k: usize,
     s: usize,
     p: usize,
-    cin: usize,
-    cout: usize,
+    pub(super) cin: usize,
+    pub(super) cout: usize,
     /// `[k·k·cin, cout]`, rows ordered (ky, kx, ci).
     w: Vec<f32>,
     /// The same kernel in the Winograd domain, for the 5×5 stride-2 layers with enough
@@ -230,6 +230,20 @@ impl Conv {
             _ => k / 2,
         };
         let src = tensor_to_vec(conv.weight.val());
+        let bias = bias_of(conv.bias.as_ref(), cout);
+        Conv::from_weights(&src, [cout, cin, k], (conv.stride[0], p), bias, post)
+    }
+
+    /// A convolution from weights `src` laid out `[cout, cin, k, k]`, with stride and
+    /// padding `(s, p)`.
+    pub(super) fn from_weights(
+        src: &[f32],
+        [cout, cin, k]: [usize; 3],
+        (s, p): (usize, usize),
+        bias: Vec<f32>,
+        post: Post,
+    ) -> Conv {
+        assert_eq!(src.len(), cout * cin * k * k);
         let mut w = vec![0f32; k * k * cin * cout];
         for co in 0..cout {
             for ci in 0..cin {
@@ -241,7 +255,6 @@ impl Conv {
                 }
             }
         }
-        let s = conv.stride[0];
         let winograd = ((k, s, p) == (5, 2, 2)
             && cin >= MIN_ROW_TAPS
             && cin % LANES == 0
@@ -255,7 +268,7 @@ impl Conv {
             cout,
             w,
             winograd,
-            bias: bias_of(conv.bias.as_ref(), cout),
+            bias,
             post,
         }
     }
@@ -269,7 +282,13 @@ impl Conv {
     /// Apply to `xp`, an `h × w × cin` input with this layer's `p` zero pixels of
     /// padding on every side; returns the output, with a zero border of `out_pad`
     /// pixels (the next layer's padding), and its size without the border.
-    fn forward(&self, xp: &[f32], h: usize, w: usize, out_pad: usize) -> (Vec<f32>, usize, usize) {
+    pub(super) fn forward(
+        &self,
+        xp: &[f32],
+        h: usize,
+        w: usize,
+        out_pad: usize,
+    ) -> (Vec<f32>, usize, usize) {
         let (ho, wo) = self.out_size(h, w);
         let (k, s, cin, cout) = (self.k, self.s, self.cin, self.cout);
         let pw = w + 2 * self.p;
@@ -398,9 +417,9 @@ impl PhaseGeometry {
 /// A 5×5 stride-2 transposed convolution (padding 2, output padding 1) that doubles
 /// height and width, run as four phase convolutions.
 #[derive(Debug, Clone)]
-struct ConvUp {
-    cin: usize,
-    cout: usize,
+pub(super) struct ConvUp {
+    pub(super) cin: usize,
+    pub(super) cout: usize,
     /// Weights of phase `2·py + px`: `[ny·nx·cin, cout]`, rows ordered (y tap, x tap, ci)
     /// as in [`phase_taps`].
     phases: [Vec<f32>; 4],
@@ -414,7 +433,7 @@ struct ConvUp {
 }
 
 impl ConvUp {
-    fn new(conv: &ConvTranspose2d, post: Post) -> ConvUp {
+    pub(super) fn new(conv: &ConvTranspose2d, post: Post) -> ConvUp {
         let [cin, cout, k, kw] = conv.weight.val().dims();
         assert!(
             (k, kw, conv.stride, conv.padding, conv.padding_out) == (5, 5, [2, 2], [2, 2], [1, 1]),
@@ -464,7 +483,7 @@ impl ConvUp {
     /// Apply to `xp`, an `h × w × cin` input with a border of one zero pixel on every
     /// side; returns the `2h × 2w × cout` output with a zero border of `out_pad`
     /// pixels (what the next layer reads, so no layer copies its input to pad it).
-    fn forward(&self, xp: &[f32], h: usize, w: usize, out_pad: usize) -> Vec<f32> {
+    pub(super) fn forward(&self, xp: &[f32], h: usize, w: usize, out_pad: usize) -> Vec<f32> {
         let (cin, cout) = (self.cin, self.cout);
         let pw = w + 2;
         assert_eq!(xp.len(), (h + 2) * pw * cin);
@@ -795,7 +814,7 @@ mod simd {
 const CONVERT_PIXELS: usize = 16384;
 
 /// Planar `[c, h, w]` → channels-last `[h, w, c]`.
-fn to_channels_last(x: &[f32], c: usize, hw: usize) -> Vec<f32> {
+pub(super) fn to_channels_last(x: &[f32], c: usize, hw: usize) -> Vec<f32> {
     let mut out = zeroed(c * hw);
     out.par_chunks_mut(c * CONVERT_PIXELS)
         .enumerate()
@@ -812,7 +831,7 @@ fn to_channels_last(x: &[f32], c: usize, hw: usize) -> Vec<f32> {
 }
 
 /// Channels-last `[h, w, c]` → planar `[c, h, w]`.
-fn to_planar(x: &[f32], c: usize) -> Vec<f32> {
+pub(super) fn to_planar(x: &[f32], c: usize) -> Vec<f32> {
     let hw = x.len() / c;
     let mut out = zeroed(x.len());
     out.par_chunks_mut(hw).enumerate().for_each(|(ch, plane)| {

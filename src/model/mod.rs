@@ -4,6 +4,7 @@
 pub mod config;
 pub mod context;
 pub mod cpu;
+pub mod cpu_grad;
 pub mod export;
 pub mod factorized;
 pub mod gaussian;
