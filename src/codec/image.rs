@@ -49,6 +49,8 @@ struct CpuTransforms {
     /// g_a and h_a.
     analysis: OnceLock<(CpuConvChain, CpuConvChain)>,
     g_s: OnceLock<CpuSynthesis>,
+    /// g_s with its input gradient, for `--refine`.
+    g_s_grad: OnceLock<CpuSynthesisGrad>,
 }
 
 /// What the analysis transforms computed for one image, before quantization: floats
@@ -432,18 +434,12 @@ impl Codec {
             |t| &mut t.refine_ms,
             || {
                 let tile = self.tile.min(REFINE_TILE);
-                let synthesis = self
-                    .cpu
-                    .is_some()
-                    .then(|| CpuSynthesisGrad::new(&self.model.g_s));
+                let synthesis = self.cpu.as_ref().map(|cpu| {
+                    cpu.g_s_grad
+                        .get_or_init(|| CpuSynthesisGrad::new(&self.model.g_s))
+                });
                 refine_latent(
-                    &model,
-                    synthesis.as_ref(),
-                    &start,
-                    &target,
-                    iterations,
-                    tile,
-                    &device,
+                    &model, synthesis, &start, &target, iterations, tile, &device,
                 )
             },
         );

@@ -5,10 +5,11 @@
 //! An Exif block is a TIFF structure: a header, IFD0 (the main image's tags, with
 //! pointers to the Exif and GPS sub-IFDs) and, linked from IFD0, IFD1: a JPEG
 //! thumbnail, often 5–20 KB, as large as a whole low-rate neco stream, and shown
-//! sideways once the pixels are turned upright. [`tidy`] unlinks IFD1, cuts the bytes
-//! nothing else points to off the end of the block, and sets the Exif IFD's pixel
-//! dimensions to the coded image's. It edits in place only what it has bounds-checked;
-//! a block it cannot follow is left as it is.
+//! sideways once the pixels are turned upright. [`tidy`] unlinks IFD1, cuts it and the
+//! thumbnail off the block when they are stored last (as cameras do) and nothing else
+//! the entries describe lies beyond their start, and sets the pixel dimensions to the
+//! coded image's. It decides everything before writing, and writes only at offsets it
+//! has bounds-checked; a block it cannot follow is left as it is.
 
 use std::collections::HashSet;
 
@@ -21,13 +22,20 @@ const INTEROP_IFD: u16 = 0xa005;
 /// Exif IFD tags of the image's width and height (SHORT or LONG).
 const PIXEL_X_DIMENSION: u16 = 0xa002;
 const PIXEL_Y_DIMENSION: u16 = 0xa003;
+/// IFD0 tags of the image's width and height (TIFF; rare in Exif blocks).
+const IMAGE_WIDTH: u16 = 0x0100;
+const IMAGE_LENGTH: u16 = 0x0101;
+/// IFD1 tags of the JPEG thumbnail's offset and length.
+const JPEG_OFFSET: u16 = 0x0201;
+const JPEG_LENGTH: u16 = 0x0202;
 
 /// What [`tidy`] changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tidied {
     /// The block linked a thumbnail IFD, now unlinked.
     pub thumbnail_dropped: bool,
-    /// Bytes cut off the end of the block (the thumbnail's, when it was stored last).
+    /// Bytes cut off the end of the block: IFD1 and its thumbnail, when they were
+    /// stored last (else they stay as unreferenced bytes).
     pub bytes_removed: usize,
 }
 
@@ -140,28 +148,60 @@ fn read_ifd(tiff: &Tiff, at: usize) -> Option<Ifd> {
     })
 }
 
-/// The offset a sub-IFD pointer entry (`tag`, one LONG or IFD value) holds.
-fn sub_ifd(tiff: &Tiff, ifd: &Ifd, tag: u16) -> Option<usize> {
+/// The offset a sub-IFD pointer `tag` of `ifd` holds: `Ok(None)` without the tag,
+/// `Err(())` when the tag is there in a form this module does not follow (other than
+/// one LONG or IFD value, or twice): its IFD could not be accounted for.
+fn sub_ifd(tiff: &Tiff, ifd: &Ifd, tag: u16) -> Result<Option<usize>, ()> {
+    let mut found = ifd.entries.iter().filter(|e| e.tag == tag);
+    let (Some(e), None) = (found.next(), found.next()) else {
+        return if ifd.entries.iter().any(|e| e.tag == tag) {
+            Err(())
+        } else {
+            Ok(None)
+        };
+    };
+    if !matches!(e.kind, 4 | 13) || e.count != 1 {
+        return Err(());
+    }
+    tiff.u32_at(e.at + 8).map(|v| Some(v as usize)).ok_or(())
+}
+
+/// A one-value SHORT or LONG entry of `ifd` tagged `tag`: where its value is and
+/// whether it is a LONG.
+fn number_entry(ifd: &Ifd, tag: u16) -> Option<(usize, bool)> {
     let e = ifd.entries.iter().find(|e| e.tag == tag)?;
-    (matches!(e.kind, 4 | 13) && e.count == 1).then_some(tiff.u32_at(e.at + 8)? as usize)
+    match (e.kind, e.count) {
+        (3, 1) => Some((e.at + 8, false)),
+        (4, 1) => Some((e.at + 8, true)),
+        _ => None,
+    }
 }
 
 /// Drops the thumbnail of an Exif block (TIFF layout, without JPEG's `Exif\0\0`) and
-/// sets its pixel dimensions to `width`×`height`; see the module doc. A block that
-/// is not well-formed TIFF, or whose sub-IFDs do not lie within it, is left as is.
+/// sets its pixel dimensions to `width`×`height`; see the module doc. A block that is
+/// not well-formed TIFF, or that has sub-IFDs this module does not follow, is left as
+/// it is; so is one whose dimensions its entries cannot hold.
 pub fn tidy(block: &mut Vec<u8>, width: u32, height: u32) -> Tidied {
-    let Some((order, ifd0_next_at, extent)) = edit(block, width, height) else {
+    let Some(plan) = plan(block, width, height) else {
         return Tidied::default();
     };
     let mut tiff = Tiff {
         bytes: block,
-        order,
+        order: plan.order,
     };
-    let thumbnail_dropped = tiff.u32_at(ifd0_next_at) != Some(0);
-    tiff.put_u32(ifd0_next_at, 0);
-    // Nothing IFD0 and its sub-IFDs reference lies at or beyond `extent`.
-    let bytes_removed = block.len().saturating_sub(extent);
-    block.truncate(extent);
+    for (at, long, value) in plan.numbers {
+        if long {
+            tiff.put_u32(at, value);
+        } else {
+            // `plan` checked that the value fits.
+            tiff.put_u16(at, value as u16);
+        }
+    }
+    let thumbnail_dropped = tiff.u32_at(plan.ifd1_link) != Some(0);
+    tiff.put_u32(plan.ifd1_link, 0);
+    let cut = plan.cut.unwrap_or(block.len());
+    let bytes_removed = block.len() - cut;
+    block.truncate(cut);
     Tidied {
         thumbnail_dropped,
         bytes_removed,
@@ -176,58 +216,110 @@ fn order_of(block: &[u8]) -> Option<Order> {
     }
 }
 
-/// Walks IFD0 and its sub-IFDs, sets the pixel dimensions, and returns the byte order,
-/// where IFD0's link to IFD1 is and one past the last byte IFD0 and its sub-IFDs use.
-fn edit(block: &mut [u8], width: u32, height: u32) -> Option<(Order, usize, usize)> {
+/// What [`tidy`] will write, decided before anything is written.
+struct Plan {
+    order: Order,
+    /// Dimension values to write: (offset, LONG rather than SHORT, value).
+    numbers: Vec<(usize, bool, u32)>,
+    /// Offset of IFD0's link to IFD1.
+    ifd1_link: usize,
+    /// Where to cut the block: at IFD1 and its thumbnail, when they are the last
+    /// thing in it and nothing IFD0 and its sub-IFDs use lies beyond their start.
+    cut: Option<usize>,
+}
+
+/// Walks IFD0, its Exif, GPS and interoperability IFDs and IFD1; see [`Plan`].
+fn plan(block: &mut [u8], width: u32, height: u32) -> Option<Plan> {
     let order = order_of(block)?;
-    let mut tiff = Tiff {
+    let tiff = Tiff {
         bytes: block,
         order,
     };
     let ifd0_at = tiff.u32_at(4)? as usize;
     let ifd0 = read_ifd(&tiff, ifd0_at)?;
+    // One past the last byte IFD0 and its sub-IFDs use (as far as their entries say).
     let mut extent = ifd0.end.max(8);
     let mut seen = HashSet::from([ifd0_at]);
-    let mut exif = None;
-    for tag in [EXIF_IFD, GPS_IFD] {
-        let Some(at) = sub_ifd(&tiff, &ifd0, tag) else {
-            continue;
+    let mut follow = |ifd: &Ifd, tag: u16, extent: &mut usize| -> Result<Option<Ifd>, ()> {
+        let Some(at) = sub_ifd(&tiff, ifd, tag)? else {
+            return Ok(None);
         };
         // A sub-IFD pointing back into one already read is a malformed (looping) block.
         if !seen.insert(at) {
-            return None;
+            return Err(());
         }
-        let ifd = read_ifd(&tiff, at)?;
-        extent = extent.max(ifd.end);
-        if tag == EXIF_IFD {
-            exif = Some(ifd);
-        }
-    }
+        let sub = read_ifd(&tiff, at).ok_or(())?;
+        *extent = (*extent).max(sub.end);
+        Ok(Some(sub))
+    };
+    let exif = follow(&ifd0, EXIF_IFD, &mut extent).ok()?;
+    follow(&ifd0, GPS_IFD, &mut extent).ok()?;
     if let Some(exif) = &exif {
-        if let Some(at) = sub_ifd(&tiff, exif, INTEROP_IFD) {
-            if !seen.insert(at) {
+        follow(exif, INTEROP_IFD, &mut extent).ok()?;
+    }
+    let mut numbers = Vec::new();
+    let dims = [(&ifd0, IMAGE_WIDTH, width), (&ifd0, IMAGE_LENGTH, height)]
+        .into_iter()
+        .chain(exif.iter().flat_map(|e| {
+            [
+                (e, PIXEL_X_DIMENSION, width),
+                (e, PIXEL_Y_DIMENSION, height),
+            ]
+        }));
+    for (ifd, tag, value) in dims {
+        if let Some((at, long)) = number_entry(ifd, tag) {
+            // Too large for the entry's type: no edit is better than a wrong value.
+            if !long && value > u32::from(u16::MAX) {
                 return None;
             }
-            extent = extent.max(read_ifd(&tiff, at)?.end);
-        }
-        for e in &exif.entries {
-            let value = match e.tag {
-                PIXEL_X_DIMENSION => width,
-                PIXEL_Y_DIMENSION => height,
-                _ => continue,
-            };
-            match (e.kind, e.count) {
-                (4, 1) => tiff.put_u32(e.at + 8, value),
-                (3, 1) => match u16::try_from(value) {
-                    Ok(v) => tiff.put_u16(e.at + 8, v),
-                    // Too wide for the entry's type: no value is better than a wrong one.
-                    Err(_) => return None,
-                },
-                _ => {}
-            }
+            numbers.push((at, long, value));
         }
     }
-    Some((order, ifd0.next_at, extent))
+    let cut = thumbnail_start(&tiff, ifd0.next_at).filter(|&start| start >= extent);
+    Some(Plan {
+        order,
+        numbers,
+        ifd1_link: ifd0.next_at,
+        cut,
+    })
+}
+
+/// Where IFD1 and its JPEG thumbnail start, when together they run to the end of the
+/// block (give or take 3 bytes of alignment) and IFD1 links no further IFD.
+fn thumbnail_start(tiff: &Tiff, ifd1_link: usize) -> Option<usize> {
+    let ifd1_at = tiff.u32_at(ifd1_link)? as usize;
+    if ifd1_at == 0 {
+        return None;
+    }
+    let ifd1 = read_ifd(tiff, ifd1_at)?;
+    if tiff.u32_at(ifd1.next_at)? != 0 {
+        return None;
+    }
+    let (mut start, mut end) = (ifd1_at, ifd1.end);
+    let value = |(at, long): (usize, bool)| {
+        if long {
+            tiff.u32_at(at)
+        } else {
+            tiff.u16_at(at).map(u32::from)
+        }
+    };
+    match (
+        number_entry(&ifd1, JPEG_OFFSET),
+        number_entry(&ifd1, JPEG_LENGTH),
+    ) {
+        (Some(o), Some(n)) => {
+            let (offset, len) = (value(o)? as usize, value(n)? as usize);
+            let thumb_end = offset.checked_add(len)?;
+            if thumb_end > tiff.bytes.len() {
+                return None;
+            }
+            start = start.min(offset);
+            end = end.max(thumb_end);
+        }
+        (None, None) => {}
+        _ => return None,
+    }
+    (tiff.bytes.len() - end < 4).then_some(start)
 }
 
 #[cfg(test)]
@@ -324,7 +416,7 @@ pub(crate) mod tests {
                 // Everything else is as it was: the block without a thumbnail, with the
                 // new dimensions.
                 let mut expected = without.clone();
-                let _ = edit(&mut expected, 480, 640);
+                tidy(&mut expected, 480, 640);
                 assert_eq!(b, expected);
                 assert_eq!(
                     Orientation::from_exif_chunk(&b),
@@ -344,28 +436,65 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_width_a_short_cannot_hold_leaves_the_block_alone() {
+    fn a_size_a_short_cannot_hold_leaves_the_block_alone() {
         let original = block(false, 3, Some(100));
+        for (w, h) in [(70_000, 10), (10, 70_000)] {
+            let mut b = original.clone();
+            assert_eq!(tidy(&mut b, w, h), Tidied::default());
+            assert_eq!(b, original);
+        }
+    }
+
+    #[test]
+    fn bytes_after_the_thumbnail_keep_it_in_place() {
+        // Something past the thumbnail (a maker's preview, say) may be referenced from
+        // where this module does not look: the thumbnail is unlinked, nothing is cut.
+        let mut b = block(false, 4, Some(100));
+        b.extend_from_slice(&[7; 64]);
+        let len = b.len();
+        let t = tidy(&mut b, 1, 1);
+        assert!(t.thumbnail_dropped);
+        assert_eq!((t.bytes_removed, b.len()), (0, len));
+        // Without a thumbnail, trailing bytes stay too.
+        let mut b = block(true, 4, None);
+        b.extend_from_slice(&[7; 64]);
+        let len = b.len();
+        assert_eq!(tidy(&mut b, 1, 1), Tidied::default());
+        assert_eq!(b.len(), len);
+    }
+
+    #[test]
+    fn a_pointer_in_another_form_leaves_the_block_alone() {
+        // The Exif IFD pointer (IFD0's third entry) as a SHORT, then twice.
+        let original = block(false, 4, Some(100));
         let mut b = original.clone();
-        assert_eq!(tidy(&mut b, 70_000, 10), Tidied::default());
-        assert_eq!(b, original);
+        b[8 + 2 + 24 + 2] = 3;
+        let before = b.clone();
+        assert_eq!(tidy(&mut b, 1, 1), Tidied::default());
+        assert_eq!(b, before);
+        let mut b = original.clone();
+        // The make entry (the first) retagged as a second Exif pointer.
+        b[10..12].copy_from_slice(&EXIF_IFD.to_le_bytes());
+        let before = b.clone();
+        assert_eq!(tidy(&mut b, 1, 1), Tidied::default());
+        assert_eq!(b, before);
     }
 
     #[test]
     fn malformed_blocks_are_left_alone() {
         let good = block(true, 4, Some(64));
-        // Every truncation, and every single-byte corruption of the structure, either
-        // leaves the block as it was or yields a block no longer than it.
-        // Cut anywhere before the end of the Exif IFD (byte 90), it is left alone;
-        // from there on, it loses just the thumbnail's link and bytes.
-        for n in 0..good.len() {
+        // Cut anywhere before the end of the Exif IFD (byte 90), the block is left
+        // alone; from there on, the thumbnail is unlinked, and its bytes are cut only
+        // from the whole block (before, IFD1 or the thumbnail runs past the end).
+        for n in 0..=good.len() {
             let mut b = good[..n].to_vec();
             let t = tidy(&mut b, 1, 1);
             if n < 90 {
                 assert_eq!((t, &b[..]), (Tidied::default(), &good[..n]), "{n}");
             } else {
                 assert!(t.thumbnail_dropped, "{n}");
-                assert_eq!(b.len(), 90);
+                let kept = if n == good.len() { 90 } else { n };
+                assert_eq!(b.len(), kept, "{n}");
             }
         }
         // Corrupting any byte of the structure never panics or grows the block.

@@ -2,8 +2,9 @@
 //! encoder's latent refinement (`--refine`, src/codec/refine.rs).
 //!
 //! Refinement descends a loss through g_s with the weights fixed, so it needs only
-//! ∂L/∂ŷ, never the weights' gradients, and Burn's autodiff on `flex` spent ~0.5 s a
-//! step on a 768×512 image for it. Here the backward pass reuses the forward kernels:
+//! ∂L/∂ŷ, never the weights' gradients; on Burn's autodiff (`flex`) g_s took most of
+//! a refinement step's ~0.35 s on a 768×512 image, ≈ 0.1 s here (docs/refine.md). The
+//! backward pass reuses the forward kernels:
 //!
 //! * the adjoint of a 5×5 stride-2 transposed convolution (padding 2) is the 5×5
 //!   stride-2 convolution (padding 2) with the same weights read as `[c_in][c_out]`
@@ -164,7 +165,9 @@ impl CpuSynthesisGrad {
             if let Some(igdn) = self.igdn.get(i) {
                 igdn_inputs.push(x.clone());
                 // The zero border stays zero (0 · n = 0).
-                igdn.post.apply(&mut x, layer.cout);
+                let c = layer.cout;
+                x.par_chunks_mut(BLOCK_PIXELS * c)
+                    .for_each(|block| igdn.post.apply(block, c));
             }
         }
         let tape = Tape {
@@ -225,43 +228,50 @@ mod tests {
 
     #[test]
     fn forward_and_gradient_match_burns_autodiff() {
+        // Narrow layers (plain phase convolutions) and layers wide enough for the
+        // Winograd kernels, as the default weights' (n = 64, m a multiple of 16).
+        check_gradient(16, 24, &[(3, 5), (1, 7), (6, 4)]);
+        check_gradient(64, 32, &[(2, 3), (4, 4)]);
+    }
+
+    fn check_gradient(n: usize, m: usize, sizes: &[(usize, usize)]) {
         let device = Device::flex().autodiff();
         // Trained-like inverse GDN: γ well off the diagonal too, so the channel mixing
         // of its gradient is exercised.
-        let mut g_s = Synthesis::new(16, 24, Init::Random, &device);
+        let mut g_s = Synthesis::new(n, m, Init::Random, &device);
         for (i, gdn) in [&mut g_s.igdn1, &mut g_s.igdn2, &mut g_s.igdn3]
             .into_iter()
             .enumerate()
         {
-            let gamma: Vec<f32> = random(16 * 16, 100 + i as u64)
+            let gamma: Vec<f32> = random(n * n, 100 + i as u64)
                 .iter()
-                .map(|v| 0.2 * v)
+                .map(|v| 3.2 / n as f32 * v)
                 .collect();
-            let beta: Vec<f32> = random(16, 200 + i as u64)
+            let beta: Vec<f32> = random(n, 200 + i as u64)
                 .iter()
                 .map(|v| 1.0 + 0.5 * v)
                 .collect();
             gdn.gamma = burn::module::Param::from_tensor(Tensor::from_data(
-                TensorData::new(gamma, [16, 16, 1, 1]),
+                TensorData::new(gamma, [n, n, 1, 1]),
                 &device,
             ));
             gdn.beta = burn::module::Param::from_tensor(Tensor::from_data(
-                TensorData::new(beta, [16]),
+                TensorData::new(beta, [n]),
                 &device,
             ));
         }
         let ours = CpuSynthesisGrad::new(&g_s);
-        for (h, w) in [(3, 5), (1, 7), (6, 4)] {
-            let y = random(24 * h * w, 7 + h as u64);
+        for &(h, w) in sizes {
+            let y = random(m * h * w, 7 + h as u64);
             let target = random(3 * 256 * h * w, 11);
             // L = Σ (x̂ − t)² / 2: ∂L/∂x̂ = x̂ − t.
             let (x_hat, tape) = ours.forward(&y, h, w);
             let plain = CpuSynthesis::new(&g_s).forward(&y, h, w);
-            assert!(rel_err(&x_hat, &plain) < 1e-6, "{h}x{w}: forward");
+            assert!(rel_err(&x_hat, &plain) < 1e-6, "n{n} {h}x{w}: forward");
             let dx: Vec<f32> = x_hat.iter().zip(&target).map(|(a, b)| a - b).collect();
             let dy = ours.backward(&tape, &dx);
 
-            let yt = Tensor::<4>::from_data(TensorData::new(y.clone(), [1, 24, h, w]), &device)
+            let yt = Tensor::<4>::from_data(TensorData::new(y.clone(), [1, m, h, w]), &device)
                 .require_grad();
             let tt = Tensor::<4>::from_data(
                 TensorData::new(target.clone(), [1, 3, 16 * h, 16 * w]),
@@ -275,7 +285,7 @@ mod tests {
             let theirs = tensor_to_vec(yt.grad(&grads).unwrap());
             assert!(
                 rel_err(&dy, &theirs) < 1e-4,
-                "{h}x{w}: gradient off by {}",
+                "n{n} {h}x{w}: gradient off by {}",
                 rel_err(&dy, &theirs)
             );
         }
