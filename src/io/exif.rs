@@ -506,6 +506,31 @@ pub(crate) mod tests {
                 assert!(b.len() <= good.len());
             }
         }
+        // Random damage: a few bytes anywhere, a random cut, or random bytes after a
+        // valid header; never a panic, never a longer block.
+        use rand::{rngs::StdRng, Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(5);
+        for _ in 0..20_000 {
+            let mut b = good.clone();
+            for _ in 0..rng.random_range(1..6) {
+                let i = rng.random_range(0..b.len());
+                b[i] = rng.random();
+            }
+            if rng.random_bool(0.3) {
+                b.truncate(rng.random_range(0..b.len()));
+            }
+            if rng.random_bool(0.1) {
+                let n = rng.random_range(8..200);
+                b = b"MM\0*"
+                    .iter()
+                    .copied()
+                    .chain((4..n).map(|_| rng.random()))
+                    .collect();
+            }
+            let len = b.len();
+            let t = tidy(&mut b, rng.random(), rng.random());
+            assert!(b.len() <= len && t.bytes_removed == len - b.len());
+        }
         // A sub-IFD pointing back at IFD0.
         let mut b = block(false, 4, Some(10));
         b[8 + 2 + 24 + 8] = 8;
