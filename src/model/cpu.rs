@@ -948,18 +948,19 @@ impl CpuSynthesis {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::model::transforms::{Analysis, HyperAnalysis, Init, Synthesis};
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
-    fn random(n: usize, seed: u64) -> Vec<f32> {
+    /// `n` values uniform in [−1, 1), seeded.
+    pub(in crate::model) fn random(n: usize, seed: u64) -> Vec<f32> {
         let mut rng = StdRng::seed_from_u64(seed);
         (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
     }
 
     /// Largest |a − b| relative to the largest |b|.
-    fn rel_err(a: &[f32], b: &[f32]) -> f32 {
+    pub(in crate::model) fn rel_err(a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len());
         let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
         a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale

@@ -210,21 +210,10 @@ fn interior(x: &[f32], (h, w, c): (usize, usize, usize)) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::cpu::tests::{random, rel_err};
     use crate::model::cpu::CpuSynthesis;
     use crate::model::transforms::Init;
     use burn::prelude::*;
-    use rand::{rngs::StdRng, Rng, SeedableRng};
-
-    fn random(n: usize, seed: u64) -> Vec<f32> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
-    }
-
-    fn rel_err(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-        a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
-    }
 
     #[test]
     fn forward_and_gradient_match_burns_autodiff() {
