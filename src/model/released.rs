@@ -100,6 +100,12 @@ pub const RELEASED: &[Released] = &[
         commit: "22fa55d",
         since: "2026-11-27",
     },
+    Released {
+        sha256: "0a44a956a8c6cc0b737da7845c7e9b33543ba9609b779480010284b0015cbc2b",
+        path: "weights/hp-n64m192-vr.nwt",
+        commit: "029c3c1",
+        since: "2026-11-27",
+    },
 ];
 
 /// The earlier default with this hash, if any.
