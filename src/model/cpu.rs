@@ -145,11 +145,8 @@ impl Post {
             Post::None => {}
             Post::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
             Post::Gdn { beta, g, inverse } => {
-                let pixels = x.len() / c;
-                let abs: Vec<f32> = x.iter().map(|v| v.abs()).collect();
                 // |x|·G, then β added per pixel as the result is used.
-                let mut norm = vec![0f32; x.len()];
-                matmul(Dst::rows(&mut norm, c), (&abs, c), g, (pixels, c, c), false);
+                let norm = abs_times(x, g, c);
                 let rows = x.chunks_exact_mut(c).zip(norm.chunks_exact(c));
                 if *inverse {
                     for (xr, nr) in rows {
@@ -167,6 +164,21 @@ impl Post {
             }
         }
     }
+}
+
+/// `|x|·G` for `x`, `pixels × c` channels-last, and `G`, `c × c` row-major: a GDN's
+/// normalizer without its β.
+pub(super) fn abs_times(x: &[f32], g: &[f32], c: usize) -> Vec<f32> {
+    let abs: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+    let mut out = vec![0f32; x.len()];
+    matmul(
+        Dst::rows(&mut out, c),
+        (&abs, c),
+        g,
+        (x.len() / c, c, c),
+        false,
+    );
+    out
 }
 
 /// A layer's bias, or zeros.

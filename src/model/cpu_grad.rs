@@ -18,7 +18,9 @@
 use burn::nn::conv::ConvTranspose2d;
 use rayon::prelude::*;
 
-use super::cpu::{matmul, pad, to_channels_last, to_planar, zeroed, Conv, ConvUp, Dst, Post};
+use super::cpu::{
+    abs_times, matmul, pad, to_channels_last, to_planar, zeroed, Conv, ConvUp, Dst, Post,
+};
 use super::gdn::Gdn;
 use super::tensor_to_vec;
 use super::transforms::Synthesis;
@@ -26,40 +28,23 @@ use super::transforms::Synthesis;
 /// Pixels per block of the inverse-GDN backward pass.
 const BLOCK_PIXELS: usize = 1024;
 
-/// An inverse GDN's effective parameters.
+/// An inverse GDN: its forward pass (β and `G[j][i] = |γ_ij|`) and `H[i][k] = |γ_ik|`
+/// for the backward pass's `(g ⊙ x)·H`.
 #[derive(Debug, Clone)]
 struct Igdn {
-    /// As applied in the forward pass.
     post: Post,
-    beta: Vec<f32>,
-    /// `G[j][i] = |γ_ij|`: `n = β + |x|·G`.
-    g: Vec<f32>,
-    /// `H[i][k] = |γ_ik|`: the backward pass's `(g ⊙ x)·H`.
     h: Vec<f32>,
 }
 
 impl Igdn {
     fn new(layer: &Gdn) -> Igdn {
         assert!(layer.inverse, "g_s's normalizations are inverse GDN");
-        let beta: Vec<f32> = tensor_to_vec(layer.beta.val())
-            .iter()
-            .map(|b| b.abs() + 1e-6)
-            .collect();
-        let c = beta.len();
-        let h: Vec<f32> = tensor_to_vec(layer.gamma.val())
+        let h = tensor_to_vec(layer.gamma.val())
             .iter()
             .map(|v| v.abs())
             .collect();
-        let mut g = vec![0f32; c * c];
-        for i in 0..c {
-            for j in 0..c {
-                g[j * c + i] = h[i * c + j];
-            }
-        }
         Igdn {
             post: Post::gdn(layer),
-            beta,
-            g,
             h,
         }
     }
@@ -67,21 +52,16 @@ impl Igdn {
     /// The gradient with respect to the layer's input `x` (pixels × c, channels-last)
     /// for the gradient `grad` of its output, in place of `grad`.
     fn backward(&self, x: &[f32], grad: &mut [f32]) {
-        let c = self.beta.len();
+        let Post::Gdn { beta, g: gm, .. } = &self.post else {
+            unreachable!("Igdn::new makes a GDN")
+        };
+        let c = beta.len();
         assert_eq!(x.len(), grad.len());
         grad.par_chunks_mut(BLOCK_PIXELS * c)
             .zip(x.par_chunks(BLOCK_PIXELS * c))
             .for_each(|(g, x)| {
                 let pixels = x.len() / c;
-                let abs: Vec<f32> = x.iter().map(|v| v.abs()).collect();
-                let mut norm = vec![0f32; x.len()];
-                matmul(
-                    Dst::rows(&mut norm, c),
-                    (&abs, c),
-                    &self.g,
-                    (pixels, c, c),
-                    false,
-                );
+                let norm = abs_times(x, gm, c);
                 let t: Vec<f32> = g.iter().zip(x).map(|(g, x)| g * x).collect();
                 let mut u = vec![0f32; x.len()];
                 matmul(
@@ -105,7 +85,7 @@ impl Igdn {
                         } else {
                             0.0
                         };
-                        g[k] = g[k] * (n[k] + self.beta[k]) + sign * u[k];
+                        g[k] = g[k] * (n[k] + beta[k]) + sign * u[k];
                     }
                 }
             });
