@@ -8,8 +8,14 @@ use serde::{Deserialize, Serialize};
 pub struct ModelConfig {
     /// Model id stored in every stream, e.g. `hp-n64m96`.
     pub name: String,
-    /// Channels of the hidden layers of g_a / g_s and of z.
+    /// Channels of z and of h_a's hidden layers, and of the hidden layers of g_a / g_s
+    /// unless `width` says otherwise.
     pub n: usize,
+    /// Channels of the hidden layers of g_a / g_s; 0: n. A model whose transforms were
+    /// widened (`crate::model::grow`) keeps its hyperprior at n, so z, h_a and the
+    /// parameter path cost what they did.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub width: usize,
     /// Channels of the latent y.
     pub m: usize,
     /// Channels of h_s's first hidden layer (its second has 1.5× as many); 0: m, as
@@ -250,16 +256,27 @@ impl ModelConfig {
         }
     }
 
+    /// Channels of the hidden layers of g_a and g_s (see [`ModelConfig::width`]).
+    pub fn transform_width(&self) -> usize {
+        if self.width == 0 {
+            self.n
+        } else {
+            self.width
+        }
+    }
+
     /// Check the sizes are in a range the container and the parameter path accept.
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
             (1..=1024).contains(&self.n)
                 && (1..=1024).contains(&self.m)
-                && (0..=1024).contains(&self.hyper),
-            "model channels n={} m={} hyper={} must be in 1..=1024",
+                && (0..=1024).contains(&self.hyper)
+                && (0..=1024).contains(&self.width),
+            "model channels n={} m={} hyper={} width={} must be in 1..=1024",
             self.n,
             self.m,
-            self.hyper
+            self.hyper,
+            self.width
         );
         anyhow::ensure!(
             (1..=neco_core::entropy::MAX_GROUP).contains(&self.group)
@@ -432,5 +449,28 @@ mod tests {
             let e = ConfigFile::from_toml(&text(model, train)).unwrap_err();
             assert!(e.to_string().contains(error), "{model}{train}: {e}");
         }
+    }
+
+    /// Every config committed under models/ parses and passes validation, and the
+    /// transforms are n wide unless `width` says otherwise.
+    #[test]
+    fn the_repository_configs_are_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let cfg = ConfigFile::from_toml(&std::fs::read_to_string(&path).unwrap())
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let m = &cfg.model;
+                let width = if m.name.contains("w128") { 128 } else { m.n };
+                assert_eq!(m.transform_width(), width, "{}", path.display());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 2, "no configs in {}", dir.display());
+        let wide = "[model]\nname = \"x\"\nn = 8\nm = 8\nwidth = 2000\n";
+        let e = ConfigFile::from_toml(wide).unwrap_err();
+        assert!(e.to_string().contains("width=2000"), "{e}");
     }
 }

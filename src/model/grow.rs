@@ -1,4 +1,5 @@
-//! Widening a trained model's latent y (more channels M) without changing what it codes.
+//! Widening a trained model — its latent y (more channels M) or the hidden layers of
+//! its transforms g_a and g_s (more channels: `width`) — without changing what it codes.
 //!
 //! The top of a model's rate range saturates when y has too few channels: Ballé et
 //! al. 2018 and CompressAI give their high-rate models a larger M for that reason.
@@ -12,12 +13,19 @@
 //! rounding). Their rate still pins them near zero at first (every nonzero value
 //! costs many bits at the floor scale): `rate_ramp` in `[train]` lets them learn before
 //! they pay (docs/grow.md).
+//!
+//! The transforms widen the same way ([`widen_transforms`]): every new hidden channel
+//! starts as an exact zero (the rows that compute it are zero, and a zero passes GDN
+//! and inverse GDN as zero), while the weights that read it are random, so the
+//! distortion's gradient reaches the zero rows from the first step.
 
 use std::ops::Range;
 
 use burn::module::Param;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::prelude::*;
 
+use super::gdn::Gdn;
 use super::hyperprior::HyperpriorModel;
 use super::transforms::Init;
 use super::ModelConfig;
@@ -81,9 +89,11 @@ pub fn widen_latent(
     device: &Device,
 ) -> anyhow::Result<HyperpriorModel> {
     let (m0, m1, n) = (old_cfg.m, cfg.m, cfg.n);
+    // g_a's output and g_s's input layers are as wide as the transforms.
+    let w = cfg.transform_width();
     anyhow::ensure!(
-        m1 > m0 && old_cfg.n == n,
-        "a model grows to more latent channels with the same n (n={} m={} → n={n} m={m1})",
+        m1 > m0 && old_cfg.n == n && old_cfg.transform_width() == w,
+        "a model grows to more latent channels with the same n and width (n={} m={} → n={n} m={m1})",
         old_cfg.n,
         m0
     );
@@ -115,8 +125,8 @@ pub fn widen_latent(
     // g_a: the new rows of y are zero.
     let conv = &mut grown.g_a.conv4;
     conv.weight = leaf(put(
-        Tensor::zeros([m1, n, 5, 5], device),
-        [0..m0, 0..n, 0..5, 0..5],
+        Tensor::zeros([m1, w, 5, 5], device),
+        [0..m0, 0..w, 0..5, 0..5],
         conv.weight.val(),
     ));
     if let Some(bias) = &mut conv.bias {
@@ -126,7 +136,7 @@ pub fn widen_latent(
     let deconv = &mut grown.g_s.deconv1;
     deconv.weight = leaf(put(
         fresh.g_s.deconv1.weight.val(),
-        [0..m0, 0..n, 0..5, 0..5],
+        [0..m0, 0..w, 0..5, 0..5],
         deconv.weight.val(),
     ));
     // h_a: z does not see the new channels yet.
@@ -194,6 +204,107 @@ pub fn widen_latent(
     );
     hs.conv3.bias = Some(leaf(bias));
     Ok(grown)
+}
+
+/// `old` (trained with `old_cfg`) with the hidden layers of g_a and g_s grown to the
+/// `cfg.transform_width()` channels of `cfg`, which must otherwise be the same
+/// architecture. See the module docs for how the new channels start.
+pub fn widen_transforms(
+    old: HyperpriorModel,
+    old_cfg: &ModelConfig,
+    cfg: &ModelConfig,
+    device: &Device,
+) -> anyhow::Result<HyperpriorModel> {
+    let (w0, w1) = (old_cfg.transform_width(), cfg.transform_width());
+    let shape = |c: &ModelConfig| (c.n, c.m, c.hyper_width(), c.group, c.context);
+    anyhow::ensure!(
+        w1 > w0 && shape(old_cfg) == shape(cfg),
+        "the transforms grow to more hidden channels with the rest of the model as it is \
+         (width {w0} → {w1}; n={} m={} → n={} m={})",
+        old_cfg.n,
+        old_cfg.m,
+        cfg.n,
+        cfg.m
+    );
+    let fresh = HyperpriorModel::new(cfg, Init::Random, device);
+    let mut grown = old;
+    let (g_a, f) = (&mut grown.g_a, &fresh.g_a);
+    for (conv, fresh) in [
+        (&mut g_a.conv1, &f.conv1),
+        (&mut g_a.conv2, &f.conv2),
+        (&mut g_a.conv3, &f.conv3),
+        (&mut g_a.conv4, &f.conv4),
+    ] {
+        grow_conv(conv, fresh, device);
+    }
+    for (gdn, fresh) in [
+        (&mut g_a.gdn1, &f.gdn1),
+        (&mut g_a.gdn2, &f.gdn2),
+        (&mut g_a.gdn3, &f.gdn3),
+    ] {
+        grow_gdn(gdn, fresh);
+    }
+    let (g_s, f) = (&mut grown.g_s, &fresh.g_s);
+    for (deconv, fresh) in [
+        (&mut g_s.deconv1, &f.deconv1),
+        (&mut g_s.deconv2, &f.deconv2),
+        (&mut g_s.deconv3, &f.deconv3),
+        (&mut g_s.deconv4, &f.deconv4),
+    ] {
+        grow_deconv(deconv, fresh, device);
+    }
+    for (gdn, fresh) in [
+        (&mut g_s.igdn1, &f.igdn1),
+        (&mut g_s.igdn2, &f.igdn2),
+        (&mut g_s.igdn3, &f.igdn3),
+    ] {
+        grow_gdn(gdn, fresh);
+    }
+    Ok(grown)
+}
+
+/// `conv` grown to `fresh`'s shape (`[out, in, k, k]`): its weights in the old block,
+/// zero rows (and bias) for the new outputs, `fresh`'s random weights reading the new
+/// inputs.
+fn grow_conv(conv: &mut Conv2d, fresh: &Conv2d, device: &Device) {
+    let [out0, in0, k, _] = conv.weight.dims();
+    let [out1, in1, _, _] = fresh.weight.dims();
+    let w = put(
+        fresh.weight.val(),
+        [out0..out1, 0..in1, 0..k, 0..k],
+        Tensor::zeros([out1 - out0, in1, k, k], device),
+    );
+    conv.weight = leaf(put(w, [0..out0, 0..in0, 0..k, 0..k], conv.weight.val()));
+    if let Some(bias) = &mut conv.bias {
+        *bias = leaf(put1(Tensor::zeros([out1], device), 0..out0, bias.val()));
+    }
+}
+
+/// As [`grow_conv`] for a transposed convolution (weights `[in, out, k, k]`).
+fn grow_deconv(deconv: &mut ConvTranspose2d, fresh: &ConvTranspose2d, device: &Device) {
+    let [in0, out0, k, _] = deconv.weight.dims();
+    let [in1, out1, _, _] = fresh.weight.dims();
+    let w = put(
+        fresh.weight.val(),
+        [0..in1, out0..out1, 0..k, 0..k],
+        Tensor::zeros([in1, out1 - out0, k, k], device),
+    );
+    deconv.weight = leaf(put(w, [0..in0, 0..out0, 0..k, 0..k], deconv.weight.val()));
+    if let Some(bias) = &mut deconv.bias {
+        *bias = leaf(put1(Tensor::zeros([out1], device), 0..out0, bias.val()));
+    }
+}
+
+/// `gdn` grown to `fresh`'s channels: the new channels get a fresh GDN's β and γ (a
+/// zero input stays zero whatever they are), the old ones keep theirs.
+fn grow_gdn(gdn: &mut Gdn, fresh: &Gdn) {
+    let c = gdn.beta.dims()[0];
+    gdn.beta = leaf(put1(fresh.beta.val(), 0..c, gdn.beta.val()));
+    gdn.gamma = leaf(put(
+        fresh.gamma.val(),
+        [0..c, 0..c, 0..1, 0..1],
+        gdn.gamma.val(),
+    ));
 }
 
 #[cfg(test)]
@@ -268,6 +379,84 @@ mod tests {
         let g = grown.g_a.conv4.weight.grad(&grads).unwrap();
         let new_rows = crate::model::tensor_to_vec(g.narrow(0, 8, 8).abs().sum());
         assert!(new_rows[0] > 0.0, "no gradient reaches the new channels");
+    }
+
+    /// Widened transforms code every rung as before, and their new channels can
+    /// learn: the distortion's gradient reaches the zero rows that compute them, in g_a
+    /// and in g_s.
+    #[test]
+    fn widening_transforms_keeps_what_the_model_codes() {
+        let device = Device::flex();
+        let small = config(8, 0);
+        let large = ModelConfig {
+            width: 16,
+            ..small.clone()
+        };
+        let old = HyperpriorModel::new(&small, Init::Random, &device);
+        let x = Tensor::<4>::random([1, 3, 128, 128], Distribution::Uniform(0.0, 1.0), &device);
+        let before = code(&old, &x);
+        let grown = widen_transforms(old, &small, &large, &device).unwrap();
+        assert_eq!(grown.g_a.conv2.weight.dims(), [16, 16, 5, 5]);
+        assert_eq!(grown.g_s.deconv4.weight.dims(), [16, 3, 5, 5]);
+        let after = code(&grown, &x);
+        for (rung, ((by, bz, bx), (ay, az, ax))) in before.iter().zip(&after).enumerate() {
+            assert!(
+                (by - ay).abs() < 1e-3 && (bz - az).abs() < 1e-3,
+                "rung {rung}: bits moved"
+            );
+            let worst = bx
+                .iter()
+                .zip(ax)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-5, "rung {rung}: reconstruction moved by {worst}");
+        }
+
+        let device = device.autodiff();
+        let old = HyperpriorModel::new(&small, Init::Random, &device);
+        let grown = widen_transforms(old, &small, &large, &device).unwrap();
+        let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Uniform(0.0, 1.0), &device);
+        let out = grown.forward_train(x.clone(), 2);
+        let grads = (out.x_hat - x).powi_scalar(2).mean().backward();
+        let sum = |t: Tensor<4>| crate::model::tensor_to_vec(t.abs().sum())[0];
+        let g = grown.g_a.conv1.weight.grad(&grads).unwrap();
+        assert!(
+            sum(g.narrow(0, 8, 8)) > 0.0,
+            "no gradient reaches g_a's new rows"
+        );
+        let g = grown.g_s.deconv1.weight.grad(&grads).unwrap();
+        assert!(
+            sum(g.narrow(1, 8, 8)) > 0.0,
+            "no gradient reaches g_s's new rows"
+        );
+        let g = grown.g_s.deconv3.weight.grad(&grads).unwrap();
+        assert!(
+            sum(g.narrow(1, 8, 8)) > 0.0,
+            "no gradient reaches g_s's last new rows"
+        );
+
+        let narrower = widen_transforms(
+            HyperpriorModel::new(&large, Init::Zeros, &device),
+            &large,
+            &small,
+            &device,
+        );
+        assert!(narrower
+            .unwrap_err()
+            .to_string()
+            .contains("more hidden channels"));
+        let other = ModelConfig { m: 16, ..large };
+        let err = widen_transforms(
+            HyperpriorModel::new(&small, Init::Zeros, &device),
+            &small,
+            &other,
+            &device,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("rest of the model as it is"),
+            "{err}"
+        );
     }
 
     /// Models that differ in more than M, or shrink, are refused with the reason.

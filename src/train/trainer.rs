@@ -15,7 +15,7 @@ use super::checkpoint::{self, Progress};
 use super::coded::CodedValidation;
 use super::data::{centre_batches, load_images, random_batch, RgbImage};
 use super::stop::StopOnSignal;
-use crate::model::grow::widen_latent;
+use crate::model::grow::{widen_latent, widen_transforms};
 use crate::model::hyperprior::RateNoise;
 use crate::model::ladder::RateLadder;
 use crate::model::weights::WeightsFile;
@@ -138,18 +138,20 @@ fn transform_ceiling(model: &HyperpriorModel, batches: &[Tensor<4>]) -> Option<f
 }
 
 /// The model of weights file `path` with the ladder `cfg` asks for (a fresh one when
-/// the file has none), its latent widened when `cfg` asks for more channels (see
-/// [`crate::model::grow`]).
+/// the file has none), its latent or its transforms widened when `cfg` asks for more
+/// channels (see [`crate::model::grow`]).
 fn init_from(path: &Path, cfg: &ModelConfig, device: &Device) -> anyhow::Result<HyperpriorModel> {
     let weights = WeightsFile::read(path)?;
     let base = &weights.config;
+    let (w0, w1) = (base.transform_width(), cfg.transform_width());
     let grows = base.m < cfg.m;
     anyhow::ensure!(
         (base.n, base.group) == (cfg.n, cfg.group)
             && (base.m == cfg.m || grows)
+            && w0 <= w1
             && (base.rungs == cfg.rungs || base.rungs == 0),
-        "{} holds a model of n={} m={} group={} rungs={}; the config asks for n={} m={} group={} rungs={} \
-         (only m may grow)",
+        "{} holds a model of n={} width={w0} m={} group={} rungs={}; the config asks for n={} width={w1} m={} group={} rungs={} \
+         (only m and width may grow)",
         path.display(),
         base.n,
         base.m,
@@ -161,12 +163,25 @@ fn init_from(path: &Path, cfg: &ModelConfig, device: &Device) -> anyhow::Result<
         cfg.rungs
     );
     let mut model = weights.model(device)?;
+    // y first, at the old width; then the transforms.
+    let mut now = base.clone();
     if grows {
         eprintln!(
             "widening y from {} to {} channels (the new ones start at zero)",
             base.m, cfg.m
         );
-        model = widen_latent(model, base, cfg, device)?;
+        let next = ModelConfig {
+            width: base.width,
+            ..cfg.clone()
+        };
+        model = widen_latent(model, &now, &next, device)?;
+        now = next;
+    }
+    if w1 > w0 {
+        eprintln!(
+            "widening g_a and g_s from {w0} to {w1} hidden channels (the new ones start at zero)"
+        );
+        model = widen_transforms(model, &now, cfg, device)?;
     }
     if model.ladder.is_none() && cfg.rungs > 0 {
         model.ladder = Some(RateLadder::new(cfg.rungs, cfg.m, device));
