@@ -16,7 +16,7 @@ neco=${3:-target/release/neco}
 [ -f "$from/model.bpk" ] && [ -f "$from/progress.json" ] ||
     { echo "$from holds no checkpoint (see its session.log)" >&2; exit 1; }
 [ -e "$run" ] && { echo "$run exists: name a new run folder" >&2; exit 1; }
-for w in $(git ls-files 'weights/*.nwt'); do
+for w in $(git ls-files 'weights/*.nwt' 'checkpoints/*/checkpoint/model.bpk'); do
     [ -f "$w" ] || git checkout -- "$w"
 done
 

@@ -15,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 run_dir=${1:-checkpoints/hp-n64m192-vr}
+run_dir=${run_dir%/}
 config=${2:-models/hp-n64m192-vr-gpu.toml}
 target=${CARGO_TARGET_DIR:-target/wgpu}
 limit=$((64 * 1024 * 1024))
@@ -27,8 +28,9 @@ train_dir=$(awk -F'"' '/name = "train"/ {t = 1} t && /^path/ {print $2; exit}' d
 
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >>.git/info/exclude
 
-# A previous prepare.sh may have removed the weights (the build embeds the default).
-for w in $(git ls-files 'weights/*.nwt'); do
+# A previous prepare.sh may have removed the weights (the build embeds the default)
+# and the other runs' checkpoints.
+for w in $(git ls-files 'weights/*.nwt' 'checkpoints/*/checkpoint/model.bpk'); do
     [ -f "$w" ] || git checkout -- "$w"
 done
 echo "building neco with the wgpu backend into $target (cold: 14-21 min alone on 2 cores, an hour beside a training run)"
@@ -64,6 +66,15 @@ for w in $(git ls-files 'weights/*.nwt'); do
     if [ -f "$w" ] && git diff --quiet HEAD -- "$w"; then
         rm "$w"
         echo "removed $w for the trip (collect.sh restores it)"
+    fi
+done
+
+# Nor are the other committed runs' checkpoints (17 MB for a width-128 model).
+for c in $(git ls-files 'checkpoints/*/checkpoint/model.bpk'); do
+    case "$c" in "$run_dir"/*) continue ;; esac
+    if git diff --quiet HEAD -- "$c"; then
+        rm "$c"
+        echo "removed $c for the trip (collect.sh restores it)"
     fi
 done
 

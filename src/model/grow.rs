@@ -337,6 +337,21 @@ mod tests {
             .collect()
     }
 
+    fn largest_change(before: &[f32], after: &[f32]) -> f32 {
+        before
+            .iter()
+            .zip(after)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
+    }
+
+    /// Gradients of the distortion of a random image at rung 2.
+    fn distortion_gradients(model: &HyperpriorModel, device: &Device) -> burn::tensor::Gradients {
+        let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Uniform(0.0, 1.0), device);
+        let out = model.forward_train(x.clone(), 2);
+        (out.x_hat - x).powi_scalar(2).mean().backward()
+    }
+
     /// A widened model codes the old channels as before and the new ones as zeros
     /// that cost (almost) nothing, at every rung, whether h_s widens with it or keeps
     /// its width; and its new channels can learn: the distortion's gradient reaches
@@ -362,20 +377,14 @@ mod tests {
                 *ay >= by - 1e-3 && *ay <= by + 1e-3 * new_symbols,
                 "rung {rung}: bits of y {by} → {ay}"
             );
-            let worst = bx
-                .iter()
-                .zip(ax)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
+            let worst = largest_change(bx, ax);
             assert!(worst < 1e-5, "rung {rung}: reconstruction moved by {worst}");
         }
 
         let device = device.autodiff();
         let old = HyperpriorModel::new(&small, Init::Random, &device);
         let grown = widen_latent(old, &small, &large, &device).unwrap();
-        let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Uniform(0.0, 1.0), &device);
-        let out = grown.forward_train(x.clone(), 2);
-        let grads = (out.x_hat - x).powi_scalar(2).mean().backward();
+        let grads = distortion_gradients(&grown, &device);
         let g = grown.g_a.conv4.weight.grad(&grads).unwrap();
         let new_rows = crate::model::tensor_to_vec(g.narrow(0, 8, 8).abs().sum());
         assert!(new_rows[0] > 0.0, "no gradient reaches the new channels");
@@ -404,20 +413,14 @@ mod tests {
                 (by - ay).abs() < 1e-3 && (bz - az).abs() < 1e-3,
                 "rung {rung}: bits moved"
             );
-            let worst = bx
-                .iter()
-                .zip(ax)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
+            let worst = largest_change(bx, ax);
             assert!(worst < 1e-5, "rung {rung}: reconstruction moved by {worst}");
         }
 
         let device = device.autodiff();
         let old = HyperpriorModel::new(&small, Init::Random, &device);
         let grown = widen_transforms(old, &small, &large, &device).unwrap();
-        let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Uniform(0.0, 1.0), &device);
-        let out = grown.forward_train(x.clone(), 2);
-        let grads = (out.x_hat - x).powi_scalar(2).mean().backward();
+        let grads = distortion_gradients(&grown, &device);
         let sum = |t: Tensor<4>| crate::model::tensor_to_vec(t.abs().sum())[0];
         let g = grown.g_a.conv1.weight.grad(&grads).unwrap();
         assert!(
