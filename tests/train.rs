@@ -370,6 +370,30 @@ fn train_variable_rate_from_fixed_rate_weights() {
         .assert()
         .success();
 
+    // ... or wider transforms (g_a and g_s: `width`; the new channels start at zero).
+    let wider = dir.path().join("wider.toml");
+    std::fs::write(&wider, config_text.replace("n = 8", "n = 8\nwidth = 16")).unwrap();
+    let wider_run = dir.path().join("wider");
+    train(&wider, &wider_run, &["--steps", "1", "--init", vr_init])
+        .success()
+        .stderr(predicates::str::contains(
+            "widening g_a and g_s from 8 to 16 hidden channels",
+        ));
+    let wider_weights = dir.path().join("wider.nwt");
+    let w = export_run(&wider_run, &wider_weights);
+    assert!(w.config.contains("width = 16"), "{}", w.config);
+    let stream = dir.path().join("wider.neco");
+    encode_info(&wider_weights, img, &stream);
+    neco()
+        .arg("decode")
+        .arg(&stream)
+        .arg("-o")
+        .arg(dir.path().join("wider.png"))
+        .arg("--weights")
+        .arg(&wider_weights)
+        .assert()
+        .success();
+
     // Weights of another architecture are refused as a start.
     let other = dir.path().join("other.toml");
     std::fs::write(&other, config_text.replace("n = 8", "n = 16")).unwrap();
@@ -379,7 +403,9 @@ fn train_variable_rate_from_fixed_rate_weights() {
         &["--steps", "1", "--init", init],
     )
     .failure()
-    .stderr(predicates::str::contains("holds a model of n=8 m=8"));
+    .stderr(predicates::str::contains(
+        "holds a model of n=8 width=8 m=8",
+    ));
 }
 
 /// Writes `n` frames of a moving pattern (64×48) as `dir/f_%03d.png` from 1.
