@@ -263,35 +263,50 @@ pub fn widen_transforms(
     Ok(grown)
 }
 
-/// `conv` grown to `fresh`'s shape (`[out, in, k, k]`): its weights in the old block,
-/// zero rows (and bias) for the new outputs, `fresh`'s random weights reading the new
-/// inputs.
+/// `conv` grown to `fresh`'s shape (weights `[out, in, k, k]`): see [`grown_weight`].
 fn grow_conv(conv: &mut Conv2d, fresh: &Conv2d, device: &Device) {
-    let [out0, in0, k, _] = conv.weight.dims();
-    let [out1, in1, _, _] = fresh.weight.dims();
-    let w = put(
+    conv.weight = leaf(grown_weight(
+        conv.weight.val(),
         fresh.weight.val(),
-        [out0..out1, 0..in1, 0..k, 0..k],
-        Tensor::zeros([out1 - out0, in1, k, k], device),
-    );
-    conv.weight = leaf(put(w, [0..out0, 0..in0, 0..k, 0..k], conv.weight.val()));
-    if let Some(bias) = &mut conv.bias {
-        *bias = leaf(put1(Tensor::zeros([out1], device), 0..out0, bias.val()));
-    }
+        0,
+        device,
+    ));
+    grow_bias(&mut conv.bias, fresh.weight.dims()[0], device);
 }
 
 /// As [`grow_conv`] for a transposed convolution (weights `[in, out, k, k]`).
 fn grow_deconv(deconv: &mut ConvTranspose2d, fresh: &ConvTranspose2d, device: &Device) {
-    let [in0, out0, k, _] = deconv.weight.dims();
-    let [in1, out1, _, _] = fresh.weight.dims();
-    let w = put(
+    deconv.weight = leaf(grown_weight(
+        deconv.weight.val(),
         fresh.weight.val(),
-        [0..in1, out0..out1, 0..k, 0..k],
-        Tensor::zeros([in1, out1 - out0, k, k], device),
-    );
-    deconv.weight = leaf(put(w, [0..in0, 0..out0, 0..k, 0..k], deconv.weight.val()));
-    if let Some(bias) = &mut deconv.bias {
-        *bias = leaf(put1(Tensor::zeros([out1], device), 0..out0, bias.val()));
+        1,
+        device,
+    ));
+    grow_bias(&mut deconv.bias, fresh.weight.dims()[1], device);
+}
+
+/// `old` in the first block of `fresh`'s shape, zeros for the new outputs (along
+/// `out_axis`), `fresh`'s random weights reading the new inputs.
+fn grown_weight(old: Tensor<4>, fresh: Tensor<4>, out_axis: usize, device: &Device) -> Tensor<4> {
+    let (d0, d1) = (old.dims(), fresh.dims());
+    let mut new_outputs = d1;
+    new_outputs[out_axis] = d1[out_axis] - d0[out_axis];
+    let at = std::array::from_fn(|i| {
+        if i == out_axis {
+            d0[i]..d1[i]
+        } else {
+            0..d1[i]
+        }
+    });
+    let w = put(fresh, at, Tensor::zeros(new_outputs, device));
+    put(w, std::array::from_fn(|i| 0..d0[i]), old)
+}
+
+/// A bias grown to `outputs` channels, zero for the new ones.
+fn grow_bias(bias: &mut Option<Param<Tensor<1>>>, outputs: usize, device: &Device) {
+    if let Some(bias) = bias {
+        let old = bias.dims()[0];
+        *bias = leaf(put1(Tensor::zeros([outputs], device), 0..old, bias.val()));
     }
 }
 
