@@ -377,7 +377,7 @@ fn train_variable_rate_from_fixed_rate_weights() {
     train(&wider, &wider_run, &["--steps", "1", "--init", vr_init])
         .success()
         .stderr(predicates::str::contains(
-            "widening g_a and g_s from 8 to 16 hidden channels",
+            "widening g_a from 8 to 16 and g_s from 8 to 16 hidden channels",
         ));
     let wider_weights = dir.path().join("wider.nwt");
     let w = export_run(&wider_run, &wider_weights);
@@ -394,6 +394,42 @@ fn train_variable_rate_from_fixed_rate_weights() {
         .assert()
         .success();
 
+    // ... or a wider encoder alone (`analysis_width`), trained with the decoder's side
+    // frozen: the exported decoder (z tables, integer h_s, ladder) is the start's.
+    let encoder = dir.path().join("encoder.toml");
+    let encoder_text = config_text
+        .replace("n = 8", "n = 8\nanalysis_width = 16")
+        .replace(
+            "frozen = [\"h_s\", \"z_density\"]",
+            "frozen = [\"g_s\", \"h_s\", \"z_density\", \"ladder\"]",
+        );
+    assert!(encoder_text.contains("\"ladder\"]"), "{encoder_text}");
+    std::fs::write(&encoder, encoder_text).unwrap();
+    let encoder_run = dir.path().join("encoder");
+    train(&encoder, &encoder_run, &["--steps", "2", "--init", vr_init])
+        .success()
+        .stderr(predicates::str::contains(
+            "widening g_a from 8 to 16 hidden channels",
+        ));
+    let encoder_weights = dir.path().join("encoder.nwt");
+    let e = export_run(&encoder_run, &encoder_weights);
+    let start = neco_core::weights::Weights::parse(&std::fs::read(&weights).unwrap()).unwrap();
+    assert!(e.config.contains("analysis_width = 16"), "{}", e.config);
+    assert!(e.z_tables == start.z_tables, "the z tables moved");
+    assert!(e.hyper == start.hyper, "h_s moved");
+    assert!(e.ladder == start.ladder, "the ladder moved");
+    let stream = dir.path().join("encoder.neco");
+    encode_info(&encoder_weights, img, &stream);
+    neco()
+        .arg("decode")
+        .arg(&stream)
+        .arg("-o")
+        .arg(dir.path().join("encoder.png"))
+        .arg("--weights")
+        .arg(&encoder_weights)
+        .assert()
+        .success();
+
     // Weights of another architecture are refused as a start.
     let other = dir.path().join("other.toml");
     std::fs::write(&other, config_text.replace("n = 8", "n = 16")).unwrap();
@@ -404,7 +440,7 @@ fn train_variable_rate_from_fixed_rate_weights() {
     )
     .failure()
     .stderr(predicates::str::contains(
-        "holds a model of n=8 width=8 m=8",
+        "holds a model of n=8 width=8 analysis_width=8 m=8",
     ));
 }
 

@@ -16,6 +16,11 @@ pub struct ModelConfig {
     /// parameter path cost what they did.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub width: usize,
+    /// Channels of the hidden layers of g_a alone; 0: as g_s (`width`). The encoder
+    /// can be wider than the decoder: a wider g_a narrows the amortization gap
+    /// (docs/refine.md) at the encoder's cost, and decoding costs what it did.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub analysis_width: usize,
     /// Channels of the latent y.
     pub m: usize,
     /// Channels of h_s's first hidden layer (its second has 1.5× as many); 0: m, as
@@ -92,7 +97,9 @@ pub struct TrainConfig {
     #[serde(default = "default_validate_every")]
     pub validate_every: usize,
     /// Parts kept as they are (e.g. as `neco train --init` loaded them): any of
-    /// `g_a`, `g_s`, `h_a`, `h_s`, `z_density`; the rest trains.
+    /// `g_a`, `g_s`, `h_a`, `h_s`, `z_density`, `ladder`; the rest trains. Freezing
+    /// the decoder's side (`g_s`, `h_s`, `z_density`, `ladder`) trains the encoder
+    /// for the decoder as it is.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frozen: Vec<String>,
     /// Weight of each rung's loss in the gradient (variable-rate models; default 1
@@ -138,7 +145,7 @@ impl RateRamp {
 }
 
 /// The parts of a model `frozen` may name.
-pub const FREEZABLE: [&str; 5] = ["g_a", "g_s", "h_a", "h_s", "z_density"];
+pub const FREEZABLE: [&str; 6] = ["g_a", "g_s", "h_a", "h_s", "z_density", "ladder"];
 
 /// Check every name in `parts` is one of [`FREEZABLE`]; `what` names the setting in
 /// the error.
@@ -256,12 +263,21 @@ impl ModelConfig {
         }
     }
 
-    /// Channels of the hidden layers of g_a and g_s (see [`ModelConfig::width`]).
-    pub fn transform_width(&self) -> usize {
+    /// Channels of the hidden layers of g_s (see [`ModelConfig::width`]).
+    pub fn synthesis_width(&self) -> usize {
         if self.width == 0 {
             self.n
         } else {
             self.width
+        }
+    }
+
+    /// Channels of the hidden layers of g_a (see [`ModelConfig::analysis_width`]).
+    pub fn analysis_width(&self) -> usize {
+        if self.analysis_width == 0 {
+            self.synthesis_width()
+        } else {
+            self.analysis_width
         }
     }
 
@@ -271,12 +287,14 @@ impl ModelConfig {
             (1..=1024).contains(&self.n)
                 && (1..=1024).contains(&self.m)
                 && (0..=1024).contains(&self.hyper)
-                && (0..=1024).contains(&self.width),
-            "model channels n={} m={} hyper={} width={} must be in 1..=1024",
+                && (0..=1024).contains(&self.width)
+                && (0..=1024).contains(&self.analysis_width),
+            "model channels n={} m={} hyper={} width={} analysis_width={} must be in 1..=1024",
             self.n,
             self.m,
             self.hyper,
-            self.width
+            self.width,
+            self.analysis_width
         );
         anyhow::ensure!(
             (1..=neco_core::entropy::MAX_GROUP).contains(&self.group)
@@ -452,7 +470,8 @@ mod tests {
     }
 
     /// Every config committed under models/ parses and passes validation, and the
-    /// transforms are n wide unless `width` says otherwise.
+    /// transforms are n wide unless `width` (both) or `analysis_width` (g_a) says
+    /// otherwise.
     #[test]
     fn the_repository_configs_are_valid() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
@@ -463,14 +482,21 @@ mod tests {
                 let cfg = ConfigFile::from_toml(&std::fs::read_to_string(&path).unwrap())
                     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 let m = &cfg.model;
-                let width = if m.name.contains("w128") { 128 } else { m.n };
-                assert_eq!(m.transform_width(), width, "{}", path.display());
+                let wide = |tag: &str| if m.name.contains(tag) { 128 } else { m.n };
+                let (analysis, synthesis) = match wide("a128") {
+                    128 => (128, m.n),
+                    _ => (wide("w128"), wide("w128")),
+                };
+                assert_eq!(m.analysis_width(), analysis, "{}", path.display());
+                assert_eq!(m.synthesis_width(), synthesis, "{}", path.display());
                 seen += 1;
             }
         }
         assert!(seen >= 2, "no configs in {}", dir.display());
-        let wide = "[model]\nname = \"x\"\nn = 8\nm = 8\nwidth = 2000\n";
-        let e = ConfigFile::from_toml(wide).unwrap_err();
-        assert!(e.to_string().contains("width=2000"), "{e}");
+        for field in ["width", "analysis_width"] {
+            let wide = format!("[model]\nname = \"x\"\nn = 8\nm = 8\n{field} = 2000\n");
+            let e = ConfigFile::from_toml(&wide).unwrap_err();
+            assert!(e.to_string().contains(&format!(" {field}=2000")), "{e}");
+        }
     }
 }

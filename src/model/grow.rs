@@ -90,10 +90,12 @@ pub fn widen_latent(
 ) -> anyhow::Result<HyperpriorModel> {
     let (m0, m1, n) = (old_cfg.m, cfg.m, cfg.n);
     // g_a's output and g_s's input layers are as wide as the transforms.
-    let w = cfg.transform_width();
+    let (wa, ws) = (cfg.analysis_width(), cfg.synthesis_width());
     anyhow::ensure!(
-        m1 > m0 && old_cfg.n == n && old_cfg.transform_width() == w,
-        "a model grows to more latent channels with the same n and width (n={} m={} → n={n} m={m1})",
+        m1 > m0
+            && old_cfg.n == n
+            && (old_cfg.analysis_width(), old_cfg.synthesis_width()) == (wa, ws),
+        "a model grows to more latent channels with the same n and widths (n={} m={} → n={n} m={m1})",
         old_cfg.n,
         m0
     );
@@ -125,8 +127,8 @@ pub fn widen_latent(
     // g_a: the new rows of y are zero.
     let conv = &mut grown.g_a.conv4;
     conv.weight = leaf(put(
-        Tensor::zeros([m1, w, 5, 5], device),
-        [0..m0, 0..w, 0..5, 0..5],
+        Tensor::zeros([m1, wa, 5, 5], device),
+        [0..m0, 0..wa, 0..5, 0..5],
         conv.weight.val(),
     ));
     if let Some(bias) = &mut conv.bias {
@@ -136,7 +138,7 @@ pub fn widen_latent(
     let deconv = &mut grown.g_s.deconv1;
     deconv.weight = leaf(put(
         fresh.g_s.deconv1.weight.val(),
-        [0..m0, 0..w, 0..5, 0..5],
+        [0..m0, 0..ws, 0..5, 0..5],
         deconv.weight.val(),
     ));
     // h_a: z does not see the new channels yet.
@@ -207,20 +209,22 @@ pub fn widen_latent(
 }
 
 /// `old` (trained with `old_cfg`) with the hidden layers of g_a and g_s grown to the
-/// `cfg.transform_width()` channels of `cfg`, which must otherwise be the same
-/// architecture. See the module docs for how the new channels start.
+/// widths of `cfg` (`analysis_width()`, `synthesis_width()`; a side whose width stays
+/// is kept as it is), which must otherwise be the same architecture. See the module
+/// docs for how the new channels start.
 pub fn widen_transforms(
     old: HyperpriorModel,
     old_cfg: &ModelConfig,
     cfg: &ModelConfig,
     device: &Device,
 ) -> anyhow::Result<HyperpriorModel> {
-    let (w0, w1) = (old_cfg.transform_width(), cfg.transform_width());
+    let widths = |c: &ModelConfig| (c.analysis_width(), c.synthesis_width());
+    let ((a0, s0), (a1, s1)) = (widths(old_cfg), widths(cfg));
     let shape = |c: &ModelConfig| (c.n, c.m, c.hyper_width(), c.group, c.context);
     anyhow::ensure!(
-        w1 > w0 && shape(old_cfg) == shape(cfg),
+        a1 >= a0 && s1 >= s0 && (a1, s1) != (a0, s0) && shape(old_cfg) == shape(cfg),
         "the transforms grow to more hidden channels with the rest of the model as it is \
-         (width {w0} → {w1}; n={} m={} → n={} m={})",
+         (g_a {a0} → {a1}, g_s {s0} → {s1}; n={} m={} → n={} m={})",
         old_cfg.n,
         old_cfg.m,
         cfg.n,
@@ -228,37 +232,41 @@ pub fn widen_transforms(
     );
     let fresh = HyperpriorModel::new(cfg, Init::Random, device);
     let mut grown = old;
-    let (g_a, f) = (&mut grown.g_a, &fresh.g_a);
-    for (conv, fresh) in [
-        (&mut g_a.conv1, &f.conv1),
-        (&mut g_a.conv2, &f.conv2),
-        (&mut g_a.conv3, &f.conv3),
-        (&mut g_a.conv4, &f.conv4),
-    ] {
-        grow_conv(conv, fresh, device);
+    if a1 > a0 {
+        let (g_a, f) = (&mut grown.g_a, &fresh.g_a);
+        for (conv, fresh) in [
+            (&mut g_a.conv1, &f.conv1),
+            (&mut g_a.conv2, &f.conv2),
+            (&mut g_a.conv3, &f.conv3),
+            (&mut g_a.conv4, &f.conv4),
+        ] {
+            grow_conv(conv, fresh, device);
+        }
+        for (gdn, fresh) in [
+            (&mut g_a.gdn1, &f.gdn1),
+            (&mut g_a.gdn2, &f.gdn2),
+            (&mut g_a.gdn3, &f.gdn3),
+        ] {
+            grow_gdn(gdn, fresh);
+        }
     }
-    for (gdn, fresh) in [
-        (&mut g_a.gdn1, &f.gdn1),
-        (&mut g_a.gdn2, &f.gdn2),
-        (&mut g_a.gdn3, &f.gdn3),
-    ] {
-        grow_gdn(gdn, fresh);
-    }
-    let (g_s, f) = (&mut grown.g_s, &fresh.g_s);
-    for (deconv, fresh) in [
-        (&mut g_s.deconv1, &f.deconv1),
-        (&mut g_s.deconv2, &f.deconv2),
-        (&mut g_s.deconv3, &f.deconv3),
-        (&mut g_s.deconv4, &f.deconv4),
-    ] {
-        grow_deconv(deconv, fresh, device);
-    }
-    for (gdn, fresh) in [
-        (&mut g_s.igdn1, &f.igdn1),
-        (&mut g_s.igdn2, &f.igdn2),
-        (&mut g_s.igdn3, &f.igdn3),
-    ] {
-        grow_gdn(gdn, fresh);
+    if s1 > s0 {
+        let (g_s, f) = (&mut grown.g_s, &fresh.g_s);
+        for (deconv, fresh) in [
+            (&mut g_s.deconv1, &f.deconv1),
+            (&mut g_s.deconv2, &f.deconv2),
+            (&mut g_s.deconv3, &f.deconv3),
+            (&mut g_s.deconv4, &f.deconv4),
+        ] {
+            grow_deconv(deconv, fresh, device);
+        }
+        for (gdn, fresh) in [
+            (&mut g_s.igdn1, &f.igdn1),
+            (&mut g_s.igdn2, &f.igdn2),
+            (&mut g_s.igdn3, &f.igdn3),
+        ] {
+            grow_gdn(gdn, fresh);
+        }
     }
     Ok(grown)
 }
@@ -475,6 +483,52 @@ mod tests {
             err.to_string().contains("rest of the model as it is"),
             "{err}"
         );
+    }
+
+    /// Widening g_a alone (`analysis_width`) codes every rung as before and leaves the
+    /// decoder's side — g_s, h_s, the z density, the ladder — exactly as it was.
+    #[test]
+    fn widening_the_analysis_alone_keeps_the_decoder() {
+        let device = Device::flex();
+        let small = config(8, 0);
+        let large = ModelConfig {
+            analysis_width: 16,
+            ..small.clone()
+        };
+        let old = HyperpriorModel::new(&small, Init::Random, &device);
+        let x = Tensor::<4>::random([1, 3, 128, 128], Distribution::Uniform(0.0, 1.0), &device);
+        let before = code(&old, &x);
+        let decoder = |m: &HyperpriorModel| {
+            [
+                m.g_s.deconv1.weight.val(),
+                m.g_s.deconv4.weight.val(),
+                m.g_s.igdn2.gamma.val(),
+                m.h_s.deconv1.weight.val(),
+            ]
+            .map(crate::model::tensor_to_vec)
+        };
+        let old_decoder = decoder(&old);
+        let grown = widen_transforms(old, &small, &large, &device).unwrap();
+        assert_eq!(grown.g_a.conv2.weight.dims(), [16, 16, 5, 5]);
+        assert_eq!(grown.g_s.deconv2.weight.dims(), [8, 8, 5, 5]);
+        assert_eq!(decoder(&grown), old_decoder);
+        for (rung, ((by, bz, bx), (ay, az, ax))) in before.iter().zip(&code(&grown, &x)).enumerate()
+        {
+            assert!(
+                (by - ay).abs() < 1e-3 && (bz - az).abs() < 1e-3,
+                "rung {rung}: bits moved"
+            );
+            let worst = largest_change(bx, ax);
+            assert!(worst < 1e-5, "rung {rung}: reconstruction moved by {worst}");
+        }
+        let err = widen_transforms(
+            HyperpriorModel::new(&large, Init::Zeros, &device),
+            &large,
+            &ModelConfig { width: 12, ..small },
+            &device,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("g_a 16 → 12"), "{err}");
     }
 
     /// Models that differ in more than M, or shrink, are refused with the reason.

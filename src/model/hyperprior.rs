@@ -96,8 +96,8 @@ impl HyperpriorModel {
     /// A model whose transforms start as `init` says.
     pub fn new(cfg: &ModelConfig, init: Init, device: &Device) -> Self {
         HyperpriorModel {
-            g_a: Analysis::new(cfg.transform_width(), cfg.m, init, device),
-            g_s: Synthesis::new(cfg.transform_width(), cfg.m, init, device),
+            g_a: Analysis::new(cfg.analysis_width(), cfg.m, init, device),
+            g_s: Synthesis::new(cfg.synthesis_width(), cfg.m, init, device),
             h_a: HyperAnalysis::new(cfg.n, cfg.m, init, device),
             h_s: HyperSynthesis::new(cfg.n, cfg.m, cfg.hyper_width(), cfg.group, init, device),
             z_density: FactorizedDensity::new(cfg.n, device),
@@ -143,6 +143,7 @@ impl HyperpriorModel {
                 "h_a" => self.h_a = self.h_a.no_grad(),
                 "h_s" => self.h_s = self.h_s.no_grad(),
                 "z_density" => self.z_density = self.z_density.no_grad(),
+                "ladder" => self.ladder = self.ladder.map(|l| l.no_grad()),
                 _ => {}
             }
         }

@@ -143,15 +143,17 @@ fn transform_ceiling(model: &HyperpriorModel, batches: &[Tensor<4>]) -> Option<f
 fn init_from(path: &Path, cfg: &ModelConfig, device: &Device) -> anyhow::Result<HyperpriorModel> {
     let weights = WeightsFile::read(path)?;
     let base = &weights.config;
-    let (w0, w1) = (base.transform_width(), cfg.transform_width());
+    let widths = |c: &ModelConfig| (c.analysis_width(), c.synthesis_width());
+    let ((a0, s0), (a1, s1)) = (widths(base), widths(cfg));
     let grows = base.m < cfg.m;
     anyhow::ensure!(
         (base.n, base.group) == (cfg.n, cfg.group)
             && (base.m == cfg.m || grows)
-            && w0 <= w1
+            && a0 <= a1
+            && s0 <= s1
             && (base.rungs == cfg.rungs || base.rungs == 0),
-        "{} holds a model of n={} width={w0} m={} group={} rungs={}; the config asks for n={} width={w1} m={} group={} rungs={} \
-         (only m and width may grow)",
+        "{} holds a model of n={} width={s0} analysis_width={a0} m={} group={} rungs={}; the config asks for \
+         n={} width={s1} analysis_width={a1} m={} group={} rungs={} (only m and the widths may grow)",
         path.display(),
         base.n,
         base.m,
@@ -172,14 +174,23 @@ fn init_from(path: &Path, cfg: &ModelConfig, device: &Device) -> anyhow::Result<
         );
         let next = ModelConfig {
             width: base.width,
+            analysis_width: base.analysis_width,
             ..cfg.clone()
         };
         model = widen_latent(model, &now, &next, device)?;
         now = next;
     }
-    if w1 > w0 {
+    if (a1, s1) != (a0, s0) {
+        let side = |name: &str, from: usize, to: usize| {
+            (to > from).then(|| format!("{name} from {from} to {to}"))
+        };
+        let sides: Vec<String> = [side("g_a", a0, a1), side("g_s", s0, s1)]
+            .into_iter()
+            .flatten()
+            .collect();
         eprintln!(
-            "widening g_a and g_s from {w0} to {w1} hidden channels (the new ones start at zero)"
+            "widening {} hidden channels (the new ones start at zero)",
+            sides.join(" and ")
         );
         model = widen_transforms(model, &now, cfg, device)?;
     }
