@@ -46,7 +46,8 @@ def main():
 
     rd = json.load(open(args.neco_rd))
     folder, names = rd["dataset"], rd["images"]
-    m = re.search(r"n(\d+)m(\d+)", rd["model"])
+    # hp-n64m192-vr, or with wider transforms hp-n64w128m192-vr / hp-n64a128m192-vr
+    m = re.search(r"n(\d+)(?:[wa]\d+)?m(\d+)", rd["model"])
     n_ch, m_ch = (int(m.group(1)), int(m.group(2))) if m else (64, 96)
     neco = [p for c in rd["curves"] if c["name"] == "neco" for p in c["points"]][0]
 

@@ -36,8 +36,8 @@ pub struct TrainCmd {
     seed: u64,
     /// Start from the parameters of this weights file (same n and group) instead of
     /// random ones, e.g. to turn a fixed-rate model into a variable-rate one, or to
-    /// widen y to the config's larger m (the new channels start at zero); ignored
-    /// when the run resumes.
+    /// widen y to the config's larger m or the transforms to its larger `width` /
+    /// `analysis_width` (the new channels start at zero); ignored when the run resumes.
     #[arg(long)]
     init: Option<PathBuf>,
     /// Backend to train on.

@@ -9,9 +9,10 @@ pub struct ModelConfig {
     /// Model id stored in every stream, e.g. `hp-n64m96`.
     pub name: String,
     /// Channels of z and of h_a's hidden layers, and of the hidden layers of g_a / g_s
-    /// unless `width` says otherwise.
+    /// unless `width` (or, for g_a, `analysis_width`) says otherwise.
     pub n: usize,
-    /// Channels of the hidden layers of g_a / g_s; 0: n. A model whose transforms were
+    /// Channels of the hidden layers of g_s, and of g_a unless `analysis_width` says
+    /// otherwise; 0: n. A model whose transforms were
     /// widened (`crate::model::grow`) keeps its hyperprior at n, so z, h_a and the
     /// parameter path cost what they did.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -482,10 +483,12 @@ mod tests {
                 let cfg = ConfigFile::from_toml(&std::fs::read_to_string(&path).unwrap())
                     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 let m = &cfg.model;
-                let wide = |tag: &str| if m.name.contains(tag) { 128 } else { m.n };
-                let (analysis, synthesis) = match wide("a128") {
-                    128 => (128, m.n),
-                    _ => (wide("w128"), wide("w128")),
+                let (analysis, synthesis) = if m.name.contains("a128") {
+                    (128, m.n)
+                } else if m.name.contains("w128") {
+                    (128, 128)
+                } else {
+                    (m.n, m.n)
                 };
                 assert_eq!(m.analysis_width(), analysis, "{}", path.display());
                 assert_eq!(m.synthesis_width(), synthesis, "{}", path.display());

@@ -1,5 +1,6 @@
 //! Widening a trained model — its latent y (more channels M) or the hidden layers of
-//! its transforms g_a and g_s (more channels: `width`) — without changing what it codes.
+//! its transforms g_a and g_s (more channels: `width`, or `analysis_width` for g_a
+//! alone) — without changing what it codes.
 //!
 //! The top of a model's rate range saturates when y has too few channels: Ballé et
 //! al. 2018 and CompressAI give their high-rate models a larger M for that reason.
@@ -17,7 +18,8 @@
 //! The transforms widen the same way ([`widen_transforms`]): every new hidden channel
 //! starts as an exact zero (the rows that compute it are zero, and a zero passes GDN
 //! and inverse GDN as zero), while the weights that read it are random, so the
-//! distortion's gradient reaches the zero rows from the first step.
+//! distortion's gradient reaches the zero rows from the first step. Each side grows
+//! only when its own width does, so a wider encoder leaves g_s as it was.
 
 use std::ops::Range;
 
@@ -95,9 +97,12 @@ pub fn widen_latent(
         m1 > m0
             && old_cfg.n == n
             && (old_cfg.analysis_width(), old_cfg.synthesis_width()) == (wa, ws),
-        "a model grows to more latent channels with the same n and widths (n={} m={} → n={n} m={m1})",
+        "a model grows to more latent channels with the same n and widths (n={} m={} g_a {} g_s {} \
+         → n={n} m={m1} g_a {wa} g_s {ws})",
         old_cfg.n,
-        m0
+        m0,
+        old_cfg.analysis_width(),
+        old_cfg.synthesis_width()
     );
     anyhow::ensure!(
         old_cfg.group == 1 && cfg.group == 1 && !old_cfg.context && !cfg.context,
