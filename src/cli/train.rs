@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use burn::prelude::Device;
 use clap::Args;
 
 use crate::backend::BackendChoice;
@@ -40,7 +41,10 @@ pub struct TrainCmd {
     /// `analysis_width` (the new channels start at zero); ignored when the run resumes.
     #[arg(long)]
     init: Option<PathBuf>,
-    /// Backend to train on.
+    /// Backend to train on. On the CPU (`cpu`, or `auto` without a GPU) g_a and g_s
+    /// and their gradients run on neco's own kernels, the entropy model on Burn's
+    /// `flex` autodiff; `flex` runs everything on Burn (slower; the same gradients up
+    /// to float rounding).
     #[arg(long, value_enum, default_value_t)]
     backend: BackendChoice,
 }
@@ -59,6 +63,7 @@ impl TrainCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
         let valid_dir = valid_dir(&self.valid)?;
+        let device = self.backend.device()?;
         train(&TrainArgs {
             config_path: self.config.clone(),
             train_dir: resolve_dataset(&self.dataset)?,
@@ -68,7 +73,9 @@ impl TrainCmd {
             max_minutes: self.minutes,
             seed: self.seed,
             init: self.init.clone(),
-            device: self.backend.device()?,
+            // As the codec: on the CPU, the kernels unless `--backend flex`.
+            cpu_kernels: self.backend != BackendChoice::Flex && device == Device::flex(),
+            device,
         })
     }
 }

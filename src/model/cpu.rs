@@ -233,7 +233,7 @@ pub(super) struct Conv {
 }
 
 impl Conv {
-    fn new(conv: &Conv2d, post: Post) -> Conv {
+    pub(super) fn new(conv: &Conv2d, post: Post) -> Conv {
         let [cout, cin, k, kw] = conv.weight.val().dims();
         assert_eq!(k, kw, "square kernels only");
         let p = match conv.padding {
@@ -452,6 +452,19 @@ impl ConvUp {
             "only the 5×5 stride-2 up-sampling layer of the transforms is supported"
         );
         let src = tensor_to_vec(conv.weight.val());
+        let bias = bias_of(conv.bias.as_ref(), cout);
+        ConvUp::from_weights(&src, [cin, cout], bias, post)
+    }
+
+    /// A 5×5 stride-2 transposed convolution (padding 2, output padding 1) from
+    /// weights `src` laid out `[cin, cout, 5, 5]`.
+    pub(super) fn from_weights(
+        src: &[f32],
+        [cin, cout]: [usize; 2],
+        bias: Vec<f32>,
+        post: Post,
+    ) -> ConvUp {
+        assert_eq!(src.len(), cin * cout * 25);
         let phase = |py: usize, px: usize| {
             let mut w = Vec::new();
             for &(ky, _) in phase_taps(py) {
@@ -480,14 +493,14 @@ impl ConvUp {
             Default::default()
         };
         let winograd = (cout >= NARROW && cin % LANES == 0 && cout % LANES == 0)
-            .then(|| WinogradUp::new(&src, cin, cout));
+            .then(|| WinogradUp::new(src, cin, cout));
         ConvUp {
             cin,
             cout,
             phases,
             phases_t,
             winograd,
-            bias: bias_of(conv.bias.as_ref(), cout),
+            bias,
             post,
         }
     }

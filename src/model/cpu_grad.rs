@@ -1,21 +1,32 @@
-//! g_s and its gradient with respect to its input on neco's CPU kernels, for the
-//! encoder's latent refinement (`--refine`, src/codec/refine.rs).
+//! g_a and g_s with their gradients on neco's CPU kernels: the input gradient of g_s
+//! for the encoder's latent refinement (`--refine`, src/codec/refine.rs), and the
+//! parameters' gradients of both for training on the CPU (src/train/trainer.rs).
 //!
-//! Refinement descends a loss through g_s with the weights fixed, so it needs only
-//! ∂L/∂ŷ, never the weights' gradients; on Burn's autodiff (`flex`) g_s took most of
-//! a refinement step's ~0.35 s on a 768×512 image, ≈ 0.1 s here (docs/refine.md). The
-//! backward pass reuses the forward kernels:
+//! On Burn's autodiff (`flex`) the convolutions of g_a and g_s were ≈ 85 % of a
+//! training step and g_s most of a refinement step. The backward passes reuse the
+//! forward kernels:
 //!
 //! * the adjoint of a 5×5 stride-2 transposed convolution (padding 2) is the 5×5
 //!   stride-2 convolution (padding 2) with the same weights read as `[c_in][c_out]`
 //!   → `[out][in]`, unflipped: output `2i + k − 2` of the transposed convolution takes
 //!   input `i` times tap `k`, so the input's gradient sums the output's gradient at
 //!   `2i + k − 2` times tap `k`, which is a strided correlation — g_a's layer type;
-//! * inverse GDN (`out_i = x_i · n_i`, `n_i = β_i + Σ_j γ_ij |x_j|`, src/model/gdn.rs)
-//!   has `∂L/∂x_k = g_k n_k + sign(x_k) Σ_i g_i x_i γ_ik` for the output's gradient g:
-//!   one more channel-mixing product per layer, from the kept layer input x.
+//!   and the other way round, the adjoint of g_a's convolution is the transposed
+//!   convolution whose `[c_in][c_out]` weights are the convolution's `[out][in]`;
+//! * both layer types pair a low-resolution grid `i` with taps at `2i + k` of a
+//!   high-resolution one padded by 2 (a convolution's input and output, a transposed
+//!   convolution's output and input), so one function gives both weight gradients:
+//!   `Σ_i lo[i]ᵀ · hi[2i + k]`, one matrix product over the gathered taps;
+//! * (inverse) GDN (`n_i = β_i + Σ_j γ_ij |x_j|`, out `x_i / n_i` or `x_i · n_i`,
+//!   src/model/gdn.rs) has, for the output's gradient g and `u_i = −g_i x_i / n_i²`
+//!   (GDN) or `g_i x_i` (inverse), `∂L/∂x_k = g_k / n_k` or `g_k n_k` plus
+//!   `sign(x_k) Σ_i u_i γ_ik`, `∂L/∂β_i = Σ u_i` and `∂L/∂γ_ij = Σ u_i |x_j|` (times
+//!   the sign of the stored parameter, whose absolute value the layer uses).
 
-use burn::nn::conv::ConvTranspose2d;
+use burn::module::Param;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
 use rayon::prelude::*;
 
 use super::cpu::{
@@ -23,46 +34,84 @@ use super::cpu::{
 };
 use super::gdn::Gdn;
 use super::tensor_to_vec;
-use super::transforms::Synthesis;
+use super::transforms::{Analysis, Synthesis};
 
-/// Pixels per block of the inverse-GDN backward pass.
+/// Pixels per block of the GDN backward pass.
 const BLOCK_PIXELS: usize = 1024;
 
-/// An inverse GDN: its forward pass (β and `G[j][i] = |γ_ij|`) and `H[i][k] = |γ_ik|`
-/// for the backward pass's `(g ⊙ x)·H`.
+/// Pixels per partial product of a weight gradient (summed afterwards).
+const GRAD_PIXELS: usize = 2048;
+
+/// A (possibly inverse) GDN: its forward pass (β and `G[j][i] = |γ_ij|`), `H[i][k] =
+/// |γ_ik|` for the backward pass's `u·H`, and the signs of the stored β and γ.
 #[derive(Debug, Clone)]
-struct Igdn {
+struct GdnGrad {
     post: Post,
     h: Vec<f32>,
+    beta_sign: Vec<f32>,
+    gamma_sign: Vec<f32>,
+    inverse: bool,
 }
 
-impl Igdn {
-    fn new(layer: &Gdn) -> Igdn {
-        assert!(layer.inverse, "g_s's normalizations are inverse GDN");
-        let h = tensor_to_vec(layer.gamma.val())
-            .iter()
-            .map(|v| v.abs())
-            .collect();
-        Igdn {
+/// The gradients of a GDN's stored β (`[c]`) and γ (`[c, c]`, row i for output i).
+#[derive(Debug, Clone, Default)]
+struct GdnParamGrads {
+    beta: Vec<f32>,
+    gamma: Vec<f32>,
+}
+
+fn signum(v: f32) -> f32 {
+    if v > 0.0 {
+        1.0
+    } else if v < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
+impl GdnGrad {
+    fn new(layer: &Gdn) -> GdnGrad {
+        let gamma = tensor_to_vec(layer.gamma.val());
+        GdnGrad {
             post: Post::gdn(layer),
-            h,
+            h: gamma.iter().map(|v| v.abs()).collect(),
+            beta_sign: tensor_to_vec(layer.beta.val())
+                .into_iter()
+                .map(signum)
+                .collect(),
+            gamma_sign: gamma.into_iter().map(signum).collect(),
+            inverse: layer.inverse,
         }
     }
 
     /// The gradient with respect to the layer's input `x` (pixels × c, channels-last)
-    /// for the gradient `grad` of its output, in place of `grad`.
-    fn backward(&self, x: &[f32], grad: &mut [f32]) {
+    /// for the gradient `grad` of its output, in place of `grad`; with `params`, the
+    /// stored parameters' gradients are added to it.
+    fn backward(&self, x: &[f32], grad: &mut [f32], params: Option<&mut GdnParamGrads>) {
         let Post::Gdn { beta, g: gm, .. } = &self.post else {
-            unreachable!("Igdn::new makes a GDN")
+            unreachable!("GdnGrad::new makes a GDN")
         };
         let c = beta.len();
         assert_eq!(x.len(), grad.len());
-        grad.par_chunks_mut(BLOCK_PIXELS * c)
+        let want = params.is_some();
+        let partial: Vec<(Vec<f32>, Vec<f32>)> = grad
+            .par_chunks_mut(BLOCK_PIXELS * c)
             .zip(x.par_chunks(BLOCK_PIXELS * c))
-            .for_each(|(g, x)| {
+            .map(|(g, x)| {
                 let pixels = x.len() / c;
-                let norm = abs_times(x, gm, c);
-                let t: Vec<f32> = g.iter().zip(x).map(|(g, x)| g * x).collect();
+                let mut norm = abs_times(x, gm, c);
+                norm.chunks_exact_mut(c)
+                    .for_each(|n| n.iter_mut().zip(beta).for_each(|(n, b)| *n += b));
+                let t: Vec<f32> = if self.inverse {
+                    g.iter().zip(x).map(|(g, x)| g * x).collect()
+                } else {
+                    g.iter()
+                        .zip(x)
+                        .zip(&norm)
+                        .map(|((g, x), n)| -g * x / (n * n))
+                        .collect()
+                };
                 let mut u = vec![0f32; x.len()];
                 matmul(
                     Dst::rows(&mut u, c),
@@ -71,6 +120,15 @@ impl Igdn {
                     (pixels, c, c),
                     false,
                 );
+                let part = if want {
+                    let abs: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+                    let mut beta = vec![0f32; c];
+                    t.chunks_exact(c)
+                        .for_each(|r| beta.iter_mut().zip(r).for_each(|(b, v)| *b += v));
+                    (beta, at_b(&t, &abs, (c, c)))
+                } else {
+                    Default::default()
+                };
                 for (((g, x), n), u) in g
                     .chunks_exact_mut(c)
                     .zip(x.chunks_exact(c))
@@ -78,42 +136,252 @@ impl Igdn {
                     .zip(u.chunks_exact(c))
                 {
                     for k in 0..c {
-                        let sign = if x[k] > 0.0 {
-                            1.0
-                        } else if x[k] < 0.0 {
-                            -1.0
+                        let direct = if self.inverse {
+                            g[k] * n[k]
                         } else {
-                            0.0
+                            g[k] / n[k]
                         };
-                        g[k] = g[k] * (n[k] + beta[k]) + sign * u[k];
+                        g[k] = direct + signum(x[k]) * u[k];
                     }
                 }
-            });
+                part
+            })
+            .collect();
+        if let Some(params) = params {
+            let (mut beta, mut gamma) = (vec![0f32; c], vec![0f32; c * c]);
+            for (b, g) in &partial {
+                add_to(&mut beta, b);
+                add_to(&mut gamma, g);
+            }
+            mul_by(&mut beta, &self.beta_sign);
+            mul_by(&mut gamma, &self.gamma_sign);
+            params.add(&GdnParamGrads { beta, gamma });
+        }
+    }
+}
+
+impl GdnParamGrads {
+    fn add(&mut self, other: &GdnParamGrads) {
+        add_or_set(&mut self.beta, &other.beta);
+        add_or_set(&mut self.gamma, &other.gamma);
+    }
+}
+
+fn add_to(acc: &mut [f32], v: &[f32]) {
+    acc.iter_mut().zip(v).for_each(|(a, b)| *a += b);
+}
+
+fn mul_by(acc: &mut [f32], v: &[f32]) {
+    acc.iter_mut().zip(v).for_each(|(a, b)| *a *= b);
+}
+
+/// `acc += v`, or `acc = v` while `acc` is empty.
+fn add_or_set(acc: &mut Vec<f32>, v: &[f32]) {
+    if acc.is_empty() {
+        acc.extend_from_slice(v);
+    } else {
+        add_to(acc, v);
+    }
+}
+
+/// `aᵀ·b` (`m × n`, row-major) for row-major `a` (`p × m`) and `b` (`p × n`), the sum
+/// over the `p` rows in parallel chunks.
+fn at_b(a: &[f32], b: &[f32], (m, n): (usize, usize)) -> Vec<f32> {
+    let p = a.len() / m.max(1);
+    assert_eq!(a.len(), p * m);
+    assert_eq!(b.len(), p * n);
+    let partial = |a: &[f32], b: &[f32]| {
+        let rows = a.len() / m;
+        let mut out = vec![0f32; m * n];
+        if rows == 0 || n == 0 {
+            return out;
+        }
+        // SAFETY: gemm reads a[r·m + i] for i < m, r < rows (lhs element (i, r): column
+        // stride m, row stride 1) and b[r·n + j] for j < n (rhs (r, j)), all inside the
+        // slices by the asserts above; it writes out[i·n + j], inside `out`, which
+        // aliases neither.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                rows,
+                out.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                a.as_ptr(),
+                m as isize,
+                1,
+                b.as_ptr(),
+                1,
+                n as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        out
+    };
+    a.par_chunks(GRAD_PIXELS * m)
+        .zip(b.par_chunks(GRAD_PIXELS * n))
+        .map(|(a, b)| partial(a, b))
+        .reduce(
+            || vec![0f32; m * n],
+            |mut x, y| {
+                add_to(&mut x, &y);
+                x
+            },
+        )
+}
+
+/// `Σ_i lo[i]ᵀ · hi[2i + k]` over an `h × w` grid for the 25 taps `k` of a 5×5
+/// kernel, laid out `[a][b][5][5]`: `lo` is `h × w × a`, `hi` is `(2h + 4) × (2w + 4)
+/// × b` (a high-resolution grid padded by 2). The weight gradient of a stride-2
+/// convolution (`lo` its output's gradient, `hi` its padded input: `[out][in]`) and
+/// of a transposed one (`lo` its input, `hi` its output's gradient padded by 2:
+/// `[in][out]`).
+fn strided_weight_grad(
+    lo: &[f32],
+    a: usize,
+    hi: &[f32],
+    b: usize,
+    (h, w): (usize, usize),
+) -> Vec<f32> {
+    let pw = 2 * w + 4;
+    assert_eq!(lo.len(), h * w * a);
+    assert_eq!(hi.len(), (2 * h + 4) * pw * b);
+    let taps = 25 * b;
+    let mut cols = zeroed(h * w * taps);
+    cols.par_chunks_mut(w * taps)
+        .enumerate()
+        .for_each(|(iy, row)| {
+            for (ix, px) in row.chunks_exact_mut(taps).enumerate() {
+                for (ky, dst) in px.chunks_exact_mut(5 * b).enumerate() {
+                    let at = ((2 * iy + ky) * pw + 2 * ix) * b;
+                    dst.copy_from_slice(&hi[at..at + 5 * b]);
+                }
+            }
+        });
+    let by_tap = at_b(lo, &cols, (a, taps));
+    let mut out = vec![0f32; a * b * 25];
+    for i in 0..a {
+        for k in 0..25 {
+            for j in 0..b {
+                out[(i * b + j) * 25 + k] = by_tap[i * taps + k * b + j];
+            }
+        }
+    }
+    out
+}
+
+/// Per-channel sums of `x` (`pixels × c`).
+fn channel_sums(x: &[f32], c: usize) -> Vec<f32> {
+    x.par_chunks(GRAD_PIXELS * c)
+        .map(|block| {
+            let mut s = vec![0f32; c];
+            block.chunks_exact(c).for_each(|px| add_to(&mut s, px));
+            s
+        })
+        .reduce(
+            || vec![0f32; c],
+            |mut x, y| {
+                add_to(&mut x, &y);
+                x
+            },
+        )
+}
+
+/// The gradients of a transform's stored parameters, in Burn's layouts, layer by
+/// layer: its four (transposed) convolutions' weights and biases and its three
+/// (inverse) GDN's β and γ. Empty until a backward pass adds to it.
+#[derive(Debug, Clone, Default)]
+pub struct ParamGrads {
+    weights: [Vec<f32>; 4],
+    biases: [Vec<f32>; 4],
+    gdn: [GdnParamGrads; 3],
+}
+
+impl ParamGrads {
+    fn add_layer(&mut self, i: usize, weight: &[f32], bias: &[f32]) {
+        add_or_set(&mut self.weights[i], weight);
+        add_or_set(&mut self.biases[i], bias);
+    }
+
+    /// Hand the gradients, times `scale`, to Burn's optimizer: registered in `out`
+    /// under the ids of the parameters of `convs` (weights and biases, in layer
+    /// order) and `gdns`, as tensors on `device` (the autodiff device's inner one).
+    /// Frozen parameters (no gradient required) are left out.
+    fn register(
+        &self,
+        convs: [(&Param<Tensor<4>>, Option<&Param<Tensor<1>>>); 4],
+        gdns: [&Gdn; 3],
+        scale: f32,
+        out: &mut GradientsParams,
+        device: &Device,
+    ) {
+        fn put<const D: usize>(
+            param: &Param<Tensor<D>>,
+            grad: &[f32],
+            scale: f32,
+            out: &mut GradientsParams,
+            device: &Device,
+        ) {
+            if !param.is_require_grad() || grad.is_empty() {
+                return;
+            }
+            let dims = param.val().dims();
+            let values: Vec<f32> = grad.iter().map(|v| v * scale).collect();
+            out.register(
+                param.id,
+                Tensor::<D>::from_data(TensorData::new(values, dims), device),
+            );
+        }
+        for (i, (weight, bias)) in convs.into_iter().enumerate() {
+            put(weight, &self.weights[i], scale, out, device);
+            if let Some(bias) = bias {
+                put(bias, &self.biases[i], scale, out, device);
+            }
+        }
+        for (gdn, grads) in gdns.into_iter().zip(&self.gdn) {
+            put(&gdn.beta, &grads.beta, scale, out, device);
+            put(&gdn.gamma, &grads.gamma, scale, out, device);
+        }
     }
 }
 
 /// The adjoint of a 5×5 stride-2 transposed convolution: see the module doc.
-fn adjoint(up: &ConvTranspose2d) -> Conv {
+fn adjoint_of_up(up: &ConvTranspose2d) -> Conv {
     let [cin, cout, k, _] = up.weight.val().dims();
     let src = tensor_to_vec(up.weight.val());
     Conv::from_weights(&src, [cin, cout, k], (2, 2), vec![0.0; cin], Post::None)
 }
 
-/// g_s's forward pass and its input gradient on the CPU kernels.
+/// The adjoint of a 5×5 stride-2 convolution with padding 2: see the module doc.
+fn adjoint_of_down(down: &Conv2d) -> ConvUp {
+    let [cout, cin, _, _] = down.weight.val().dims();
+    let src = tensor_to_vec(down.weight.val());
+    ConvUp::from_weights(&src, [cout, cin], vec![0.0; cin], Post::None)
+}
+
+/// g_s's forward pass and its gradients on the CPU kernels.
 #[derive(Debug, Clone)]
 pub struct CpuSynthesisGrad {
     /// The four up-sampling layers, without their inverse GDN (applied apart, so that
     /// its input can be kept).
     ups: Vec<ConvUp>,
     /// The inverse GDN after each of the first three.
-    igdn: Vec<Igdn>,
+    igdn: Vec<GdnGrad>,
     /// The adjoint of each up-sampling layer.
     downs: Vec<Conv>,
 }
 
-/// What the backward pass needs from the forward one: each inverse GDN's input,
-/// channels-last with a border of one zero pixel.
+/// What the backward pass needs from the forward one: each layer's input and each
+/// inverse GDN's input, channels-last with a border of one zero pixel.
 pub struct Tape {
+    inputs: Vec<Vec<f32>>,
     igdn_inputs: Vec<Vec<f32>>,
     /// The latent's size.
     size: (usize, usize),
@@ -125,8 +393,10 @@ impl CpuSynthesisGrad {
         let deconvs = [&g_s.deconv1, &g_s.deconv2, &g_s.deconv3, &g_s.deconv4];
         CpuSynthesisGrad {
             ups: deconvs.iter().map(|d| ConvUp::new(d, Post::None)).collect(),
-            igdn: [&g_s.igdn1, &g_s.igdn2, &g_s.igdn3].map(Igdn::new).to_vec(),
-            downs: deconvs.iter().map(|d| adjoint(d)).collect(),
+            igdn: [&g_s.igdn1, &g_s.igdn2, &g_s.igdn3]
+                .map(GdnGrad::new)
+                .to_vec(),
+            downs: deconvs.iter().map(|d| adjoint_of_up(d)).collect(),
         }
     }
 
@@ -137,10 +407,12 @@ impl CpuSynthesisGrad {
         assert_eq!(y.len(), cin * h * w);
         let mut x = pad(&to_channels_last(y, cin, h * w), (h, w, cin), 1);
         let (mut lh, mut lw) = (h, w);
+        let mut inputs = Vec::with_capacity(self.ups.len());
         let mut igdn_inputs = Vec::with_capacity(self.igdn.len());
         for (i, layer) in self.ups.iter().enumerate() {
             let out_pad = usize::from(i + 1 < self.ups.len());
-            x = layer.forward(&x, lh, lw, out_pad);
+            let out = layer.forward(&x, lh, lw, out_pad);
+            inputs.push(std::mem::replace(&mut x, out));
             (lh, lw) = (2 * lh, 2 * lw);
             if let Some(igdn) = self.igdn.get(i) {
                 igdn_inputs.push(x.clone());
@@ -151,6 +423,7 @@ impl CpuSynthesisGrad {
             }
         }
         let tape = Tape {
+            inputs,
             igdn_inputs,
             size: (h, w),
         };
@@ -160,30 +433,173 @@ impl CpuSynthesisGrad {
     /// ∂L/∂ŷ (planar `[M, h, w]`) for ∂L/∂x̂ `dx` (planar `[3, 16h, 16w]`), at the ŷ the
     /// tape was made for.
     pub fn backward(&self, tape: &Tape, dx: &[f32]) -> Vec<f32> {
+        self.backward_with(tape, dx, None)
+    }
+
+    /// [`backward`](Self::backward), adding the gradients of g_s's parameters to
+    /// `params`.
+    pub fn backward_params(&self, tape: &Tape, dx: &[f32], params: &mut ParamGrads) -> Vec<f32> {
+        self.backward_with(tape, dx, Some(params))
+    }
+
+    fn backward_with(
+        &self,
+        tape: &Tape,
+        dx: &[f32],
+        mut params: Option<&mut ParamGrads>,
+    ) -> Vec<f32> {
         let (h, w) = tape.size;
         let (mut lh, mut lw) = (16 * h, 16 * w);
         assert_eq!(dx.len(), 3 * lh * lw);
         let mut grad = to_channels_last(dx, 3, lh * lw);
         for (i, down) in self.downs.iter().enumerate().rev() {
             let padded = pad(&grad, (lh, lw, down.cin), 2);
+            if let Some(params) = params.as_deref_mut() {
+                let cin = down.cout;
+                let input = interior(&tape.inputs[i], (lh / 2, lw / 2, cin), 1);
+                let weight = strided_weight_grad(&input, cin, &padded, down.cin, (lh / 2, lw / 2));
+                params.add_layer(i, &weight, &channel_sums(&grad, down.cin));
+            }
             (grad, lh, lw) = down.forward(&padded, lh, lw, 0);
             if i > 0 {
-                let x = interior(&tape.igdn_inputs[i - 1], (lh, lw, down.cout));
-                self.igdn[i - 1].backward(&x, &mut grad);
+                let x = interior(&tape.igdn_inputs[i - 1], (lh, lw, down.cout), 1);
+                let gdn_params = params.as_deref_mut().map(|p| &mut p.gdn[i - 1]);
+                self.igdn[i - 1].backward(&x, &mut grad, gdn_params);
             }
         }
         to_planar(&grad, self.downs[0].cout)
     }
+
+    /// Register `params` (from [`backward_params`](Self::backward_params)) times `scale`
+    /// for `g_s`'s parameters in `out`, on `device`.
+    pub fn register(
+        g_s: &Synthesis,
+        params: &ParamGrads,
+        scale: f32,
+        out: &mut GradientsParams,
+        device: &Device,
+    ) {
+        let convs = [&g_s.deconv1, &g_s.deconv2, &g_s.deconv3, &g_s.deconv4]
+            .map(|d| (&d.weight, d.bias.as_ref()));
+        params.register(
+            convs,
+            [&g_s.igdn1, &g_s.igdn2, &g_s.igdn3],
+            scale,
+            out,
+            device,
+        );
+    }
 }
 
-/// The `h × w × c` interior of a buffer with a border of one pixel.
-fn interior(x: &[f32], (h, w, c): (usize, usize, usize)) -> Vec<f32> {
-    let row = (w + 2) * c;
-    assert_eq!(x.len(), (h + 2) * row);
+/// g_a's forward pass and its parameters' gradients on the CPU kernels, for training.
+#[derive(Debug, Clone)]
+pub struct CpuAnalysisGrad {
+    /// The four convolutions, without their GDN.
+    convs: Vec<Conv>,
+    /// The GDN after each of the first three.
+    gdn: Vec<GdnGrad>,
+    /// The adjoints of the last three convolutions (the image needs no gradient).
+    ups: Vec<ConvUp>,
+}
+
+/// What [`CpuAnalysisGrad::backward`] needs from the forward pass: each convolution's
+/// input padded by 2 and each GDN's input, channels-last.
+pub struct AnalysisTape {
+    inputs: Vec<Vec<f32>>,
+    gdn_inputs: Vec<Vec<f32>>,
+    /// The latent's size.
+    size: (usize, usize),
+}
+
+impl CpuAnalysisGrad {
+    /// The kernels for the parameters of `g_a`.
+    pub fn new(g_a: &Analysis) -> Self {
+        let convs = [&g_a.conv1, &g_a.conv2, &g_a.conv3, &g_a.conv4];
+        CpuAnalysisGrad {
+            convs: convs.iter().map(|c| Conv::new(c, Post::None)).collect(),
+            gdn: [&g_a.gdn1, &g_a.gdn2, &g_a.gdn3].map(GdnGrad::new).to_vec(),
+            ups: convs[1..].iter().map(|c| adjoint_of_down(c)).collect(),
+        }
+    }
+
+    /// y = g_a(x) for a planar `[3, H, W]` image (sides multiples of 16): planar `[M,
+    /// H/16, W/16]`, and the tape for [`backward`](Self::backward).
+    pub fn forward(&self, x: &[f32], h: usize, w: usize) -> (Vec<f32>, AnalysisTape) {
+        assert_eq!(x.len(), 3 * h * w);
+        let mut x = pad(&to_channels_last(x, 3, h * w), (h, w, 3), 2);
+        let (mut lh, mut lw) = (h, w);
+        let mut inputs = Vec::with_capacity(4);
+        let mut gdn_inputs = Vec::with_capacity(3);
+        for (i, conv) in self.convs.iter().enumerate() {
+            let out_pad = if i + 1 < self.convs.len() { 2 } else { 0 };
+            let (out, oh, ow) = conv.forward(&x, lh, lw, out_pad);
+            inputs.push(std::mem::replace(&mut x, out));
+            (lh, lw) = (oh, ow);
+            if let Some(gdn) = self.gdn.get(i) {
+                let c = conv.cout;
+                gdn_inputs.push(interior(&x, (lh, lw, c), 2));
+                // The zero border stays zero (0 / β = 0).
+                x.par_chunks_mut(BLOCK_PIXELS * c)
+                    .for_each(|block| gdn.post.apply(block, c));
+            }
+        }
+        let m = self.convs[3].cout;
+        let tape = AnalysisTape {
+            inputs,
+            gdn_inputs,
+            size: (lh, lw),
+        };
+        (to_planar(&x, m), tape)
+    }
+
+    /// Add the gradients of g_a's parameters for ∂L/∂y `dy` (planar `[M, h, w]`) to
+    /// `params`, at the image the tape was made for.
+    pub fn backward(&self, tape: &AnalysisTape, dy: &[f32], params: &mut ParamGrads) {
+        let (mut h, mut w) = tape.size;
+        let m = self.convs[3].cout;
+        assert_eq!(dy.len(), m * h * w);
+        let mut grad = to_channels_last(dy, m, h * w);
+        for i in (0..self.convs.len()).rev() {
+            let (cin, cout) = (self.convs[i].cin, self.convs[i].cout);
+            let weight = strided_weight_grad(&grad, cout, &tape.inputs[i], cin, (h, w));
+            params.add_layer(i, &weight, &channel_sums(&grad, cout));
+            if i == 0 {
+                break;
+            }
+            let padded = pad(&grad, (h, w, cout), 1);
+            grad = self.ups[i - 1].forward(&padded, h, w, 0);
+            (h, w) = (2 * h, 2 * w);
+            self.gdn[i - 1].backward(
+                &tape.gdn_inputs[i - 1],
+                &mut grad,
+                Some(&mut params.gdn[i - 1]),
+            );
+        }
+    }
+
+    /// Register `params` (from [`backward`](Self::backward)) times `scale` for `g_a`'s
+    /// parameters in `out`, on `device`.
+    pub fn register(
+        g_a: &Analysis,
+        params: &ParamGrads,
+        scale: f32,
+        out: &mut GradientsParams,
+        device: &Device,
+    ) {
+        let convs =
+            [&g_a.conv1, &g_a.conv2, &g_a.conv3, &g_a.conv4].map(|c| (&c.weight, c.bias.as_ref()));
+        params.register(convs, [&g_a.gdn1, &g_a.gdn2, &g_a.gdn3], scale, out, device);
+    }
+}
+
+/// The `h × w × c` interior of a buffer with a border of `p` pixels.
+fn interior(x: &[f32], (h, w, c): (usize, usize, usize), p: usize) -> Vec<f32> {
+    let row = (w + 2 * p) * c;
+    assert_eq!(x.len(), (h + 2 * p) * row);
     let mut out = zeroed(h * w * c);
     out.par_chunks_mut(w * c)
-        .zip(x[row..].par_chunks(row))
-        .for_each(|(dst, src)| dst.copy_from_slice(&src[c..c + w * c]));
+        .zip(x[p * row..].par_chunks(row))
+        .for_each(|(dst, src)| dst.copy_from_slice(&src[p * c..(p + w) * c]));
     out
 }
 
@@ -192,8 +608,7 @@ mod tests {
     use super::*;
     use crate::model::cpu::tests::{random, rel_err};
     use crate::model::cpu::CpuSynthesis;
-    use crate::model::transforms::Init;
-    use burn::prelude::*;
+    use crate::model::transforms::{Analysis, Init};
 
     #[test]
     fn forward_and_gradient_match_burns_autodiff() {
@@ -203,32 +618,46 @@ mod tests {
         check_gradient(64, 32, &[(2, 3), (4, 4)]);
     }
 
-    fn check_gradient(n: usize, m: usize, sizes: &[(usize, usize)]) {
-        let device = Device::flex().autodiff();
-        // Trained-like inverse GDN: γ well off the diagonal too, so the channel mixing
-        // of its gradient is exercised.
-        let mut g_s = Synthesis::new(n, m, Init::Random, &device);
-        for (i, gdn) in [&mut g_s.igdn1, &mut g_s.igdn2, &mut g_s.igdn3]
-            .into_iter()
-            .enumerate()
-        {
+    /// Random, trained-like (inverse) GDN parameters: γ well off the diagonal too, so
+    /// the channel mixing of the gradients is exercised, and some stored values
+    /// negative (the layer uses their absolute values).
+    fn randomise(gdns: [&mut Gdn; 3], n: usize, device: &Device) {
+        for (i, gdn) in gdns.into_iter().enumerate() {
             let gamma: Vec<f32> = random(n * n, 100 + i as u64)
                 .iter()
                 .map(|v| 3.2 / n as f32 * v)
                 .collect();
             let beta: Vec<f32> = random(n, 200 + i as u64)
                 .iter()
-                .map(|v| 1.0 + 0.5 * v)
+                .map(|v| if i == 1 { -1.0 } else { 1.0 } + 0.5 * v)
                 .collect();
             gdn.gamma = burn::module::Param::from_tensor(Tensor::from_data(
                 TensorData::new(gamma, [n, n, 1, 1]),
-                &device,
+                device,
             ));
             gdn.beta = burn::module::Param::from_tensor(Tensor::from_data(
                 TensorData::new(beta, [n]),
-                &device,
+                device,
             ));
         }
+    }
+
+    /// Burn's gradient of `param` next to ours, relative error below `tol`.
+    fn same_grad<const D: usize>(
+        param: &burn::module::Param<Tensor<D>>,
+        grads: &burn::tensor::Gradients,
+        ours: &[f32],
+        what: &str,
+    ) {
+        let theirs = tensor_to_vec(param.val().grad(grads).expect("a gradient"));
+        let err = rel_err(ours, &theirs);
+        assert!(err < 1e-3, "{what}: gradient off by {err}");
+    }
+
+    fn check_gradient(n: usize, m: usize, sizes: &[(usize, usize)]) {
+        let device = Device::flex().autodiff();
+        let mut g_s = Synthesis::new(n, m, Init::Random, &device);
+        randomise([&mut g_s.igdn1, &mut g_s.igdn2, &mut g_s.igdn3], n, &device);
         let ours = CpuSynthesisGrad::new(&g_s);
         for &(h, w) in sizes {
             let y = random(m * h * w, 7 + h as u64);
@@ -239,6 +668,9 @@ mod tests {
             assert!(rel_err(&x_hat, &plain) < 1e-6, "n{n} {h}x{w}: forward");
             let dx: Vec<f32> = x_hat.iter().zip(&target).map(|(a, b)| a - b).collect();
             let dy = ours.backward(&tape, &dx);
+            let mut params = ParamGrads::default();
+            let dy_too = ours.backward_params(&tape, &dx, &mut params);
+            assert_eq!(dy, dy_too, "the parameters' gradients change nothing else");
 
             let yt = Tensor::<4>::from_data(TensorData::new(y.clone(), [1, m, h, w]), &device)
                 .require_grad();
@@ -257,6 +689,89 @@ mod tests {
                 "n{n} {h}x{w}: gradient off by {}",
                 rel_err(&dy, &theirs)
             );
+            let deconvs = [&g_s.deconv1, &g_s.deconv2, &g_s.deconv3, &g_s.deconv4];
+            for (i, d) in deconvs.iter().enumerate() {
+                same_grad(
+                    &d.weight,
+                    &grads,
+                    &params.weights[i],
+                    &format!("n{n} {h}x{w} deconv{i}"),
+                );
+                let bias = d.bias.as_ref().unwrap();
+                same_grad(
+                    bias,
+                    &grads,
+                    &params.biases[i],
+                    &format!("n{n} {h}x{w} deconv{i} bias"),
+                );
+            }
+            for (i, g) in [&g_s.igdn1, &g_s.igdn2, &g_s.igdn3].iter().enumerate() {
+                same_grad(
+                    &g.beta,
+                    &grads,
+                    &params.gdn[i].beta,
+                    &format!("n{n} igdn{i} beta"),
+                );
+                same_grad(
+                    &g.gamma,
+                    &grads,
+                    &params.gdn[i].gamma,
+                    &format!("n{n} igdn{i} gamma"),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn analysis_gradients_match_burns_autodiff() {
+        // Narrow (plain kernels) and wide (Winograd) layers, two image sizes.
+        for (n, m, h, w) in [(16, 24, 48, 80), (64, 32, 32, 64)] {
+            let device = Device::flex().autodiff();
+            let mut g_a = Analysis::new(n, m, Init::Random, &device);
+            randomise([&mut g_a.gdn1, &mut g_a.gdn2, &mut g_a.gdn3], n, &device);
+            let ours = CpuAnalysisGrad::new(&g_a);
+            let x: Vec<f32> = random(3 * h * w, 5).iter().map(|v| 0.5 + 0.5 * v).collect();
+            let r = random(m * h * w / 256, 9);
+            // L = Σ y ⊙ r: ∂L/∂y = r.
+            let (y, tape) = ours.forward(&x, h, w);
+            let plain = crate::model::cpu::CpuConvChain::analysis(&g_a).forward(&x, h, w);
+            assert!(rel_err(&y, &plain) < 1e-6, "n{n}: forward");
+            let mut params = ParamGrads::default();
+            ours.backward(&tape, &r, &mut params);
+
+            let xt = Tensor::<4>::from_data(TensorData::new(x, [1, 3, h, w]), &device);
+            let rt = Tensor::<4>::from_data(TensorData::new(r, [1, m, h / 16, w / 16]), &device);
+            let grads = (g_a.forward(xt) * rt).sum().backward();
+            let convs = [&g_a.conv1, &g_a.conv2, &g_a.conv3, &g_a.conv4];
+            for (i, c) in convs.iter().enumerate() {
+                same_grad(
+                    &c.weight,
+                    &grads,
+                    &params.weights[i],
+                    &format!("n{n} conv{i}"),
+                );
+                let bias = c.bias.as_ref().unwrap();
+                same_grad(
+                    bias,
+                    &grads,
+                    &params.biases[i],
+                    &format!("n{n} conv{i} bias"),
+                );
+            }
+            for (i, g) in [&g_a.gdn1, &g_a.gdn2, &g_a.gdn3].iter().enumerate() {
+                same_grad(
+                    &g.beta,
+                    &grads,
+                    &params.gdn[i].beta,
+                    &format!("n{n} gdn{i} beta"),
+                );
+                same_grad(
+                    &g.gamma,
+                    &grads,
+                    &params.gdn[i].gamma,
+                    &format!("n{n} gdn{i} gamma"),
+                );
+            }
         }
     }
 }

@@ -171,19 +171,46 @@ impl HyperpriorModel {
         rung: usize,
         rate_weights: Option<Tensor<4>>,
     ) -> TrainOutput {
-        let y = self.g_a.forward(x);
-        let step = self.ladder.as_ref().map(|l| l.step(rung));
-        let z = self.h_a.forward(y.clone());
-        let (bits_y, bits_z, mut y_hat) =
-            self.entropy_pass_weighted(y, z, RateNoise::Random, step, rate_weights);
-        if let Some(ladder) = &self.ladder {
-            y_hat = y_hat * ladder.recon(rung);
-        }
+        self.forward_train_with(x, rung, rate_weights, RateNoise::Random)
+    }
+
+    /// [`forward_train_weighted`](Self::forward_train_weighted) with `noise` standing
+    /// in for rounding in the rates.
+    pub fn forward_train_with(
+        &self,
+        x: Tensor<4>,
+        rung: usize,
+        rate_weights: Option<Tensor<4>>,
+        noise: RateNoise,
+    ) -> TrainOutput {
+        let (bits_y, bits_z, y_hat) =
+            self.entropy_train(self.g_a.forward(x), rung, rate_weights, noise);
         TrainOutput {
             x_hat: self.g_s.forward(y_hat),
             bits_y,
             bits_z,
         }
+    }
+
+    /// The part of a training pass between g_a and g_s, for `y = g_a(x)`: bits of y
+    /// (weighted per channel by `rate_weights`) and of z, and g_s's input (ŷ,
+    /// straight-through, times the rung's reconstruction scales). Training on the CPU
+    /// kernels runs g_a and g_s apart (src/model/cpu_grad.rs) and this on Burn.
+    pub fn entropy_train(
+        &self,
+        y: Tensor<4>,
+        rung: usize,
+        rate_weights: Option<Tensor<4>>,
+        noise: RateNoise,
+    ) -> (Tensor<1>, Tensor<1>, Tensor<4>) {
+        let step = self.ladder.as_ref().map(|l| l.step(rung));
+        let z = self.h_a.forward(y.clone());
+        let (bits_y, bits_z, mut y_hat) =
+            self.entropy_pass_weighted(y, z, noise, step, rate_weights);
+        if let Some(ladder) = &self.ladder {
+            y_hat = y_hat * ladder.recon(rung);
+        }
+        (bits_y, bits_z, y_hat)
     }
 
     /// The entropy model alone on latents `y` (`[B, M, h, w]`, h and w multiples of

@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod coded;
 pub mod data;
 pub mod entropy;
+pub mod step;
 pub mod stop;
 pub mod temporal;
 pub mod trainer;

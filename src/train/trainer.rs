@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::AdamConfig;
 use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use super::checkpoint::{self, Progress};
 use super::coded::CodedValidation;
 use super::data::{centre_batches, load_images, random_batch, RgbImage};
+use super::step::{burn_gradients, kernel_gradients, rd_of, Batch, Rd};
 use super::stop::StopOnSignal;
 use crate::model::grow::{widen_latent, widen_transforms};
 use crate::model::hyperprior::RateNoise;
@@ -43,40 +44,13 @@ pub struct TrainArgs {
     pub init: Option<PathBuf>,
     /// Device to train on (an autodiff device is derived from it).
     pub device: Device,
+    /// Run g_a and g_s on neco's CPU kernels (the CPU device only; see
+    /// [`super::step`]) rather than on Burn's autodiff.
+    pub cpu_kernels: bool,
 }
 
 /// Side of the validation centre crops.
 const VALID_SIDE: usize = 256;
-
-/// Rate, distortion and loss of one pass, averaged per pixel.
-struct Rd {
-    bpp: f64,
-    mse: f64,
-    loss: f64,
-}
-
-/// The loss of `x` at ladder rung `rung` and its parts; the bits of y weighted per
-/// channel by `rate_weights` (`[1, M, 1, 1]`) when given.
-fn rd_of(
-    model: &HyperpriorModel,
-    x: Tensor<4>,
-    rung: usize,
-    lambda: f64,
-    rate_weights: Option<Tensor<4>>,
-) -> (Tensor<1>, Rd) {
-    let [b, _, h, w] = x.dims();
-    let pixels = (b * h * w) as f64;
-    let out = model.forward_train_weighted(x.clone(), rung, rate_weights);
-    let bpp = (out.bits_y + out.bits_z).div_scalar(pixels);
-    let mse = (out.x_hat - x).powi_scalar(2).mean().reshape([1]);
-    let loss = bpp.clone() + mse.clone().mul_scalar(lambda * 255.0 * 255.0);
-    let rd = Rd {
-        bpp: bpp.into_scalar::<f32>() as f64,
-        mse: mse.into_scalar::<f32>() as f64,
-        loss: loss.clone().into_scalar::<f32>() as f64,
-    };
-    (loss, rd)
-}
 
 fn psnr(mse: f64) -> f64 {
     10.0 * (1.0 / mse.max(1e-12)).log10()
@@ -101,7 +75,15 @@ fn validate(model: &HyperpriorModel, batches: &[Tensor<4>], rung: usize, lambda:
     let (mut bpp, mut mse, mut loss, mut n) = (0.0, 0.0, 0.0, 0.0);
     for x in batches {
         let b = x.dims()[0] as f64;
-        let (_, rd) = rd_of(model, x.clone(), rung, lambda, None);
+        let batch = Batch {
+            x: x.clone(),
+            rung,
+            lambda,
+            weight: 1.0,
+            rate_weights: None,
+            noise: RateNoise::Random,
+        };
+        let (_, rd) = rd_of(model, &batch);
         bpp += rd.bpp * b;
         mse += rd.mse * b;
         loss += rd.loss * b;
@@ -292,9 +274,19 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
                     .collect();
                 Tensor::<4>::from_data(TensorData::new(values, [1, m, 1, 1]), &device)
             });
-        let (loss, rd) = rd_of(&model, x, rung, tc.lambda_of(rung), rate_weights);
-        let loss = loss.mul_scalar(tc.weight_of(rung));
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let batch = Batch {
+            x,
+            rung,
+            lambda: tc.lambda_of(rung),
+            weight: tc.weight_of(rung),
+            rate_weights,
+            noise: RateNoise::Random,
+        };
+        let (grads, rd) = if args.cpu_kernels {
+            kernel_gradients(&model, &batch, &args.device)
+        } else {
+            burn_gradients(&model, &batch)
+        };
         model = optim.step(tc.lr_at(progress.step), model, grads);
         progress.step += 1;
         progress.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();

@@ -1,0 +1,235 @@
+//! One training step's loss and gradients: all on Burn's autodiff, or with g_a and g_s
+//! on neco's CPU kernels (src/model/cpu_grad.rs) and only the entropy model on Burn.
+//!
+//! The kernel step gives Burn's optimizer the same gradients (up to float rounding):
+//! g_s's gradient ∂D/∂ŷ comes from the kernels and enters Burn's graph as the
+//! constant `c` of a term `λ·⟨ŷ, c⟩`, whose gradient with respect to everything
+//! upstream of ŷ (y, the ladder, h_a, h_s) is what D's would be; Burn's gradient of y
+//! then drives g_a's backward pass on the kernels.
+
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+
+use crate::model::cpu_grad::{CpuAnalysisGrad, CpuSynthesisGrad, ParamGrads};
+use crate::model::hyperprior::RateNoise;
+use crate::model::{tensor_to_vec, HyperpriorModel};
+
+/// Rate, distortion and loss of one pass, averaged per pixel.
+pub(super) struct Rd {
+    pub(super) bpp: f64,
+    pub(super) mse: f64,
+    pub(super) loss: f64,
+}
+
+/// What one step trains on: a batch `x` (`[B, 3, H, W]`, H and W multiples of 64) at
+/// ladder rung `rung` (0 for a fixed-rate model), the loss `bpp + λ·255²·MSE` times
+/// `weight`, the bits of y weighted per channel by `rate_weights` (`[1, M, 1, 1]`).
+pub(super) struct Batch {
+    pub(super) x: Tensor<4>,
+    pub(super) rung: usize,
+    pub(super) lambda: f64,
+    pub(super) weight: f64,
+    pub(super) rate_weights: Option<Tensor<4>>,
+    pub(super) noise: RateNoise,
+}
+
+impl Batch {
+    fn distortion_scale(&self) -> f64 {
+        self.lambda * 255.0 * 255.0
+    }
+}
+
+/// The loss of `batch` (unweighted) and its parts, as a tensor to differentiate.
+pub(super) fn rd_of(model: &HyperpriorModel, batch: &Batch) -> (Tensor<1>, Rd) {
+    let x = batch.x.clone();
+    let [b, _, h, w] = x.dims();
+    let pixels = (b * h * w) as f64;
+    let out = model.forward_train_with(
+        x.clone(),
+        batch.rung,
+        batch.rate_weights.clone(),
+        batch.noise,
+    );
+    let bpp = (out.bits_y + out.bits_z).div_scalar(pixels);
+    let mse = (out.x_hat - x).powi_scalar(2).mean().reshape([1]);
+    let loss = bpp.clone() + mse.clone().mul_scalar(batch.distortion_scale());
+    let rd = Rd {
+        bpp: bpp.into_scalar::<f32>() as f64,
+        mse: mse.into_scalar::<f32>() as f64,
+        loss: loss.clone().into_scalar::<f32>() as f64,
+    };
+    (loss, rd)
+}
+
+/// The gradients of `batch`'s weighted loss, all on Burn's autodiff.
+pub(super) fn burn_gradients(model: &HyperpriorModel, batch: &Batch) -> (GradientsParams, Rd) {
+    let (loss, rd) = rd_of(model, batch);
+    let loss = loss.mul_scalar(batch.weight);
+    (GradientsParams::from_grads(loss.backward(), model), rd)
+}
+
+/// The gradients of `batch`'s weighted loss with g_a and g_s on the CPU kernels (see
+/// the module doc); `inner` is the device under the model's autodiff one, where the
+/// optimizer wants the gradients.
+pub(super) fn kernel_gradients(
+    model: &HyperpriorModel,
+    batch: &Batch,
+    inner: &Device,
+) -> (GradientsParams, Rd) {
+    let device = batch.x.device();
+    let [b, _, h, w] = batch.x.dims();
+    let x = tensor_to_vec(batch.x.clone());
+    let plane = 3 * h * w;
+    let trains = |p: &burn::module::Param<Tensor<4>>| p.is_require_grad();
+    let train_g_a = trains(&model.g_a.conv1.weight);
+    let train_g_s = trains(&model.g_s.deconv1.weight);
+
+    let g_a = CpuAnalysisGrad::new(&model.g_a);
+    let (ys, a_tapes): (Vec<Vec<f32>>, Vec<_>) = x
+        .chunks_exact(plane)
+        .map(|img| g_a.forward(img, h, w))
+        .unzip();
+    let (m, lh, lw) = (ys[0].len() / (h * w / 256), h / 16, w / 16);
+    let y = Tensor::<4>::from_data(TensorData::new(ys.concat(), [b, m, lh, lw]), &device)
+        .require_grad();
+    let (bits_y, bits_z, y_in) = model.entropy_train(
+        y.clone(),
+        batch.rung,
+        batch.rate_weights.clone(),
+        batch.noise,
+    );
+
+    // D = mean (x̂ − x)² and its gradient through g_s.
+    let g_s = CpuSynthesisGrad::new(&model.g_s);
+    let y_in_values = tensor_to_vec(y_in.clone());
+    let latent = m * lh * lw;
+    let numel = (b * plane) as f64;
+    let mut g_s_params = ParamGrads::default();
+    let mut sq = 0.0f64;
+    let mut dy_in = Vec::with_capacity(b * latent);
+    for (yi, xi) in y_in_values.chunks_exact(latent).zip(x.chunks_exact(plane)) {
+        let (x_hat, tape) = g_s.forward(yi, lh, lw);
+        let dx: Vec<f32> = x_hat
+            .iter()
+            .zip(xi)
+            .map(|(a, b)| {
+                let d = a - b;
+                sq += f64::from(d * d);
+                (2.0 * f64::from(d) / numel) as f32
+            })
+            .collect();
+        dy_in.extend(if train_g_s {
+            g_s.backward_params(&tape, &dx, &mut g_s_params)
+        } else {
+            g_s.backward(&tape, &dx)
+        });
+    }
+    let mse = sq / numel;
+
+    let pixels = (b * h * w) as f64;
+    let bpp = (bits_y + bits_z).div_scalar(pixels);
+    let bpp_value = bpp.clone().into_scalar::<f32>() as f64;
+    let dy_in = Tensor::<4>::from_data(TensorData::new(dy_in, [b, m, lh, lw]), &device);
+    let surrogate =
+        (bpp + (y_in * dy_in).sum().mul_scalar(batch.distortion_scale())).mul_scalar(batch.weight);
+    let mut grads = surrogate.backward();
+    let dy = y.grad(&grads).map(tensor_to_vec);
+    let mut out = GradientsParams::from_module(&mut grads, model);
+
+    if train_g_a {
+        let dy = dy.expect("y requires a gradient");
+        let mut g_a_params = ParamGrads::default();
+        for (tape, dyi) in a_tapes.iter().zip(dy.chunks_exact(latent)) {
+            g_a.backward(tape, dyi, &mut g_a_params);
+        }
+        CpuAnalysisGrad::register(&model.g_a, &g_a_params, 1.0, &mut out, inner);
+    }
+    if train_g_s {
+        let scale = (batch.weight * batch.distortion_scale()) as f32;
+        CpuSynthesisGrad::register(&model.g_s, &g_s_params, scale, &mut out, inner);
+    }
+    let rd = Rd {
+        bpp: bpp_value,
+        mse,
+        loss: bpp_value + batch.distortion_scale() * mse,
+    };
+    (out, rd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Init, ModelConfig};
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::Distribution;
+
+    /// Compares every parameter's gradient in two sets.
+    struct SameGrads<'a> {
+        ours: &'a GradientsParams,
+        theirs: &'a GradientsParams,
+        compared: usize,
+    }
+
+    impl ModuleVisitor for SameGrads<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let theirs = self.theirs.get::<D>(param.id).map(tensor_to_vec);
+            let ours = self.ours.get::<D>(param.id).map(tensor_to_vec);
+            let (Some(theirs), Some(ours)) = (theirs, ours) else {
+                panic!("{:?}: a gradient on one side only", param.val().dims());
+            };
+            let scale = theirs.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let err = ours
+                .iter()
+                .zip(&theirs)
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                err <= 2e-3 * scale + 1e-7,
+                "{:?}: gradients differ by {err} (largest {scale})",
+                param.val().dims()
+            );
+            self.compared += 1;
+        }
+    }
+
+    #[test]
+    fn kernel_gradients_equal_burns() {
+        // Widths of 16 take the Winograd kernels; a ladder, rate weights and a rung
+        // weight, as the trainer has them.
+        let cfg: ModelConfig =
+            toml::from_str("name = \"t\"\nn = 16\nm = 16\nhyper = 16\nrungs = 3").unwrap();
+        let inner = Device::flex();
+        let device = inner.clone().autodiff();
+        let model = HyperpriorModel::new(&cfg, Init::Random, &device);
+        let batch = Batch {
+            x: Tensor::<4>::random([2, 3, 64, 128], Distribution::Uniform(0.0, 1.0), &device),
+            rung: 1,
+            lambda: 0.01,
+            weight: 2.5,
+            rate_weights: Some(Tensor::<4>::random(
+                [1, 16, 1, 1],
+                Distribution::Uniform(0.5, 1.0),
+                &device,
+            )),
+            noise: RateNoise::Seeded(3),
+        };
+        let (theirs, rd_theirs) = burn_gradients(&model, &batch);
+        let (ours, rd_ours) = kernel_gradients(&model, &batch, &inner);
+        assert!((rd_ours.bpp - rd_theirs.bpp).abs() < 1e-4 * rd_theirs.bpp);
+        assert!((rd_ours.mse - rd_theirs.mse).abs() < 1e-4 * rd_theirs.mse);
+        assert!((rd_ours.loss - rd_theirs.loss).abs() < 1e-4 * rd_theirs.loss);
+        let mut same = SameGrads {
+            ours: &ours,
+            theirs: &theirs,
+            compared: 0,
+        };
+        model.visit(&mut same);
+        assert!(same.compared > 30, "{} parameters compared", same.compared);
+
+        // Frozen transforms get no gradient; the rest still do.
+        let frozen = model.freeze(&["g_a".into(), "g_s".into()]);
+        let (ours, _) = kernel_gradients(&frozen, &batch, &inner);
+        assert!(ours.get::<4>(frozen.g_a.conv1.weight.id).is_none());
+        assert!(ours.get::<4>(frozen.g_s.deconv4.weight.id).is_none());
+        assert!(ours.get::<4>(frozen.h_s.conv3.weight.id).is_some());
+    }
+}
