@@ -2,8 +2,9 @@
 //! show how cost grows: the deterministic parameter path (h_s in ordered f32 + table
 //! selection), the same for the multivariate model (channel groups of 4, with the
 //! conditional-means pass), the temporal prior of video frames, g_a and g_s per backend (flex always; wgpu when built with
-//! `--features wgpu`), and end-to-end encode/decode (with tiling) of a photo scaled to
-//! 256², 768×512, 1920×1080 and 4096².
+//! `--features wgpu`), end-to-end encode/decode (with tiling) of a photo scaled to
+//! 256², 768×512, 1920×1080 and 4096², and one training step on the CPU (kernels vs
+//! `flex`).
 //!
 //!     cargo bench --bench pipeline                 # everything (several minutes)
 //!     cargo bench --bench pipeline -- decode/768   # one group/size
@@ -260,6 +261,49 @@ fn end_to_end(c: &mut Criterion) {
     dec.finish();
 }
 
+/// One training step's gradients (no optimizer step) of the default model on two
+/// 256² crops of the sample photo, as `neco train` takes them on the CPU: g_a and g_s
+/// on neco's kernels, or everything on Burn's `flex` autodiff (`--backend flex`).
+fn train_step(c: &mut Criterion) {
+    use neco::model::hyperprior::RateNoise;
+    use neco::train::step::{burn_gradients, kernel_gradients, Batch};
+    let inner = Device::flex();
+    let device = inner.clone().autodiff();
+    let model = weights().model(&device).unwrap();
+    let src = photo(768, 512);
+    let side = 256;
+    let mut x = Vec::with_capacity(2 * 3 * side * side);
+    for (x0, y0) in [(0, 0), (384, 256)] {
+        for ch in 0..3 {
+            for y in y0..y0 + side {
+                let row = &src.rgb[(y * 768 + x0) * 3..(y * 768 + x0 + side) * 3];
+                x.extend(
+                    row.iter()
+                        .skip(ch)
+                        .step_by(3)
+                        .map(|&v| f32::from(v) / 255.0),
+                );
+            }
+        }
+    }
+    let batch = Batch {
+        x: Tensor::<4>::from_data(TensorData::new(x, [2, 3, side, side]), &device),
+        rung: 3,
+        lambda: 0.0043,
+        weight: 1.0,
+        rate_weights: None,
+        noise: RateNoise::Seeded(1),
+    };
+    let mut g = c.benchmark_group("train_step");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements((2 * side * side) as u64));
+    g.bench_function("kernels", |b| {
+        b.iter(|| kernel_gradients(&model, &batch, &inner))
+    });
+    g.bench_function("flex", |b| b.iter(|| burn_gradients(&model, &batch)));
+    g.finish();
+}
+
 criterion_group!(
     benches,
     params,
@@ -267,7 +311,8 @@ criterion_group!(
     temporal,
     transforms_cpu,
     transforms,
-    end_to_end
+    end_to_end,
+    train_step
 );
 
 fn main() {

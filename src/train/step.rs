@@ -15,22 +15,31 @@ use crate::model::hyperprior::RateNoise;
 use crate::model::{tensor_to_vec, HyperpriorModel};
 
 /// Rate, distortion and loss of one pass, averaged per pixel.
-pub(super) struct Rd {
-    pub(super) bpp: f64,
-    pub(super) mse: f64,
-    pub(super) loss: f64,
+pub struct Rd {
+    /// Bits per pixel (y and z, the rate's training proxy).
+    pub bpp: f64,
+    /// Mean squared error, pixels in 0..1.
+    pub mse: f64,
+    /// `bpp + λ·255²·mse`, unweighted.
+    pub loss: f64,
 }
 
 /// What one step trains on: a batch `x` (`[B, 3, H, W]`, H and W multiples of 64) at
 /// ladder rung `rung` (0 for a fixed-rate model), the loss `bpp + λ·255²·MSE` times
 /// `weight`, the bits of y weighted per channel by `rate_weights` (`[1, M, 1, 1]`).
-pub(super) struct Batch {
-    pub(super) x: Tensor<4>,
-    pub(super) rung: usize,
-    pub(super) lambda: f64,
-    pub(super) weight: f64,
-    pub(super) rate_weights: Option<Tensor<4>>,
-    pub(super) noise: RateNoise,
+pub struct Batch {
+    /// The images, on the model's (autodiff) device.
+    pub x: Tensor<4>,
+    /// The ladder rung.
+    pub rung: usize,
+    /// The rung's λ.
+    pub lambda: f64,
+    /// The rung's weight in the training loss.
+    pub weight: f64,
+    /// Per-channel weights of y's bits.
+    pub rate_weights: Option<Tensor<4>>,
+    /// What stands in for rounding in the rates.
+    pub noise: RateNoise,
 }
 
 impl Batch {
@@ -62,7 +71,7 @@ pub(super) fn rd_of(model: &HyperpriorModel, batch: &Batch) -> (Tensor<1>, Rd) {
 }
 
 /// The gradients of `batch`'s weighted loss, all on Burn's autodiff.
-pub(super) fn burn_gradients(model: &HyperpriorModel, batch: &Batch) -> (GradientsParams, Rd) {
+pub fn burn_gradients(model: &HyperpriorModel, batch: &Batch) -> (GradientsParams, Rd) {
     let (loss, rd) = rd_of(model, batch);
     let loss = loss.mul_scalar(batch.weight);
     (GradientsParams::from_grads(loss.backward(), model), rd)
@@ -71,7 +80,7 @@ pub(super) fn burn_gradients(model: &HyperpriorModel, batch: &Batch) -> (Gradien
 /// The gradients of `batch`'s weighted loss with g_a and g_s on the CPU kernels (see
 /// the module doc); `inner` is the device under the model's autodiff one, where the
 /// optimizer wants the gradients.
-pub(super) fn kernel_gradients(
+pub fn kernel_gradients(
     model: &HyperpriorModel,
     batch: &Batch,
     inner: &Device,
