@@ -392,11 +392,11 @@ impl CpuSynthesisGrad {
     pub fn new(g_s: &Synthesis) -> Self {
         let deconvs = [&g_s.deconv1, &g_s.deconv2, &g_s.deconv3, &g_s.deconv4];
         CpuSynthesisGrad {
-            ups: deconvs.iter().map(|d| ConvUp::new(d, Post::None)).collect(),
+            ups: deconvs.par_iter().map(|d| ConvUp::new(d, Post::None)).collect(),
             igdn: [&g_s.igdn1, &g_s.igdn2, &g_s.igdn3]
                 .map(GdnGrad::new)
                 .to_vec(),
-            downs: deconvs.iter().map(|d| adjoint_of_up(d)).collect(),
+            downs: deconvs.par_iter().map(|d| adjoint_of_up(d)).collect(),
         }
     }
 
@@ -516,9 +516,9 @@ impl CpuAnalysisGrad {
     pub fn new(g_a: &Analysis) -> Self {
         let convs = [&g_a.conv1, &g_a.conv2, &g_a.conv3, &g_a.conv4];
         CpuAnalysisGrad {
-            convs: convs.iter().map(|c| Conv::new(c, Post::None)).collect(),
+            convs: convs.par_iter().map(|c| Conv::new(c, Post::None)).collect(),
             gdn: [&g_a.gdn1, &g_a.gdn2, &g_a.gdn3].map(GdnGrad::new).to_vec(),
-            ups: convs[1..].iter().map(|c| adjoint_of_down(c)).collect(),
+            ups: convs[1..].par_iter().map(|c| adjoint_of_down(c)).collect(),
         }
     }
 

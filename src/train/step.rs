@@ -93,7 +93,12 @@ pub fn kernel_gradients(
     let train_g_a = trains(&model.g_a.conv1.weight);
     let train_g_s = trains(&model.g_s.deconv1.weight);
 
-    let g_a = CpuAnalysisGrad::new(&model.g_a);
+    // Building the kernels (Winograd weights included) anew each step, as the
+    // weights change: both transforms at once.
+    let (g_a, g_s) = rayon::join(
+        || CpuAnalysisGrad::new(&model.g_a),
+        || CpuSynthesisGrad::new(&model.g_s),
+    );
     let (ys, a_tapes): (Vec<Vec<f32>>, Vec<_>) = x
         .chunks_exact(plane)
         .map(|img| g_a.forward(img, h, w))
@@ -109,7 +114,6 @@ pub fn kernel_gradients(
     );
 
     // D = mean (x̂ − x)² and its gradient through g_s.
-    let g_s = CpuSynthesisGrad::new(&model.g_s);
     let y_in_values = tensor_to_vec(y_in.clone());
     let latent = m * lh * lw;
     let numel = (b * plane) as f64;
