@@ -82,6 +82,33 @@ fn encode_info(
     serde_json::from_slice(&info.stdout).unwrap()
 }
 
+/// `frozen` keeps parts of the model as the start has them: a run from random
+/// parameters refuses it (they would stay random), before it writes a checkpoint.
+#[test]
+fn train_refuses_frozen_parts_without_a_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("frozen.toml");
+    let text = TINY_CONFIG.replace(
+        "lambda = 0.01",
+        "lambda = 0.01\nfrozen = [\"g_s\", \"h_s\"]",
+    );
+    std::fs::write(&config, text).unwrap();
+    let run = dir.path().join("run");
+    let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
+    neco()
+        .args(["train", "--config"])
+        .arg(&config)
+        .args(["--dataset", assets, "--valid", "none", "--run"])
+        .arg(&run)
+        .args(["--steps", "1"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "the config freezes g_s, h_s (`frozen`), but this run starts from random parameters",
+        ));
+    assert!(!run.join("checkpoint").exists());
+}
+
 #[test]
 fn train_resume_export_and_code_with_the_result() {
     train_export_and_code(1);

@@ -392,7 +392,10 @@ impl CpuSynthesisGrad {
     pub fn new(g_s: &Synthesis) -> Self {
         let deconvs = [&g_s.deconv1, &g_s.deconv2, &g_s.deconv3, &g_s.deconv4];
         CpuSynthesisGrad {
-            ups: deconvs.par_iter().map(|d| ConvUp::new(d, Post::None)).collect(),
+            ups: deconvs
+                .par_iter()
+                .map(|d| ConvUp::new(d, Post::None))
+                .collect(),
             igdn: [&g_s.igdn1, &g_s.igdn2, &g_s.igdn3]
                 .map(GdnGrad::new)
                 .to_vec(),

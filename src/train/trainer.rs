@@ -226,6 +226,14 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     } else if let Some(init) = &args.init {
         model = init_from(init, &cfg.model, &device)?;
         eprintln!("starting from the parameters of {}", init.display());
+    } else {
+        // Frozen parts of a random model would stay random for the whole run.
+        anyhow::ensure!(
+            tc.frozen.is_empty(),
+            "the config freezes {} (`frozen`), but this run starts from random parameters: \
+             pass --init WEIGHTS to start from trained ones, or drop `frozen`",
+            tc.frozen.join(", ")
+        );
     }
     let rungs = cfg.model.rungs.max(1);
     model = model.freeze(&tc.frozen);
