@@ -45,6 +45,12 @@ const MIN_ROW_TAPS: usize = 64;
 /// [`ConvUp::forward`]).
 const NARROW: usize = 8;
 
+/// Whether these kernels run a g_s with `width` hidden channels: layers narrower than
+/// [`NARROW`] are only supported as the last (RGB) layer.
+pub fn supports_synthesis_width(width: usize) -> bool {
+    width >= NARROW
+}
+
 /// Where a matrix product writes: element (i, j) of the `m×n` result goes to
 /// `dst[i·rs + j·cs]`.
 pub(super) struct Dst<'a> {

@@ -148,11 +148,8 @@ impl GdnGrad {
             })
             .collect();
         if let Some(params) = params {
-            let (mut beta, mut gamma) = (vec![0f32; c], vec![0f32; c * c]);
-            for (b, g) in &partial {
-                add_to(&mut beta, b);
-                add_to(&mut gamma, g);
-            }
+            let (beta, gamma): (Vec<_>, Vec<_>) = partial.into_iter().unzip();
+            let (mut beta, mut gamma) = (sum_in_order(beta, c), sum_in_order(gamma, c * c));
             mul_by(&mut beta, &self.beta_sign);
             mul_by(&mut gamma, &self.gamma_sign);
             params.add(&GdnParamGrads { beta, gamma });
@@ -184,22 +181,24 @@ fn add_or_set(acc: &mut Vec<f32>, v: &[f32]) {
     }
 }
 
-/// `aᵀ·b` (`m × n`, row-major) for row-major `a` (`p × m`) and `b` (`p × n`), the sum
-/// over the `p` rows in parallel chunks.
+/// `aᵀ·b` (`m × n`, row-major) for row-major `a` (`p × m`) and `b` (`p × n`): partial
+/// products over chunks of rows in parallel, summed in chunk order (so the result does
+/// not depend on how rayon splits the work).
 fn at_b(a: &[f32], b: &[f32], (m, n): (usize, usize)) -> Vec<f32> {
-    let p = a.len() / m.max(1);
+    if m == 0 || n == 0 {
+        return vec![0.0; m * n];
+    }
+    let p = a.len() / m;
     assert_eq!(a.len(), p * m);
     assert_eq!(b.len(), p * n);
     let partial = |a: &[f32], b: &[f32]| {
         let rows = a.len() / m;
+        assert_eq!(b.len(), rows * n);
         let mut out = vec![0f32; m * n];
-        if rows == 0 || n == 0 {
-            return out;
-        }
         // SAFETY: gemm reads a[r·m + i] for i < m, r < rows (lhs element (i, r): column
-        // stride m, row stride 1) and b[r·n + j] for j < n (rhs (r, j)), all inside the
-        // slices by the asserts above; it writes out[i·n + j], inside `out`, which
-        // aliases neither.
+        // stride m, row stride 1) and b[r·n + j] for j < n (rhs (r, j)): inside the two
+        // chunks, which hold `rows` rows each (asserted above); it writes out[i·n + j],
+        // inside `out`, which aliases neither.
         unsafe {
             gemm::gemm(
                 m,
@@ -225,16 +224,20 @@ fn at_b(a: &[f32], b: &[f32], (m, n): (usize, usize)) -> Vec<f32> {
         }
         out
     };
-    a.par_chunks(GRAD_PIXELS * m)
+    let parts: Vec<Vec<f32>> = a
+        .par_chunks(GRAD_PIXELS * m)
         .zip(b.par_chunks(GRAD_PIXELS * n))
         .map(|(a, b)| partial(a, b))
-        .reduce(
-            || vec![0f32; m * n],
-            |mut x, y| {
-                add_to(&mut x, &y);
-                x
-            },
-        )
+        .collect();
+    sum_in_order(parts, m * n)
+}
+
+/// The sum of equally long `parts`, added in order (`len` zeros when there are none).
+fn sum_in_order(parts: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
+    let mut parts = parts.into_iter();
+    let mut sum = parts.next().unwrap_or_else(|| vec![0.0; len]);
+    parts.for_each(|p| add_to(&mut sum, &p));
+    sum
 }
 
 /// `Σ_i lo[i]ᵀ · hi[2i + k]` over an `h × w` grid for the 25 taps `k` of a 5×5
@@ -250,6 +253,9 @@ fn strided_weight_grad(
     b: usize,
     (h, w): (usize, usize),
 ) -> Vec<f32> {
+    if h * w == 0 {
+        return vec![0.0; a * b * 25];
+    }
     let pw = 2 * w + 4;
     assert_eq!(lo.len(), h * w * a);
     assert_eq!(hi.len(), (2 * h + 4) * pw * b);
@@ -277,21 +283,20 @@ fn strided_weight_grad(
     out
 }
 
-/// Per-channel sums of `x` (`pixels × c`).
+/// Per-channel sums of `x` (`pixels × c`), summed in block order.
 fn channel_sums(x: &[f32], c: usize) -> Vec<f32> {
-    x.par_chunks(GRAD_PIXELS * c)
+    if c == 0 {
+        return Vec::new();
+    }
+    let parts: Vec<Vec<f32>> = x
+        .par_chunks(GRAD_PIXELS * c)
         .map(|block| {
             let mut s = vec![0f32; c];
             block.chunks_exact(c).for_each(|px| add_to(&mut s, px));
             s
         })
-        .reduce(
-            || vec![0f32; c],
-            |mut x, y| {
-                add_to(&mut x, &y);
-                x
-            },
-        )
+        .collect();
+    sum_in_order(parts, c)
 }
 
 /// The gradients of a transform's stored parameters, in Burn's layouts, layer by
@@ -376,10 +381,14 @@ pub struct CpuSynthesisGrad {
     igdn: Vec<GdnGrad>,
     /// The adjoint of each up-sampling layer.
     downs: Vec<Conv>,
+    /// Whether the forward pass keeps each layer's input, which only the weights'
+    /// gradients need (refinement does without: half the tape).
+    keep_inputs: bool,
 }
 
-/// What the backward pass needs from the forward one: each layer's input and each
-/// inverse GDN's input, channels-last with a border of one zero pixel.
+/// What the backward pass needs from the forward one: each inverse GDN's input and
+/// (for the weights' gradients) each layer's input, channels-last with a border of
+/// one zero pixel.
 pub struct Tape {
     inputs: Vec<Vec<f32>>,
     igdn_inputs: Vec<Vec<f32>>,
@@ -388,7 +397,8 @@ pub struct Tape {
 }
 
 impl CpuSynthesisGrad {
-    /// The kernels for the parameters of `g_s`.
+    /// The kernels for the parameters of `g_s`, for its input's gradient
+    /// ([`backward`](Self::backward)).
     pub fn new(g_s: &Synthesis) -> Self {
         let deconvs = [&g_s.deconv1, &g_s.deconv2, &g_s.deconv3, &g_s.deconv4];
         CpuSynthesisGrad {
@@ -400,6 +410,16 @@ impl CpuSynthesisGrad {
                 .map(GdnGrad::new)
                 .to_vec(),
             downs: deconvs.par_iter().map(|d| adjoint_of_up(d)).collect(),
+            keep_inputs: false,
+        }
+    }
+
+    /// The kernels for the parameters of `g_s`, for training: the forward pass keeps
+    /// what [`backward_params`](Self::backward_params) needs.
+    pub fn for_training(g_s: &Synthesis) -> Self {
+        CpuSynthesisGrad {
+            keep_inputs: true,
+            ..Self::new(g_s)
         }
     }
 
@@ -415,7 +435,10 @@ impl CpuSynthesisGrad {
         for (i, layer) in self.ups.iter().enumerate() {
             let out_pad = usize::from(i + 1 < self.ups.len());
             let out = layer.forward(&x, lh, lw, out_pad);
-            inputs.push(std::mem::replace(&mut x, out));
+            let input = std::mem::replace(&mut x, out);
+            if self.keep_inputs {
+                inputs.push(input);
+            }
             (lh, lw) = (2 * lh, 2 * lw);
             if let Some(igdn) = self.igdn.get(i) {
                 igdn_inputs.push(x.clone());
@@ -440,8 +463,13 @@ impl CpuSynthesisGrad {
     }
 
     /// [`backward`](Self::backward), adding the gradients of g_s's parameters to
-    /// `params`.
+    /// `params`; the kernels must come from [`for_training`](Self::for_training).
     pub fn backward_params(&self, tape: &Tape, dx: &[f32], params: &mut ParamGrads) -> Vec<f32> {
+        assert_eq!(
+            tape.inputs.len(),
+            self.ups.len(),
+            "the weights' gradients need a tape of CpuSynthesisGrad::for_training"
+        );
         self.backward_with(tape, dx, Some(params))
     }
 
@@ -661,7 +689,7 @@ mod tests {
         let device = Device::flex().autodiff();
         let mut g_s = Synthesis::new(n, m, Init::Random, &device);
         randomise([&mut g_s.igdn1, &mut g_s.igdn2, &mut g_s.igdn3], n, &device);
-        let ours = CpuSynthesisGrad::new(&g_s);
+        let ours = CpuSynthesisGrad::for_training(&g_s);
         for &(h, w) in sizes {
             let y = random(m * h * w, 7 + h as u64);
             let target = random(3 * 256 * h * w, 11);

@@ -195,7 +195,7 @@ impl HyperpriorModel {
     /// The part of a training pass between g_a and g_s, for `y = g_a(x)`: bits of y
     /// (weighted per channel by `rate_weights`) and of z, and g_s's input (ŷ,
     /// straight-through, times the rung's reconstruction scales). Training on the CPU
-    /// kernels runs g_a and g_s apart (src/model/cpu_grad.rs) and this on Burn.
+    /// runs g_a and g_s on neco's kernels and this on Burn (src/train/step.rs).
     pub fn entropy_train(
         &self,
         y: Tensor<4>,
