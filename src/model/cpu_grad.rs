@@ -685,6 +685,49 @@ mod tests {
         assert!(err < 1e-3, "{what}: gradient off by {err}");
     }
 
+    /// Burn's gradients of a transform's four layers (weights, biases) and three
+    /// (inverse) GDNs (β, γ) next to ours in `params`, layer by layer.
+    fn same_param_grads(
+        convs: [(
+            &burn::module::Param<Tensor<4>>,
+            Option<&burn::module::Param<Tensor<1>>>,
+        ); 4],
+        gdns: [&Gdn; 3],
+        grads: &burn::tensor::Gradients,
+        params: &ParamGrads,
+        what: &str,
+    ) {
+        for (i, (weight, bias)) in convs.into_iter().enumerate() {
+            same_grad(
+                weight,
+                grads,
+                &params.weights[i],
+                &format!("{what} layer {i}"),
+            );
+            let bias = bias.expect("the transforms' layers have biases");
+            same_grad(
+                bias,
+                grads,
+                &params.biases[i],
+                &format!("{what} layer {i} bias"),
+            );
+        }
+        for (i, g) in gdns.into_iter().enumerate() {
+            same_grad(
+                &g.beta,
+                grads,
+                &params.gdn[i].beta,
+                &format!("{what} gdn{i} beta"),
+            );
+            same_grad(
+                &g.gamma,
+                grads,
+                &params.gdn[i].gamma,
+                &format!("{what} gdn{i} gamma"),
+            );
+        }
+    }
+
     fn check_gradient(n: usize, m: usize, sizes: &[(usize, usize)]) {
         let device = Device::flex().autodiff();
         let mut g_s = Synthesis::new(n, m, Init::Random, &device);
@@ -720,36 +763,16 @@ mod tests {
                 "n{n} {h}x{w}: gradient off by {}",
                 rel_err(&dy, &theirs)
             );
-            let deconvs = [&g_s.deconv1, &g_s.deconv2, &g_s.deconv3, &g_s.deconv4];
-            for (i, d) in deconvs.iter().enumerate() {
-                same_grad(
-                    &d.weight,
-                    &grads,
-                    &params.weights[i],
-                    &format!("n{n} {h}x{w} deconv{i}"),
-                );
-                let bias = d.bias.as_ref().unwrap();
-                same_grad(
-                    bias,
-                    &grads,
-                    &params.biases[i],
-                    &format!("n{n} {h}x{w} deconv{i} bias"),
-                );
-            }
-            for (i, g) in [&g_s.igdn1, &g_s.igdn2, &g_s.igdn3].iter().enumerate() {
-                same_grad(
-                    &g.beta,
-                    &grads,
-                    &params.gdn[i].beta,
-                    &format!("n{n} igdn{i} beta"),
-                );
-                same_grad(
-                    &g.gamma,
-                    &grads,
-                    &params.gdn[i].gamma,
-                    &format!("n{n} igdn{i} gamma"),
-                );
-            }
+            let deconvs = [&g_s.deconv1, &g_s.deconv2, &g_s.deconv3, &g_s.deconv4]
+                .map(|d| (&d.weight, d.bias.as_ref()));
+            let igdns = [&g_s.igdn1, &g_s.igdn2, &g_s.igdn3];
+            same_param_grads(
+                deconvs,
+                igdns,
+                &grads,
+                &params,
+                &format!("n{n} {h}x{w} g_s"),
+            );
         }
     }
 
@@ -773,36 +796,10 @@ mod tests {
             let xt = Tensor::<4>::from_data(TensorData::new(x, [1, 3, h, w]), &device);
             let rt = Tensor::<4>::from_data(TensorData::new(r, [1, m, h / 16, w / 16]), &device);
             let grads = (g_a.forward(xt) * rt).sum().backward();
-            let convs = [&g_a.conv1, &g_a.conv2, &g_a.conv3, &g_a.conv4];
-            for (i, c) in convs.iter().enumerate() {
-                same_grad(
-                    &c.weight,
-                    &grads,
-                    &params.weights[i],
-                    &format!("n{n} conv{i}"),
-                );
-                let bias = c.bias.as_ref().unwrap();
-                same_grad(
-                    bias,
-                    &grads,
-                    &params.biases[i],
-                    &format!("n{n} conv{i} bias"),
-                );
-            }
-            for (i, g) in [&g_a.gdn1, &g_a.gdn2, &g_a.gdn3].iter().enumerate() {
-                same_grad(
-                    &g.beta,
-                    &grads,
-                    &params.gdn[i].beta,
-                    &format!("n{n} gdn{i} beta"),
-                );
-                same_grad(
-                    &g.gamma,
-                    &grads,
-                    &params.gdn[i].gamma,
-                    &format!("n{n} gdn{i} gamma"),
-                );
-            }
+            let convs = [&g_a.conv1, &g_a.conv2, &g_a.conv3, &g_a.conv4]
+                .map(|c| (&c.weight, c.bias.as_ref()));
+            let gdns = [&g_a.gdn1, &g_a.gdn2, &g_a.gdn3];
+            same_param_grads(convs, gdns, &grads, &params, &format!("n{n} g_a"));
         }
     }
 }
