@@ -32,7 +32,8 @@ pub struct TrainCmd {
     /// Stop after this many minutes.
     #[arg(long, default_value_t = f64::INFINITY)]
     minutes: f64,
-    /// Random seed.
+    /// Random seed: the random start of the parameters, the crops, the noise and the
+    /// batches. On the CPU a run is reproducible from it.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Start from the parameters of this weights file (same n and group) instead of
@@ -95,7 +96,7 @@ pub struct LoopArgs {
     /// Steps between validation runs.
     #[arg(long, default_value_t = 250)]
     validate_every: usize,
-    /// Random seed (crops, noise, batches).
+    /// Random seed (a new network's random start, crops, noise, batches).
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Backend to train on.

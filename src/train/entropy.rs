@@ -26,6 +26,7 @@ use super::checkpoint::{self, Progress};
 use super::data::{centre_batches, load_images, random_batch};
 use super::stop::StopOnSignal;
 use super::trainer::append_csv;
+use super::{draw_parameters, seed_burn};
 use crate::model::config::check_freezable;
 use crate::model::context::CheckerboardContext;
 use crate::model::hyperprior::RateNoise;
@@ -292,18 +293,21 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
     );
     let weights = WeightsFile::read(&args.weights)?;
     let device = args.device.clone().autodiff();
+    seed_burn(&device, args.schedule.seed, 0);
     check_freezable(&args.frozen, "--frozen")?;
     let (config, model, ck) = start(args, &weights, &device)?;
     let mut model = model.freeze(&args.frozen);
     // The ladder's steps are not the entropy model's to move (the rate alone would
     // only grow them).
     model.ladder = model.ladder.map(|l| l.no_grad());
+    draw_parameters(&model);
     let m = config.m;
     let rungs = config.rungs.max(1);
     let mut optim = AdamConfig::new().init();
     let mut progress = Progress::default();
     if let Some(ck) = ck {
         (optim, progress) = checkpoint::resume(optim, ck.optim, ck.progress, &args.run_dir)?;
+        seed_burn(&device, args.schedule.seed, progress.step);
     }
 
     // The crops depend only on the seed, so a resumed run sees the same data.

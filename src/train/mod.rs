@@ -11,6 +11,9 @@ pub mod stop;
 pub mod temporal;
 pub mod trainer;
 
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::prelude::Tensor;
+
 /// When a frozen-model training loop (entropy model, temporal prior) stops, how often
 /// it checkpoints and validates, and the seed of its data and batches.
 #[derive(Debug, Clone)]
@@ -25,6 +28,27 @@ pub struct Schedule {
     pub validate_every: usize,
     /// Seed for crops, noise and batches.
     pub seed: u64,
+}
+
+/// Seeds Burn's generator, which draws a new model's random parameters and the
+/// training noise: a run is then reproducible from its seed, and a resumed run (at
+/// `step` > 0) draws noise of its own rather than replaying the first steps'.
+pub fn seed_burn(device: &burn::tensor::Device, seed: u64, step: usize) {
+    device.seed(seed ^ (step as u64).rotate_left(29));
+}
+
+/// Draws every parameter of `module` that Burn has not drawn yet, in the module's
+/// order. Burn draws a random parameter when it is first read, and the CPU training
+/// kernels read g_a's and g_s's on two threads at once: drawn there, the values would
+/// depend on which thread took the generator first, not only on the seed.
+pub fn draw_parameters<M: Module>(module: &M) {
+    struct Draw;
+    impl ModuleVisitor for Draw {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Draw);
 }
 
 impl Schedule {

@@ -28,6 +28,7 @@ use super::checkpoint::{self, Progress};
 use super::data::{load_images, RgbImage};
 use super::stop::StopOnSignal;
 use super::trainer::append_csv;
+use super::{draw_parameters, seed_burn};
 use crate::codec::{Codec, Timings};
 use crate::io::image_io::{SourceImage, SourceKind};
 use crate::model::gaussian::gaussian_likelihood;
@@ -354,6 +355,7 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
     std::fs::write(&settings_path, serde_json::to_vec_pretty(&settings)?)?;
 
     let device = args.device.clone().autodiff();
+    seed_burn(&device, args.schedule.seed, 0);
     let mut net = TemporalNet::new(m, settings.hidden, &device);
     let mut optim = AdamConfig::new().init();
     let ckpt_dir = args.run_dir.join("checkpoint");
@@ -384,7 +386,9 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
     if let Some(ck) = resumed {
         net = TemporalNet::from_record_bytes(m, settings.hidden, ck.model, &device)?;
         (optim, progress) = checkpoint::resume(optim, ck.optim, ck.progress, &args.run_dir)?;
+        seed_burn(&device, args.schedule.seed, progress.step);
     }
+    draw_parameters(&net);
 
     // The pairs depend only on the seed, so a resumed run sees the same data.
     let mut data_rng = StdRng::seed_from_u64(args.schedule.seed);

@@ -16,6 +16,7 @@ use super::coded::CodedValidation;
 use super::data::{centre_batches, load_images, random_batch, RgbImage};
 use super::step::{burn_gradients, kernel_gradients, rd_of, Batch, Rd};
 use super::stop::StopOnSignal;
+use super::{draw_parameters, seed_burn};
 use crate::model::cpu::supports_synthesis_width;
 use crate::model::grow::{widen_latent, widen_transforms};
 use crate::model::hyperprior::RateNoise;
@@ -216,6 +217,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     std::fs::write(&saved_cfg, &text)?;
 
     let device = args.device.clone().autodiff();
+    seed_burn(&device, args.seed, 0);
     let mut model = HyperpriorModel::new(&cfg.model, Init::Random, &device);
     let mut optim = AdamConfig::new().init();
     let ckpt_dir = args.run_dir.join("checkpoint");
@@ -224,6 +226,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         model = HyperpriorModel::from_record_bytes(&cfg.model, ck.model, &device)
             .context("applying the model checkpoint")?;
         (optim, progress) = checkpoint::resume(optim, ck.optim, ck.progress, &args.run_dir)?;
+        seed_burn(&device, args.seed, progress.step);
     } else if let Some(init) = &args.init {
         model = init_from(init, &cfg.model, &device)?;
         eprintln!("starting from the parameters of {}", init.display());
@@ -238,6 +241,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     }
     let rungs = cfg.model.rungs.max(1);
     model = model.freeze(&tc.frozen);
+    draw_parameters(&model);
     // Tiny test-sized transforms (fewer than 8 hidden channels) stay on Burn.
     let cpu_kernels = args.cpu_kernels && supports_synthesis_width(cfg.model.synthesis_width());
 
