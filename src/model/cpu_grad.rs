@@ -246,6 +246,11 @@ fn sum_in_order(parts: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
 /// convolution (`lo` its output's gradient, `hi` its padded input: `[out][in]`) and
 /// of a transposed one (`lo` its input, `hi` its output's gradient padded by 2:
 /// `[in][out]`).
+///
+/// No tap is copied: for a grid row `y` and a kernel row `ky`, the five taps of every
+/// pixel are `5·b` contiguous values of `hi`'s row `2y + ky`, the pixels `2·b` apart,
+/// so gemm reads them in place as the rows of a `w × 5b` matrix. Rows are summed in
+/// order within blocks of rows, and the blocks in order.
 fn strided_weight_grad(
     lo: &[f32],
     a: usize,
@@ -253,30 +258,65 @@ fn strided_weight_grad(
     b: usize,
     (h, w): (usize, usize),
 ) -> Vec<f32> {
-    if h * w == 0 {
+    if h * w * a * b == 0 {
         return vec![0.0; a * b * 25];
     }
     let pw = 2 * w + 4;
     assert_eq!(lo.len(), h * w * a);
     assert_eq!(hi.len(), (2 * h + 4) * pw * b);
-    let taps = 25 * b;
-    let mut cols = zeroed(h * w * taps);
-    cols.par_chunks_mut(w * taps)
-        .enumerate()
-        .for_each(|(iy, row)| {
-            for (ix, px) in row.chunks_exact_mut(taps).enumerate() {
-                for (ky, dst) in px.chunks_exact_mut(5 * b).enumerate() {
-                    let at = ((2 * iy + ky) * pw + 2 * ix) * b;
-                    dst.copy_from_slice(&hi[at..at + 5 * b]);
+    let n = 5 * b;
+    let rows = GRAD_PIXELS.div_ceil(w);
+    let block = |y0: usize| {
+        // [ky][i][kx·b + j]
+        let mut out = vec![0f32; 5 * a * n];
+        for y in y0..(y0 + rows).min(h) {
+            let lhs = &lo[y * w * a..(y + 1) * w * a];
+            for (ky, dst) in out.chunks_exact_mut(a * n).enumerate() {
+                let at = (2 * y + ky) * pw * b;
+                // The last pixel's taps end at at + (2(w − 1) + 5)·b ≤ at + pw·b.
+                let rhs = &hi[at..at + pw * b];
+                // SAFETY: gemm reads lhs[r·a + i] for i < a, r < w (lhs element (i, r):
+                // column stride a, row stride 1), inside `lhs` (w·a values), and
+                // rhs[r·2b + j] for r < w, j < 5b (element (r, j)): at most
+                // (2w − 2)·b + 5b − 1 < pw·b, inside `rhs`; it reads and writes
+                // dst[i·5b + j], inside `dst` (a·5b values), which aliases neither.
+                unsafe {
+                    gemm::gemm(
+                        a,
+                        n,
+                        w,
+                        dst.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        true,
+                        lhs.as_ptr(),
+                        a as isize,
+                        1,
+                        rhs.as_ptr(),
+                        1,
+                        2 * b as isize,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
                 }
             }
-        });
-    let by_tap = at_b(lo, &cols, (a, taps));
+        }
+        out
+    };
+    let starts: Vec<usize> = (0..h).step_by(rows).collect();
+    let parts: Vec<Vec<f32>> = starts.into_par_iter().map(block).collect();
+    let by_tap = sum_in_order(parts, 5 * a * n);
     let mut out = vec![0f32; a * b * 25];
-    for i in 0..a {
-        for k in 0..25 {
-            for j in 0..b {
-                out[(i * b + j) * 25 + k] = by_tap[i * taps + k * b + j];
+    for ky in 0..5 {
+        for i in 0..a {
+            for kx in 0..5 {
+                for j in 0..b {
+                    out[(i * b + j) * 25 + ky * 5 + kx] = by_tap[(ky * a + i) * n + kx * b + j];
+                }
             }
         }
     }
