@@ -83,8 +83,9 @@ fn encode_info(
 }
 
 /// A run is reproducible from its seed: the same seed gives the same parameters
-/// (their random start, crops and noise), whichever thread first reads them; another
-/// seed gives others. Compared through what a user sees: the decoded image.
+/// (their random start, crops and noise), whichever thread first reads them, so the
+/// same weights file, byte for byte; another seed gives others. Also compared through
+/// what a user sees: the decoded image.
 #[test]
 fn train_is_reproducible_from_its_seed() {
     let dir = tempfile::tempdir().unwrap();
@@ -92,7 +93,7 @@ fn train_is_reproducible_from_its_seed() {
     std::fs::write(&config, TINY_CONFIG).unwrap();
     let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
     let img = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/odd-17x33.png");
-    let decoded = |name: &str, seed: &str| {
+    let train_and_decode = |name: &str, seed: &str| {
         let run = dir.path().join(name);
         neco()
             .args(["train", "--config"])
@@ -116,14 +117,20 @@ fn train_is_reproducible_from_its_seed() {
             .arg(&weights)
             .assert()
             .success();
-        std::fs::read(png).unwrap()
+        (std::fs::read(weights).unwrap(), std::fs::read(png).unwrap())
     };
-    let first = decoded("a", "1");
+    let (weights, png) = train_and_decode("a", "1");
+    let (same_weights, same_png) = train_and_decode("b", "1");
     assert!(
-        first == decoded("b", "1"),
-        "the same seed decoded differently"
+        weights == same_weights,
+        "the same seed exported other weights"
     );
-    assert!(first != decoded("c", "2"), "another seed decoded the same");
+    assert!(png == same_png, "the same seed decoded differently");
+    let (other_weights, other_png) = train_and_decode("c", "2");
+    assert!(
+        weights != other_weights && png != other_png,
+        "another seed made the same"
+    );
 }
 
 /// `frozen` keeps parts of the model as the start has them: a run from random

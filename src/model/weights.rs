@@ -10,7 +10,7 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context;
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use neco_core::entropy::{FactorizedTables, HyperSynthesis, RateLadder};
@@ -25,6 +25,20 @@ pub fn round_to_f16(model: HyperpriorModel) -> HyperpriorModel {
     model
         .map(&mut CastParams(FloatDType::F16))
         .map(&mut CastParams(FloatDType::F32))
+}
+
+/// Numbers a module's parameters 1, 2, … in its order. Burn gives every parameter a
+/// random id when it is made, and the record stores the ids: without this, two runs
+/// that trained the same values would export files with different bytes, so
+/// different sha256s, and their streams would not decode with each other's file.
+struct NumberParams(u64);
+
+impl ModuleMapper for NumberParams {
+    fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        self.0 += 1;
+        param.id = ParamId::from(self.0);
+        param
+    }
 }
 
 // DEFAULT_WEIGHTS and DEFAULT_WEIGHTS_SHA256, from build.rs.
@@ -79,6 +93,7 @@ impl WeightsFile {
             false => (model.clone(), model.clone()),
         };
         let record = stored
+            .map(&mut NumberParams(0))
             .into_record()
             .into_bytes()
             .map_err(|e| anyhow::anyhow!("serializing model: {e:?}"))?;
