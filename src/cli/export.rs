@@ -10,7 +10,7 @@ use clap::Args;
 use sha2::{Digest, Sha256};
 
 use super::common::write_output;
-use crate::model::weights::{round_to_f16, WeightsFile};
+use crate::model::weights::{number_params, round_to_f16, WeightsFile};
 use crate::model::{ConfigFile, HyperpriorModel, ModelConfig};
 use crate::train::checkpoint;
 use neco_core::hex;
@@ -62,8 +62,10 @@ impl ExportCmd {
         let ck = checkpoint::load(&run.join("checkpoint"))?
             .with_context(|| format!("no checkpoint in {}", run.display()))?;
         let device = Device::flex();
-        let mut model = HyperpriorModel::from_record_bytes(&cfg.model, ck.model, &device)
-            .context("applying the checkpoint")?;
+        let mut model = number_params(
+            HyperpriorModel::from_record_bytes(&cfg.model, ck.model, &device)
+                .context("applying the checkpoint")?,
+        );
         if cfg.model.params_f16 {
             model = round_to_f16(model);
         }

@@ -439,7 +439,7 @@ pub(super) struct ConvUp {
     pub(super) cin: usize,
     pub(super) cout: usize,
     /// Weights of phase `2·py + px`: `[ny·nx·cin, cout]`, rows ordered (y tap, x tap, ci)
-    /// as in [`phase_taps`].
+    /// as in [`phase_taps`] (empty for the Winograd layers).
     phases: [Vec<f32>; 4],
     /// The same weights channel-major, `[cout][ny·nx·cin]`, for narrow layers (empty
     /// for the others).
@@ -482,7 +482,14 @@ impl ConvUp {
             }
             w
         };
-        let phases = [phase(0, 0), phase(0, 1), phase(1, 0), phase(1, 1)];
+        let winograd = (cout >= NARROW && cin % LANES == 0 && cout % LANES == 0)
+            .then(|| WinogradUp::new(src, cin, cout));
+        // The Winograd layers never read the phases' weights: not built for them (the
+        // training kernels rebuild every layer each step).
+        let phases = match winograd {
+            Some(_) => Default::default(),
+            None => [phase(0, 0), phase(0, 1), phase(1, 0), phase(1, 1)],
+        };
         let transpose = |w: &Vec<f32>| {
             let k = w.len() / cout;
             let mut t = vec![0f32; w.len()];
@@ -498,8 +505,6 @@ impl ConvUp {
         } else {
             Default::default()
         };
-        let winograd = (cout >= NARROW && cin % LANES == 0 && cout % LANES == 0)
-            .then(|| WinogradUp::new(src, cin, cout));
         ConvUp {
             cin,
             cout,

@@ -27,18 +27,22 @@ pub fn round_to_f16(model: HyperpriorModel) -> HyperpriorModel {
         .map(&mut CastParams(FloatDType::F32))
 }
 
-/// Numbers a module's parameters 1, 2, … in its order. Burn gives every parameter a
-/// random id when it is made, and the record stores the ids: without this, two runs
-/// that trained the same values would export files with different bytes, so
-/// different sha256s, and their streams would not decode with each other's file.
-struct NumberParams(u64);
-
-impl ModuleMapper for NumberParams {
-    fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        self.0 += 1;
-        param.id = ParamId::from(self.0);
-        param
+/// `model` with its parameters numbered 1, 2, … in its order, for exporting a
+/// training run. Burn gives every parameter a random id when it is made, and the
+/// record stores the ids: without this, two runs that trained the same values would
+/// export files with different bytes, so different sha256s, and their streams would
+/// not decode with each other's file. (Files are rewritten with the ids they have, so
+/// that rewriting one keeps its sha256.)
+pub fn number_params(model: HyperpriorModel) -> HyperpriorModel {
+    struct Number(u64);
+    impl ModuleMapper for Number {
+        fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            self.0 += 1;
+            param.id = ParamId::from(self.0);
+            param
+        }
     }
+    model.map(&mut Number(0))
 }
 
 // DEFAULT_WEIGHTS and DEFAULT_WEIGHTS_SHA256, from build.rs.
@@ -93,7 +97,6 @@ impl WeightsFile {
             false => (model.clone(), model.clone()),
         };
         let record = stored
-            .map(&mut NumberParams(0))
             .into_record()
             .into_bytes()
             .map_err(|e| anyhow::anyhow!("serializing model: {e:?}"))?;
