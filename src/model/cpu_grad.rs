@@ -181,6 +181,56 @@ fn add_or_set(acc: &mut Vec<f32>, v: &[f32]) {
     }
 }
 
+/// `dst (m × n, row-major) = aᵀ·b`, or `+=` with `accumulate`, over `k` rows: row r
+/// of `a` is `a[r·m..][..m]`, row r of `b` is `b[r·rs..][..n]` (rows of `b` may
+/// overlap: `rs < n`).
+fn add_at_b(
+    dst: &mut [f32],
+    accumulate: bool,
+    (a, m): (&[f32], usize),
+    (b, n, rs): (&[f32], usize, usize),
+    k: usize,
+) {
+    assert_eq!(dst.len(), m * n);
+    if m * n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst.fill(0.0);
+        }
+        return;
+    }
+    assert!(a.len() >= k * m && b.len() >= (k - 1) * rs + n);
+    // SAFETY: gemm reads a[r·m + i] (lhs element (i, r): column stride m, row stride
+    // 1) and b[r·rs + j] (rhs element (r, j)) for i < m, j < n, r < k: inside `a` and
+    // `b` (asserted above); it reads (with `accumulate`) and writes dst[i·n + j], inside
+    // `dst`, a `&mut` that aliases neither.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            m as isize,
+            1,
+            b.as_ptr(),
+            1,
+            rs as isize,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
 /// `aᵀ·b` (`m × n`, row-major) for row-major `a` (`p × m`) and `b` (`p × n`): partial
 /// products over chunks of rows in parallel, summed in chunk order (so the result does
 /// not depend on how rayon splits the work).
@@ -192,36 +242,8 @@ fn at_b(a: &[f32], b: &[f32], (m, n): (usize, usize)) -> Vec<f32> {
     assert_eq!(a.len(), p * m);
     assert_eq!(b.len(), p * n);
     let partial = |a: &[f32], b: &[f32]| {
-        let rows = a.len() / m;
-        assert_eq!(b.len(), rows * n);
         let mut out = vec![0f32; m * n];
-        // SAFETY: gemm reads a[r·m + i] for i < m, r < rows (lhs element (i, r): column
-        // stride m, row stride 1) and b[r·n + j] for j < n (rhs (r, j)): inside the two
-        // chunks, which hold `rows` rows each (asserted above); it writes out[i·n + j],
-        // inside `out`, which aliases neither.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                rows,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                a.as_ptr(),
-                m as isize,
-                1,
-                b.as_ptr(),
-                1,
-                n as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
+        add_at_b(&mut out, false, (a, m), (b, n, n), a.len() / m);
         out
     };
     let parts: Vec<Vec<f32>> = a
@@ -275,34 +297,7 @@ fn strided_weight_grad(
                 let at = (2 * y + ky) * pw * b;
                 // The last pixel's taps end at at + (2(w − 1) + 5)·b ≤ at + pw·b.
                 let rhs = &hi[at..at + pw * b];
-                // SAFETY: gemm reads lhs[r·a + i] for i < a, r < w (lhs element (i, r):
-                // column stride a, row stride 1), inside `lhs` (w·a values), and
-                // rhs[r·2b + j] for r < w, j < 5b (element (r, j)): at most
-                // (2w − 2)·b + 5b − 1 < pw·b, inside `rhs`; it reads and writes
-                // dst[i·5b + j], inside `dst` (a·5b values), which aliases neither.
-                unsafe {
-                    gemm::gemm(
-                        a,
-                        n,
-                        w,
-                        dst.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        true,
-                        lhs.as_ptr(),
-                        a as isize,
-                        1,
-                        rhs.as_ptr(),
-                        1,
-                        2 * b as isize,
-                        1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
+                add_at_b(dst, true, (lhs, a), (rhs, n, 2 * b), w);
             }
         }
         out
