@@ -22,6 +22,18 @@ fn neco() -> Command {
     Command::cargo_bin("neco").unwrap()
 }
 
+/// `neco train --config CONFIG --dataset assets/ --valid VALID --run RUN`, for the
+/// caller to add `--steps` and the rest.
+fn train_cmd(config: &std::path::Path, run: &std::path::Path, valid: &str) -> Command {
+    let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
+    let mut cmd = neco();
+    cmd.args(["train", "--config"])
+        .arg(config)
+        .args(["--dataset", assets, "--valid", valid, "--run"])
+        .arg(run);
+    cmd
+}
+
 fn progress_step(run: &std::path::Path) -> u64 {
     let text = std::fs::read_to_string(run.join("checkpoint/progress.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -91,15 +103,10 @@ fn train_is_reproducible_from_its_seed() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tiny.toml");
     std::fs::write(&config, TINY_CONFIG).unwrap();
-    let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
     let img = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/odd-17x33.png");
     let train_and_decode = |name: &str, seed: &str| {
         let run = dir.path().join(name);
-        neco()
-            .args(["train", "--config"])
-            .arg(&config)
-            .args(["--dataset", assets, "--valid", "none", "--run"])
-            .arg(&run)
+        train_cmd(&config, &run, "none")
             .args(["--steps", "3", "--seed", seed])
             .assert()
             .success();
@@ -145,12 +152,7 @@ fn train_refuses_frozen_parts_without_a_start() {
     );
     std::fs::write(&config, text).unwrap();
     let run = dir.path().join("run");
-    let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
-    neco()
-        .args(["train", "--config"])
-        .arg(&config)
-        .args(["--dataset", assets, "--valid", "none", "--run"])
-        .arg(&run)
+    train_cmd(&config, &run, "none")
         .args(["--steps", "1"])
         .assert()
         .failure()
@@ -181,11 +183,7 @@ fn train_export_and_code(group: usize) {
     let run = dir.path().join("run");
     let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
     let train = |steps: &str| {
-        neco()
-            .args(["train", "--config"])
-            .arg(&config)
-            .args(["--dataset", assets, "--valid", assets, "--run"])
-            .arg(&run)
+        train_cmd(&config, &run, assets)
             .args(["--steps", steps])
             .assert()
             .success();
@@ -193,11 +191,7 @@ fn train_export_and_code(group: usize) {
     trains_and_resumes(&run, "step,elapsed_s,rung,loss,bpp,psnr", 2, train);
     // A checkpoint kept without its optimizer state resumes with a fresh optimizer.
     std::fs::remove_file(run.join("checkpoint/optim.bin")).unwrap();
-    neco()
-        .args(["train", "--config"])
-        .arg(&config)
-        .args(["--dataset", assets, "--valid", "none", "--run"])
-        .arg(&run)
+    train_cmd(&config, &run, "none")
         .args(["--steps", "4"])
         .assert()
         .success()
@@ -283,13 +277,7 @@ fn train_variable_rate_from_fixed_rate_weights() {
     let dir = tempfile::tempdir().unwrap();
     let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
     let train = |config: &std::path::Path, run: &std::path::Path, extra: &[&str]| {
-        neco()
-            .args(["train", "--config"])
-            .arg(config)
-            .args(["--dataset", assets, "--valid", assets, "--run"])
-            .arg(run)
-            .args(extra)
-            .assert()
+        train_cmd(config, run, assets).args(extra).assert()
     };
     let fixed_config = dir.path().join("tiny.toml");
     std::fs::write(&fixed_config, TINY_CONFIG).unwrap();
@@ -626,11 +614,7 @@ fn train_temporal_resume_export_and_code_video() {
     let tiny_run = dir.path().join("tiny");
     std::fs::create_dir(&tiny_run).unwrap();
     std::fs::write(tiny_run.join("tiny.toml"), TINY_CONFIG).unwrap();
-    neco()
-        .args(["train", "--config"])
-        .arg(tiny_run.join("tiny.toml"))
-        .args(["--dataset", &assets, "--valid", "none", "--run"])
-        .arg(&tiny_run)
+    train_cmd(&tiny_run.join("tiny.toml"), &tiny_run, "none")
         .args(["--steps", "1"])
         .assert()
         .success();
@@ -964,11 +948,7 @@ fn train_saves_its_checkpoint_on_sigterm() {
     );
     assert!(run.join("checkpoint/optim.bin").exists());
     // The same command resumes it.
-    neco()
-        .args(["train", "--config"])
-        .arg(&config)
-        .args(["--dataset", assets, "--valid", "none", "--run"])
-        .arg(&run)
+    train_cmd(&config, &run, "none")
         .args(["--steps", &(step + 1).to_string()])
         .assert()
         .success();
