@@ -890,11 +890,12 @@ fn train_entropy_context_starts_as_its_weights_and_is_not_exported() {
     assert!(!weights.exists());
 }
 
-/// SIGTERM (what `timeout` sends) during `neco train` saves the checkpoint before the
-/// process ends, with a failure status and a message saying so; the run resumes.
+/// Under `nohup`, SIGHUP (a closed terminal) leaves `neco train` running; SIGTERM
+/// (what `timeout` sends) saves the checkpoint before the process ends, with a
+/// failure status and a message saying so; the run resumes.
 #[cfg(unix)]
 #[test]
-fn train_saves_its_checkpoint_on_sigterm() {
+fn train_ignores_sighup_under_nohup_and_saves_its_checkpoint_on_sigterm() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     use std::time::{Duration, Instant};
@@ -904,12 +905,16 @@ fn train_saves_its_checkpoint_on_sigterm() {
     std::fs::write(&config, TINY_CONFIG).unwrap();
     let run = dir.path().join("run");
     let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("neco"))
+    // nohup execs neco with SIGHUP ignored: the pid is neco's.
+    let mut child = std::process::Command::new("nohup")
+        .arg(assert_cmd::cargo::cargo_bin("neco"))
         .args(["train", "--config"])
         .arg(&config)
         .args(["--dataset", assets, "--valid", "none", "--run"])
         .arg(&run)
         .args(["--steps", "100000000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -920,11 +925,18 @@ fn train_saves_its_checkpoint_on_sigterm() {
         assert!(stderr.read_line(&mut log).unwrap() > 0, "{log}");
     }
     std::thread::sleep(Duration::from_millis(500));
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    let pid = child.id().to_string();
+    let signal = |name: &str| {
+        let kill = std::process::Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+    };
+    signal("-HUP");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP stopped it");
+    signal("-TERM");
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -938,7 +950,8 @@ fn train_saves_its_checkpoint_on_sigterm() {
     };
     std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
     assert_eq!(status.code(), Some(1), "{log}");
-    assert!(log.contains("stopping after this step"), "{log}");
+    // One stop message: the SIGTERM's, none for the SIGHUP.
+    assert_eq!(log.matches("stopping after this step").count(), 1, "{log}");
     let step = progress_step(&run);
     assert!(
         log.contains(&format!(

@@ -61,6 +61,39 @@ impl Cli {
     }
 }
 
+/// SIGHUP's disposition. ctrlc's handler also catches SIGHUP, which would undo
+/// `nohup`: a training run started with `nohup neco train … &` would stop when its
+/// terminal closed. A process that starts with SIGHUP ignored keeps it ignored.
+#[cfg(unix)]
+mod hangup {
+    /// Whether SIGHUP is ignored now (as `nohup` leaves it for the program it runs).
+    pub fn ignored() -> bool {
+        // SAFETY: a zeroed sigaction is a valid out-parameter; a null `act` only
+        // queries the current disposition.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction == libc::SIG_IGN
+        }
+    }
+
+    /// Ignore SIGHUP again (after ctrlc installed its handler for it).
+    pub fn ignore() {
+        // SAFETY: SIG_IGN is a valid disposition for SIGHUP.
+        unsafe {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod hangup {
+    pub fn ignored() -> bool {
+        false
+    }
+    pub fn ignore() {}
+}
+
 /// Exit status after Ctrl-C / SIGTERM, as shells report SIGINT (128 + 2).
 const INTERRUPTED: i32 = 130;
 
@@ -71,6 +104,7 @@ pub fn main() -> std::process::ExitCode {
     // On Ctrl-C (or SIGTERM), remove the temp files of outputs being written and stop:
     // an interrupted run leaves neither a partial output nor a stray temp file. A
     // training loop instead saves its checkpoint first (the first signal only).
+    let hangup_ignored = hangup::ignored();
     let _ = ctrlc::set_handler(|| {
         if crate::train::stop::request() {
             eprintln!("neco: stopping after this step and saving the checkpoint (interrupt again to stop at once)");
@@ -79,6 +113,9 @@ pub fn main() -> std::process::ExitCode {
         eprintln!("neco: interrupted");
         neco_core::container::remove_in_flight_temp_files_and_exit(INTERRUPTED);
     });
+    if hangup_ignored {
+        hangup::ignore();
+    }
     let cli = Cli::parse();
     match cli.run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
