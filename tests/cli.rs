@@ -108,6 +108,67 @@ fn encode_info_decode_round_trip() {
         let img = image::open(&out).unwrap();
         assert_eq!((img.width(), img.height()), (17, 33), "{ext}");
     }
+    // Binary PPM (P6), which every reader takes, not the PAM (P7) some write as .ppm.
+    let ppm = std::fs::read(dir.path().join("odd.ppm")).unwrap();
+    assert!(ppm.starts_with(b"P6\n"), "{:?}", &ppm[..2]);
+}
+
+#[test]
+fn gray_sources_decode_to_gray_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let coded = dir.path().join("gray.neco");
+    encode(&asset("gray-64x48.png"), &coded);
+    for (ext, color) in [
+        ("png", image::ColorType::L8),
+        ("jpg", image::ColorType::L8),
+        // PPM is RGB by definition.
+        ("ppm", image::ColorType::Rgb8),
+    ] {
+        let out = dir.path().join(format!("gray.{ext}"));
+        decode(&coded, &out).success();
+        let img = image::open(&out).unwrap();
+        assert_eq!(img.color(), color, "{ext}");
+        assert_eq!((img.width(), img.height()), (64, 48), "{ext}");
+    }
+    let png = image::open(dir.path().join("gray.png")).unwrap().to_luma8();
+    let p = psnr(
+        &source("gray-64x48.png").rgb,
+        image::DynamicImage::ImageLuma8(png).to_rgb8().as_raw(),
+    );
+    assert!(p >= PSNR_FLOOR_DB, "PSNR {p:.2} dB below the floor");
+
+    // A gray image's gray profile goes through with it; with alpha the pixels are
+    // coded and written as RGBA, which a gray profile would misdescribe: dropped.
+    let mut profile: Vec<u8> = (0..300u32).map(|i| (i * 11 % 251) as u8).collect();
+    profile[16..20].copy_from_slice(b"GRAY");
+    let gray = image::open(asset("gray-64x48.png")).unwrap();
+    let mut alpha = gray.to_luma_alpha8();
+    alpha.pixels_mut().for_each(|p| p.0[1] = 200);
+    for (name, img, kept) in [
+        ("gray", gray, true),
+        ("gray-alpha", image::DynamicImage::ImageLumaA8(alpha), false),
+    ] {
+        let src = dir.path().join(format!("{name}-profile.png"));
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&src).unwrap());
+        let mut enc = image::codecs::png::PngEncoder::new(&mut file);
+        image::ImageEncoder::set_icc_profile(&mut enc, profile.clone()).unwrap();
+        img.write_with_encoder(enc).unwrap();
+        drop(file);
+        let coded = dir.path().join(format!("{name}-profile.neco"));
+        let warning = "the ICC colour profile is for GRAY data, not RGB: dropped";
+        let encoded = encode_cmd(&src, &coded).assert().success();
+        if kept {
+            encoded.stderr(contains(warning).not());
+        } else {
+            encoded.stderr(contains(warning));
+        }
+        for ext in ["png", "jpg"] {
+            let back = dir.path().join(format!("{name}-back.{ext}"));
+            decode(&coded, &back).success();
+            let want = kept.then_some(&profile[..]);
+            assert_eq!(icc_of(&back).as_deref(), want, "{name}.{ext}");
+        }
+    }
 }
 
 #[test]

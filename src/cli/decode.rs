@@ -94,7 +94,7 @@ impl DecodeCmd {
         let (bytes, warnings) = encode_output(
             width,
             height,
-            img.rgb,
+            (img.rgb, img.gray),
             img.alpha.as_deref(),
             &Metadata {
                 icc: img.icc.as_deref(),

@@ -73,6 +73,9 @@ pub struct DecodedImage {
     pub height: u32,
     /// Interleaved 8-bit RGB.
     pub rgb: Vec<u8>,
+    /// Whether the source was grayscale: `rgb`'s three channels are then equal, and
+    /// the image is written as gray.
+    pub gray: bool,
     /// Alpha plane, when the stream carried one.
     pub alpha: Option<Vec<u8>>,
     /// The source's ICC colour profile, when the stream carried one.
@@ -590,7 +593,8 @@ impl Codec {
             |t| &mut t.synthesis_ms,
             || self.synthesis(window, &d, h.width, h.height),
         );
-        if h.pixel_format == PixelFormat::Gray8 {
+        let gray = h.pixel_format == PixelFormat::Gray8;
+        if gray {
             // The source was gray: return gray (equal channels), as its owner expects.
             for p in rgb.chunks_exact_mut(3) {
                 let g = ((p[0] as u32 * 299 + p[1] as u32 * 587 + p[2] as u32 * 114 + 500) / 1000)
@@ -602,6 +606,7 @@ impl Codec {
             width: h.width,
             height: h.height,
             rgb,
+            gray,
             alpha,
             icc: s.icc.clone(),
             exif: s.exif.clone(),

@@ -100,17 +100,8 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
             .and_then(Orientation::from_exif_chunk)
             .unwrap_or(Orientation::NoTransforms),
     };
+    // Checked against the pixels' colour space below.
     let icc = match decoder.icc_profile() {
-        // The pixels are coded and written as RGB: a gray or CMYK profile (a gray
-        // PNG's, an Adobe CMYK JPEG's, which the decoder turns to RGB) would misdescribe
-        // them, and PNG forbids it.
-        Ok(Some(p)) if p.len() >= 20 && &p[16..20] != b"RGB " => {
-            warnings.push(format!(
-                "the ICC colour profile is for {} data, not RGB: dropped",
-                String::from_utf8_lossy(&p[16..20]).trim()
-            ));
-            None
-        }
         Ok(p) => p.filter(|p| !p.is_empty()),
         Err(e) => {
             warnings.push(format!(
@@ -171,6 +162,20 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
         }
         other => (img.to_rgb8().into_raw(), None, other),
     };
+    // The pixels are coded as RGB, and written as gray where the source was gray
+    // without alpha: a profile for another colour space (an Adobe CMYK JPEG's, which
+    // the decoder turns to RGB; a gray image's once it has alpha) would misdescribe
+    // them, and PNG forbids it.
+    let icc = icc.filter(|p| match icc_space(p) {
+        Some(space) if space != b"RGB " && !(space == b"GRAY" && kind == SourceKind::Gray) => {
+            warnings.push(format!(
+                "the ICC colour profile is for {} data, not RGB: dropped",
+                String::from_utf8_lossy(space).trim()
+            ));
+            false
+        }
+        _ => true,
+    });
     Ok(SourceImage {
         width,
         height,
@@ -251,16 +256,28 @@ impl OutputFormat {
     }
 }
 
+/// The colour space an ICC profile describes (its header's bytes 16..20: `RGB `,
+/// `GRAY`, `CMYK`, …), if it is long enough to say.
+fn icc_space(profile: &[u8]) -> Option<&[u8]> {
+    profile.get(16..20)
+}
+
 /// Encode decoded pixels (RGB, plus alpha when present) into an image file's bytes.
+/// With `gray` (the source was grayscale, so the channels are equal), PNG and JPEG are
+/// written gray, as the source was, unless the profile is for RGB; PPM is RGB by
+/// definition. A profile for another colour space than the file's is dropped with a
+/// warning (only a damaged stream has one).
 pub fn encode_output(
     width: u32,
     height: u32,
-    rgb: Vec<u8>,
+    (rgb, gray): (Vec<u8>, bool),
     alpha: Option<&[u8]>,
     metadata: &Metadata,
     format: OutputFormat,
 ) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
     let mut warnings = Vec::new();
+    let space = metadata.icc.and_then(icc_space);
+    let gray = gray && format != OutputFormat::Ppm && space != Some(b"RGB ");
     let img = match alpha {
         Some(a) if format == OutputFormat::Png => {
             let rgba: Vec<u8> = rgb
@@ -278,10 +295,35 @@ pub fn encode_output(
                     "{format:?} has no alpha channel: alpha was dropped (write .png to keep it)"
                 ));
             }
-            DynamicImage::ImageRgb8(
-                image::RgbImage::from_raw(width, height, rgb).context("pixel buffer size")?,
-            )
+            if gray {
+                let luma = rgb.chunks_exact(3).map(|p| p[0]).collect();
+                DynamicImage::ImageLuma8(
+                    image::GrayImage::from_raw(width, height, luma).context("pixel buffer size")?,
+                )
+            } else {
+                DynamicImage::ImageRgb8(
+                    image::RgbImage::from_raw(width, height, rgb).context("pixel buffer size")?,
+                )
+            }
         }
+    };
+    // (PPM drops profiles anyway, and says so below.)
+    let (written, expected): (_, &[u8]) = match img {
+        DynamicImage::ImageLuma8(_) => ("gray", b"GRAY"),
+        _ => ("RGB", b"RGB "),
+    };
+    let metadata = &Metadata {
+        icc: metadata.icc.filter(|_| match space {
+            Some(space) if space != expected && format != OutputFormat::Ppm => {
+                warnings.push(format!(
+                    "the stream's ICC colour profile is for {} data, not the {written} written: dropped",
+                    String::from_utf8_lossy(space).trim(),
+                ));
+                false
+            }
+            _ => true,
+        }),
+        exif: metadata.exif,
     };
     let mut out = Cursor::new(Vec::new());
     match format {
@@ -301,7 +343,11 @@ pub fn encode_output(
                     ));
                 }
             }
-            img.write_to(&mut out, ImageFormat::Pnm)?
+            // P6, the binary PPM every reader knows (the encoder's default is PAM, P7).
+            let enc = image::codecs::pnm::PnmEncoder::new(&mut out).with_subtype(
+                image::codecs::pnm::PnmSubtype::Pixmap(image::codecs::pnm::SampleEncoding::Binary),
+            );
+            img.write_with_encoder(enc)?
         }
         OutputFormat::Jpeg => {
             let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
@@ -400,6 +446,58 @@ pub fn unpng_gray(bytes: &[u8], width: u32, height: u32) -> anyhow::Result<Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::ColorType;
+
+    #[test]
+    fn a_profile_matches_the_colours_written() {
+        let (w, h) = (4, 2);
+        let rgb = vec![90u8; 3 * w * h];
+        let profile = |space: &[u8; 4]| {
+            let mut p = vec![7u8; 200];
+            p[16..20].copy_from_slice(space);
+            p
+        };
+        let (gray, rgb_profile) = (profile(b"GRAY"), profile(b"RGB "));
+        let written = |is_gray: bool, icc: &[u8]| {
+            let metadata = Metadata {
+                icc: Some(icc),
+                exif: None,
+            };
+            let (bytes, warnings) = encode_output(
+                w as u32,
+                h as u32,
+                (rgb.clone(), is_gray),
+                None,
+                &metadata,
+                OutputFormat::Png,
+            )
+            .unwrap();
+            let mut decoder = image::ImageReader::new(Cursor::new(&bytes))
+                .with_guessed_format()
+                .unwrap()
+                .into_decoder()
+                .unwrap();
+            let icc = decoder.icc_profile().unwrap();
+            (decoder.color_type(), icc, warnings)
+        };
+        // A gray source with its gray profile: gray, profile kept.
+        let (color, icc, warnings) = written(true, &gray);
+        assert_eq!((color, icc.as_deref()), (ColorType::L8, Some(&gray[..])));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        // A gray source with an RGB profile: written RGB, so the profile still fits.
+        let (color, icc, _) = written(true, &rgb_profile);
+        assert_eq!(
+            (color, icc.as_deref()),
+            (ColorType::Rgb8, Some(&rgb_profile[..]))
+        );
+        // A (damaged) stream with a gray profile for RGB pixels: dropped, with a word.
+        let (color, icc, warnings) = written(false, &gray);
+        assert_eq!((color, icc), (ColorType::Rgb8, None));
+        assert_eq!(
+            warnings,
+            ["the stream's ICC colour profile is for GRAY data, not the RGB written: dropped"]
+        );
+    }
 
     /// A 16×8 JPEG, left half black and right half white, with an Exif block holding
     /// `orientation` (none when `None`); `exif` replaces the block when given.

@@ -113,7 +113,14 @@ impl Sequence {
     ) -> anyhow::Result<()> {
         let path = self.path(n);
         let format = OutputFormat::from_path(&path)?;
-        let (bytes, _) = encode_output(width, height, rgb, None, &Metadata::default(), format)?;
+        let (bytes, _) = encode_output(
+            width,
+            height,
+            (rgb, false),
+            None,
+            &Metadata::default(),
+            format,
+        )?;
         write_atomic(&path, &bytes, overwrite)
             .with_context(|| format!("writing {}", path.display()))
     }
