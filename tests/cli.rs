@@ -407,6 +407,52 @@ fn existing_output_is_refused_without_force() {
 }
 
 #[test]
+fn the_input_is_never_the_output_even_with_y() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("photo.bmp");
+    image::open(odd()).unwrap().save(&src).unwrap();
+    let original = std::fs::read(&src).unwrap();
+    // The same file, also by another spelling of its path.
+    let other = dir.path().join(".").join("photo.bmp");
+    for out in [&src, &other] {
+        encode_cmd(&src, out)
+            .arg("-y")
+            .assert()
+            .code(1)
+            .stderr(contains(
+                "is the input: writing the output there would destroy it",
+            ));
+    }
+    // The image a decode compares with is an input too.
+    let coded = dir.path().join("photo.neco");
+    encode(&src, &coded);
+    let png = dir.path().join("photo.png");
+    image::open(&src).unwrap().save(&png).unwrap();
+    let png_bytes = std::fs::read(&png).unwrap();
+    neco()
+        .args(["decode", "-y", "--compare"])
+        .arg(&png)
+        .arg(&coded)
+        .arg("-o")
+        .arg(&png)
+        .assert()
+        .code(1)
+        .stderr(contains("photo.png is the input"));
+    assert_eq!(std::fs::read(&src).unwrap(), original);
+    assert_eq!(std::fs::read(&png).unwrap(), png_bytes);
+    // A missing folder is one clear message, not the OS error twice.
+    let missing = dir.path().join("no-such-folder").join("x.neco");
+    let out = encode_cmd(&src, &missing)
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8(out).unwrap();
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[test]
 fn unknown_output_extension_for_decode() {
     let dir = tempfile::tempdir().unwrap();
     let coded = dir.path().join("odd.neco");

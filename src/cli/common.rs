@@ -136,9 +136,25 @@ pub fn write_output(path: &std::path::Path, bytes: &[u8], overwrite: bool) -> an
     })
 }
 
-/// Refuse early (before doing any work) when the output exists and may not be overwritten.
-pub fn check_output(path: &std::path::Path, overwrite: bool) -> anyhow::Result<()> {
-    if path.as_os_str() != "-" && !overwrite && path.exists() {
+/// Refuse early (before doing any work) when the output exists and may not be
+/// overwritten, or is one of the command's `inputs` (which `-y` does not allow: the
+/// input would be gone).
+pub fn check_output(
+    path: &std::path::Path,
+    inputs: &[&std::path::Path],
+    overwrite: bool,
+) -> anyhow::Result<()> {
+    if path.as_os_str() == "-" {
+        return Ok(());
+    }
+    let same = |a: &std::path::Path, b: &std::path::Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
+    if inputs.iter().any(|i| i.as_os_str() != "-" && same(i, path)) {
+        anyhow::bail!(
+            "{} is the input: writing the output there would destroy it (choose another -o)",
+            path.display()
+        );
+    }
+    if !overwrite && path.exists() {
         anyhow::bail!("{} already exists (pass -y to overwrite)", path.display());
     }
     Ok(())

@@ -49,7 +49,9 @@ pub struct DecodeCmd {
 impl DecodeCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
-        check_output(&self.output, self.force)?;
+        let mut inputs = vec![self.input.as_path()];
+        inputs.extend(self.compare.as_deref());
+        check_output(&self.output, &inputs, self.force)?;
         if self.input.as_os_str() != "-" {
             let mut file = std::fs::File::open(&self.input)
                 .with_context(|| format!("reading {}", self.input.display()))?;

@@ -77,7 +77,7 @@ pub enum TemporalChoice {
 impl EncodeCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
-        check_output(&self.output, self.force)?;
+        check_output(&self.output, &[&self.input], self.force)?;
         if video::is_video_path(&self.input) {
             return self.run_video();
         }

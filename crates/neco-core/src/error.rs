@@ -26,8 +26,16 @@ pub enum NecoError {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     /// Reading or writing a file failed.
+    // Not `#[from]`, which would also make the io::Error this error's source: an error
+    // chain printed whole (`{:#}`) would then say the same thing twice.
     #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for NecoError {
+    fn from(e: std::io::Error) -> Self {
+        NecoError::Io(e)
+    }
 }
 
 impl NecoError {
