@@ -440,6 +440,28 @@ fn the_input_is_never_the_output_even_with_y() {
         .stderr(contains("photo.png is the input"));
     assert_eq!(std::fs::read(&src).unwrap(), original);
     assert_eq!(std::fs::read(&png).unwrap(), png_bytes);
+    // Nor is the weights file an export rewrites.
+    let weights = dir.path().join("w.nwt");
+    std::fs::copy(root().join("weights/hp-n64m96.nwt"), &weights).unwrap();
+    let before = std::fs::read(&weights).unwrap();
+    neco()
+        .args(["export", "--half", "-y", "--weights"])
+        .arg(&weights)
+        .arg("-o")
+        .arg(&weights)
+        .assert()
+        .code(1)
+        .stderr(contains("w.nwt is the input"));
+    assert!(
+        std::fs::read(&weights).unwrap() == before,
+        "weights changed"
+    );
+    // A folder is named as one.
+    encode_cmd(&src, dir.path())
+        .arg("-y")
+        .assert()
+        .code(1)
+        .stderr(contains("is a folder: name a file to write"));
     // A missing folder is one clear message, not the OS error twice.
     let missing = dir.path().join("no-such-folder").join("x.neco");
     let out = encode_cmd(&src, &missing)
@@ -669,6 +691,38 @@ fn bpp_target_picks_the_highest_quality_that_fits() {
                 .and(contains("above the target of 0.01 bpp")),
         );
     assert!(!out.exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn the_input_limit_holds_for_inputs_without_a_size() {
+    // /dev/zero says it is 0 bytes long and never ends: read up to the limit, no more.
+    for cmd in ["encode", "decode", "info"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir
+            .path()
+            .join(if cmd == "encode" { "z.neco" } else { "z.png" });
+        let mut c = neco();
+        c.args([cmd, "/dev/zero", "--max-input-bytes", "100000"]);
+        if cmd != "info" {
+            c.arg("-o").arg(&out);
+        }
+        c.timeout(std::time::Duration::from_secs(60))
+            .assert()
+            .code(1)
+            .stderr(contains(
+                "/dev/zero holds more than the limit of 100000 bytes",
+            ));
+        assert!(!out.exists());
+    }
+    // Written into, a device stays a device (`-o /dev/null` to time an encode).
+    let dir = tempfile::tempdir().unwrap();
+    let coded = dir.path().join("odd.neco");
+    encode(&odd(), &coded);
+    encode_cmd(&odd(), Path::new("/dev/null"))
+        .assert()
+        .success();
+    assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
 }
 
 #[test]

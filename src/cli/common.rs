@@ -137,8 +137,8 @@ pub fn write_output(path: &std::path::Path, bytes: &[u8], overwrite: bool) -> an
 }
 
 /// Refuse early (before doing any work) when the output exists and may not be
-/// overwritten, or is one of the command's `inputs` (which `-y` does not allow: the
-/// input would be gone).
+/// overwritten, is a folder, or is one of the command's `inputs` (which `-y` does not
+/// allow: the input would be gone).
 pub fn check_output(
     path: &std::path::Path,
     inputs: &[&std::path::Path],
@@ -154,8 +154,16 @@ pub fn check_output(
             path.display()
         );
     }
-    if !overwrite && path.exists() {
-        anyhow::bail!("{} already exists (pass -y to overwrite)", path.display());
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            anyhow::bail!("{} is a folder: name a file to write", path.display())
+        }
+        // A device or FIFO (`-o /dev/null`) is written into: nothing there to keep.
+        Ok(m) if !m.is_file() => {}
+        _ if !overwrite && std::fs::symlink_metadata(path).is_ok() => {
+            anyhow::bail!("{} already exists (pass -y to overwrite)", path.display())
+        }
+        _ => {}
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use clap::Args;
 use sha2::{Digest, Sha256};
 
-use super::common::write_output;
+use super::common::{check_output, write_output};
 use crate::model::weights::{number_params, round_to_f16, WeightsFile};
 use crate::model::{ConfigFile, HyperpriorModel, ModelConfig};
 use crate::train::checkpoint;
@@ -46,6 +46,11 @@ pub struct ExportCmd {
 impl ExportCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
+        check_output(
+            &self.output,
+            &[self.weights.as_deref().unwrap_or("-".as_ref())],
+            self.force,
+        )?;
         let Some(run) = &self.run else {
             return self.upgrade();
         };

@@ -210,16 +210,30 @@ pub fn read_input(path: &Path, max_bytes: u64) -> anyhow::Result<Vec<u8>> {
         }
         Ok(buf)
     } else {
-        let size = std::fs::metadata(path)
-            .with_context(|| format!("reading {}", path.display()))?
-            .len();
+        let reading = || format!("reading {}", path.display());
+        let file = std::fs::File::open(path).with_context(reading)?;
+        let size = file.metadata().with_context(reading)?.len();
         if size > max_bytes {
             bail!(
                 "{} is {size} bytes, over the limit of {max_bytes} (--max-input-bytes)",
                 path.display()
             );
         }
-        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+        // The size a FIFO, a device or a growing file reports is no bound: read at most
+        // one byte past the limit whatever it said.
+        let mut buf = Vec::with_capacity(size as usize);
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, max_bytes.saturating_add(1)),
+            &mut buf,
+        )
+        .with_context(reading)?;
+        if buf.len() as u64 > max_bytes {
+            bail!(
+                "{} holds more than the limit of {max_bytes} bytes (--max-input-bytes)",
+                path.display()
+            );
+        }
+        Ok(buf)
     }
 }
 

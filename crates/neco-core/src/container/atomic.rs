@@ -37,7 +37,14 @@ fn remove_listed(list: &[PathBuf]) {
 /// fsynced, then renamed over `path`. If `overwrite` is false and `path` exists,
 /// returns [`NecoError::Io`] with [`io::ErrorKind::AlreadyExists`] and leaves the
 /// existing file untouched. On any failure the temp file is removed.
+///
+/// An existing device or FIFO (`/dev/null`, a pipe) is written into directly, with or
+/// without `overwrite`: there is no file to replace, nor to keep.
 pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    if fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let mut file = OpenOptions::new().write(true).open(path)?;
+        return Ok(file.write_all(bytes)?);
+    }
     let (out, mut file) = AtomicFile::create(path, overwrite, "")?;
     file.write_all(bytes)?;
     drop(file);
@@ -60,7 +67,38 @@ impl AtomicFile {
     /// Creates the (empty) temp file for `path`. `suffix` ends the temp name, for
     /// writers that pick a format by extension. If `overwrite` is false and `path`
     /// exists, fails with [`io::ErrorKind::AlreadyExists`] before creating anything.
+    ///
+    /// With `overwrite`, a symbolic link is followed, so the file it points to is
+    /// replaced and the link stays; a target that is not a regular file (a folder, a
+    /// device, a FIFO) is refused: renaming over it would put a file in its place.
     pub fn create(path: &Path, overwrite: bool, suffix: &str) -> Result<(AtomicFile, fs::File)> {
+        let existing = fs::symlink_metadata(path);
+        if !overwrite && existing.is_ok() {
+            return Err(already_exists(path));
+        }
+        let resolved;
+        let path = match existing {
+            Ok(m) if m.file_type().is_symlink() => {
+                resolved = fs::canonicalize(path).map_err(|_| {
+                    NecoError::InvalidArgument(format!(
+                        "{} is a symbolic link to nothing: name a file to write",
+                        path.display()
+                    ))
+                })?;
+                resolved.as_path()
+            }
+            _ => path,
+        };
+        match fs::metadata(path) {
+            Ok(m) if m.is_dir() => {
+                return Err(NecoError::InvalidArgument(format!(
+                    "{} is a folder: name a file to write",
+                    path.display()
+                )))
+            }
+            Ok(m) if !m.is_file() => return Err(not_regular(path)),
+            _ => {}
+        }
         let name = path.file_name().ok_or_else(|| {
             NecoError::InvalidArgument(format!("{} does not name a file", path.display()))
         })?;
@@ -68,9 +106,6 @@ impl AtomicFile {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        if !overwrite && fs::symlink_metadata(path).is_ok() {
-            return Err(already_exists(path));
-        }
         let mut tmp_name = std::ffi::OsString::from(".");
         tmp_name.push(name);
         tmp_name.push(format!(
@@ -129,6 +164,13 @@ impl AtomicFile {
         sync_dir(&dir);
         Ok(())
     }
+}
+
+fn not_regular(path: &Path) -> NecoError {
+    NecoError::InvalidArgument(format!(
+        "{} is not a regular file (a device, FIFO or socket): write a file, or - for standard output",
+        path.display()
+    ))
 }
 
 fn already_exists(path: &Path) -> NecoError {
@@ -216,6 +258,44 @@ mod tests {
         fs::write(&squatter, b"not ours").unwrap();
         assert!(TempFile::create(squatter.clone()).is_err());
         assert_eq!(fs::read(&squatter).unwrap(), b"not ours");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn links_are_followed_and_folders_refused() {
+        let dir = std::env::temp_dir().join(format!("neco-atomic-links-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let folder = dir.join("sub");
+        fs::create_dir_all(&folder).unwrap();
+        let err = write_atomic(&folder, b"x", true).unwrap_err().to_string();
+        assert!(err.contains("is a folder"), "{err}");
+        #[cfg(unix)]
+        {
+            // A link's target is replaced, the link stays; a link to nothing is refused.
+            let target = dir.join("target.neco");
+            fs::write(&target, b"old").unwrap();
+            let link = dir.join("link.neco");
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            write_atomic(&link, b"new", true).unwrap();
+            assert!(fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            assert_eq!(fs::read(&target).unwrap(), b"new");
+            let dangling = dir.join("dangling.neco");
+            std::os::unix::fs::symlink(dir.join("nothing"), &dangling).unwrap();
+            let err = write_atomic(&dangling, b"x", true).unwrap_err().to_string();
+            assert!(err.contains("symbolic link to nothing"), "{err}");
+            // A device is written into, not replaced by a file (with or without overwrite).
+            write_atomic(Path::new("/dev/null"), b"discarded", false).unwrap();
+            assert!(!fs::metadata("/dev/null").unwrap().is_file());
+            // Streaming writers cannot write a device through a temp file: refused.
+            let err = AtomicFile::create(Path::new("/dev/null"), true, "")
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+        }
         fs::remove_dir_all(&dir).unwrap();
     }
 }
