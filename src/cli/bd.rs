@@ -38,6 +38,8 @@ fn read_curves(path: &Path) -> anyhow::Result<Curves> {
 }
 
 fn parse_curves(text: &str) -> anyhow::Result<Curves> {
+    // Spreadsheets save UTF-8 with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // Numbered before blank lines are skipped, so errors name the file's own lines.
     let mut lines = (1..)
         .zip(text.lines())
@@ -84,8 +86,9 @@ fn parse_curves(text: &str) -> anyhow::Result<Curves> {
     Ok(curves)
 }
 
-/// One line of the report: BD-rate, BD-PSNR and the test curve's top point.
-fn report_line(anchor: &[RdSample], test: &[RdSample]) -> String {
+/// One line of the report: BD-rate, BD-PSNR and the test curve's top point; and
+/// whether any BD number could be computed.
+fn report_line(anchor: &[RdSample], test: &[RdSample]) -> (String, bool) {
     let top = test
         .iter()
         .max_by(|a, b| a.bpp.total_cmp(&b.bpp))
@@ -94,6 +97,7 @@ fn report_line(anchor: &[RdSample], test: &[RdSample]) -> String {
             bpp: f64::NAN,
             quality: f64::NAN,
         });
+    let computed = bd_rate(anchor, test).is_ok() || bd_quality(anchor, test).is_ok();
     let rate = match bd_rate(anchor, test) {
         Ok((pct, [lo, hi])) => format!("BD-rate {pct:+.2} % ({lo:.2}-{hi:.2} dB)"),
         Err(e) => format!("BD-rate: {e}"),
@@ -102,10 +106,11 @@ fn report_line(anchor: &[RdSample], test: &[RdSample]) -> String {
         Ok((db, _)) => format!("BD-PSNR {db:+.3} dB"),
         Err(e) => format!("BD-PSNR: {e}"),
     };
-    format!(
+    let line = format!(
         "{rate}, {quality}, top {:.4} bpp {:.2} dB",
         top.bpp, top.quality
-    )
+    );
+    (line, computed)
 }
 
 impl BdCmd {
@@ -135,12 +140,16 @@ impl BdCmd {
             self.anchor.display(),
             anchor.len()
         );
+        let mut any = false;
         for step in steps {
             let test = tests
                 .get(&step)
                 .with_context(|| format!("{} has no step {step}", self.test.display()))?;
-            println!("{step}: {}", report_line(anchor, test));
+            let (line, computed) = report_line(anchor, test);
+            println!("{step}: {line}");
+            any |= computed;
         }
+        anyhow::ensure!(any, "no BD number could be computed (see above)");
         Ok(())
     }
 }
@@ -196,11 +205,24 @@ mod tests {
                 ..*s
             })
             .collect();
-        let line = report_line(&anchor, &half);
+        let (line, computed) = report_line(&anchor, &half);
+        assert!(computed);
         assert!(
             line.starts_with("BD-rate -50.00 % (25.00-34.00 dB)"),
             "{line}"
         );
         assert!(line.contains("top 0.4000 bpp 34.00 dB"), "{line}");
+        // A curve whose quality falls with its rate has no BD numbers: said, and
+        // counted as none computed (the command then fails).
+        let falls: Vec<RdSample> = [(0.1, 25.0), (0.2, 24.0), (0.4, 31.0)]
+            .iter()
+            .map(|&(bpp, quality)| RdSample { bpp, quality })
+            .collect();
+        let (line, computed) = report_line(&anchor, &falls);
+        assert!(!computed);
+        assert!(line.contains("does not rise with its rate"), "{line}");
+        // A byte-order mark before the header is no part of it.
+        let curves = parse_curves("\u{feff}bpp,psnr\n0.1,25\n0.2,28\n").unwrap();
+        assert_eq!(curves[&0].len(), 2);
     }
 }

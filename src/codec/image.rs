@@ -185,7 +185,7 @@ impl Codec {
     fn refine_lambda(&self, quality: u8) -> anyhow::Result<f64> {
         lambda_at(&self.config.ladder_lambdas, quality).with_context(|| {
             format!(
-                "--refine needs weights that record the λ of each quality, and {:?} (sha256 {}) does not: re-export them with this neco",
+                "--refine needs weights that record the λ of each quality, and {:?} (sha256 {}) does not: export them from their training run with this neco (neco export --run RUN)",
                 self.config.name,
                 hex(&self.weights_sha256())
             )
@@ -332,14 +332,20 @@ impl Codec {
         let (mut lo, mut hi) = (0u8, 100u8);
         let (mut best, lo_bpp) = try_quality(0, t)?;
         if lo_bpp > target_bpp {
-            let metadata =
-                src.icc.as_ref().map_or(0, Vec::len) + src.exif.as_ref().map_or(0, Vec::len);
-            let note = if metadata > 0 {
-                format!(
-                    " ({metadata} bytes of it are the source's metadata: --strip-exif leaves out its Exif block)"
-                )
-            } else {
-                String::new()
+            let (icc, exif) = (
+                src.icc.as_ref().map_or(0, Vec::len),
+                src.exif.as_ref().map_or(0, Vec::len),
+            );
+            let note = match (icc, exif) {
+                (0, 0) => String::new(),
+                (0, _) => format!(
+                    " ({exif} bytes of it are the source's Exif block: --strip-exif leaves it out)"
+                ),
+                (_, 0) => format!(" ({icc} bytes of it are the source's ICC colour profile)"),
+                _ => format!(
+                    " ({icc} bytes of it are the source's ICC colour profile, {exif} its Exif \
+                     block: --strip-exif leaves that out)"
+                ),
             };
             bail!(
                 "the smallest stream for this image is {lo_bpp:.4} bpp (quality 0){note}, above the target of {target_bpp} bpp"

@@ -26,6 +26,9 @@ pub enum BdError {
     BadSample,
     /// The two curves do not overlap on the integration axis.
     NoOverlap,
+    /// A curve's quality does not rise with its rate (or one rate has two qualities):
+    /// the two BD numbers would integrate different curves.
+    NotMonotone,
 }
 
 impl std::fmt::Display for BdError {
@@ -34,6 +37,7 @@ impl std::fmt::Display for BdError {
             BdError::TooFewPoints => "a curve has fewer than two distinct points",
             BdError::BadSample => "a curve has a non-positive rate or a non-finite quality",
             BdError::NoOverlap => "the curves do not overlap",
+            BdError::NotMonotone => "a curve's quality does not rise with its rate",
         })
     }
 }
@@ -58,7 +62,9 @@ pub fn bd_quality(anchor: &[RdSample], test: &[RdSample]) -> Result<(f64, [f64; 
     Ok((mean_diff, [10f64.powf(lo), 10f64.powf(hi)]))
 }
 
-/// Points sorted by x with duplicates of x merged (their y averaged).
+/// Points sorted by x with duplicates of x merged (their y averaged). The curve must
+/// be monotone: by rate, each point better than the one before, or the same point
+/// again (two qualities of a codec may give the same stream).
 fn axes(
     curve: &[RdSample],
     f: impl Fn(&RdSample) -> (f64, f64),
@@ -68,6 +74,15 @@ fn axes(
         .any(|s| !(s.bpp > 0.0 && s.bpp.is_finite() && s.quality.is_finite()))
     {
         return Err(BdError::BadSample);
+    }
+    let mut by_rate: Vec<(f64, f64)> = curve.iter().map(|s| (s.bpp, s.quality)).collect();
+    by_rate.sort_by(|p, q| p.0.total_cmp(&q.0).then(p.1.total_cmp(&q.1)));
+    by_rate.dedup();
+    if by_rate
+        .windows(2)
+        .any(|w| !(w[1].0 > w[0].0 && w[1].1 > w[0].1))
+    {
+        return Err(BdError::NotMonotone);
     }
     let mut pts: Vec<(f64, f64)> = curve.iter().map(f).collect();
     pts.sort_by(|p, q| p.0.total_cmp(&q.0));
@@ -326,5 +341,16 @@ mod tests {
         assert_eq!(bd_rate(&anchor(), &far), Err(BdError::NoOverlap));
         let bad = curve(&[(0.0, 30.0), (1.0, 35.0)]);
         assert_eq!(bd_rate(&anchor(), &bad), Err(BdError::BadSample));
+        // Quality that falls as the rate grows, or one rate with two qualities: the
+        // two BD numbers would disagree in sign (they did: −10.8 % and −1.08 dB).
+        let falls = curve(&[(0.1, 25.0), (0.2, 24.0), (0.4, 30.0), (0.8, 33.0)]);
+        let two = curve(&[(0.1, 25.0), (0.1, 27.0), (0.4, 30.0), (0.8, 33.0)]);
+        for c in [&falls, &two] {
+            assert_eq!(bd_rate(&anchor(), c), Err(BdError::NotMonotone));
+            assert_eq!(bd_quality(&anchor(), c), Err(BdError::NotMonotone));
+        }
+        // The same point twice is one point.
+        let twice = curve(&[(0.1, 25.0), (0.1, 25.0), (0.4, 30.0), (0.8, 33.0)]);
+        assert!(bd_rate(&anchor(), &twice).is_ok());
     }
 }

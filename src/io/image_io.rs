@@ -66,7 +66,10 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
         bail!("unsupported image format {format:?} (neco reads {READABLE})");
     }
     // Check the dimensions from the header before decoding any pixels.
-    let (width, height) = reader.into_dimensions().context("reading image header")?;
+    let (width, height) = reader
+        .into_dimensions()
+        .map_err(image_error)
+        .context("reading image header")?;
     let pixels = width as u64 * height as u64;
     if pixels > max_pixels {
         bail!("image is {width}x{height} = {pixels} pixels, over the limit of {max_pixels} (--max-pixels)");
@@ -76,7 +79,10 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
     // 16-bit RGBA is 8 bytes a pixel; leave room for the decoder's own buffers.
     limits.max_alloc = Some(pixels.saturating_mul(16).max(1 << 20));
     reader.limits(limits);
-    let mut decoder = reader.into_decoder().context("decoding image")?;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(image_error)
+        .context("decoding image")?;
     // Cameras store pixels as the sensor saw them and say in Exif how to turn them; code
     // the picture upright, as viewers show it (decoders and tools that ignore Exif then
     // show it right too), and keep the Exif block saying it is upright. A malformed
@@ -110,7 +116,9 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
             None
         }
     };
-    let mut img = DynamicImage::from_decoder(decoder).context("decoding image")?;
+    let mut img = DynamicImage::from_decoder(decoder)
+        .map_err(image_error)
+        .context("decoding image")?;
     if orientation != Orientation::NoTransforms {
         img.apply_orientation(orientation);
         // The pixels are upright now: a kept Exif block must not turn them again.
@@ -186,6 +194,17 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
         kind,
         warnings,
     })
+}
+
+/// An image-library error as one message: its text already ends with its cause, which
+/// a printed error chain would repeat.
+fn image_error(e: image::ImageError) -> anyhow::Error {
+    match &e {
+        image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            anyhow::anyhow!("the file ends early: it is truncated")
+        }
+        _ => anyhow::anyhow!("{e}"),
+    }
 }
 
 /// Read and decode an image file within `limits` (file size, pixels); `-` reads
@@ -446,7 +465,10 @@ pub fn unpng_gray(bytes: &[u8], width: u32, height: u32) -> anyhow::Result<Vec<u
     limits.max_image_width = Some(width);
     limits.max_image_height = Some(height);
     reader.limits(limits);
-    let img = reader.decode().context("decoding the alpha plane")?;
+    let img = reader
+        .decode()
+        .map_err(image_error)
+        .context("decoding the alpha plane")?;
     if img.width() != width || img.height() != height {
         bail!(
             "alpha plane is {}x{}, the image is {width}x{height}",
