@@ -236,3 +236,92 @@ fn dataset_clip_round_trip() {
     let p = psnr(&first, &back[0]);
     assert!(p > 25.0, "frame 0: {p:.2} dB");
 }
+
+#[test]
+fn sequences_never_overwrite_their_input_nor_leave_partial_output() {
+    let dir = tempfile::tempdir().unwrap();
+    pattern_sequence(dir.path(), 6);
+    let frames = dir.path().join("f_%03d.png");
+    let third = dir.path().join("f_003.png");
+    let before = std::fs::read(&third).unwrap();
+    // The stream named as one of its own input frames, -y or not.
+    neco()
+        .arg("encode")
+        .arg(&frames)
+        .arg("-o")
+        .arg(&third)
+        .arg("-y")
+        .assert()
+        .code(1)
+        .stderr(contains("name the same files"));
+    assert_eq!(std::fs::read(&third).unwrap(), before);
+    let stream = dir.path().join("clip.neco");
+    encode(&frames, &stream, &["--gop", "3"]);
+    // A sequence output whose frames exist is refused before anything is written.
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("0005.png"), b"old").unwrap();
+    neco()
+        .arg("decode")
+        .arg(&stream)
+        .arg("-o")
+        .arg(out.join("%04d.png"))
+        .assert()
+        .code(1)
+        .stderr(contains("0005.png already exists (pass -y to overwrite)"));
+    assert!(
+        !out.join("0001.png").exists(),
+        "a frame written before the refusal"
+    );
+    // A decode that fails (its only group damaged) leaves no frames behind.
+    let mut bytes = std::fs::read(&stream).unwrap();
+    let r = VideoStreamReader::open(std::io::Cursor::new(&bytes), &Limits::default()).unwrap();
+    let g0 = r.groups()[0].offset as usize;
+    bytes[g0 + 40] ^= 0x55;
+    let bad = dir.path().join("bad.neco");
+    std::fs::write(&bad, &bytes).unwrap();
+    let out2 = dir.path().join("out2");
+    std::fs::create_dir(&out2).unwrap();
+    neco()
+        .arg("decode")
+        .arg(&bad)
+        .arg("-o")
+        .arg(out2.join("%04d.png"))
+        .args(["--frames", "0..3"])
+        .assert()
+        .code(1)
+        .stderr(contains("no frame could be decoded"));
+    assert_eq!(
+        std::fs::read_dir(&out2).unwrap().count(),
+        0,
+        "frames left behind"
+    );
+}
+
+#[test]
+fn frames_too_small_for_mkv_are_refused_not_garbled() {
+    // 4×2 frames came out of .mkv wrong with exit 0; now refused, and a sequence works.
+    let dir = tempfile::tempdir().unwrap();
+    for n in 1..=3 {
+        image::RgbImage::from_pixel(4, 2, image::Rgb([250, 250, 250]))
+            .save(dir.path().join(format!("t_{n}.png")))
+            .unwrap();
+    }
+    let stream = dir.path().join("tiny.neco");
+    encode(&dir.path().join("t_%d.png"), &stream, &[]);
+    let mkv = dir.path().join("tiny.mkv");
+    neco()
+        .arg("decode")
+        .arg(&stream)
+        .arg("-o")
+        .arg(&mkv)
+        .assert()
+        .code(1)
+        .stderr(contains("4x2 frames are too small for .mkv"));
+    assert!(!mkv.exists());
+    decode(&stream, &dir.path().join("back_%d.png"), &[]);
+    let back = image::open(dir.path().join("back_1.png"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(back.dimensions(), (4, 2));
+}

@@ -9,6 +9,7 @@ use neco_core::Limits;
 use crate::backend::BackendChoice;
 use crate::codec::tiling::TILE;
 use crate::codec::Codec;
+use crate::io::sequence::Sequence;
 use crate::model::released::{find_in_dir, released};
 use crate::model::weights::WeightsFile;
 
@@ -147,12 +148,26 @@ pub fn check_output(
     if path.as_os_str() == "-" {
         return Ok(());
     }
-    let same = |a: &std::path::Path, b: &std::path::Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
-    if inputs.iter().any(|i| i.as_os_str() != "-" && same(i, path)) {
-        anyhow::bail!(
-            "{} is the input: writing the output there would destroy it (choose another -o)",
-            path.display()
-        );
+    let same_file = |a: &std::path::Path, b: &std::path::Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
+    // A frame of a numbered sequence (frames/%04d.png), on either side.
+    let a_frame = |a: &std::path::Path, b: &std::path::Path| {
+        Sequence::parse(a).is_some_and(|s| s.matches(b))
+            || Sequence::parse(b).is_some_and(|s| s.matches(a))
+    };
+    for input in inputs.iter().filter(|i| i.as_os_str() != "-") {
+        if same_file(input, path) {
+            anyhow::bail!(
+                "{} is the input: writing the output there would destroy it (choose another -o)",
+                path.display()
+            );
+        }
+        if a_frame(input, path) {
+            anyhow::bail!(
+                "{} and the input {} name the same files: writing the output there would destroy the input (choose another -o)",
+                path.display(),
+                input.display()
+            );
+        }
     }
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => {

@@ -171,8 +171,10 @@ impl DecodeCmd {
             None => 0..total,
         };
         let codec = self.model.codec_for(&name.to_string(), &h.weights_sha256)?;
-        let mut sink = video::open_output(&self.output, h.width, h.height, fps, self.force)?;
-        let bar = video::frame_bar(Some(range.end - range.start));
+        let frames = range.end - range.start;
+        let mut sink =
+            video::open_output(&self.output, (h.width, h.height), fps, frames, self.force)?;
+        let bar = video::frame_bar(Some(frames));
         let mut t = Timings::default();
         let lost = decode_video(
             &codec,

@@ -64,13 +64,14 @@ fn open_video_file(path: &Path, limits: &Limits) -> anyhow::Result<Box<dyn Frame
 /// Opens a video output: an image sequence or a video file (.mkv FFV1, .mp4 H.264).
 pub fn open_output(
     path: &Path,
-    width: u32,
-    height: u32,
+    (width, height): (u32, u32),
     fps: Fps,
+    frames: u64,
     overwrite: bool,
 ) -> anyhow::Result<Box<dyn FrameSink>> {
     if let Some(seq) = Sequence::parse(path) {
-        return Ok(Box::new(SequenceWriter::new(seq, width, height, overwrite)));
+        let writer = SequenceWriter::new(seq, (width, height), frames, overwrite)?;
+        return Ok(Box::new(writer));
     }
     open_video_output(path, width, height, fps, overwrite)
 }

@@ -125,6 +125,31 @@ impl Sequence {
             .with_context(|| format!("writing {}", path.display()))
     }
 
+    /// Whether `path` names one of the pattern's frames (the same folder, the prefix,
+    /// a number of at least the padded width, the suffix), as a file or not yet.
+    pub fn matches(&self, path: &Path) -> bool {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            return false;
+        };
+        let digits = name
+            .strip_prefix(self.prefix.as_str())
+            .and_then(|rest| rest.strip_suffix(self.suffix.as_str()));
+        let numbered = digits.is_some_and(|d| {
+            !d.is_empty() && d.len() >= self.width && d.bytes().all(|b| b.is_ascii_digit())
+        });
+        let folder = |p: &Path| {
+            let p = if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            };
+            p.canonicalize().ok()
+        };
+        numbered
+            && folder(&self.dir).is_some()
+            && folder(&self.dir) == folder(path.parent().unwrap_or(Path::new("")))
+    }
+
     /// The pattern as given, for messages.
     pub fn pattern(&self) -> String {
         let spec = if self.width == 0 {
@@ -187,18 +212,36 @@ pub struct SequenceWriter {
     size: (u32, u32),
     next: u64,
     overwrite: bool,
+    /// Whether [`FrameSink::finish`] was reached: until then, the frames written are
+    /// removed when the writer is dropped (a failed decode leaves no partial sequence).
+    finished: bool,
 }
 
 impl SequenceWriter {
-    /// Frames of `width`×`height` to `seq`; existing files are refused unless
-    /// `overwrite`.
-    pub fn new(seq: Sequence, width: u32, height: u32, overwrite: bool) -> Self {
-        SequenceWriter {
+    /// `frames` frames of `width`×`height` to `seq`, numbered from 1; unless
+    /// `overwrite`, refused at once when any of their files exists.
+    pub fn new(
+        seq: Sequence,
+        (width, height): (u32, u32),
+        frames: u64,
+        overwrite: bool,
+    ) -> anyhow::Result<Self> {
+        if !overwrite {
+            if let Some(n) = (1..=frames).find(|&n| std::fs::symlink_metadata(seq.path(n)).is_ok())
+            {
+                bail!(
+                    "{} already exists (pass -y to overwrite)",
+                    seq.path(n).display()
+                );
+            }
+        }
+        Ok(SequenceWriter {
             seq,
             size: (width, height),
             next: 1,
             overwrite,
-        }
+            finished: false,
+        })
     }
 }
 
@@ -211,8 +254,19 @@ impl FrameSink for SequenceWriter {
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+    fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
+        self.finished = true;
         Ok(())
+    }
+}
+
+impl Drop for SequenceWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            for n in 1..self.next {
+                let _ = std::fs::remove_file(self.seq.path(n));
+            }
+        }
     }
 }
 
@@ -228,6 +282,15 @@ mod tests {
         assert_eq!(s.pattern(), "clip/frame_%04d.png");
         let s = Sequence::parse(Path::new("%d.ppm")).unwrap();
         assert_eq!(s.path(3), Path::new("3.ppm"));
+        // A frame's file, written yet or not; other names of the folder are not.
+        let dir = tempfile::tempdir().unwrap();
+        let s = Sequence::parse(&dir.path().join("f_%03d.png")).unwrap();
+        assert!(s.matches(&dir.path().join("f_007.png")));
+        assert!(s.matches(&dir.path().join(".").join("f_1234.png")));
+        for other in ["f_07.png", "f_007.jpg", "g_007.png", "f_.png", "f_0x7.png"] {
+            assert!(!s.matches(&dir.path().join(other)), "{other}");
+        }
+        assert!(!s.matches(Path::new("f_007.png")), "another folder");
         for not in [
             "clip.png",
             "a%s.png",

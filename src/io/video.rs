@@ -263,7 +263,15 @@ impl VideoWriter {
         overwrite: bool,
     ) -> anyhow::Result<Self> {
         init()?;
-        if codec_choice != VideoCodec::Ffv1 {
+        if codec_choice == VideoCodec::Ffv1 {
+            // Measured: frames with a side of 1 or 2 pixels came out of the .mkv path
+            // wrong (or not at all), 3 and more exactly as decoded.
+            ensure!(
+                width >= 3 && height >= 3,
+                "{}: {width}x{height} frames are too small for .mkv (each side at least 3 pixels); write an image sequence (out/%04d.png) instead",
+                path.display()
+            );
+        } else {
             ensure!(
                 width.is_multiple_of(2) && height.is_multiple_of(2),
                 "{}: {width}x{height} frames cannot be coded as 4:2:0 .mp4 (both sides must be even); write .mkv instead",
