@@ -107,6 +107,15 @@ impl RdCmd {
             PathBuf::from("results").join(name)
         });
         self.check_outputs(&out_dir)?;
+        // Plots and CSVs in the data set would be measured as pictures by the next run.
+        if let (Ok(data), Some(out)) = (dir.canonicalize(), absolute_existing_prefix(&out_dir)) {
+            anyhow::ensure!(
+                !out.starts_with(&data),
+                "-o {} is inside the data set {}: its results would join the data; write them elsewhere",
+                out_dir.display(),
+                dir.display()
+            );
+        }
         let hevc = |a: &String| codecs::is_hevc_anchor(&a.trim().to_ascii_lowercase());
         if self.against.iter().any(hevc) {
             // Before any work: in `neco` this restarts the run in the FFmpeg helper.
@@ -357,6 +366,25 @@ fn relative(target: &Path, base: &Path) -> String {
         rel.push(c);
     }
     rel.to_string_lossy().into_owned()
+}
+
+/// `path` made absolute through its deepest existing ancestor (canonicalized), with
+/// the parts that do not exist yet appended: where a folder `create_dir_all` makes
+/// would be.
+fn absolute_existing_prefix(path: &Path) -> Option<PathBuf> {
+    let mut rest = Vec::new();
+    let mut p = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(path)
+    };
+    loop {
+        if let Ok(c) = p.canonicalize() {
+            return Some(rest.into_iter().rev().fold(c, |acc, part| acc.join(part)));
+        }
+        rest.push(p.file_name()?.to_owned());
+        p = p.parent()?.to_path_buf();
+    }
 }
 
 #[cfg(test)]
