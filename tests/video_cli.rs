@@ -296,6 +296,25 @@ fn sequences_never_overwrite_their_input_nor_leave_partial_output() {
         0,
         "frames left behind"
     );
+    // A gap in the numbering ends the sequence, as in FFmpeg: said, not silent.
+    std::fs::remove_file(dir.path().join("f_004.png")).unwrap();
+    let o = neco()
+        .arg("encode")
+        .arg(&frames)
+        .arg("-o")
+        .arg(dir.path().join("gap.neco"))
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&o.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("f_004.png is missing, so the sequence ends there: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("f_005.png and the frames after it are not read"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("3 frames"), "{stderr}");
 }
 
 #[test]
@@ -324,4 +343,19 @@ fn frames_too_small_for_mkv_are_refused_not_garbled() {
         .unwrap()
         .to_rgb8();
     assert_eq!(back.dimensions(), (4, 2));
+    // Options that mean nothing for this stream are refused, not ignored.
+    for (args, expected) in [
+        (["--compare", "t_1.png"], "--compare is for images"),
+        (["--frames", "2..2"], "--frames 2..2 is empty"),
+    ] {
+        neco()
+            .arg("decode")
+            .arg(&stream)
+            .arg("-o")
+            .arg(dir.path().join("again_%d.png"))
+            .args(args)
+            .assert()
+            .code(1)
+            .stderr(contains(expected));
+    }
 }

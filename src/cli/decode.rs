@@ -144,6 +144,11 @@ impl DecodeCmd {
             "{} holds a video: decode it to .mkv, .mp4 or an image sequence (out/%04d.png)",
             self.input.display()
         );
+        anyhow::ensure!(
+            self.compare.is_none(),
+            "--compare is for images; {} holds a video (neco rd measures video quality)",
+            self.input.display()
+        );
         video::require_ffmpeg_for(&self.output)?;
         let name = self.input.display();
         let size = file.metadata()?.len();
@@ -161,7 +166,13 @@ impl DecodeCmd {
         let range = match &self.frames {
             Some(r) => {
                 anyhow::ensure!(
-                    r.start < r.end && r.end <= total,
+                    r.start < r.end,
+                    "--frames {}..{} is empty (first..end, the end excluded)",
+                    r.start,
+                    r.end
+                );
+                anyhow::ensure!(
+                    r.end <= total,
                     "--frames {}..{} is outside the stream's 0..{total}",
                     r.start,
                     r.end
@@ -197,8 +208,14 @@ impl DecodeCmd {
         }
         sink.finish()?;
         for l in &lost {
+            // Before the first good frame there is none to repeat.
+            let stand_in = if l.frames.start == range.start {
+                "gray frames stand in for them"
+            } else {
+                "the last good frame stands in for them"
+            };
             eprintln!(
-                "neco: warning: frames {}..{} lost ({}); the last good frame stands in for them",
+                "neco: warning: frames {}..{} lost ({}); {stand_in}",
                 l.frames.start, l.frames.end, l.reason
             );
         }
@@ -222,7 +239,7 @@ impl DecodeCmd {
             if lost.is_empty() {
                 String::new()
             } else {
-                format!(", {} damaged group(s)", lost.len())
+                format!(", {lost_count} frame(s) lost")
             }
         );
         Ok(())

@@ -36,7 +36,16 @@ pub fn is_video_path(path: &Path) -> bool {
 /// Opens a video input: an image sequence (at `fps`) or a video file.
 pub fn open_input(path: &Path, fps: Fps, limits: &Limits) -> anyhow::Result<Box<dyn FrameSource>> {
     if let Some(seq) = Sequence::parse(path) {
-        return Ok(Box::new(SequenceReader::open(seq, fps, limits)?));
+        let reader = SequenceReader::open(seq.clone(), fps, limits)?;
+        let end = reader.numbers().end;
+        if let Some(later) = seq.first_after(end) {
+            eprintln!(
+                "neco: warning: {} is missing, so the sequence ends there: {} and the frames after it are not read",
+                seq.path(end).display(),
+                later.display()
+            );
+        }
+        return Ok(Box::new(reader));
     }
     open_video_file(path, limits)
 }

@@ -88,6 +88,17 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
     // show it right too), and keep the Exif block saying it is upright. A malformed
     // orientation counts as none, as in viewers.
     let mut warnings = Vec::new();
+    if format == ImageFormat::Jpeg && !super::sniff::jpeg_is_complete(bytes) {
+        warnings.push(
+            "the JPEG ends before its end marker (a truncated file?): what is missing decodes as gray"
+                .to_owned(),
+        );
+    }
+    if let Some(what) = super::sniff::more_than_one_picture(format, bytes) {
+        warnings.push(format!(
+            "the file holds more than one {what}: only the first is coded"
+        ));
+    }
     let mut exif = match decoder.exif_metadata() {
         Ok(e) => e.filter(|e| !e.is_empty()),
         Err(e) => {
@@ -483,6 +494,38 @@ pub fn unpng_gray(bytes: &[u8], width: u32, height: u32) -> anyhow::Result<Vec<u
 mod tests {
     use super::*;
     use image::ColorType;
+
+    #[test]
+    fn truncated_jpegs_are_told_from_whole_ones() {
+        let whole = jpeg(Some(1), None);
+        assert!(crate::io::sniff::jpeg_is_complete(&whole));
+        // Bytes after the end marker (some cameras append data) are no truncation.
+        let mut tail = whole.clone();
+        tail.extend_from_slice(b"appended");
+        assert!(crate::io::sniff::jpeg_is_complete(&tail));
+        // Cut anywhere before its end marker, it is.
+        for cut in [3, 20, whole.len() / 2, whole.len() - 2] {
+            assert!(
+                !crate::io::sniff::jpeg_is_complete(&whole[..cut]),
+                "cut at {cut}"
+            );
+        }
+        // An end marker inside a segment (a thumbnail in the Exif block) does not count.
+        let mut exif = b"II\x2a\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00".to_vec();
+        exif.extend_from_slice(&[0xFF, 0xD8, 0xFF, 0xD9]);
+        let with_thumb = jpeg(None, Some(exif));
+        assert!(crate::io::sniff::jpeg_is_complete(&with_thumb));
+        assert!(!crate::io::sniff::jpeg_is_complete(
+            &with_thumb[..with_thumb.len() - 2]
+        ));
+        // The warning reaches the user; the picture still decodes.
+        let src = decode_source(&whole[..whole.len() - 2], 1 << 20).unwrap();
+        assert!(src
+            .warnings
+            .iter()
+            .any(|w| w.contains("ends before its end marker")));
+        assert!(decode_source(&whole, 1 << 20).unwrap().warnings.is_empty());
+    }
 
     #[test]
     fn a_profile_matches_the_colours_written() {

@@ -6,5 +6,6 @@ pub mod exif;
 pub mod frames;
 pub mod image_io;
 pub mod sequence;
+pub mod sniff;
 #[cfg(feature = "ffmpeg")]
 pub mod video;

@@ -150,6 +150,32 @@ impl Sequence {
             && folder(&self.dir) == folder(path.parent().unwrap_or(Path::new("")))
     }
 
+    /// The lowest-numbered frame file above `n` in the folder, if any: what a gap at
+    /// `n` keeps from being read.
+    pub fn first_after(&self, n: u64) -> Option<PathBuf> {
+        let dir = if self.dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &self.dir
+        };
+        std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                let digits = name
+                    .strip_prefix(self.prefix.as_str())?
+                    .strip_suffix(self.suffix.as_str())?;
+                let ok = !digits.is_empty()
+                    && digits.len() >= self.width
+                    && digits.bytes().all(|b| b.is_ascii_digit());
+                ok.then(|| digits.parse::<u64>().ok())
+                    .flatten()
+                    .filter(|&k| k > n)
+            })
+            .min()
+            .map(|k| self.path(k))
+    }
+
     /// The pattern as given, for messages.
     pub fn pattern(&self) -> String {
         let spec = if self.width == 0 {
@@ -186,6 +212,13 @@ impl SequenceReader {
             fps,
             limits: *limits,
         })
+    }
+}
+
+impl SequenceReader {
+    /// The numbers of the frames it reads.
+    pub fn numbers(&self) -> std::ops::Range<u64> {
+        self.numbers.clone()
     }
 }
 
