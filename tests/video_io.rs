@@ -103,6 +103,24 @@ fn h264_round_trip_keeps_count_and_rate() {
         let p = psnr(a, b);
         assert!(p > 30.0, "frame {i}: {p:.1} dB");
     }
+    // The file says how its YUV was made (BT.601 matrix, limited range, sRGB), so
+    // players do not guess BT.709 for HD sizes and shift the colours.
+    ffmpeg_next::init().unwrap();
+    let input = ffmpeg_next::format::input(&path).unwrap();
+    let stream = input
+        .streams()
+        .best(ffmpeg_next::media::Type::Video)
+        .unwrap();
+    let ctx = ffmpeg_next::codec::context::Context::from_parameters(stream.parameters()).unwrap();
+    let dec = ctx.decoder().video().unwrap();
+    use ffmpeg_next::color;
+    assert_eq!(dec.color_space(), color::Space::SMPTE170M);
+    assert_eq!(dec.color_range(), color::Range::MPEG);
+    assert_eq!(dec.color_primaries(), color::Primaries::BT709);
+    assert_eq!(
+        dec.color_transfer_characteristic(),
+        color::TransferCharacteristic::IEC61966_2_1
+    );
 }
 
 #[test]

@@ -304,6 +304,17 @@ impl VideoWriter {
         if global_header {
             enc.set_flags(codec::Flags::GLOBAL_HEADER);
         }
+        if codec_choice != VideoCodec::Ffv1 {
+            // The scaler below turns sRGB into YUV with BT.601's matrix in limited range
+            // (swscale's default): say so, or players guess (BT.709 for HD) and shift
+            // the colours.
+            enc.set_colorspace(ffmpeg::color::Space::SMPTE170M);
+            enc.set_color_range(ffmpeg::color::Range::MPEG);
+            enc.set_color_primaries(ffmpeg::color::Primaries::BT709);
+            enc.set_color_transfer_characteristic(
+                ffmpeg::color::TransferCharacteristic::IEC61966_2_1,
+            );
+        }
         let mut opts = ffmpeg::Dictionary::new();
         match codec_choice {
             VideoCodec::Ffv1 => {
