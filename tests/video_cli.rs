@@ -359,3 +359,40 @@ fn frames_too_small_for_mkv_are_refused_not_garbled() {
             .stderr(contains(expected));
     }
 }
+
+#[test]
+fn video_streams_read_from_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    pattern_sequence(dir.path(), 4);
+    let stream = dir.path().join("clip.neco");
+    encode(&dir.path().join("f_%03d.png"), &stream, &[]);
+    let bytes = std::fs::read(&stream).unwrap();
+    neco()
+        .args(["info", "-"])
+        .write_stdin(bytes.clone())
+        .assert()
+        .success()
+        .stdout(contains("video, 64x48, 4 frames"));
+    // To a video file (which runs in the FFmpeg helper) and to a sequence.
+    for out in ["back.mkv", "back_%d.png"] {
+        neco()
+            .args(["decode", "-", "-o"])
+            .arg(dir.path().join(out))
+            .write_stdin(bytes.clone())
+            .assert()
+            .success();
+    }
+    let (_, frames) = read_video(&dir.path().join("back.mkv"));
+    assert_eq!(frames.len(), 4);
+    assert!(dir.path().join("back_4.png").exists());
+    // An image stream asked for a video file says what it holds.
+    let img = dir.path().join("still.neco");
+    encode(&dir.path().join("f_001.png"), &img, &[]);
+    neco()
+        .args(["decode", "-", "-o"])
+        .arg(dir.path().join("still.mkv"))
+        .write_stdin(std::fs::read(&img).unwrap())
+        .assert()
+        .code(1)
+        .stderr(contains("- holds an image, not a video"));
+}

@@ -8,7 +8,7 @@ use neco_core::container::{ImageStream, PixelFormat};
 use super::common::LimitArgs;
 use crate::io::image_io::read_input;
 use crate::model::released::Provenance;
-use neco_core::container::video::{FrameMode, VideoStreamReader};
+use neco_core::container::video::{is_video, FrameMode, VideoStreamReader};
 use neco_core::hex;
 
 /// Arguments of `neco info`.
@@ -26,14 +26,23 @@ pub struct InfoCmd {
 impl InfoCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
-        if self.input.as_os_str() != "-" {
+        // Standard input is read whole first (a video stream needs to seek).
+        let data = if self.input.as_os_str() == "-" {
+            let data = read_input(&self.input, self.limits.max_input_bytes)?;
+            if is_video(&mut std::io::Cursor::new(&data)) {
+                let size = data.len() as u64;
+                return self.run_video(std::io::Cursor::new(data), size);
+            }
+            data
+        } else {
             if let Ok(mut file) = std::fs::File::open(&self.input) {
-                if neco_core::container::video::is_video(&mut file) {
-                    return self.run_video(file);
+                if is_video(&mut file) {
+                    let size = file.metadata()?.len();
+                    return self.run_video(file, size);
                 }
             }
-        }
-        let data = read_input(&self.input, self.limits.max_input_bytes)?;
+            read_input(&self.input, self.limits.max_input_bytes)?
+        };
         let s = ImageStream::from_bytes(&data, &self.limits.limits())
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.input.display()))?;
         let h = &s.header;
@@ -95,15 +104,18 @@ impl InfoCmd {
     }
 
     /// A video stream: frames, rate, groups, sizes.
-    fn run_video(&self, file: std::fs::File) -> anyhow::Result<()> {
-        let bytes = file.metadata()?.len();
+    fn run_video<R: std::io::Read + std::io::Seek>(
+        &self,
+        src: R,
+        bytes: u64,
+    ) -> anyhow::Result<()> {
         anyhow::ensure!(
             bytes <= self.limits.max_input_bytes,
             "{} is {bytes} bytes, over the limit of {} (--max-input-bytes)",
             self.input.display(),
             self.limits.max_input_bytes
         );
-        let mut r = VideoStreamReader::open(std::io::BufReader::new(file), &self.limits.limits())
+        let mut r = VideoStreamReader::open(std::io::BufReader::new(src), &self.limits.limits())
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.input.display()))?;
         // Each frame's mode (I = intra, T = temporal prior), or why its group is unreadable.
         let modes: Vec<Result<String, String>> = (0..r.groups().len())
