@@ -209,6 +209,19 @@ fn rd_errors_are_clear() {
         out.path(),
         "out of range 0..=51",
     );
+    // Video options on images are refused, not ignored.
+    rd_fails(
+        &["--gop", "4"],
+        data.path(),
+        out.path(),
+        "--gop is for video data sets",
+    );
+    rd_fails(
+        &["--max-frames", "4"],
+        data.path(),
+        out.path(),
+        "--max-frames is for video data sets",
+    );
     // Results inside the data set would be measured as pictures by the next run.
     let before = std::fs::read_dir(data.path()).unwrap().count();
     for inside in [data.path().to_path_buf(), data.path().join("results/new")] {

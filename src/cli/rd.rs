@@ -75,9 +75,9 @@ pub struct RdCmd {
     /// Video data sets: use at most the first N frames of each clip.
     #[arg(long)]
     max_frames: Option<usize>,
-    /// Video data sets: neco's frames per group.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
-    gop: u16,
+    /// Video data sets: neco's frames per group [default: 16].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    gop: Option<u16>,
     /// Also write a Markdown report here (plots are linked relative to it).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -128,6 +128,16 @@ impl RdCmd {
             }
         }
 
+        for (set, option) in [
+            (self.max_frames.is_some(), "--max-frames"),
+            (self.gop.is_some(), "--gop"),
+        ] {
+            anyhow::ensure!(
+                !set,
+                "{option} is for video data sets; {} holds images",
+                dir.display()
+            );
+        }
         let mut paths = list_images(&dir)?;
         if let Some(n) = self.limit {
             anyhow::ensure!(n > 0, "--limit must be at least 1");
@@ -267,6 +277,11 @@ impl RdCmd {
             list.push(codecs::anchor(&name, &opts)?);
         }
         Ok(list)
+    }
+
+    /// neco's frames per group on video data sets.
+    fn gop(&self) -> u16 {
+        self.gop.unwrap_or(16)
     }
 
     /// Refuse to start when earlier results would be overwritten without `-y`.

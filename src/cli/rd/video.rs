@@ -18,6 +18,10 @@ impl RdCmd {
             self.refine == 0,
             "--refine is for images, not video data sets"
         );
+        anyhow::ensure!(
+            self.reference.is_empty(),
+            "--reference (a published curve of images) is for image data sets, not video ones"
+        );
         let start = std::time::Instant::now();
         let against: Vec<&str> = self
             .against
@@ -64,7 +68,7 @@ impl RdCmd {
         for clip in &loaded {
             for &temporal in modes {
                 for &q in &qualities {
-                    let p = measure_neco(&codec, clip, q, self.gop, temporal, &limits)?;
+                    let p = measure_neco(&codec, clip, q, self.gop(), temporal, &limits)?;
                     bar.set_message(format!("{} {} q={q}", clip.name, p.codec));
                     points.push(p);
                     bar.inc(1);
@@ -174,7 +178,7 @@ impl RdCmd {
                  RGB PSNR per frame, averaged over the clip. Run time: {:.0} s.\n\n\
                  ## BD-rate per clip (negative = the codec needs fewer bits than the anchor at equal PSNR)\n\n{bd}\n\
                  ## All points\n\n{table}",
-                self.gop,
+                self.gop(),
                 self.hevc_preset,
                 self.hevc_tune,
                 against
