@@ -1066,3 +1066,29 @@ fn the_exif_block_goes_through_upright() {
         .success();
     assert_eq!(info_json(&stripped)["exif_bytes"], 0);
 }
+
+#[test]
+fn messages_name_the_file_and_the_pitfall() {
+    let dir = tempfile::tempdir().unwrap();
+    // A stream named like a picture gets a word (it is still written: names are free).
+    let named = dir.path().join("photo.png");
+    encode_cmd(&odd(), &named)
+        .assert()
+        .success()
+        .stderr(contains(
+            "photo.png will hold a .neco stream, not a .png picture",
+        ));
+    assert!(std::fs::read(&named).unwrap().starts_with(b"\x89NECO"));
+    encode_cmd(&odd(), &dir.path().join("photo.neco"))
+        .assert()
+        .success()
+        .stderr(contains("will hold").not());
+    // Encoding errors name the input.
+    encode_cmd(&odd(), &dir.path().join("inf.neco"))
+        .args(["--bpp", "inf"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "odd-17x33.png: target inf bpp must be a positive, finite number",
+        ));
+}

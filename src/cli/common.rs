@@ -146,6 +146,12 @@ pub fn check_output(
     overwrite: bool,
 ) -> anyhow::Result<()> {
     if path.as_os_str() == "-" {
+        use std::io::IsTerminal;
+        // Binary on a terminal is noise at best, and can leave the terminal garbled.
+        anyhow::ensure!(
+            !std::io::stdout().is_terminal(),
+            "-o - writes binary data to standard output, which is a terminal: redirect it (> FILE, | COMMAND) or name a file"
+        );
         return Ok(());
     }
     let same_file = |a: &std::path::Path, b: &std::path::Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);

@@ -91,9 +91,26 @@ impl EncodeCmd {
         let codec = self.model.codec()?.with_refine(self.refine.into())?;
         let mut t = Timings::default();
         let (stream, quality) = match self.bpp {
-            Some(target) => codec.encode_to_bpp(&src, target, &mut t)?,
-            None => (codec.encode(&src, self.quality, &mut t)?, self.quality),
-        };
+            Some(target) => codec.encode_to_bpp(&src, target, &mut t),
+            None => codec
+                .encode(&src, self.quality, &mut t)
+                .map(|s| (s, self.quality)),
+        }
+        .with_context(|| format!("{}", self.input.display()))?;
+        // A stream named like a picture is easily taken for one (and opened as one).
+        let ext = self
+            .output
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if let Some(ext) = ext.filter(|e| {
+            ["png", "jpg", "jpeg", "ppm", "webp", "tif", "tiff", "bmp"].contains(&e.as_str())
+        }) {
+            eprintln!(
+                "neco: warning: {} will hold a .neco stream, not a .{ext} picture (decode it with neco decode)",
+                self.output.display()
+            );
+        }
         let bytes = stream.to_bytes()?;
         write_output(&self.output, &bytes, self.force)?;
         let pixels = src.width as f64 * src.height as f64;
@@ -191,11 +208,12 @@ impl EncodeCmd {
             print_json(&v, &self.output)?;
         } else {
             eprintln!(
-                "{} {width}x{height}, {} frames at {fps} fps -> {} {bytes} bytes in {} groups, {bpp:.4} bpp (q={}, {})",
+                "{} {width}x{height}, {} frames at {fps} fps -> {} {bytes} bytes in {} group{}, {bpp:.4} bpp (q={}, {})",
                 self.input.display(),
                 summary.frames,
                 self.output.display(),
                 summary.groups,
+                if summary.groups == 1 { "" } else { "s" },
                 self.quality,
                 if temporal { "temporal prior" } else { "intra only" }
             );

@@ -176,8 +176,10 @@ impl InfoCmd {
         }
         println!("file:      {}", self.input.display());
         println!(
-            "kind:      video, {}x{}, {frames} frames at {}/{} fps",
-            h.width, h.height, v.fps_num, v.fps_den
+            "kind:      video, {}x{}, {frames} frames at {} fps",
+            h.width,
+            h.height,
+            crate::io::frames::Fps::new(v.fps_num, v.fps_den)?
         );
         println!(
             "groups:    {} of up to {} frames, each decodable on its own",

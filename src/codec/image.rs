@@ -318,7 +318,7 @@ impl Codec {
     ) -> anyhow::Result<(ImageStream, u8)> {
         anyhow::ensure!(
             target_bpp.is_finite() && target_bpp > 0.0,
-            "target {target_bpp} bpp must be a positive number"
+            "target {target_bpp} bpp must be a positive, finite number"
         );
         let analysis = self.analyse(src, t)?;
         let pixels = f64::from(src.width) * f64::from(src.height);
