@@ -471,7 +471,10 @@ fn the_input_is_never_the_output_even_with_y() {
         .stderr
         .clone();
     let err = String::from_utf8(out).unwrap();
-    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    // (POSIX's wording of the error.)
+    if cfg!(unix) {
+        assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    }
 }
 
 #[test]

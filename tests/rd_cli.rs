@@ -224,9 +224,7 @@ fn rd_errors_are_clear() {
     );
     // Results inside the data set would be measured as pictures by the next run.
     let before = std::fs::read_dir(data.path()).unwrap().count();
-    for inside in [data.path().to_path_buf(), data.path().join("results/new")] {
-        rd_fails(&[], data.path(), &inside, "is inside the data set");
-    }
+    rd_fails(&[], data.path(), data.path(), "is inside the data set");
     assert_eq!(std::fs::read_dir(data.path()).unwrap().count(), before);
     // Nothing was written by the failed runs.
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);

@@ -255,6 +255,23 @@ fn sequences_never_overwrite_their_input_nor_leave_partial_output() {
         .code(1)
         .stderr(contains("name the same files"));
     assert_eq!(std::fs::read(&third).unwrap(), before);
+    // Nor through a link to one (writes follow links).
+    #[cfg(unix)]
+    {
+        let link = dir.path().join("link.neco");
+        std::os::unix::fs::symlink(&third, &link).unwrap();
+        neco()
+            .arg("encode")
+            .arg(&frames)
+            .arg("-o")
+            .arg(&link)
+            .arg("-y")
+            .assert()
+            .code(1)
+            .stderr(contains("name the same files"));
+        assert_eq!(std::fs::read(&third).unwrap(), before);
+        std::fs::remove_file(&link).unwrap();
+    }
     let stream = dir.path().join("clip.neco");
     encode(&frames, &stream, &["--gop", "3"]);
     // A sequence output whose frames exist is refused before anything is written.

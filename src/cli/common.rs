@@ -160,6 +160,8 @@ pub fn check_output(
         Sequence::parse(a).is_some_and(|s| s.matches(b))
             || Sequence::parse(b).is_some_and(|s| s.matches(a))
     };
+    // Where the output really goes: through a symbolic link, which writes follow.
+    let resolved = path.canonicalize().ok();
     for input in inputs.iter().filter(|i| i.as_os_str() != "-") {
         if same_file(input, path) {
             anyhow::bail!(
@@ -167,7 +169,7 @@ pub fn check_output(
                 path.display()
             );
         }
-        if a_frame(input, path) {
+        if a_frame(input, path) || resolved.as_deref().is_some_and(|r| a_frame(input, r)) {
             anyhow::bail!(
                 "{} and the input {} name the same files: writing the output there would destroy the input (choose another -o)",
                 path.display(),

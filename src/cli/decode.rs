@@ -204,6 +204,18 @@ impl DecodeCmd {
         };
         let codec = self.model.codec_for(&name.to_string(), &h.weights_sha256)?;
         let frames = range.end - range.start;
+        if let Some(seq) = crate::io::sequence::Sequence::parse(&self.output) {
+            // A frame's file may be a link to the stream itself.
+            let input = self.input.canonicalize().ok();
+            if let Some(n) =
+                (1..=frames).find(|&n| input.is_some() && seq.path(n).canonicalize().ok() == input)
+            {
+                anyhow::bail!(
+                    "{} is the input {name}: writing the output there would destroy it (choose another -o)",
+                    seq.path(n).display()
+                );
+            }
+        }
         let mut sink =
             video::open_output(&self.output, (h.width, h.height), fps, frames, self.force)?;
         let bar = video::frame_bar(Some(frames));
@@ -228,9 +240,12 @@ impl DecodeCmd {
             );
         }
         sink.finish()?;
+        // Lost frames from the range's start on, before any good one, have none to
+        // repeat: they are gray.
+        let mut no_good_yet = range.start;
         for l in &lost {
-            // Before the first good frame there is none to repeat.
-            let stand_in = if l.frames.start == range.start {
+            let stand_in = if l.frames.start == no_good_yet {
+                no_good_yet = l.frames.end;
                 "gray frames stand in for them"
             } else {
                 "the last good frame stands in for them"

@@ -158,6 +158,12 @@ impl EncodeCmd {
             self.output.as_os_str() != "-",
             "video streams are written to a file, not standard output"
         );
+        // The stream's index is written last, into a file that can be reread.
+        anyhow::ensure!(
+            std::fs::metadata(&self.output).map_or(true, |m| m.is_file()),
+            "{}: video streams are written to a regular file, not a device or FIFO",
+            self.output.display()
+        );
         video::require_ffmpeg_for(&self.input)?;
         let fps = video::parse_fps(&self.fps)?;
         let mut source = video::open_input(&self.input, fps, &self.limits.limits())?;

@@ -182,9 +182,10 @@ impl InfoCmd {
             crate::io::frames::Fps::new(v.fps_num, v.fps_den)?
         );
         println!(
-            "groups:    {} of up to {} frames, each decodable on its own",
+            "groups:    {} of up to {} frame{}, each decodable on its own",
             r.groups().len(),
-            v.gop
+            v.gop,
+            if v.gop == 1 { "" } else { "s" }
         );
         println!("frames:    {intra} intra, {temporal} with the temporal prior");
         for (i, m) in modes.iter().enumerate() {

@@ -107,12 +107,15 @@ impl RdCmd {
             PathBuf::from("results").join(name)
         });
         self.check_outputs(&out_dir)?;
-        // Plots and CSVs in the data set would be measured as pictures by the next run.
+        // Plots in the data set's folder would be measured as pictures by the next run,
+        // and so would a folder of them among a video data set's clip folders.
         if let (Ok(data), Some(out)) = (dir.canonicalize(), absolute_existing_prefix(&out_dir)) {
+            let clips = list_images(&dir).is_err();
             anyhow::ensure!(
-                !out.starts_with(&data),
-                "-o {} is inside the data set {}: its results would join the data; write them elsewhere",
+                out != data && !(clips && out.starts_with(&data)),
+                "the output folder {}{} is inside the data set {}: its results would join the data; write them elsewhere (-o)",
                 out_dir.display(),
+                if self.output.is_none() { " (the default)" } else { "" },
                 dir.display()
             );
         }

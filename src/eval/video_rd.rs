@@ -224,7 +224,7 @@ pub fn clip_bd(
     clip: &str,
     anchor: &str,
     test: &str,
-) -> Option<(f64, f64, [f64; 2])> {
+) -> Result<(f64, f64, [f64; 2]), bd::BdError> {
     let curve = |codec: &str| -> Vec<RdSample> {
         points
             .iter()
@@ -236,7 +236,7 @@ pub fn clip_bd(
             .collect()
     };
     let (a, t) = (curve(anchor), curve(test));
-    let (rate, range) = bd::bd_rate(&a, &t).ok()?;
-    let quality = bd::bd_quality(&a, &t).ok()?.0;
-    Some((rate, quality, range))
+    let (rate, range) = bd::bd_rate(&a, &t)?;
+    let quality = bd::bd_quality(&a, &t)?.0;
+    Ok((rate, quality, range))
 }

@@ -212,7 +212,7 @@ pub fn decode_source(bytes: &[u8], max_pixels: u64) -> anyhow::Result<SourceImag
 fn image_error(e: image::ImageError) -> anyhow::Error {
     match &e {
         image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            anyhow::anyhow!("the file ends early: it is truncated")
+            anyhow::anyhow!("the data ends early: it is truncated")
         }
         _ => anyhow::anyhow!("{e}"),
     }

@@ -125,18 +125,27 @@ impl Sequence {
             .with_context(|| format!("writing {}", path.display()))
     }
 
-    /// Whether `path` names one of the pattern's frames (the same folder, the prefix,
-    /// a number of at least the padded width, the suffix), as a file or not yet.
+    /// The frame number file name `name` has under this pattern: the prefix, the
+    /// number as [`path`](Self::path) writes it (zero-padded to the width, longer only
+    /// without a leading zero), the suffix.
+    fn frame_number(&self, name: &str) -> Option<u64> {
+        let digits = name
+            .strip_prefix(self.prefix.as_str())?
+            .strip_suffix(self.suffix.as_str())?;
+        let as_written = digits.len() == self.width.max(1)
+            || (digits.len() > self.width.max(1) && !digits.starts_with('0'));
+        if !as_written || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    }
+
+    /// Whether `path` names one of the pattern's frames (the same folder, a file name
+    /// [`path`](Self::path) writes), as a file or not yet.
     pub fn matches(&self, path: &Path) -> bool {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             return false;
         };
-        let digits = name
-            .strip_prefix(self.prefix.as_str())
-            .and_then(|rest| rest.strip_suffix(self.suffix.as_str()));
-        let numbered = digits.is_some_and(|d| {
-            !d.is_empty() && d.len() >= self.width && d.bytes().all(|b| b.is_ascii_digit())
-        });
         let folder = |p: &Path| {
             let p = if p.as_os_str().is_empty() {
                 Path::new(".")
@@ -145,7 +154,7 @@ impl Sequence {
             };
             p.canonicalize().ok()
         };
-        numbered
+        self.frame_number(name).is_some()
             && folder(&self.dir).is_some()
             && folder(&self.dir) == folder(path.parent().unwrap_or(Path::new("")))
     }
@@ -162,16 +171,9 @@ impl Sequence {
             .ok()?
             .filter_map(|e| {
                 let name = e.ok()?.file_name().into_string().ok()?;
-                let digits = name
-                    .strip_prefix(self.prefix.as_str())?
-                    .strip_suffix(self.suffix.as_str())?;
-                let ok = !digits.is_empty()
-                    && digits.len() >= self.width
-                    && digits.bytes().all(|b| b.is_ascii_digit());
-                ok.then(|| digits.parse::<u64>().ok())
-                    .flatten()
-                    .filter(|&k| k > n)
+                self.frame_number(&name).filter(|&k| k > n)
             })
+            .filter(|&k| self.path(k).is_file())
             .min()
             .map(|k| self.path(k))
     }
@@ -320,7 +322,14 @@ mod tests {
         let s = Sequence::parse(&dir.path().join("f_%03d.png")).unwrap();
         assert!(s.matches(&dir.path().join("f_007.png")));
         assert!(s.matches(&dir.path().join(".").join("f_1234.png")));
-        for other in ["f_07.png", "f_007.jpg", "g_007.png", "f_.png", "f_0x7.png"] {
+        for other in [
+            "f_07.png",
+            "f_0007.png",
+            "f_007.jpg",
+            "g_007.png",
+            "f_.png",
+            "f_0x7.png",
+        ] {
             assert!(!s.matches(&dir.path().join(other)), "{other}");
         }
         assert!(!s.matches(Path::new("f_007.png")), "another folder");

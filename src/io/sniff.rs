@@ -66,7 +66,13 @@ pub fn more_than_one_picture(format: ImageFormat, b: &[u8]) -> Option<&'static s
             while let Some(head) = b.get(at..at + 8) {
                 let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
                 match &head[4..8] {
-                    b"acTL" => return Some("frame"),
+                    // Its first field counts the frames: an APNG may hold just one.
+                    b"acTL" => {
+                        let frames = b.get(at + 8..at + 12)?;
+                        let frames =
+                            u32::from_be_bytes([frames[0], frames[1], frames[2], frames[3]]);
+                        return (frames > 1).then_some("frame");
+                    }
                     b"IDAT" => return None,
                     _ => at = at.checked_add(12)?.checked_add(len)?,
                 }
@@ -79,7 +85,7 @@ pub fn more_than_one_picture(format: ImageFormat, b: &[u8]) -> Option<&'static s
         .then_some("frame"),
         ImageFormat::Tiff => {
             let u16_at = |at: usize, le: bool| {
-                b.get(at..at + 2).map(|v| {
+                b.get(at..at.checked_add(2)?).map(|v| {
                     let v = [v[0], v[1]];
                     if le {
                         u16::from_le_bytes(v)
@@ -89,7 +95,7 @@ pub fn more_than_one_picture(format: ImageFormat, b: &[u8]) -> Option<&'static s
                 })
             };
             let u32_at = |at: usize, le: bool| {
-                b.get(at..at + 4).map(|v| {
+                b.get(at..at.checked_add(4)?).map(|v| {
                     let v = [v[0], v[1], v[2], v[3]];
                     if le {
                         u32::from_le_bytes(v)
@@ -106,7 +112,8 @@ pub fn more_than_one_picture(format: ImageFormat, b: &[u8]) -> Option<&'static s
             };
             let ifd0 = u32_at(4, le)? as usize;
             let entries = usize::from(u16_at(ifd0, le)?);
-            let next = u32_at(ifd0 + 2 + 12 * entries, le)?;
+            // Offsets come from the file: checked, for 32-bit targets.
+            let next = u32_at(ifd0.checked_add(2 + 12 * entries)?, le)?;
             (next != 0).then_some("page")
         }
         _ => None,
@@ -133,14 +140,20 @@ mod tests {
             b
         };
         let ihdr = chunk(b"IHDR", &[0; 13]);
-        let (actl, idat) = (chunk(b"acTL", &[0; 8]), chunk(b"IDAT", &[0; 4]));
+        let (actl, idat) = (
+            chunk(b"acTL", &[0, 0, 0, 2, 0, 0, 0, 0]),
+            chunk(b"IDAT", &[0; 4]),
+        );
+        let one_frame = chunk(b"acTL", &[0, 0, 0, 1, 0, 0, 0, 0]);
         let apng = png(&[ihdr.clone(), actl.clone(), idat.clone()]);
         assert_eq!(
             more_than_one_picture(ImageFormat::Png, &apng),
             Some("frame")
         );
-        let still = png(&[ihdr, idat, actl]);
+        let still = png(&[ihdr.clone(), idat.clone(), actl]);
         assert_eq!(more_than_one_picture(ImageFormat::Png, &still), None);
+        let single = png(&[ihdr, one_frame, idat]);
+        assert_eq!(more_than_one_picture(ImageFormat::Png, &single), None);
         // A WebP whose VP8X flags say "animation".
         let mut webp = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0".to_vec();
         webp.extend_from_slice(&[0x02, 0, 0, 0]);

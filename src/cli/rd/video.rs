@@ -121,7 +121,7 @@ impl RdCmd {
         for (codec_name, a) in pairs {
             for clip in &loaded {
                 match clip_bd(&points, &clip.name, a, codec_name) {
-                    Some((rate, psnr, [lo, hi])) => {
+                    Ok((rate, psnr, [lo, hi])) => {
                         writeln!(
                             bd,
                             "| {} | {codec_name} | {a} | {rate:+.1} % | {psnr:+.2} dB | {lo:.2}–{hi:.2} dB |",
@@ -129,9 +129,9 @@ impl RdCmd {
                         )?;
                         bd_json.push(serde_json::json!({"clip": clip.name, "codec": codec_name, "anchor": a, "bd_rate_percent": rate, "bd_psnr_db": psnr, "psnr_range_db": [lo, hi]}));
                     }
-                    None => writeln!(
+                    Err(e) => writeln!(
                         bd,
-                        "| {} | {codec_name} | {a} | — (curves do not overlap) | — | — |",
+                        "| {} | {codec_name} | {a} | — ({e}) | — | — |",
                         clip.name
                     )?,
                 }

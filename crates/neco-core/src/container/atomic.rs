@@ -79,9 +79,19 @@ impl AtomicFile {
         let resolved;
         let path = match existing {
             Ok(m) if m.file_type().is_symlink() => {
-                resolved = fs::canonicalize(path).map_err(|_| {
+                // To a file, or to where one can be made (its folder exists).
+                let dangling = || {
+                    let link = fs::read_link(path).ok()?;
+                    let target = path.parent().unwrap_or(Path::new("")).join(link);
+                    let folder = target.parent().filter(|p| !p.as_os_str().is_empty());
+                    let folder = folder
+                        .map_or(Ok(PathBuf::from(".")), fs::canonicalize)
+                        .ok()?;
+                    Some(folder.join(target.file_name()?))
+                };
+                resolved = fs::canonicalize(path).ok().or_else(dangling).ok_or_else(|| {
                     NecoError::InvalidArgument(format!(
-                        "{} is a symbolic link to nothing: name a file to write",
+                        "{} is a symbolic link to nothing a file can be made at: name a file to write",
                         path.display()
                     ))
                 })?;
@@ -282,8 +292,13 @@ mod tests {
                 .file_type()
                 .is_symlink());
             assert_eq!(fs::read(&target).unwrap(), b"new");
+            // A link to a file not made yet: made there; into a missing folder: refused.
+            let ahead = dir.join("ahead.neco");
+            std::os::unix::fs::symlink(dir.join("later.neco"), &ahead).unwrap();
+            write_atomic(&ahead, b"made", true).unwrap();
+            assert_eq!(fs::read(dir.join("later.neco")).unwrap(), b"made");
             let dangling = dir.join("dangling.neco");
-            std::os::unix::fs::symlink(dir.join("nothing"), &dangling).unwrap();
+            std::os::unix::fs::symlink(dir.join("no-folder/x.neco"), &dangling).unwrap();
             let err = write_atomic(&dangling, b"x", true).unwrap_err().to_string();
             assert!(err.contains("symbolic link to nothing"), "{err}");
             // A device is written into, not replaced by a file (with or without overwrite).
