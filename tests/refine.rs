@@ -156,7 +156,7 @@ fn refinement_needs_the_ladder_lambdas() {
     let codec = Codec::new(&weights(false), Device::flex()).unwrap();
     let err = codec.with_refine(5).err().expect("refused").to_string();
     assert!(
-        err.contains("record the λ") && err.contains("re-export"),
+        err.contains("record the λ") && err.contains("neco export --run"),
         "{err}"
     );
     assert!(Codec::new(&weights(false), Device::flex())
