@@ -120,6 +120,43 @@ impl LimitArgs {
     }
 }
 
+/// A reader that can also seek (what a video stream is read through).
+pub trait ReadSeek: std::io::Read + std::io::Seek {}
+impl<T: std::io::Read + std::io::Seek> ReadSeek for T {}
+
+/// A `.neco` input, told apart before it is read whole.
+pub enum StreamInput {
+    /// A video stream, read group by group, and its size in bytes.
+    Video(Box<dyn ReadSeek>, u64),
+    /// The bytes of any other input (an image stream, or not a stream at all).
+    Bytes(Vec<u8>),
+}
+
+/// Opens `path` (`-`: standard input, read whole first, since a video stream needs to
+/// seek) as a video stream or reads it whole, at most `max_bytes`.
+pub fn open_stream(path: &std::path::Path, max_bytes: u64) -> anyhow::Result<StreamInput> {
+    use crate::io::image_io::read_input;
+    use neco_core::container::video::is_video;
+    if path.as_os_str() == "-" {
+        let data = read_input(path, max_bytes)?;
+        if is_video(&mut std::io::Cursor::new(&data)) {
+            let size = data.len() as u64;
+            return Ok(StreamInput::Video(
+                Box::new(std::io::Cursor::new(data)),
+                size,
+            ));
+        }
+        return Ok(StreamInput::Bytes(data));
+    }
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    if is_video(&mut file) {
+        let size = file.metadata()?.len();
+        return Ok(StreamInput::Video(Box::new(file), size));
+    }
+    Ok(StreamInput::Bytes(read_input(path, max_bytes)?))
+}
+
 /// Write `bytes` to `path` atomically (`-` = standard output).
 pub fn write_output(path: &std::path::Path, bytes: &[u8], overwrite: bool) -> anyhow::Result<()> {
     if path.as_os_str() == "-" {

@@ -2,17 +2,19 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 use neco_core::container::ImageStream;
 
-use super::common::{check_output, print_json, write_output, LimitArgs, ModelArgs};
+use super::common::{
+    check_output, open_stream, print_json, write_output, LimitArgs, ModelArgs, ReadSeek,
+    StreamInput,
+};
 use super::video;
 use crate::codec::video::{decode_video, stream_fps};
 use crate::codec::Timings;
 use crate::eval::metrics::psnr_rgb8;
-use crate::io::image_io::{encode_output, read_input, read_source, Metadata, OutputFormat};
-use neco_core::container::video::{is_video, VideoStreamReader};
+use crate::io::image_io::{encode_output, read_source, Metadata, OutputFormat};
+use neco_core::container::video::VideoStreamReader;
 
 /// Arguments of `neco decode`.
 #[derive(Debug, Args)]
@@ -52,36 +54,20 @@ impl DecodeCmd {
         let mut inputs = vec![self.input.as_path()];
         inputs.extend(self.compare.as_deref());
         check_output(&self.output, &inputs, self.force)?;
-        // Standard input is read whole first (a video stream needs to seek); a file is
-        // read whole only once it is known not to be a video stream.
-        let stdin = if self.input.as_os_str() == "-" {
+        if self.input.as_os_str() == "-" {
             // A video file output restarts the run in the FFmpeg helper: before standard
             // input is read, so that the helper reads it.
             video::require_ffmpeg_for(&self.output)?;
-            let data = read_input(&self.input, self.limits.max_input_bytes)?;
-            if is_video(&mut std::io::Cursor::new(&data)) {
-                let size = data.len() as u64;
-                return self.run_video(std::io::Cursor::new(data), size);
-            }
-            Some(data)
-        } else {
-            let mut file = std::fs::File::open(&self.input)
-                .with_context(|| format!("reading {}", self.input.display()))?;
-            if is_video(&mut file) {
-                let size = file.metadata()?.len();
-                return self.run_video(file, size);
-            }
-            None
+        }
+        let data = match open_stream(&self.input, self.limits.max_input_bytes)? {
+            StreamInput::Video(src, size) => return self.run_video(src, size),
+            StreamInput::Bytes(data) => data,
         };
         anyhow::ensure!(
             self.frames.is_none(),
             "--frames is for video streams; {} is not one",
             self.input.display()
         );
-        let data = match stdin {
-            Some(data) => data,
-            None => read_input(&self.input, self.limits.max_input_bytes)?,
-        };
         let stream = ImageStream::from_bytes(&data, &self.limits.limits())
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.input.display()))?;
         anyhow::ensure!(
@@ -160,7 +146,7 @@ impl DecodeCmd {
     }
 
     /// A video stream → a video file or image sequence, group by group.
-    fn run_video<R: std::io::Read + std::io::Seek>(&self, src: R, size: u64) -> anyhow::Result<()> {
+    fn run_video(&self, src: Box<dyn ReadSeek>, size: u64) -> anyhow::Result<()> {
         anyhow::ensure!(
             video::is_video_path(&self.output),
             "{} holds a video: decode it to .mkv, .mp4 or an image sequence (out/%04d.png)",

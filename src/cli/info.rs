@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 use neco_core::container::{ImageStream, PixelFormat};
 
-use super::common::LimitArgs;
-use crate::io::image_io::read_input;
+use super::common::{open_stream, LimitArgs, ReadSeek, StreamInput};
 use crate::model::released::Provenance;
-use neco_core::container::video::{is_video, FrameMode, VideoStreamReader};
+use neco_core::container::video::{FrameMode, VideoStreamReader};
 use neco_core::hex;
 
 /// Arguments of `neco info`.
@@ -26,22 +25,9 @@ pub struct InfoCmd {
 impl InfoCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
-        // Standard input is read whole first (a video stream needs to seek).
-        let data = if self.input.as_os_str() == "-" {
-            let data = read_input(&self.input, self.limits.max_input_bytes)?;
-            if is_video(&mut std::io::Cursor::new(&data)) {
-                let size = data.len() as u64;
-                return self.run_video(std::io::Cursor::new(data), size);
-            }
-            data
-        } else {
-            if let Ok(mut file) = std::fs::File::open(&self.input) {
-                if is_video(&mut file) {
-                    let size = file.metadata()?.len();
-                    return self.run_video(file, size);
-                }
-            }
-            read_input(&self.input, self.limits.max_input_bytes)?
+        let data = match open_stream(&self.input, self.limits.max_input_bytes)? {
+            StreamInput::Video(src, size) => return self.run_video(src, size),
+            StreamInput::Bytes(data) => data,
         };
         let s = ImageStream::from_bytes(&data, &self.limits.limits())
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.input.display()))?;
@@ -104,11 +90,7 @@ impl InfoCmd {
     }
 
     /// A video stream: frames, rate, groups, sizes.
-    fn run_video<R: std::io::Read + std::io::Seek>(
-        &self,
-        src: R,
-        bytes: u64,
-    ) -> anyhow::Result<()> {
+    fn run_video(&self, src: Box<dyn ReadSeek>, bytes: u64) -> anyhow::Result<()> {
         anyhow::ensure!(
             bytes <= self.limits.max_input_bytes,
             "{} is {bytes} bytes, over the limit of {} (--max-input-bytes)",
