@@ -209,6 +209,13 @@ fn rd_errors_are_clear() {
         out.path(),
         "out of range 0..=51",
     );
+    // A typo in an x265 option is named as such (it used to surface as a preset error).
+    rd_fails(
+        &["--hevc-tune", "psnrr"],
+        data.path(),
+        out.path(),
+        "invalid value 'psnrr' for '--hevc-tune",
+    );
     // Video options on images are refused, not ignored.
     rd_fails(
         &["--gop", "4"],

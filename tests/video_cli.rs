@@ -12,6 +12,7 @@ use common::psnr;
 use neco::io::video::VideoReader;
 use neco_core::container::video::VideoStreamReader;
 use neco_core::Limits;
+use predicates::prelude::*;
 use predicates::str::contains;
 
 fn neco() -> Command {
@@ -412,4 +413,53 @@ fn video_streams_read_from_standard_input() {
         .assert()
         .code(1)
         .stderr(contains("- holds an image, not a video"));
+}
+
+/// Options that cannot apply are refused (they were silently ignored), and what a
+/// video stream cannot keep of a sequence's pictures is said once.
+#[test]
+fn misapplied_options_are_refused_and_losses_are_said() {
+    let dir = tempfile::tempdir().unwrap();
+    pattern_sequence(dir.path(), 3);
+    let clip = dir.path().join("clip.mkv");
+    let stream = dir.path().join("clip.neco");
+    encode(&dir.path().join("f_%03d.png"), &stream, &[]);
+    decode(&stream, &clip, &[]);
+    // A video file has its own rate.
+    neco()
+        .arg("encode")
+        .arg(&clip)
+        .arg("-o")
+        .arg(dir.path().join("x.neco"))
+        .args(["--fps", "30"])
+        .assert()
+        .code(1)
+        .stderr(contains("--fps 30 is for image sequences").and(contains("(25 fps)")));
+    // Video options on a picture.
+    for flag in [["--fps", "30"], ["--gop", "4"], ["--temporal", "off"]] {
+        neco()
+            .arg("encode")
+            .arg(dir.path().join("f_001.png"))
+            .arg("-o")
+            .arg(dir.path().join("x.neco"))
+            .args(flag)
+            .assert()
+            .code(1)
+            .stderr(contains(format!("{} is for video", flag[0])));
+    }
+    assert!(!dir.path().join("x.neco").exists());
+    // Frames with alpha: coded without it, and said for the first frame only.
+    for n in 1..=3 {
+        image::RgbaImage::from_pixel(16, 16, image::Rgba([200, 100, 50, 128]))
+            .save(dir.path().join(format!("a_{n}.png")))
+            .unwrap();
+    }
+    let stderr = run_ok(
+        "encode",
+        &dir.path().join("a_%d.png"),
+        &dir.path().join("a.neco"),
+        &[],
+    );
+    assert_eq!(stderr.matches("alpha channel").count(), 1, "{stderr}");
+    assert!(stderr.contains("a_1.png: has an alpha channel"), "{stderr}");
 }

@@ -236,3 +236,254 @@ fn dataset_clip_reads_as_a_sequence() {
     );
     assert!(read_all(&path).1 == frames);
 }
+
+/// Writes an FFV1 `.mkv` of `w`×`h` frames in `format`, one per timestamp of `pts`
+/// (in 1/25 s), each filled by `fill`, its stream tagged with `space` and `range`.
+fn write_ffv1_raw(
+    path: &Path,
+    (w, h): (u32, u32),
+    format: ffmpeg_next::format::Pixel,
+    (space, range): (ffmpeg_next::color::Space, ffmpeg_next::color::Range),
+    pts: &[i64],
+    fill: impl Fn(&mut ffmpeg_next::frame::Video),
+) {
+    use ffmpeg_next::{codec, encoder, format, Packet, Rational};
+    ffmpeg_next::init().unwrap();
+    let mut out = format::output_as(&path, "matroska").unwrap();
+    let found = encoder::find(codec::Id::FFV1).unwrap();
+    let mut enc = codec::context::Context::new_with_codec(found)
+        .encoder()
+        .video()
+        .unwrap();
+    let tb = Rational::new(1, 25);
+    enc.set_width(w);
+    enc.set_height(h);
+    enc.set_format(format);
+    enc.set_time_base(tb);
+    enc.set_frame_rate(Some(Rational::new(25, 1)));
+    enc.set_colorspace(space);
+    enc.set_color_range(range);
+    let mut enc = enc.open_as(found).unwrap();
+    let mut st = out.add_stream(found).unwrap();
+    st.set_parameters(&enc);
+    st.set_time_base(tb);
+    st.set_avg_frame_rate(Rational::new(25, 1));
+    out.write_header().unwrap();
+    let ost_tb = out.stream(0).unwrap().time_base();
+    let drain = |enc: &mut encoder::Video, out: &mut format::context::Output| {
+        let mut p = Packet::empty();
+        while enc.receive_packet(&mut p).is_ok() {
+            p.set_stream(0);
+            p.set_duration(1);
+            p.rescale_ts(tb, ost_tb);
+            p.write_interleaved(out).unwrap();
+        }
+    };
+    for &t in pts {
+        let mut f = ffmpeg_next::frame::Video::new(format, w, h);
+        fill(&mut f);
+        f.set_pts(Some(t));
+        enc.send_frame(&f).unwrap();
+        drain(&mut enc, &mut out);
+    }
+    enc.send_eof().unwrap();
+    drain(&mut enc, &mut out);
+    out.write_trailer().unwrap();
+}
+
+/// `rgb` in Y'CbCr with the matrix of luma weights `(kr, kb)`, limited or full range.
+fn ycbcr(rgb: [f64; 3], (kr, kb): (f64, f64), full: bool) -> [u8; 3] {
+    let y = kr * rgb[0] + (1.0 - kr - kb) * rgb[1] + kb * rgb[2];
+    let (cb, cr) = (
+        (rgb[2] - y) / (2.0 - 2.0 * kb),
+        (rgb[0] - y) / (2.0 - 2.0 * kr),
+    );
+    let (ys, cs, y0) = if full {
+        (1.0, 1.0, 0.0)
+    } else {
+        (219.0 / 255.0, 224.0 / 255.0, 16.0)
+    };
+    [y0 + ys * y, 128.0 + cs * cb, 128.0 + cs * cr].map(|v| v.round() as u8)
+}
+
+/// Video is read with the YUV matrix and range it is tagged with, and untagged video
+/// as players read it (BT.709 for HD, BT.601 below); swscale alone assumes BT.601 in
+/// limited range, which read a BT.709 clip's red 200 as 188.
+#[test]
+fn video_is_read_with_its_own_yuv_matrix_and_range() {
+    use ffmpeg_next::color::{Range, Space};
+    use ffmpeg_next::format::Pixel;
+    const BT709: (f64, f64) = (0.2126, 0.0722);
+    const BT601: (f64, f64) = (0.299, 0.114);
+    let colour = [200.0, 60.0, 30.0];
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (size, tags, matrix, full)) in [
+        ((64, 48), (Space::BT709, Range::MPEG), BT709, false),
+        ((64, 48), (Space::BT709, Range::JPEG), BT709, true),
+        ((64, 48), (Space::SMPTE170M, Range::MPEG), BT601, false),
+        (
+            (64, 48),
+            (Space::Unspecified, Range::Unspecified),
+            BT601,
+            false,
+        ),
+        (
+            (1280, 720),
+            (Space::Unspecified, Range::Unspecified),
+            BT709,
+            false,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = dir.path().join(format!("{i}.mkv"));
+        let yuv = ycbcr(colour, matrix, full);
+        write_ffv1_raw(&path, size, Pixel::YUV444P, tags, &[0], |f| {
+            for (p, v) in yuv.iter().enumerate() {
+                f.data_mut(p).fill(*v);
+            }
+        });
+        let (_, frames) = read_all(&path);
+        let px = &frames[0][..3];
+        for (c, (&got, want)) in px.iter().zip(colour).enumerate() {
+            assert!(
+                (f64::from(got) - want).abs() <= 2.0,
+                "case {i} ({tags:?}, {size:?}): channel {c} is {got}, want {want}"
+            );
+        }
+    }
+}
+
+/// Frames with uneven timestamps and frames with alpha are coded (at a constant rate,
+/// without alpha), and the reader says so, once; an even, opaque clip gets no note.
+#[test]
+fn uneven_timing_and_alpha_are_reported() {
+    use ffmpeg_next::color::{Range, Space};
+    use ffmpeg_next::format::Pixel;
+    use neco::io::frames::FrameSource;
+    let dir = tempfile::tempdir().unwrap();
+    let notes = |path: &Path| {
+        let mut r = VideoReader::open(path, &Limits::default()).unwrap();
+        let mut notes = r.take_warnings();
+        let mut n = 0;
+        while r.next_frame().unwrap().is_some() {
+            n += 1;
+            notes.extend(r.take_warnings());
+        }
+        (n, notes)
+    };
+    let tags = (Space::Unspecified, Range::Unspecified);
+    let gray = |f: &mut ffmpeg_next::frame::Video| f.data_mut(0).fill(128);
+    let even = dir.path().join("even.mkv");
+    write_ffv1_raw(&even, (16, 16), Pixel::BGRZ, tags, &[0, 1, 2, 3, 4], gray);
+    assert_eq!(notes(&even), (5, vec![]));
+    let uneven = dir.path().join("uneven.mkv");
+    write_ffv1_raw(
+        &uneven,
+        (16, 16),
+        Pixel::BGRZ,
+        tags,
+        &[0, 1, 2, 3, 9, 10, 20],
+        gray,
+    );
+    let (n, said) = notes(&uneven);
+    assert_eq!(n, 7);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].contains("not evenly spaced"), "{said:?}");
+    let alpha = dir.path().join("alpha.mkv");
+    write_ffv1_raw(&alpha, (16, 16), Pixel::BGRA, tags, &[0, 1], gray);
+    let (n, said) = notes(&alpha);
+    assert_eq!(n, 2);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].contains("alpha channel"), "{said:?}");
+}
+
+/// Replaces the last identity matrix of an MP4 (the track header's, after the movie
+/// header's) with `matrix`, as phones write for clips filmed upright.
+fn set_track_matrix(path: &Path, matrix: [i32; 9]) {
+    let identity: Vec<u8> = [0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x4000_0000]
+        .iter()
+        .flat_map(|v: &i32| v.to_be_bytes())
+        .collect();
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = bytes
+        .windows(identity.len())
+        .rposition(|w| w == identity)
+        .expect("a track header matrix");
+    let new: Vec<u8> = matrix.iter().flat_map(|v| v.to_be_bytes()).collect();
+    bytes[at..at + new.len()].copy_from_slice(&new);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A clip whose display matrix turns it (a phone held upright) is read turned, as
+/// players show it; a mirrored one is read as stored, with a note.
+#[test]
+fn display_matrix_rotation_is_applied() {
+    use neco::io::frames::FrameSource;
+    let dir = tempfile::tempdir().unwrap();
+    // Stored 64×32: the left half dark, the right half light.
+    let (w, h) = (64usize, 32usize);
+    let frame: Vec<u8> = (0..w * h)
+        .flat_map(|i| if i % w < w / 2 { [30u8; 3] } else { [220; 3] })
+        .collect();
+    let fps = Fps::new(25, 1).unwrap();
+    let mean = |f: &[u8]| f.iter().map(|&v| f64::from(v)).sum::<f64>() / f.len() as f64;
+    // (a, b, c, d) of the matrix; the stored picture's left half becomes the shown one's …
+    for (abcd, shown, dark_first) in [
+        ((0x10000, 0, 0, 0x10000), (64, 32), true), // … left: no turn
+        ((0, 0x10000, -0x10000, 0), (32, 64), true), // … top: 90° clockwise
+        ((-0x10000, 0, 0, -0x10000), (64, 32), false), // … right: 180°
+        ((0, -0x10000, 0x10000, 0), (32, 64), false), // … bottom: 90° anticlockwise
+    ] {
+        let path = dir.path().join("turned.mp4");
+        let _ = std::fs::remove_file(&path);
+        write(
+            &path,
+            std::slice::from_ref(&frame),
+            w as u32,
+            h as u32,
+            fps,
+            VideoCodec::H264,
+        );
+        let (a, b, c, d) = abcd;
+        set_track_matrix(&path, [a, b, 0, c, d, 0, 0, 0, 0x4000_0000]);
+        let mut r = VideoReader::open(&path, &Limits::default()).unwrap();
+        assert!(r.take_warnings().is_empty());
+        assert_eq!((r.info().width, r.info().height), shown, "{abcd:?}");
+        let f = r.next_frame().unwrap().unwrap();
+        let half = f.len() / 2;
+        // Both halves are contiguous in memory when the turn puts them top and bottom;
+        // otherwise compare the first row's halves.
+        let (first, second) = if shown.1 == 64 {
+            (mean(&f[..half]), mean(&f[half..]))
+        } else {
+            let row = &f[..shown.0 as usize * 3];
+            (mean(&row[..row.len() / 2]), mean(&row[row.len() / 2..]))
+        };
+        assert_eq!(
+            first < second,
+            dark_first,
+            "{abcd:?}: {first:.0} / {second:.0}"
+        );
+        assert!(
+            (first - second).abs() > 100.0,
+            "{abcd:?}: {first:.0} / {second:.0}"
+        );
+    }
+    // A mirror image is not applied, and said.
+    let path = dir.path().join("mirrored.mp4");
+    write(
+        &path,
+        std::slice::from_ref(&frame),
+        w as u32,
+        h as u32,
+        fps,
+        VideoCodec::H264,
+    );
+    set_track_matrix(&path, [-0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x4000_0000]);
+    let mut r = VideoReader::open(&path, &Limits::default()).unwrap();
+    let said = r.take_warnings();
+    assert!(said.len() == 1 && said[0].contains("mirrored"), "{said:?}");
+    assert_eq!((r.info().width, r.info().height), (64, 32));
+}

@@ -39,18 +39,18 @@ pub struct EncodeCmd {
     /// profile is kept either way.
     #[arg(long)]
     strip_exif: bool,
-    /// Video: frames per group (each group decodes on its own; smaller groups give
-    /// finer random access).
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
-    gop: u16,
-    /// Frame rate of an image-sequence input (video files carry their own): 25 or
-    /// 30000/1001.
-    #[arg(long, default_value = "25")]
-    fps: String,
-    /// Video: code frames after a group's first with the temporal prior (`auto`: when
-    /// the weights have one), or every frame intra (`off`).
-    #[arg(long, value_enum, default_value_t = TemporalChoice::Auto)]
-    temporal: TemporalChoice,
+    /// Video: frames per group, 1..=1024 [default: 16] (each group decodes on its
+    /// own; smaller groups give finer random access).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    gop: Option<u16>,
+    /// Frame rate of an image-sequence input, e.g. 25 or 30000/1001 [default: 25]
+    /// (video files carry their own).
+    #[arg(long)]
+    fps: Option<String>,
+    /// Video: code frames after a group's first with the temporal prior (`auto`, the
+    /// default: when the weights have one), or every frame intra (`off`).
+    #[arg(long, value_enum)]
+    temporal: Option<TemporalChoice>,
     /// Print the time spent in each stage.
     #[arg(long)]
     timings: bool,
@@ -80,6 +80,18 @@ impl EncodeCmd {
         check_output(&self.output, &[&self.input], self.force)?;
         if video::is_video_path(&self.input) {
             return self.run_video();
+        }
+        // Video options on a picture would be ignored: say so instead.
+        for (given, flag) in [
+            (self.fps.is_some(), "--fps"),
+            (self.gop.is_some(), "--gop"),
+            (self.temporal.is_some(), "--temporal"),
+        ] {
+            anyhow::ensure!(
+                !given,
+                "{flag} is for video ({} is a picture; image sequences are named like frames/%04d.png)",
+                self.input.display()
+            );
         }
         let mut src = read_source(&self.input, &self.limits.limits())?;
         if self.strip_exif {
@@ -165,7 +177,7 @@ impl EncodeCmd {
             self.output.display()
         );
         video::require_ffmpeg_for(&self.input)?;
-        let fps = video::parse_fps(&self.fps)?;
+        let fps = self.fps.as_deref().map(video::parse_fps).transpose()?;
         let mut source = video::open_input(&self.input, fps, &self.limits.limits())?;
         let (width, height) = source.size();
         let fps = source.fps();
@@ -175,7 +187,7 @@ impl EncodeCmd {
         let bar = video::frame_bar(None);
         let mut t = Timings::default();
         let has_prior = codec.entropy_model().temporal().is_some();
-        let temporal = match self.temporal {
+        let temporal = match self.temporal.unwrap_or(TemporalChoice::Auto) {
             TemporalChoice::Auto => has_prior,
             TemporalChoice::On => {
                 anyhow::ensure!(
@@ -192,7 +204,7 @@ impl EncodeCmd {
             source.as_mut(),
             std::io::BufWriter::new(handle),
             self.quality,
-            self.gop,
+            self.gop.unwrap_or(16),
             temporal,
             &mut t,
             |n| bar.set_position(n),

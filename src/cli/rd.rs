@@ -61,10 +61,15 @@ pub struct RdCmd {
     hevc_qps: Vec<u32>,
     /// x265 preset of the HEVC anchor (slow + tune psnr lands on the published BPG
     /// curve of Kodak; see docs/rd-kodak.md).
-    #[arg(long, default_value = "slow")]
+    #[arg(long, default_value = "slow", value_parser = [
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+        "veryslow", "placebo",
+    ])]
     hevc_preset: String,
     /// x265 tune of the HEVC anchor; `none` for x265's default psycho-visual tuning.
-    #[arg(long, default_value = "psnr")]
+    #[arg(long, default_value = "psnr", value_parser = [
+        "none", "psnr", "ssim", "grain", "zerolatency", "fastdecode", "animation",
+    ])]
     hevc_tune: String,
     /// Published curve to overlay and compare with (CompressAI results JSON); repeatable.
     #[arg(long)]

@@ -14,6 +14,9 @@ use crate::io::sequence::{Sequence, SequenceReader, SequenceWriter};
 /// Extensions read as video files (through FFmpeg).
 const VIDEO_EXTENSIONS: [&str; 8] = ["mp4", "mkv", "mov", "avi", "webm", "m4v", "y4m", "mpg"];
 
+/// The rate given to an image sequence when none is asked for.
+const DEFAULT_FPS: Fps = Fps { num: 25, den: 1 };
+
 /// Parses a frame rate: an integer (`25`) or an exact fraction (`30000/1001`).
 pub fn parse_fps(s: &str) -> anyhow::Result<Fps> {
     let (num, den) = s.split_once('/').unwrap_or((s, "1"));
@@ -33,9 +36,50 @@ pub fn is_video_path(path: &Path) -> bool {
             .is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Opens a video input: an image sequence (at `fps`) or a video file.
-pub fn open_input(path: &Path, fps: Fps, limits: &Limits) -> anyhow::Result<Box<dyn FrameSource>> {
+/// Opens a video input: an image sequence (at `fps`, 25 when `None`) or a video file
+/// (which has its own rate: `fps` is refused). Its warnings are printed as they come.
+pub fn open_input(
+    path: &Path,
+    fps: Option<Fps>,
+    limits: &Limits,
+) -> anyhow::Result<Box<dyn FrameSource>> {
+    let mut source = open_source(path, fps, limits)?;
+    print_warnings(source.as_mut());
+    Ok(Box::new(Warned(source)))
+}
+
+/// A frame source whose warnings are printed after each frame.
+struct Warned(Box<dyn FrameSource>);
+
+impl FrameSource for Warned {
+    fn size(&self) -> (u32, u32) {
+        self.0.size()
+    }
+
+    fn fps(&self) -> Fps {
+        self.0.fps()
+    }
+
+    fn next_frame(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
+        let frame = self.0.next_frame();
+        print_warnings(self.0.as_mut());
+        frame
+    }
+}
+
+fn print_warnings(source: &mut dyn FrameSource) {
+    for w in source.take_warnings() {
+        eprintln!("neco: warning: {w}");
+    }
+}
+
+fn open_source(
+    path: &Path,
+    fps: Option<Fps>,
+    limits: &Limits,
+) -> anyhow::Result<Box<dyn FrameSource>> {
     if let Some(seq) = Sequence::parse(path) {
+        let fps = fps.unwrap_or(DEFAULT_FPS);
         let reader = SequenceReader::open(seq.clone(), fps, limits)?;
         let end = reader.numbers().end;
         if let Some(later) = seq.first_after(end) {
@@ -47,7 +91,15 @@ pub fn open_input(path: &Path, fps: Fps, limits: &Limits) -> anyhow::Result<Box<
         }
         return Ok(Box::new(reader));
     }
-    open_video_file(path, limits)
+    let file = open_video_file(path, limits)?;
+    if let Some(fps) = fps {
+        bail!(
+            "--fps {fps} is for image sequences: {} has its own frame rate ({} fps)",
+            path.display(),
+            file.fps()
+        );
+    }
+    Ok(file)
 }
 
 /// Whether `path` is a video file (read and written through FFmpeg), not an image

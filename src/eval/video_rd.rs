@@ -14,7 +14,7 @@ use super::bd::{self, RdSample};
 use super::metrics::psnr_rgb8;
 use crate::codec::video::{decode_video, encode_video};
 use crate::codec::{Codec, Timings};
-use crate::io::datasets::list_images;
+use crate::io::datasets::list_frames;
 use crate::io::frames::{Fps, FrameSink, FrameSource};
 use crate::io::image_io::read_source;
 use neco_core::container::video::VideoStreamReader;
@@ -33,10 +33,10 @@ pub struct Clip {
 }
 
 impl Clip {
-    /// Loads the images of `dir` in name order (at most `max_frames`); all must share
+    /// Loads the images of `dir` in frame order ([`list_frames`]) (at most `max_frames`); all must share
     /// the first one's size.
     pub fn load(dir: &Path, max_frames: Option<usize>, limits: &Limits) -> anyhow::Result<Self> {
-        let mut paths = list_images(dir)?;
+        let mut paths = list_frames(dir)?;
         if let Some(n) = max_frames {
             paths.truncate(n);
         }

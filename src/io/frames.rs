@@ -49,6 +49,11 @@ pub trait FrameSource {
     fn fps(&self) -> Fps;
     /// The next frame (interleaved RGB, `width × height × 3` bytes), `None` at the end.
     fn next_frame(&mut self) -> anyhow::Result<Option<Vec<u8>>>;
+    /// Notes for the user gathered since the last call (a dropped alpha channel,
+    /// uneven frame timing), each said once by the source.
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A destination of RGB frames.

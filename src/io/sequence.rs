@@ -199,6 +199,10 @@ pub struct SequenceReader {
     size: (u32, u32),
     fps: Fps,
     limits: Limits,
+    /// The frames' warnings said so far (by text, so each is said once) and those not
+    /// yet taken.
+    said: std::collections::HashSet<String>,
+    warnings: Vec<String>,
 }
 
 impl SequenceReader {
@@ -213,6 +217,8 @@ impl SequenceReader {
             size: (first.width, first.height),
             fps,
             limits: *limits,
+            said: Default::default(),
+            warnings: Vec::new(),
         })
     }
 }
@@ -234,10 +240,38 @@ impl FrameSource for SequenceReader {
     }
 
     fn next_frame(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
-        match self.numbers.next() {
-            Some(n) => Ok(Some(self.seq.read(n, &self.limits, Some(self.size))?.rgb)),
-            None => Ok(None),
+        let Some(n) = self.numbers.next() else {
+            return Ok(None);
+        };
+        let img = self.seq.read(n, &self.limits, Some(self.size))?;
+        // What the image path keeps or says per picture, a video stream cannot: say
+        // it for the first frame it concerns.
+        let mut notes = img.warnings;
+        if img.alpha.is_some() {
+            notes.push(
+                "has an alpha channel, which neco's video streams do not carry: it is dropped"
+                    .to_owned(),
+            );
         }
+        if img.icc.is_some() {
+            notes.push(
+                "has an ICC colour profile, which neco's video streams do not carry: its pixels are coded as sRGB"
+                    .to_owned(),
+            );
+        }
+        for note in notes {
+            if self.said.insert(note.clone()) {
+                self.warnings.push(format!(
+                    "{}: {note} (said for the first frame it concerns)",
+                    self.seq.path(n).display()
+                ));
+            }
+        }
+        Ok(Some(img.rgb))
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 }
 

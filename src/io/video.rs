@@ -51,6 +51,81 @@ pub struct VideoReader {
     flushed: bool,
     frames_read: u64,
     max_frames: u64,
+    /// Width and height of the frames as stored (before `rotation`).
+    stored: (u32, u32),
+    /// How the stored frames are turned for display (the stream's display matrix).
+    rotation: Rotation,
+    /// Whether the scaler was told the first frame's YUV matrix and range.
+    colours_set: bool,
+    /// The stream's time base, and the previous frame's timestamp in it.
+    time_base: Rational,
+    last_timestamp: Option<i64>,
+    /// Whether uneven frame timing was reported already.
+    said_uneven: bool,
+    /// Notes for the user not yet taken ([`FrameSource::take_warnings`]).
+    warnings: Vec<String>,
+}
+
+/// A turn of the stored frames, clockwise, that a video's display matrix asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rotation {
+    None,
+    Cw90,
+    Cw180,
+    Cw270,
+}
+
+impl Rotation {
+    /// The turn a display matrix (FFmpeg's nine 32-bit values, native byte order)
+    /// describes, or `Err` with what it does instead (a mirror, an odd angle).
+    fn from_display_matrix(bytes: &[u8]) -> Result<Self, String> {
+        let m: Vec<f64> = bytes
+            .chunks_exact(4)
+            .take(9)
+            .map(|c| f64::from(i32::from_ne_bytes([c[0], c[1], c[2], c[3]])))
+            .collect();
+        if m.len() < 9 {
+            return Err("a malformed display matrix".to_owned());
+        }
+        // The clockwise angle is minus av_display_rotation_get's (counter-clockwise)
+        // one; a negative determinant is a mirror image.
+        let (sx, sy) = (m[0].hypot(m[3]), m[1].hypot(m[4]));
+        if sx == 0.0 || sy == 0.0 {
+            return Err("a degenerate display matrix".to_owned());
+        }
+        if m[0] * m[4] - m[1] * m[3] < 0.0 {
+            return Err("a mirrored display matrix".to_owned());
+        }
+        let cw = (m[1] / sy).atan2(m[0] / sx).to_degrees().rem_euclid(360.0);
+        match cw.round() as i32 {
+            _ if (cw - cw.round()).abs() > 0.5 => Err(format!("a rotation by {cw:.1}°")),
+            0 | 360 => Ok(Rotation::None),
+            90 => Ok(Rotation::Cw90),
+            180 => Ok(Rotation::Cw180),
+            270 => Ok(Rotation::Cw270),
+            d => Err(format!("a rotation by {d}°")),
+        }
+    }
+
+    /// Whether width and height trade places.
+    fn swaps_sides(self) -> bool {
+        matches!(self, Rotation::Cw90 | Rotation::Cw270)
+    }
+
+    /// Turns an interleaved RGB frame of `width`×`height`.
+    fn apply(self, rgb: Vec<u8>, width: u32, height: u32) -> Vec<u8> {
+        if self == Rotation::None {
+            return rgb;
+        }
+        let img = image::RgbImage::from_raw(width, height, rgb).expect("a whole frame");
+        match self {
+            Rotation::None => unreachable!(),
+            Rotation::Cw90 => image::imageops::rotate90(&img),
+            Rotation::Cw180 => image::imageops::rotate180(&img),
+            Rotation::Cw270 => image::imageops::rotate270(&img),
+        }
+        .into_raw()
+    }
 }
 
 impl VideoReader {
@@ -74,6 +149,24 @@ impl VideoReader {
             .decoder()
             .video()
             .with_context(|| format!("{}: no decoder for its video codec", path.display()))?;
+        let mut warnings = Vec::new();
+        // Phones store portrait clips as landscape frames with a display matrix that
+        // turns them; code them as players show them, as images are coded upright.
+        let rotation = match st
+            .side_data()
+            .find(|d| d.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix)
+            .map(|d| Rotation::from_display_matrix(d.data()))
+        {
+            None => Rotation::None,
+            Some(Ok(r)) => r,
+            Some(Err(what)) => {
+                warnings.push(format!(
+                    "the video asks players to show its frames with {what}, which neco does not do: they are coded as stored"
+                ));
+                Rotation::None
+            }
+        };
+        let time_base = st.time_base();
         let (width, height) = (decoder.width(), decoder.height());
         ensure!(
             width > 0 && height > 0,
@@ -103,6 +196,32 @@ impl VideoReader {
                 decoder.format()
             )
         })?;
+        if decoder
+            .format()
+            .descriptor()
+            .is_some_and(|d| matches!(d.nb_components(), 2 | 4))
+        {
+            warnings.push(
+                "the video has an alpha channel, which neco's video streams do not carry: it is dropped"
+                    .to_owned(),
+            );
+        }
+        use ffmpeg::color::TransferCharacteristic as Transfer;
+        if matches!(
+            decoder.color_transfer_characteristic(),
+            Transfer::SMPTE2084 | Transfer::ARIB_STD_B67
+        ) {
+            warnings.push(
+                "the video is HDR (PQ or HLG): neco codes 8-bit SDR frames and does not tone-map, so colours will look flat"
+                    .to_owned(),
+            );
+        }
+        let stored = (width, height);
+        let (width, height) = if rotation.swaps_sides() {
+            (height, width)
+        } else {
+            (width, height)
+        };
         Ok(VideoReader {
             input,
             decoder,
@@ -117,6 +236,13 @@ impl VideoReader {
             flushed: false,
             frames_read: 0,
             max_frames: limits.max_frames,
+            stored,
+            rotation,
+            colours_set: false,
+            time_base,
+            last_timestamp: None,
+            said_uneven: false,
+            warnings,
         })
     }
 
@@ -149,6 +275,7 @@ impl VideoReader {
                     "the video has more than {} frames, the limit",
                     self.max_frames
                 );
+                self.check_timing(&frame);
                 return self.convert_to_rgb(&frame).map(Some);
             }
             let mut packet = ffmpeg::Packet::empty();
@@ -169,8 +296,116 @@ impl VideoReader {
         }
     }
 
+    /// Notes, once, frames that do not follow each other at the stream's rate: they
+    /// are coded at a constant rate, so their timing changes.
+    fn check_timing(&mut self, frame: &ffmpeg::frame::Video) {
+        let Some(ts) = frame.timestamp() else {
+            return;
+        };
+        if let Some(last) = self.last_timestamp.replace(ts) {
+            let tb = f64::from(self.time_base);
+            let gap = (ts - last) as f64 * tb;
+            let expected = 1.0 / self.info.fps.as_f64();
+            if !self.said_uneven && tb > 0.0 && (gap / expected - 1.0).abs() > 0.5 {
+                self.said_uneven = true;
+                self.warnings.push(format!(
+                    "the video's frames are not evenly spaced (variable frame rate?): after frame {} comes a gap of {:.1} ms where {:.1} ms was expected; neco codes every frame at {} fps, so playback timing changes",
+                    self.frames_read - 1,
+                    gap * 1e3,
+                    expected * 1e3,
+                    self.info.fps
+                ));
+            }
+        }
+    }
+
+    /// Tells the scaler the YUV matrix and range of the frames, from the first frame
+    /// (or the stream): swscale assumes BT.601 in limited range, and HD video is
+    /// usually BT.709. Untagged video gets what players assume: BT.709 from 720 lines
+    /// or 1280 columns, BT.601 below.
+    fn set_colours(&mut self, frame: &ffmpeg::frame::Video) {
+        use ffmpeg::color::{Range, Space};
+        use ffmpeg::ffi;
+        self.colours_set = true;
+        let format = frame.format();
+        let Some(desc) = format.descriptor() else {
+            return;
+        };
+        // SAFETY: a descriptor FFmpeg returned points into its static table.
+        let rgb = unsafe { (*desc.as_ptr()).flags } & ffi::AV_PIX_FMT_FLAG_RGB as u64 != 0;
+        if rgb || desc.nb_components() < 3 {
+            return;
+        }
+        let space = match frame.color_space() {
+            Space::Unspecified | Space::Reserved => self.decoder.color_space(),
+            s => s,
+        };
+        let hd = frame.height() >= 720 || frame.width() >= 1280;
+        let matrix = match space {
+            Space::BT709 => ffi::SWS_CS_ITU709,
+            Space::FCC => ffi::SWS_CS_FCC,
+            Space::BT470BG | Space::SMPTE170M => ffi::SWS_CS_ITU601,
+            Space::SMPTE240M => ffi::SWS_CS_SMPTE240M,
+            Space::BT2020NCL | Space::BT2020CL => ffi::SWS_CS_BT2020,
+            other => {
+                if !matches!(other, Space::Unspecified | Space::Reserved) {
+                    self.warnings.push(format!(
+                        "the video's colour matrix ({other:?}) is not supported: read as BT.{}",
+                        if hd { "709" } else { "601" }
+                    ));
+                }
+                if hd {
+                    ffi::SWS_CS_ITU709
+                } else {
+                    ffi::SWS_CS_ITU601
+                }
+            }
+        };
+        let full = frame.color_range() == Range::JPEG
+            || self.decoder.color_range() == Range::JPEG
+            || matches!(
+                format,
+                Pixel::YUVJ420P
+                    | Pixel::YUVJ422P
+                    | Pixel::YUVJ444P
+                    | Pixel::YUVJ440P
+                    | Pixel::YUVJ411P
+            );
+        // SAFETY: the scaler is a live context; the getter fills the pointers and ints
+        // it is given, and the tables it returns (and sws_getCoefficients's) are
+        // FFmpeg's own, read by the setter before it returns.
+        unsafe {
+            let ctx = self.scaler.as_mut_ptr();
+            let (mut inv, mut table) = (std::ptr::null_mut(), std::ptr::null_mut());
+            let (mut src_range, mut dst_range, mut bright, mut contrast, mut sat) = (0, 0, 0, 0, 0);
+            if ffi::sws_getColorspaceDetails(
+                ctx,
+                &mut inv,
+                &mut src_range,
+                &mut table,
+                &mut dst_range,
+                &mut bright,
+                &mut contrast,
+                &mut sat,
+            ) < 0
+            {
+                return;
+            }
+            ffi::sws_setColorspaceDetails(
+                ctx,
+                ffi::sws_getCoefficients(matrix),
+                i32::from(full),
+                table,
+                dst_range,
+                bright,
+                contrast,
+                sat,
+            );
+        }
+    }
+
     fn convert_to_rgb(&mut self, frame: &ffmpeg::frame::Video) -> anyhow::Result<Vec<u8>> {
-        let (w, h) = (self.info.width, self.info.height);
+        let (w, h) = self.stored;
         if (frame.width(), frame.height()) != (w, h) || frame.format() != self.decoder.format() {
             bail!(
                 "the video changes frame size or format mid-stream ({}x{} {:?}, was {w}x{h}), which neco does not support",
@@ -179,11 +414,15 @@ impl VideoReader {
                 frame.format()
             );
         }
+        if !self.colours_set {
+            self.set_colours(frame);
+        }
         let mut rgb = ffmpeg::frame::Video::empty();
         self.scaler
             .run(frame, &mut rgb)
             .context("converting a frame to RGB")?;
-        Ok(unpack_plane(&rgb, 0, w as usize * 3, h as usize))
+        let rgb = unpack_plane(&rgb, 0, w as usize * 3, h as usize);
+        Ok(self.rotation.apply(rgb, w, h))
     }
 }
 
@@ -425,6 +664,10 @@ impl FrameSource for VideoReader {
 
     fn next_frame(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
         VideoReader::next_frame(self)
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 }
 
