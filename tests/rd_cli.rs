@@ -229,6 +229,31 @@ fn rd_errors_are_clear() {
         out.path(),
         "--max-frames is for video data sets",
     );
+    // The report never replaces what the run reads, `-y` or not.
+    let image = data.path().join("a.png");
+    let before_bytes = std::fs::read(&image).unwrap();
+    rd_fails(
+        &["--report", image.to_str().unwrap(), "-y"],
+        data.path(),
+        out.path(),
+        "which the command reads",
+    );
+    assert_eq!(std::fs::read(&image).unwrap(), before_bytes);
+    let reference = out.path().join("ref.json");
+    std::fs::copy(root().join("docs/rd-kodak/neco.json"), &reference).unwrap();
+    rd_fails(
+        &[
+            "--reference",
+            reference.to_str().unwrap(),
+            "--report",
+            reference.to_str().unwrap(),
+            "-y",
+        ],
+        data.path(),
+        out.path(),
+        "is the input",
+    );
+    std::fs::remove_file(&reference).unwrap();
     // Results inside the data set would be measured as pictures by the next run.
     let before = std::fs::read_dir(data.path()).unwrap().count();
     rd_fails(&[], data.path(), data.path(), "is inside the data set");

@@ -967,3 +967,80 @@ fn train_ignores_sighup_under_nohup_and_saves_its_checkpoint_on_sigterm() {
         .success();
     assert_eq!(progress_step(&run), step + 1);
 }
+
+/// A run that diverges stops with an error and keeps its last good checkpoint (it
+/// used to go on, save NaN parameters over it, exit 0 and export unusable weights);
+/// an export never writes into the run it reads; weights files have their own `info`.
+#[test]
+fn diverging_runs_keep_their_checkpoint_and_exports_spare_their_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tiny.toml");
+    std::fs::write(&config, TINY_CONFIG).unwrap();
+    let run = dir.path().join("run");
+    train_cmd(&config, &run, "none")
+        .args(["--steps", "2"])
+        .assert()
+        .success();
+    let saved = std::fs::read(run.join("checkpoint/model.bpk")).unwrap();
+    let wild = dir.path().join("wild.toml");
+    std::fs::write(&wild, TINY_CONFIG.replace("lr = 0.0001", "lr = 1e30")).unwrap();
+    train_cmd(&wild, &run, "none")
+        .args(["--steps", "40"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("training diverged"));
+    assert_eq!(progress_step(&run), 2);
+    assert!(std::fs::read(run.join("checkpoint/model.bpk")).unwrap() == saved);
+    // Exports are refused inside the run folder, with -y too, and it is left whole.
+    for inside in ["checkpoint/model.bpk", "config.toml", "new.nwt"] {
+        neco()
+            .args(["export", "--run"])
+            .arg(&run)
+            .arg("-o")
+            .arg(run.join(inside))
+            .arg("-y")
+            .assert()
+            .failure()
+            .stderr(predicates::str::contains("which the command reads"));
+    }
+    assert!(std::fs::read(run.join("checkpoint/model.bpk")).unwrap() == saved);
+    let weights = dir.path().join("tiny.nwt");
+    export_run(&run, &weights);
+    // `info` on the weights says what they are (it took them for a damaged stream).
+    neco()
+        .arg("info")
+        .arg(&weights)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "kind:      weights (.nwt), model tiny-test",
+        ))
+        .stdout(predicates::str::contains("not one of neco's defaults"));
+    // A learning rate that cannot train is refused up front.
+    for lr in ["nan", "0", "-1e-4", "inf"] {
+        neco()
+            .args(["train-entropy", "--weights"])
+            .arg(&weights)
+            .args(["--run"])
+            .arg(dir.path().join("entropy"))
+            .arg(format!("--lr={lr}"))
+            .args(["--steps", "1"])
+            .assert()
+            .failure()
+            .stderr(predicates::str::contains(
+                "a learning rate must be positive and finite",
+            ));
+    }
+    // Freezing every part of the entropy model leaves nothing to train (it panicked).
+    let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
+    neco()
+        .args(["train-entropy", "--weights"])
+        .arg(&weights)
+        .args(["--dataset", assets, "--valid", "none", "--run"])
+        .arg(dir.path().join("entropy"))
+        .args(["--frozen", "h_a,h_s,z_density", "--steps", "1"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("leaves nothing to train"));
+    assert!(!dir.path().join("entropy").exists());
+}

@@ -46,11 +46,12 @@ pub struct ExportCmd {
 impl ExportCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
-        check_output(
-            &self.output,
-            &[self.weights.as_deref().unwrap_or("-".as_ref())],
-            self.force,
-        )?;
+        let inputs: Vec<&std::path::Path> = [&self.weights, &self.run, &self.temporal]
+            .into_iter()
+            .flatten()
+            .map(PathBuf::as_path)
+            .collect();
+        check_output(&self.output, &inputs, self.force)?;
         let Some(run) = &self.run else {
             return self.upgrade();
         };

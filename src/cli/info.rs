@@ -1,4 +1,4 @@
-//! `neco info`: what a .neco file holds.
+//! `neco info`: what a .neco file (or a .nwt weights file) holds.
 
 use std::path::PathBuf;
 
@@ -7,13 +7,15 @@ use neco_core::container::{ImageStream, PixelFormat};
 
 use super::common::{open_stream, LimitArgs, ReadSeek, StreamInput};
 use crate::model::released::Provenance;
+use crate::model::weights::WeightsFile;
+use anyhow::Context;
 use neco_core::container::video::{FrameMode, VideoStreamReader};
 use neco_core::hex;
 
 /// Arguments of `neco info`.
 #[derive(Debug, Args)]
 pub struct InfoCmd {
-    /// The .neco file; `-` reads standard input.
+    /// The .neco file (or a .nwt weights file); `-` reads standard input.
     input: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -29,6 +31,9 @@ impl InfoCmd {
             StreamInput::Video(src, size) => return self.run_video(src, size),
             StreamInput::Bytes(data) => data,
         };
+        if data.starts_with(neco_core::weights::MAGIC) {
+            return self.run_weights(&data);
+        }
         let s = ImageStream::from_bytes(&data, &self.limits.limits())
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.input.display()))?;
         let h = &s.header;
@@ -85,6 +90,67 @@ impl InfoCmd {
             alpha_bytes,
             icc_bytes,
             exif_bytes
+        );
+        Ok(())
+    }
+
+    /// A weights file (`.nwt`): the model it holds and where it comes from.
+    fn run_weights(&self, data: &[u8]) -> anyhow::Result<()> {
+        let w = WeightsFile::parse(data)
+            .with_context(|| format!("{}: a damaged weights file", self.input.display()))?;
+        let c = &w.config;
+        let provenance = match Provenance::of(&w.sha256) {
+            Provenance::BuiltIn => "built into this neco (its default)",
+            Provenance::Earlier(_) => "an earlier default of neco",
+            Provenance::Other => "not one of neco's defaults",
+        };
+        let rate = if c.rungs > 0 {
+            format!("variable rate, {} rungs", c.rungs)
+        } else {
+            "fixed rate".to_owned()
+        };
+        let entropy = if c.group > 1 {
+            format!("multivariate Gaussian, groups of {}", c.group)
+        } else {
+            "mean-scale Gaussian".to_owned()
+        };
+        if self.json {
+            let info = serde_json::json!({
+                "file": self.input, "kind": "weights", "model": c.name,
+                "n": c.n, "m": c.m, "synthesis_width": c.synthesis_width(),
+                "analysis_width": c.analysis_width(), "hyper_width": c.hyper_width(),
+                "group": c.group, "rungs": c.rungs, "ladder_lambdas": c.ladder_lambdas,
+                "params_f16": c.params_f16, "temporal_prior": w.temporal.is_some(),
+                "sha256": hex(&w.sha256), "weights": Provenance::of(&w.sha256).tag(),
+                "bytes": data.len(),
+            });
+            println!("{}", serde_json::to_string_pretty(&info)?);
+            return Ok(());
+        }
+        println!("file:      {}", self.input.display());
+        println!("kind:      weights (.nwt), model {}", c.name);
+        println!(
+            "model:     z {} channels, y {}, g_a {} hidden, g_s {} hidden, h_s {}; {entropy}, {rate}",
+            c.n,
+            c.m,
+            c.analysis_width(),
+            c.synthesis_width(),
+            c.hyper_width()
+        );
+        println!(
+            "video:     {}",
+            if w.temporal.is_some() {
+                "a temporal prior"
+            } else {
+                "no temporal prior (frames are coded intra)"
+            }
+        );
+        println!("sha256:    {}", hex(&w.sha256));
+        println!("weights:   {provenance}");
+        println!(
+            "size:      {} bytes, parameters {}",
+            data.len(),
+            if c.params_f16 { "f16" } else { "f32" }
         );
         Ok(())
     }

@@ -112,6 +112,13 @@ impl RdCmd {
             PathBuf::from("results").join(name)
         });
         self.check_outputs(&out_dir)?;
+        if let Some(report) = &self.report {
+            // `-y` overwrites earlier results, never what the run reads.
+            let mut inputs: Vec<&Path> = vec![&dir];
+            inputs.extend(self.model.weights.as_deref());
+            inputs.extend(self.reference.iter().map(PathBuf::as_path));
+            super::common::check_output(report, &inputs, true)?;
+        }
         // Plots in the data set's folder would be measured as pictures by the next run,
         // and so would a folder of them among a video data set's clip folders.
         if let (Ok(data), Some(out)) = (dir.canonicalize(), absolute_existing_prefix(&out_dir)) {
@@ -345,6 +352,11 @@ impl RdCmd {
                 write(&format!("{stem}.png"), &png)?;
                 write(&format!("{stem}.svg"), svg.as_bytes())?;
                 plots.push(format!("{stem}.png"));
+            } else {
+                // An earlier run's plot (`-y`) would show other data beside these results.
+                for ext in ["png", "svg"] {
+                    let _ = std::fs::remove_file(out_dir.join(format!("{stem}.{ext}")));
+                }
             }
         }
         if let Some(path) = &self.report {

@@ -30,7 +30,7 @@ pub struct TrainCmd {
     #[arg(long, default_value_t = usize::MAX)]
     steps: usize,
     /// Stop after this many minutes.
-    #[arg(long, default_value_t = f64::INFINITY)]
+    #[arg(long, default_value_t = f64::INFINITY, value_parser = minutes)]
     minutes: f64,
     /// Random seed: the random start of the parameters, the crops, the noise and the
     /// batches. On the CPU a run is reproducible from it.
@@ -48,6 +48,30 @@ pub struct TrainCmd {
     /// to float rounding).
     #[arg(long, value_enum, default_value_t)]
     backend: BackendChoice,
+}
+
+/// A learning rate from the command line: positive and finite.
+fn learning_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "a learning rate must be positive and finite, got {v}"
+        ))
+    }
+}
+
+/// A time limit in minutes: positive (`inf`, the default: none).
+fn minutes(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "a time limit must be positive (inf: none), got {v}"
+        ))
+    }
 }
 
 /// The validation folder named by `--valid` (a data set name or folder), or `None`
@@ -88,14 +112,14 @@ pub struct LoopArgs {
     #[arg(long, default_value_t = usize::MAX)]
     steps: usize,
     /// Stop after this many minutes.
-    #[arg(long, default_value_t = f64::INFINITY)]
+    #[arg(long, default_value_t = f64::INFINITY, value_parser = minutes)]
     minutes: f64,
     /// Seconds between checkpoints.
     #[arg(long, default_value_t = 120)]
     checkpoint_secs: u64,
-    /// Steps between validation runs.
-    #[arg(long, default_value_t = 250)]
-    validate_every: usize,
+    /// Steps between validation runs (to skip validation, pass --valid none).
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
+    validate_every: u64,
     /// Random seed (a new network's random start, crops, noise, batches).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -110,7 +134,7 @@ impl LoopArgs {
             max_steps: self.steps,
             max_minutes: self.minutes,
             checkpoint_secs: self.checkpoint_secs,
-            validate_every: self.validate_every,
+            validate_every: self.validate_every as usize,
             seed: self.seed,
         }
     }
@@ -143,7 +167,7 @@ pub struct TrainTemporalCmd {
     #[arg(long, default_value_t = 16)]
     batch: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = learning_rate)]
     lr: f64,
     #[command(flatten)]
     run_loop: LoopArgs,
@@ -213,7 +237,7 @@ pub struct TrainEntropyCmd {
     #[arg(long, default_value_t = 16)]
     batch: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = learning_rate)]
     lr: f64,
     #[command(flatten)]
     run_loop: LoopArgs,

@@ -184,6 +184,14 @@ impl Codec {
     /// λ at `quality`, from the ladder's recorded λ values.
     fn refine_lambda(&self, quality: u8) -> anyhow::Result<f64> {
         lambda_at(&self.config.ladder_lambdas, quality).with_context(|| {
+            if self.config.rungs == 0 {
+                // Nothing to export: one λ, which the file does not hold.
+                return format!(
+                    "--refine needs variable-rate weights (a rate ladder), and {:?} (sha256 {}) is a fixed-rate model",
+                    self.config.name,
+                    hex(&self.weights_sha256())
+                );
+            }
             format!(
                 "--refine needs weights that record the λ of each quality, and {:?} (sha256 {}) does not: export them from their training run with this neco (neco export --run RUN)",
                 self.config.name,

@@ -4,7 +4,11 @@ use serde::{Deserialize, Serialize};
 
 /// Architecture of a mean–scale hyperprior model (Minnen et al. 2018; a context model
 /// on the training side only).
+// Unknown keys are refused: a misspelt `widht` or `frozn` would otherwise train or
+// load something other than what the file asks for, without a word. (Every weights
+// file neco has published holds only current keys.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Model id stored in every stream, e.g. `hp-n64m96`.
     pub name: String,
@@ -74,6 +78,7 @@ fn is_diagonal(group: &usize) -> bool {
 
 /// Training hyperparameters (the `[train]` table of a model TOML).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// Rate–distortion trade-off: loss = bpp + λ·255²·MSE (fixed-rate models).
     #[serde(default)]
@@ -123,6 +128,7 @@ pub struct TrainConfig {
 /// linearly to count fully from step `end` (`rate_ramp = { from_channel = 96, start
 /// = 0, end = 3000 }`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RateRamp {
     /// First channel of y the ramp applies to.
     pub from_channel: usize,
@@ -181,6 +187,7 @@ fn default_validate_every() -> usize {
 
 /// A model TOML: `[model]` plus an optional `[train]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// Architecture.
     pub model: ModelConfig,
@@ -236,6 +243,19 @@ impl TrainConfig {
             );
         }
         check_freezable(&self.frozen, "frozen")?;
+        for (what, lr) in std::iter::once(("lr", self.lr))
+            .chain(self.lr_drops.iter().map(|&(_, lr)| ("lr_drops", lr)))
+        {
+            anyhow::ensure!(
+                lr.is_finite() && lr > 0.0,
+                "{what}: a learning rate must be positive and finite, got {lr}"
+            );
+        }
+        anyhow::ensure!(self.batch >= 1, "batch must be at least 1, got 0");
+        anyhow::ensure!(
+            self.validate_every >= 1,
+            "validate_every must be at least 1 (to train without validation, pass --valid none)"
+        );
         let all = std::iter::once(self.lambda).filter(|_| model.rungs == 0);
         for l in all.chain(self.lambdas.iter().copied()) {
             anyhow::ensure!(l.is_finite() && l > 0.0, "lambda must be positive, got {l}");
@@ -501,5 +521,38 @@ mod tests {
             let e = ConfigFile::from_toml(&wide).unwrap_err();
             assert!(e.to_string().contains(&format!(" {field}=2000")), "{e}");
         }
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_training_values_are_refused() {
+        let base =
+            "[model]\nname = \"x\"\nn = 8\nm = 8\n[train]\nlambda = 0.01\nbatch = 1\ncrop = 64\n";
+        assert!(ConfigFile::from_toml(&format!("{base}lr = 0.001\n")).is_ok());
+        for (extra, expected) in [
+            ("lr = 0.001\nfrozn = [\"g_a\"]\n", "unknown field `frozn`"),
+            (
+                "lr = nan\n",
+                "learning rate must be positive and finite, got NaN",
+            ),
+            ("lr = 0.0\n", "got 0"),
+            ("lr = -0.001\n", "got -0.001"),
+            (
+                "lr = 0.001\nlr_drops = [[10, inf]]\n",
+                "lr_drops: a learning rate",
+            ),
+            ("lr = 0.001\nvalidate_every = 0\n", "--valid none"),
+        ] {
+            let e = ConfigFile::from_toml(&format!("{base}{extra}")).unwrap_err();
+            assert!(format!("{e:#}").contains(expected), "{extra}: {e:#}");
+        }
+        let e = ConfigFile::from_toml(
+            &base
+                .replace("batch = 1", "batch = 0")
+                .replace("crop", "lr = 0.001\ncrop"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("batch must be at least 1"), "{e}");
+        let e = ConfigFile::from_toml(&base.replace("m = 8", "m = 8\nwidht = 16")).unwrap_err();
+        assert!(e.to_string().contains("unknown field `widht`"), "{e}");
     }
 }

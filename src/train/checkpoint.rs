@@ -51,6 +51,12 @@ pub fn save_module<M: burn::module::Module>(
     optim: &burn::optim::ModuleOptimizer,
     progress: &Progress,
 ) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        super::parameters_are_finite(module),
+        "training diverged: at step {} the parameters hold NaN or infinity, so they were not \
+         saved over the run's last checkpoint: resume it with a lower learning rate",
+        progress.step
+    );
     let model = module
         .clone()
         .into_record()
@@ -92,13 +98,67 @@ pub fn resume(
             run.display(),
             progress.step
         );
+        trim_logs(run, progress.step)?;
         return Ok((optim, progress));
     };
     let optim = optim
         .from_bytes(burn::tensor::Bytes::from_bytes_vec(state))
-        .map_err(|e| anyhow::anyhow!("loading optimizer checkpoint: {e:?}"))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {e:?} (delete the file to resume with a fresh optimizer)",
+                run.join("checkpoint").join(OPTIM_FILE).display()
+            )
+        })?;
     eprintln!("resuming {} at step {}", run.display(), progress.step);
+    trim_logs(run, progress.step)?;
     Ok((optim, progress))
+}
+
+/// The CSV logs a run folder may hold, each a header and rows led by their step.
+const LOGS: [&str; 4] = [
+    "train.csv",
+    "valid.csv",
+    "valid_coded.csv",
+    "valid_ceiling.csv",
+];
+
+/// Drops the rows of `run`'s logs past `step`, the checkpoint a run resumes from: a
+/// run killed between checkpoints logged steps whose parameters were never saved, and
+/// the resumed run logs those steps again (tools such as `neco bd` would pool both).
+pub fn trim_logs(run: &Path, step: usize) -> anyhow::Result<()> {
+    for name in LOGS {
+        let path = run.join(name);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or_default();
+        let (kept, dropped): (Vec<&str>, Vec<&str>) = lines.partition(|l| {
+            l.split(',')
+                .next()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+                .is_none_or(|s| s <= step)
+        });
+        if dropped.is_empty() {
+            continue;
+        }
+        let mut out = String::with_capacity(text.len());
+        for l in std::iter::once(header).chain(kept) {
+            out.push_str(l);
+            out.push('\n');
+        }
+        let tmp = path.with_extension("csv.tmp");
+        std::fs::write(&tmp, out)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .with_context(|| format!("rewriting {}", path.display()))?;
+        eprintln!(
+            "dropped {} row{} of {} past step {step} (logged after the last checkpoint by a run that stopped without saving)",
+            dropped.len(),
+            if dropped.len() == 1 { "" } else { "s" },
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// A loaded checkpoint.
@@ -156,7 +216,8 @@ pub fn load(dir: &Path) -> anyhow::Result<Option<Loaded>> {
         } else {
             None
         },
-        progress: serde_json::from_slice(&read(PROGRESS_FILE)?)?,
+        progress: serde_json::from_slice(&read(PROGRESS_FILE)?)
+            .with_context(|| format!("reading {}", dir.join(PROGRESS_FILE).display()))?,
     }))
 }
 
@@ -169,6 +230,20 @@ mod tests {
             step,
             ..Progress::default()
         }
+    }
+
+    #[test]
+    fn logs_past_the_checkpoint_are_dropped_on_resume() {
+        let run = tempfile::tempdir().unwrap();
+        let log = run.path().join("valid_coded.csv");
+        std::fs::write(&log, "step,x\n2,a\n4,b\n6,c\n8,d\n").unwrap();
+        std::fs::write(run.path().join("train.csv"), "step,y\n2,a\n").unwrap();
+        trim_logs(run.path(), 4).unwrap();
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "step,x\n2,a\n4,b\n");
+        assert_eq!(
+            std::fs::read_to_string(run.path().join("train.csv")).unwrap(),
+            "step,y\n2,a\n"
+        );
     }
 
     #[test]

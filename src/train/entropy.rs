@@ -188,21 +188,24 @@ fn start(
     let settings_path = args.run_dir.join(SETTINGS_FILE);
     if settings_path.exists() {
         let prev: EntropyRunSettings = serde_json::from_slice(&std::fs::read(&settings_path)?)?;
+        let describe = |s: &EntropyRunSettings| {
+            format!(
+                "weights sha256 {}, groups of {}{}{}",
+                s.weights_sha256,
+                s.group,
+                if s.context { ", a context model" } else { "" },
+                match s.frozen.is_empty() {
+                    true => String::new(),
+                    false => format!(", frozen {}", s.frozen.join(",")),
+                }
+            )
+        };
         anyhow::ensure!(
             prev == settings,
-            "{} trained from weights sha256 {} with groups of {}{}{}; use another run folder",
+            "{} was trained with {}, and this command asks for {}: use another run folder",
             args.run_dir.display(),
-            prev.weights_sha256,
-            prev.group,
-            if prev.context {
-                " and a context model"
-            } else {
-                ""
-            },
-            match prev.frozen.is_empty() {
-                true => String::new(),
-                false => format!(", frozen {:?}", prev.frozen),
-            }
+            describe(&prev),
+            describe(&settings)
         );
     }
     let cfg_path = args.run_dir.join("config.toml");
@@ -279,7 +282,7 @@ fn log_validation(
         append_csv(csv, "step,elapsed_s,rung,bpp_y,bpp_z,bpp", &line)?;
         score += if rungs > 1 { (y + z).ln() } else { y + z };
     }
-    if progress.best_valid_loss.is_none_or(|(b, _)| score < b) {
+    if score.is_finite() && progress.best_valid_loss.is_none_or(|(b, _)| score < b) {
         progress.best_valid_loss = Some((score, progress.step));
     }
     Ok(())
@@ -295,6 +298,16 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
     let device = args.device.clone().autodiff();
     seed_burn(&device, args.schedule.seed, 0);
     check_freezable(&args.frozen, "--frozen")?;
+    // g_a and g_s are always frozen here; the entropy model's parts may all be too
+    // only when a context model is added to train alone.
+    anyhow::ensure!(
+        args.context
+            || ["h_a", "h_s", "z_density"]
+                .iter()
+                .any(|p| !args.frozen.iter().any(|f| f == p)),
+        "--frozen {} leaves nothing to train (g_a and g_s are frozen anyway): drop a part, or add --context to train a context model alone",
+        args.frozen.join(",")
+    );
     let (config, model, ck) = start(args, &weights, &device)?;
     let mut model = model.freeze(&args.frozen);
     // The ladder's steps are not the entropy model's to move (the rate alone would
@@ -373,6 +386,7 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
         if rungs > 1 {
             loss = loss.div_scalar(y_bpp + z_bpp);
         }
+        super::check_loss(y_bpp + z_bpp, progress.step + 1)?;
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(args.lr, model, grads);
         progress.step += 1;

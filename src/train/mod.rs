@@ -51,6 +51,33 @@ pub fn draw_parameters<M: Module>(module: &M) {
     module.visit(&mut Draw);
 }
 
+/// Fails when training step `step`'s loss is not finite: the run diverged, and going
+/// on would only train (and save) NaN parameters.
+pub fn check_loss(loss: f64, step: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        loss.is_finite(),
+        "training diverged: the loss of step {step} is {loss} (a learning rate too high for \
+         this model?); the run's last checkpoint is kept: resume it with a lower learning rate"
+    );
+    Ok(())
+}
+
+/// Whether every float parameter of `module` is finite (what a checkpoint must hold).
+pub fn parameters_are_finite<M: Module>(module: &M) -> bool {
+    struct Finite(bool);
+    impl ModuleVisitor for Finite {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            // A sum is finite when every term is (weights are far from overflowing).
+            if self.0 {
+                self.0 = param.val().sum().into_scalar::<f32>().is_finite();
+            }
+        }
+    }
+    let mut v = Finite(true);
+    module.visit(&mut v);
+    v.0
+}
+
 impl Schedule {
     /// Whether a loop that has taken `step` steps since `started` must stop.
     pub fn done(&self, step: usize, started: std::time::Instant) -> bool {

@@ -434,7 +434,9 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
             .collect();
         let batch = make_batch(&train_set, &picks, codec.entropy_model(), &device);
         let (loss, intra) = rates(&net, &batch);
-        acc_t += loss.clone().into_scalar::<f32>() as f64;
+        let value = loss.clone().into_scalar::<f32>() as f64;
+        super::check_loss(value, progress.step + 1)?;
+        acc_t += value;
         acc_i += intra;
         acc_n += 1;
         let grads = GradientsParams::from_grads(loss.backward(), &net);
@@ -478,7 +480,7 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
                     )?;
                 }
                 let mean = sum_change / rows.len() as f64;
-                if progress.best_valid_loss.is_none_or(|(b, _)| mean < b) {
+                if mean.is_finite() && progress.best_valid_loss.is_none_or(|(b, _)| mean < b) {
                     progress.best_valid_loss = Some((mean, progress.step));
                 }
             }

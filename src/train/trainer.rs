@@ -55,6 +55,10 @@ pub struct TrainArgs {
 const VALID_SIDE: usize = 256;
 
 fn psnr(mse: f64) -> f64 {
+    // (`f64::max` would turn a NaN into the floor, logged as 120 dB.)
+    if mse.is_nan() {
+        return f64::NAN;
+    }
     10.0 * (1.0 / mse.max(1e-12)).log10()
 }
 
@@ -302,6 +306,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         } else {
             burn_gradients(&model, &batch)
         };
+        super::check_loss(rd.loss, progress.step + 1)?;
         model = optim.step(tc.lr_at(progress.step), model, grads);
         progress.step += 1;
         progress.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
@@ -356,9 +361,10 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
                 eprintln!("coded {line}");
                 append_csv(&coded_csv, "step,elapsed_s,rung,quality,bpp,psnr", &line)?;
             }
-            if progress
-                .best_valid_loss
-                .is_none_or(|(best, _)| total < best)
+            if total.is_finite()
+                && progress
+                    .best_valid_loss
+                    .is_none_or(|(best, _)| total < best)
             {
                 progress.best_valid_loss = Some((total, progress.step));
             }
