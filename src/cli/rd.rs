@@ -141,6 +141,12 @@ impl RdCmd {
             if !clips.is_empty() {
                 return self.run_video(&clips, &out_dir);
             }
+        } else if let Some(clip) = list_clips(&dir)?.first() {
+            eprintln!(
+                "neco: warning: {} holds images, which are measured, and clip folders such as {}, which are not (a video data set is a folder of clip folders alone)",
+                dir.display(),
+                clip.display()
+            );
         }
 
         for (set, option) in [

@@ -369,6 +369,7 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
         // The starting point, so the log shows what training gained.
         log_valid(&model, &mut progress)?;
     }
+    super::note_if_done(progress.step, args.schedule.max_steps);
     let stop = StopOnSignal::listen(progress.step);
     loop {
         if args.schedule.done(progress.step, started) || stop.requested() {

@@ -51,6 +51,14 @@ pub fn draw_parameters<M: Module>(module: &M) {
     module.visit(&mut Draw);
 }
 
+/// Says so when a run resumed at `step` is already at its `--steps` limit, which
+/// would otherwise look like a run that stopped at once for no reason.
+pub fn note_if_done(step: usize, max_steps: usize) {
+    if step >= max_steps && step > 0 {
+        eprintln!("the run is already at step {step} (--steps {max_steps}): nothing to train; raise --steps to go on");
+    }
+}
+
 /// Fails when training step `step`'s loss is not finite: the run diverged, and going
 /// on would only train (and save) NaN parameters.
 pub fn check_loss(loss: f64, step: usize) -> anyhow::Result<()> {

@@ -419,6 +419,7 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
     let train_csv = args.run_dir.join("train.csv");
     let valid_csv = args.run_dir.join("valid.csv");
     let (mut acc_t, mut acc_i, mut acc_n) = (0.0, 0.0, 0usize);
+    super::note_if_done(progress.step, args.schedule.max_steps);
     let stop = StopOnSignal::listen(progress.step);
     loop {
         if args.schedule.done(progress.step, started) || stop.requested() {

@@ -274,6 +274,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let ceiling_csv = args.run_dir.join("valid_ceiling.csv");
     let (mut acc, mut acc_n) = ((0.0, 0.0, 0.0), 0usize);
 
+    super::note_if_done(progress.step, args.max_steps);
     let stop = StopOnSignal::listen(progress.step);
     loop {
         let minutes = started.elapsed().as_secs_f64() / 60.0;
