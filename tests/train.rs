@@ -722,7 +722,10 @@ fn train_entropy_multivariate_resume_export_and_code() {
         .assert()
         .failure()
         .stderr(predicates::str::contains(
-            "with groups of 2; use another run folder",
+            "groups of 2, and this command asks for",
+        ))
+        .stderr(predicates::str::contains(
+            "groups of 4: use another run folder",
         ));
 
     let weights = dir.path().join("mvg.nwt");
@@ -870,7 +873,10 @@ fn train_entropy_context_starts_as_its_weights_and_is_not_exported() {
     train(&ctx, &[])
         .failure()
         .stderr(predicates::str::contains(
-            "with groups of 1 and a context model, frozen [\"h_a\", \"h_s\", \"z_density\"]; use another run folder",
+            "groups of 1, a context model, frozen h_a,h_s,z_density, and this command asks for",
+        ))
+        .stderr(predicates::str::contains(
+            "groups of 1: use another run folder",
         ));
     train(&dir.path().join("bad"), &["--frozen", "g_x"])
         .failure()
