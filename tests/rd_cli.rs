@@ -236,7 +236,7 @@ fn rd_errors_are_clear() {
         &["--report", image.to_str().unwrap(), "-y"],
         data.path(),
         out.path(),
-        "which the command reads",
+        "is the input",
     );
     assert_eq!(std::fs::read(&image).unwrap(), before_bytes);
     let reference = out.path().join("ref.json");

@@ -997,8 +997,12 @@ fn diverging_runs_keep_their_checkpoint_and_exports_spare_their_run() {
         .stderr(predicates::str::contains("training diverged"));
     assert_eq!(progress_step(&run), 2);
     assert!(std::fs::read(run.join("checkpoint/model.bpk")).unwrap() == saved);
-    // Exports are refused inside the run folder, with -y too, and it is left whole.
-    for inside in ["checkpoint/model.bpk", "config.toml", "new.nwt"] {
+    // Exports never replace the files they read, with -y too.
+    for inside in [
+        "checkpoint/model.bpk",
+        "checkpoint/progress.json",
+        "config.toml",
+    ] {
         neco()
             .args(["export", "--run"])
             .arg(&run)
@@ -1007,7 +1011,7 @@ fn diverging_runs_keep_their_checkpoint_and_exports_spare_their_run() {
             .arg("-y")
             .assert()
             .failure()
-            .stderr(predicates::str::contains("which the command reads"));
+            .stderr(predicates::str::contains("is the input"));
     }
     assert!(std::fs::read(run.join("checkpoint/model.bpk")).unwrap() == saved);
     let weights = dir.path().join("tiny.nwt");

@@ -355,6 +355,35 @@ fn video_is_read_with_its_own_yuv_matrix_and_range() {
     }
 }
 
+/// Gray video (H.264 and HEVC monochrome decode to it) is read in its tagged range;
+/// untagged, as swscale and FFmpeg's tools read it, full range.
+#[test]
+fn gray_video_is_read_in_its_own_range() {
+    use ffmpeg_next::color::{Range, Space};
+    use ffmpeg_next::format::Pixel;
+    let dir = tempfile::tempdir().unwrap();
+    let value = 200u8;
+    let limited = (16.0 + 219.0 * f64::from(value) / 255.0).round() as u8;
+    for (i, (range, stored)) in [
+        (Range::MPEG, limited),
+        (Range::JPEG, value),
+        (Range::Unspecified, value),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = dir.path().join(format!("gray{i}.mkv"));
+        let tags = (Space::Unspecified, range);
+        write_ffv1_raw(&path, (32, 32), Pixel::GRAY8, tags, &[0], |f| {
+            f.data_mut(0).fill(stored)
+        });
+        let (_, frames) = read_all(&path);
+        for &got in &frames[0][..3] {
+            assert!(got.abs_diff(value) <= 1, "{range:?}: {got}, want {value}");
+        }
+    }
+}
+
 /// Frames with uneven timestamps and frames with alpha are coded (at a constant rate,
 /// without alpha), and the reader says so, once; an even, opaque clip gets no note.
 #[test]

@@ -175,8 +175,8 @@ pub fn write_output(path: &std::path::Path, bytes: &[u8], overwrite: bool) -> an
 }
 
 /// Refuse early (before doing any work) when the output exists and may not be
-/// overwritten, is a folder, or is one of the command's `inputs` or inside an input
-/// folder (which `-y` does not allow: the input would be gone).
+/// overwritten, is a folder, or is one of the command's `inputs` (which `-y` does not
+/// allow: the input would be gone).
 pub fn check_output(
     path: &std::path::Path,
     inputs: &[&std::path::Path],
@@ -199,32 +199,7 @@ pub fn check_output(
     };
     // Where the output really goes: through a symbolic link, which writes follow.
     let resolved = path.canonicalize().ok();
-    // The folder it goes into (the path itself need not exist yet).
-    let folder = resolved
-        .as_deref()
-        .and_then(std::path::Path::parent)
-        .map(std::path::Path::to_path_buf)
-        .or_else(|| {
-            let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-            parent
-                .unwrap_or(std::path::Path::new("."))
-                .canonicalize()
-                .ok()
-        });
     for input in inputs.iter().filter(|i| i.as_os_str() != "-") {
-        // An input folder (a training run, a data set) is read whole: nothing is
-        // written into it.
-        if input.is_dir() {
-            if let (Some(folder), Ok(dir)) = (&folder, input.canonicalize()) {
-                anyhow::ensure!(
-                    !folder.starts_with(&dir),
-                    "{} is inside {}, which the command reads: writing the output there could destroy its files (choose another -o)",
-                    path.display(),
-                    input.display()
-                );
-            }
-            continue;
-        }
         if same_file(input, path) {
             anyhow::bail!(
                 "{} is the input: writing the output there would destroy it (choose another -o)",

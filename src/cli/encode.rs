@@ -178,13 +178,13 @@ impl EncodeCmd {
         );
         video::require_ffmpeg_for(&self.input)?;
         let fps = self.fps.as_deref().map(video::parse_fps).transpose()?;
-        let mut source = video::open_input(&self.input, fps, &self.limits.limits())?;
+        let bar = video::frame_bar(None);
+        let mut source = video::open_input(&self.input, fps, &self.limits.limits(), &bar)?;
         let (width, height) = source.size();
         let fps = source.fps();
         let codec = self.model.codec()?;
         let (file, handle) = neco_core::container::AtomicFile::create(&self.output, self.force, "")
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.output.display()))?;
-        let bar = video::frame_bar(None);
         let mut t = Timings::default();
         let has_prior = codec.entropy_model().temporal().is_some();
         let temporal = match self.temporal.unwrap_or(TemporalChoice::Auto) {

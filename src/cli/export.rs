@@ -46,11 +46,20 @@ pub struct ExportCmd {
 impl ExportCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
-        let inputs: Vec<&std::path::Path> = [&self.weights, &self.run, &self.temporal]
-            .into_iter()
-            .flatten()
-            .map(PathBuf::as_path)
-            .collect();
+        // The files it reads: a weights file, or the runs' configs and checkpoints.
+        let mut inputs: Vec<PathBuf> = self.weights.iter().cloned().collect();
+        for run in [&self.run, &self.temporal].into_iter().flatten() {
+            let ck = run.join("checkpoint");
+            inputs.push(run.join("config.toml"));
+            for f in [
+                checkpoint::MODEL_FILE,
+                checkpoint::OPTIM_FILE,
+                checkpoint::PROGRESS_FILE,
+            ] {
+                inputs.push(ck.join(f));
+            }
+        }
+        let inputs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
         check_output(&self.output, &inputs, self.force)?;
         let Some(run) = &self.run else {
             return self.upgrade();

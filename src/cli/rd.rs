@@ -14,7 +14,7 @@ use crate::eval::codecs::{self, AnchorOptions, NecoCodec, RdCodec};
 use crate::eval::plot;
 use crate::eval::rd::{self, Metric};
 use crate::eval::report::{self, RdReport};
-use crate::io::datasets::{list_clips, list_images, resolve_dataset};
+use crate::io::datasets::{list_clips, list_frames, list_images, resolve_dataset};
 use crate::model::weights::WeightsFile;
 use neco_core::hex;
 
@@ -113,10 +113,19 @@ impl RdCmd {
         });
         self.check_outputs(&out_dir)?;
         if let Some(report) = &self.report {
-            // `-y` overwrites earlier results, never what the run reads.
-            let mut inputs: Vec<&Path> = vec![&dir];
-            inputs.extend(self.model.weights.as_deref());
-            inputs.extend(self.reference.iter().map(PathBuf::as_path));
+            // `-y` overwrites earlier results, never what the run reads: the data
+            // set's pictures (or clips' frames), the weights, the reference curves.
+            let mut inputs: Vec<PathBuf> = match list_images(&dir) {
+                Ok(images) => images,
+                Err(_) => list_clips(&dir)?
+                    .iter()
+                    .filter_map(|c| list_frames(c).ok())
+                    .flatten()
+                    .collect(),
+            };
+            inputs.extend(self.model.weights.iter().cloned());
+            inputs.extend(self.reference.iter().cloned());
+            let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
             super::common::check_output(report, &inputs, true)?;
         }
         // Plots in the data set's folder would be measured as pictures by the next run,

@@ -37,19 +37,30 @@ pub fn is_video_path(path: &Path) -> bool {
 }
 
 /// Opens a video input: an image sequence (at `fps`, 25 when `None`) or a video file
-/// (which has its own rate: `fps` is refused). Its warnings are printed as they come.
+/// (which has its own rate: another `fps` is refused). Its warnings are printed as they
+/// come, above `bar`.
 pub fn open_input(
     path: &Path,
     fps: Option<Fps>,
     limits: &Limits,
+    bar: &ProgressBar,
 ) -> anyhow::Result<Box<dyn FrameSource>> {
-    let mut source = open_source(path, fps, limits)?;
-    print_warnings(source.as_mut());
-    Ok(Box::new(Warned(source)))
+    let mut source = Warned(open_source(path, fps, limits)?, bar.clone());
+    source.print_warnings();
+    Ok(Box::new(source))
 }
 
-/// A frame source whose warnings are printed after each frame.
-struct Warned(Box<dyn FrameSource>);
+/// A frame source whose warnings are printed after each frame (above the progress
+/// bar, which a plain print would break).
+struct Warned(Box<dyn FrameSource>, ProgressBar);
+
+impl Warned {
+    fn print_warnings(&mut self) {
+        for w in self.0.take_warnings() {
+            self.1.suspend(|| eprintln!("neco: warning: {w}"));
+        }
+    }
+}
 
 impl FrameSource for Warned {
     fn size(&self) -> (u32, u32) {
@@ -62,14 +73,8 @@ impl FrameSource for Warned {
 
     fn next_frame(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
         let frame = self.0.next_frame();
-        print_warnings(self.0.as_mut());
+        self.print_warnings();
         frame
-    }
-}
-
-fn print_warnings(source: &mut dyn FrameSource) {
-    for w in source.take_warnings() {
-        eprintln!("neco: warning: {w}");
     }
 }
 
@@ -92,7 +97,7 @@ fn open_source(
         return Ok(Box::new(reader));
     }
     let file = open_video_file(path, limits)?;
-    if let Some(fps) = fps {
+    if let Some(fps) = fps.filter(|&f| f.as_f64() != file.fps().as_f64()) {
         bail!(
             "--fps {fps} is for image sequences: {} has its own frame rate ({} fps)",
             path.display(),

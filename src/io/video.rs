@@ -57,6 +57,8 @@ pub struct VideoReader {
     rotation: Rotation,
     /// Whether the scaler was told the first frame's YUV matrix and range.
     colours_set: bool,
+    /// For limited-range gray video: the map from swscale's full-range reading.
+    expand_limited: Option<[u8; 256]>,
     /// The stream's time base, and the previous frame's timestamp in it.
     time_base: Rational,
     last_timestamp: Option<i64>,
@@ -97,14 +99,17 @@ impl Rotation {
             return Err("a mirrored display matrix".to_owned());
         }
         let cw = (m[1] / sy).atan2(m[0] / sx).to_degrees().rem_euclid(360.0);
-        match cw.round() as i32 {
-            _ if (cw - cw.round()).abs() > 0.5 => Err(format!("a rotation by {cw:.1}°")),
-            0 | 360 => Ok(Rotation::None),
-            90 => Ok(Rotation::Cw90),
-            180 => Ok(Rotation::Cw180),
-            270 => Ok(Rotation::Cw270),
-            d => Err(format!("a rotation by {d}°")),
+        // Within a degree of a right angle, as FFmpeg's tools take it.
+        let quarter = (cw / 90.0).round();
+        if (cw - 90.0 * quarter).abs() > 1.0 {
+            return Err(format!("a rotation by {cw:.1}°"));
         }
+        Ok(match quarter as i32 % 4 {
+            0 => Rotation::None,
+            1 => Rotation::Cw90,
+            2 => Rotation::Cw180,
+            _ => Rotation::Cw270,
+        })
     }
 
     /// Whether width and height trade places.
@@ -196,10 +201,12 @@ impl VideoReader {
                 decoder.format()
             )
         })?;
+        // SAFETY: a descriptor FFmpeg returned points into its static table.
+        let flags = |d: ffmpeg::format::pixel::Descriptor| unsafe { (*d.as_ptr()).flags };
         if decoder
             .format()
             .descriptor()
-            .is_some_and(|d| matches!(d.nb_components(), 2 | 4))
+            .is_some_and(|d| flags(d) & ffmpeg::ffi::AV_PIX_FMT_FLAG_ALPHA as u64 != 0)
         {
             warnings.push(
                 "the video has an alpha channel, which neco's video streams do not carry: it is dropped"
@@ -239,6 +246,7 @@ impl VideoReader {
             stored,
             rotation,
             colours_set: false,
+            expand_limited: None,
             time_base,
             last_timestamp: None,
             said_uneven: false,
@@ -300,6 +308,8 @@ impl VideoReader {
     /// are coded at a constant rate, so their timing changes.
     fn check_timing(&mut self, frame: &ffmpeg::frame::Video) {
         let Some(ts) = frame.timestamp() else {
+            // The next gap would span two frames.
+            self.last_timestamp = None;
             return;
         };
         if let Some(last) = self.last_timestamp.replace(ts) {
@@ -319,10 +329,10 @@ impl VideoReader {
         }
     }
 
-    /// Tells the scaler the YUV matrix and range of the frames, from the first frame
-    /// (or the stream): swscale assumes BT.601 in limited range, and HD video is
-    /// usually BT.709. Untagged video gets what players assume: BT.709 from 720 lines
-    /// or 1280 columns, BT.601 below.
+    /// Tells the scaler the YUV matrix and range of the frames, from the first frame's
+    /// tags (or, where it has none, the stream's): swscale assumes BT.601 in limited
+    /// range (full range for gray), and HD video is usually BT.709. Untagged video
+    /// gets what players assume: BT.709 from 720 lines or 1280 columns, BT.601 below.
     fn set_colours(&mut self, frame: &ffmpeg::frame::Video) {
         use ffmpeg::color::{Range, Space};
         use ffmpeg::ffi;
@@ -333,7 +343,39 @@ impl VideoReader {
         };
         // SAFETY: a descriptor FFmpeg returned points into its static table.
         let rgb = unsafe { (*desc.as_ptr()).flags } & ffi::AV_PIX_FMT_FLAG_RGB as u64 != 0;
-        if rgb || desc.nb_components() < 3 {
+        if rgb {
+            return;
+        }
+        let gray = desc.nb_components() < 3;
+        let range = match frame.color_range() {
+            Range::Unspecified => self.decoder.color_range(),
+            r => r,
+        };
+        let full = match range {
+            Range::JPEG => true,
+            Range::MPEG => false,
+            // Untagged: the `yuvj` formats are full range by definition, gray is full
+            // range in swscale (and FFmpeg's tools), the rest limited.
+            _ => {
+                gray || matches!(
+                    format,
+                    Pixel::YUVJ420P
+                        | Pixel::YUVJ422P
+                        | Pixel::YUVJ444P
+                        | Pixel::YUVJ440P
+                        | Pixel::YUVJ411P
+                )
+            }
+        };
+        if gray {
+            // swscale reads every gray format as full range, whatever it is told
+            // (sws_setColorspaceDetails forces it back): expand limited range after.
+            if !full {
+                self.expand_limited = Some(std::array::from_fn(|v| {
+                    let x = (v as f64 - 16.0) * 255.0 / 219.0;
+                    x.round().clamp(0.0, 255.0) as u8
+                }));
+            }
             return;
         }
         let space = match frame.color_space() {
@@ -361,19 +403,9 @@ impl VideoReader {
                 }
             }
         };
-        let full = frame.color_range() == Range::JPEG
-            || self.decoder.color_range() == Range::JPEG
-            || matches!(
-                format,
-                Pixel::YUVJ420P
-                    | Pixel::YUVJ422P
-                    | Pixel::YUVJ444P
-                    | Pixel::YUVJ440P
-                    | Pixel::YUVJ411P
-            );
         // SAFETY: the scaler is a live context; the getter fills the pointers and ints
-        // it is given, and the tables it returns (and sws_getCoefficients's) are
-        // FFmpeg's own, read by the setter before it returns.
+        // it is given (the tables it points to are the context's own, and
+        // sws_getCoefficients's are static), which the setter reads before it returns.
         unsafe {
             let ctx = self.scaler.as_mut_ptr();
             let (mut inv, mut table) = (std::ptr::null_mut(), std::ptr::null_mut());
@@ -421,7 +453,10 @@ impl VideoReader {
         self.scaler
             .run(frame, &mut rgb)
             .context("converting a frame to RGB")?;
-        let rgb = unpack_plane(&rgb, 0, w as usize * 3, h as usize);
+        let mut rgb = unpack_plane(&rgb, 0, w as usize * 3, h as usize);
+        if let Some(map) = &self.expand_limited {
+            rgb.iter_mut().for_each(|v| *v = map[usize::from(*v)]);
+        }
         Ok(self.rotation.apply(rgb, w, h))
     }
 }

@@ -130,7 +130,16 @@ impl WeightsFile {
     }
 
     fn from_parsed(w: Weights) -> anyhow::Result<Self> {
-        let config = ConfigFile::from_toml(&w.config)?.model;
+        let config = ConfigFile::from_toml(&w.config)
+            .map_err(|e| match e.to_string().contains("unknown field") {
+                // Weights store their config as TOML; a key this neco lacks is one a
+                // newer neco added (it refuses to guess what the model needs).
+                true => anyhow::anyhow!(
+                    "the weights' model config has a setting this neco does not know (made by a newer neco?): {e}"
+                ),
+                false => e,
+            })?
+            .model;
         ensure_codable(&config)?;
         anyhow::ensure!(
             w.z_tables.channels.len() == config.n,

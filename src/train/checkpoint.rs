@@ -98,7 +98,7 @@ pub fn resume(
             run.display(),
             progress.step
         );
-        trim_logs(run, progress.step)?;
+        trim_logs(run, Some(progress.step))?;
         return Ok((optim, progress));
     };
     let optim = optim
@@ -110,7 +110,7 @@ pub fn resume(
             )
         })?;
     eprintln!("resuming {} at step {}", run.display(), progress.step);
-    trim_logs(run, progress.step)?;
+    trim_logs(run, Some(progress.step))?;
     Ok((optim, progress))
 }
 
@@ -122,10 +122,11 @@ const LOGS: [&str; 4] = [
     "valid_ceiling.csv",
 ];
 
-/// Drops the rows of `run`'s logs past `step`, the checkpoint a run resumes from: a
-/// run killed between checkpoints logged steps whose parameters were never saved, and
-/// the resumed run logs those steps again (tools such as `neco bd` would pool both).
-pub fn trim_logs(run: &Path, step: usize) -> anyhow::Result<()> {
+/// Drops the rows of `run`'s logs past `step`, the checkpoint a run resumes from (all
+/// of them for `None`, a run starting without a checkpoint): a run killed before a
+/// checkpoint logged steps whose parameters were never saved, and the run that goes
+/// on logs those steps again (tools such as `neco bd` would pool both).
+pub fn trim_logs(run: &Path, step: Option<usize>) -> anyhow::Result<()> {
     for name in LOGS {
         let path = run.join(name);
         let Ok(text) = std::fs::read_to_string(&path) else {
@@ -137,7 +138,7 @@ pub fn trim_logs(run: &Path, step: usize) -> anyhow::Result<()> {
             l.split(',')
                 .next()
                 .and_then(|s| s.trim().parse::<usize>().ok())
-                .is_none_or(|s| s <= step)
+                .is_none_or(|s| step.is_some_and(|step| s <= step))
         });
         if dropped.is_empty() {
             continue;
@@ -151,8 +152,9 @@ pub fn trim_logs(run: &Path, step: usize) -> anyhow::Result<()> {
         std::fs::write(&tmp, out)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .with_context(|| format!("rewriting {}", path.display()))?;
+        let past = step.map_or("(no checkpoint)".to_owned(), |s| format!("past step {s}"));
         eprintln!(
-            "dropped {} row{} of {} past step {step} (logged after the last checkpoint by a run that stopped without saving)",
+            "dropped {} row{} of {} {past}: logged by a run that stopped before saving them",
             dropped.len(),
             if dropped.len() == 1 { "" } else { "s" },
             path.display()
@@ -233,17 +235,46 @@ mod tests {
     }
 
     #[test]
+    fn parameters_that_are_not_finite_are_never_saved() {
+        use burn::module::{Module, Param};
+        use burn::prelude::*;
+        #[derive(Module, Debug)]
+        struct Tiny {
+            w: Param<Tensor<1>>,
+        }
+        let device = Device::flex().autodiff();
+        let tiny = |v: f32| Tiny {
+            w: Param::from_tensor(Tensor::from_data(
+                TensorData::new(vec![1.0, v], [2]),
+                &device,
+            )),
+        };
+        let optim = burn::optim::AdamConfig::new().init();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("checkpoint");
+        save_module(&dir, &tiny(2.0), &optim, &progress(1)).unwrap();
+        for bad in [f32::NAN, f32::INFINITY] {
+            let e = save_module(&dir, &tiny(bad), &optim, &progress(2)).unwrap_err();
+            assert!(e.to_string().contains("training diverged"), "{e}");
+        }
+        assert_eq!(load(&dir).unwrap().unwrap().progress.step, 1);
+    }
+
+    #[test]
     fn logs_past_the_checkpoint_are_dropped_on_resume() {
         let run = tempfile::tempdir().unwrap();
         let log = run.path().join("valid_coded.csv");
         std::fs::write(&log, "step,x\n2,a\n4,b\n6,c\n8,d\n").unwrap();
         std::fs::write(run.path().join("train.csv"), "step,y\n2,a\n").unwrap();
-        trim_logs(run.path(), 4).unwrap();
+        trim_logs(run.path(), Some(4)).unwrap();
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "step,x\n2,a\n4,b\n");
         assert_eq!(
             std::fs::read_to_string(run.path().join("train.csv")).unwrap(),
             "step,y\n2,a\n"
         );
+        // Without a checkpoint, nothing logged was kept.
+        trim_logs(run.path(), None).unwrap();
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "step,x\n");
     }
 
     #[test]

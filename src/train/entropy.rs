@@ -309,6 +309,9 @@ pub fn train_entropy(args: &EntropyTrainArgs) -> anyhow::Result<()> {
         args.frozen.join(",")
     );
     let (config, model, ck) = start(args, &weights, &device)?;
+    if ck.is_none() {
+        checkpoint::trim_logs(&args.run_dir, None)?;
+    }
     let mut model = model.freeze(&args.frozen);
     // The ladder's steps are not the entropy model's to move (the rate alone would
     // only grow them).

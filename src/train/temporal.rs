@@ -361,6 +361,9 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
     let ckpt_dir = args.run_dir.join("checkpoint");
     let mut progress = Progress::default();
     let resumed = checkpoint::load(&ckpt_dir)?;
+    if resumed.is_none() {
+        checkpoint::trim_logs(&args.run_dir, None)?;
+    }
     if let (None, Some(init)) = (&resumed, &args.init) {
         let (from, init_net, step) = if init.is_dir() {
             load_run(init, &device)?

@@ -226,7 +226,11 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let mut optim = AdamConfig::new().init();
     let ckpt_dir = args.run_dir.join("checkpoint");
     let mut progress = Progress::default();
-    if let Some(ck) = checkpoint::load(&ckpt_dir)? {
+    let ck = checkpoint::load(&ckpt_dir)?;
+    if ck.is_none() {
+        checkpoint::trim_logs(&args.run_dir, None)?;
+    }
+    if let Some(ck) = ck {
         model = HyperpriorModel::from_record_bytes(&cfg.model, ck.model, &device)
             .context("applying the model checkpoint")?;
         (optim, progress) = checkpoint::resume(optim, ck.optim, ck.progress, &args.run_dir)?;
