@@ -314,6 +314,20 @@ fn sequences_never_overwrite_their_input_nor_leave_partial_output() {
         0,
         "frames left behind"
     );
+    // With -y too: the frames it would have replaced are left as they were (it
+    // used to replace them one by one, then remove them all on failure).
+    std::fs::write(out2.join("0001.png"), b"old").unwrap();
+    neco()
+        .arg("decode")
+        .arg(&bad)
+        .arg("-o")
+        .arg(out2.join("%04d.png"))
+        .args(["--frames", "0..3", "-y"])
+        .assert()
+        .code(1)
+        .stderr(contains("no frame could be decoded"));
+    assert_eq!(std::fs::read(out2.join("0001.png")).unwrap(), b"old");
+    assert_eq!(std::fs::read_dir(&out2).unwrap().count(), 1);
     // A gap in the numbering ends the sequence, as in FFmpeg: said, not silent.
     std::fs::remove_file(dir.path().join("f_004.png")).unwrap();
     let o = neco()

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 
 use super::frames::{Fps, FrameSink, FrameSource};
 use super::image_io::{encode_output, read_source, Metadata, OutputFormat, SourceImage};
-use neco_core::container::write_atomic;
+use neco_core::container::AtomicFile;
 use neco_core::Limits;
 
 /// A numbered file-name pattern.
@@ -111,6 +111,21 @@ impl Sequence {
         rgb: Vec<u8>,
         overwrite: bool,
     ) -> anyhow::Result<()> {
+        self.write_pending(n, width, height, rgb, overwrite)?
+            .commit()
+            .with_context(|| format!("writing {}", self.path(n).display()))
+    }
+
+    /// Writes frame `n` under a temporary name: it takes the frame's place when the
+    /// returned file is committed, and is removed if it is dropped.
+    fn write_pending(
+        &self,
+        n: u64,
+        width: u32,
+        height: u32,
+        rgb: Vec<u8>,
+        overwrite: bool,
+    ) -> anyhow::Result<AtomicFile> {
         let path = self.path(n);
         let format = OutputFormat::from_path(&path)?;
         let (bytes, _) = encode_output(
@@ -121,8 +136,10 @@ impl Sequence {
             &Metadata::default(),
             format,
         )?;
-        write_atomic(&path, &bytes, overwrite)
-            .with_context(|| format!("writing {}", path.display()))
+        let writing = || format!("writing {}", path.display());
+        let (file, mut handle) = AtomicFile::create(&path, overwrite, "").with_context(writing)?;
+        std::io::Write::write_all(&mut handle, &bytes).with_context(writing)?;
+        Ok(file)
     }
 
     /// The frame number file name `name` has under this pattern: the prefix, the
@@ -275,15 +292,16 @@ impl FrameSource for SequenceReader {
     }
 }
 
-/// Writes frames as a numbered sequence from 1.
+/// Writes frames as a numbered sequence from 1. Each frame is written under a
+/// temporary name and all take their places when the sequence is finished: a decode
+/// that fails (or is interrupted) leaves the folder as it was, frames it would have
+/// replaced (`-y`) included.
 pub struct SequenceWriter {
     seq: Sequence,
     size: (u32, u32),
-    next: u64,
     overwrite: bool,
-    /// Whether [`FrameSink::finish`] was reached: until then, the frames written are
-    /// removed when the writer is dropped (a failed decode leaves no partial sequence).
-    finished: bool,
+    /// The frames written so far, under their temporary names (removed if dropped).
+    pending: Vec<AtomicFile>,
 }
 
 impl SequenceWriter {
@@ -307,9 +325,8 @@ impl SequenceWriter {
         Ok(SequenceWriter {
             seq,
             size: (width, height),
-            next: 1,
             overwrite,
-            finished: false,
+            pending: Vec::new(),
         })
     }
 }
@@ -317,25 +334,21 @@ impl SequenceWriter {
 impl FrameSink for SequenceWriter {
     fn write_frame(&mut self, rgb: &[u8]) -> anyhow::Result<()> {
         let (w, h) = self.size;
-        self.seq
-            .write(self.next, w, h, rgb.to_vec(), self.overwrite)?;
-        self.next += 1;
+        let n = self.pending.len() as u64 + 1;
+        let file = self
+            .seq
+            .write_pending(n, w, h, rgb.to_vec(), self.overwrite)?;
+        self.pending.push(file);
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> anyhow::Result<()> {
-        self.finished = true;
-        Ok(())
-    }
-}
-
-impl Drop for SequenceWriter {
-    fn drop(&mut self) {
-        if !self.finished {
-            for n in 1..self.next {
-                let _ = std::fs::remove_file(self.seq.path(n));
-            }
+    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+        let SequenceWriter { seq, pending, .. } = *self;
+        for (n, file) in (1..).zip(pending) {
+            file.commit()
+                .with_context(|| format!("writing {}", seq.path(n).display()))?;
         }
+        Ok(())
     }
 }
 
