@@ -458,6 +458,15 @@ fn display_matrix_rotation_is_applied() {
         .collect();
     let fps = Fps::new(25, 1).unwrap();
     let mean = |f: &[u8]| f.iter().map(|&v| f64::from(v)).sum::<f64>() / f.len() as f64;
+    // The frame as an MP4 whose track header carries `matrix`, opened.
+    let turned = |name: &str, matrix: [i32; 9]| {
+        let path = dir.path().join(name);
+        let _ = std::fs::remove_file(&path);
+        let frames = std::slice::from_ref(&frame);
+        write(&path, frames, w as u32, h as u32, fps, VideoCodec::H264);
+        set_track_matrix(&path, matrix);
+        VideoReader::open(&path, &Limits::default()).unwrap()
+    };
     // (a, b, c, d) of the matrix; the stored picture's left half becomes the shown one's …
     for (abcd, shown, dark_first) in [
         ((0x10000, 0, 0, 0x10000), (64, 32), true), // … left: no turn
@@ -465,19 +474,8 @@ fn display_matrix_rotation_is_applied() {
         ((-0x10000, 0, 0, -0x10000), (64, 32), false), // … right: 180°
         ((0, -0x10000, 0x10000, 0), (32, 64), false), // … bottom: 90° anticlockwise
     ] {
-        let path = dir.path().join("turned.mp4");
-        let _ = std::fs::remove_file(&path);
-        write(
-            &path,
-            std::slice::from_ref(&frame),
-            w as u32,
-            h as u32,
-            fps,
-            VideoCodec::H264,
-        );
         let (a, b, c, d) = abcd;
-        set_track_matrix(&path, [a, b, 0, c, d, 0, 0, 0, 0x4000_0000]);
-        let mut r = VideoReader::open(&path, &Limits::default()).unwrap();
+        let mut r = turned("turned.mp4", [a, b, 0, c, d, 0, 0, 0, 0x4000_0000]);
         assert!(r.take_warnings().is_empty());
         assert_eq!((r.info().width, r.info().height), shown, "{abcd:?}");
         let f = r.next_frame().unwrap().unwrap();
@@ -501,17 +499,10 @@ fn display_matrix_rotation_is_applied() {
         );
     }
     // A mirror image is not applied, and said.
-    let path = dir.path().join("mirrored.mp4");
-    write(
-        &path,
-        std::slice::from_ref(&frame),
-        w as u32,
-        h as u32,
-        fps,
-        VideoCodec::H264,
+    let mut r = turned(
+        "mirrored.mp4",
+        [-0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x4000_0000],
     );
-    set_track_matrix(&path, [-0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x4000_0000]);
-    let mut r = VideoReader::open(&path, &Limits::default()).unwrap();
     let said = r.take_warnings();
     assert!(said.len() == 1 && said[0].contains("mirrored"), "{said:?}");
     assert_eq!((r.info().width, r.info().height), (64, 32));
