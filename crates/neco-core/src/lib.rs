@@ -11,6 +11,7 @@ mod bytes;
 pub mod container;
 pub mod entropy;
 pub mod error;
+pub mod float_mode;
 pub mod latent;
 pub mod limits;
 pub mod quality;

@@ -103,11 +103,13 @@ impl Coupling {
         self.check_len(symbols.len())?;
         self.check_len(means.len())?;
         let block = self.group * self.plane;
-        means
-            .par_chunks_mut(block)
-            .zip(symbols.par_chunks(block))
-            .enumerate()
-            .for_each(|(g, (m, s))| self.run_group(g, step, m, |i, _| s[i]));
+        crate::float_mode::deterministic(|| {
+            means
+                .par_chunks_mut(block)
+                .zip(symbols.par_chunks(block))
+                .enumerate()
+                .for_each(|(g, (m, s))| self.run_group(g, step, m, |i, _| s[i]))
+        });
         Ok(())
     }
 
@@ -125,17 +127,19 @@ impl Coupling {
         self.check_len(symbols.len())?;
         self.check_len(means.len())?;
         let block = self.group * self.plane;
-        means
-            .par_chunks_mut(block)
-            .zip(symbols.par_chunks_mut(block))
-            .zip(y.par_chunks(block))
-            .enumerate()
-            .for_each(|(g, ((m, s), y))| {
-                self.run_group(g, step, m, |i, mean| {
-                    s[i] = round_symbol((y[i] - mean) / step);
-                    s[i]
+        crate::float_mode::deterministic(|| {
+            means
+                .par_chunks_mut(block)
+                .zip(symbols.par_chunks_mut(block))
+                .zip(y.par_chunks(block))
+                .enumerate()
+                .for_each(|(g, ((m, s), y))| {
+                    self.run_group(g, step, m, |i, mean| {
+                        s[i] = round_symbol((y[i] - mean) / step);
+                        s[i]
+                    })
                 })
-            });
+        });
         Ok(())
     }
 

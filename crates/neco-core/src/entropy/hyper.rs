@@ -257,8 +257,18 @@ impl HyperSynthesis {
 }
 
 /// Runs `layers` on `input`, with each layer's weight layouts from `weights` where
-/// it has them (else made for this call).
+/// it has them (else made for this call), in IEEE's default floating-point mode
+/// whatever the caller's ([`crate::float_mode`]).
 fn run_layers(
+    layers: &[Layer],
+    weights: &[Option<LayerWeights>],
+    input: &Planes,
+) -> Result<Planes> {
+    crate::float_mode::deterministic(|| run_layers_here(layers, weights, input))
+}
+
+/// [`run_layers`] in the calling thread's mode.
+fn run_layers_here(
     layers: &[Layer],
     weights: &[Option<LayerWeights>],
     input: &Planes,

@@ -19,6 +19,7 @@ use super::hyper::{
 use super::ladder::RateLadder;
 use super::temporal::TemporalPrior;
 use crate::container::ImageStream;
+use crate::float_mode::{deterministic, IeeeMode};
 use crate::latent::LatentDims;
 use crate::quality::quant_step;
 use crate::{hex, NecoError, Result};
@@ -80,6 +81,7 @@ impl Latents {
         rows: Range<usize>,
         cols: Range<usize>,
     ) -> Vec<f32> {
+        let _mode = IeeeMode::enter();
         let plane = self.symbols.len() / self.steps.len().max(1);
         let mut out = Vec::with_capacity(self.steps.len() * rows.len() * cols.len());
         for (c, &step) in self.steps.iter().enumerate() {
@@ -182,6 +184,7 @@ impl EntropyModel {
     /// The quantization step Δ of each of the M channels at `quality`: the ladder's
     /// interpolated steps, or [`quant_step`] for every channel of a fixed-rate model.
     pub fn steps(&self, quality: u8) -> Vec<f32> {
+        let _mode = IeeeMode::enter();
         match &self.ladder {
             Some(l) => l.steps(quality),
             None => vec![quant_step(quality); self.y_channels],
@@ -191,6 +194,7 @@ impl EntropyModel {
     /// The scales a variable-rate model applies to ŷ before the synthesis transform
     /// at `quality` (float, decoder side only); `None` for a fixed-rate model.
     pub fn recon_scales(&self, quality: u8) -> Option<Vec<f32>> {
+        let _mode = IeeeMode::enter();
         self.ladder.as_ref().map(|l| l.recon(quality))
     }
 
@@ -198,6 +202,7 @@ impl EntropyModel {
     /// fixed-rate model, the mean of the steps (summed in channel order) of a
     /// variable-rate one.
     pub fn prior_step(&self, steps: &[f32]) -> f32 {
+        let _mode = IeeeMode::enter();
         match self.ladder {
             None => steps[0],
             Some(_) => steps.iter().fold(0.0f32, |a, &s| a + s) / steps.len() as f32,
@@ -213,7 +218,7 @@ impl EntropyModel {
         steps: &[f32],
     ) -> Result<()> {
         // Multivariate models have no ladder: every channel has the same step.
-        params.condition(symbols, steps[0])
+        deterministic(|| params.condition(symbols, steps[0]))
     }
 
     /// What the synthesis transform takes: ŷ, times the reconstruction scales of
@@ -272,6 +277,17 @@ impl EntropyModel {
     /// [`params_given`](Self::params_given) for the per-channel steps `steps` (of
     /// [`steps`](Self::steps)).
     pub fn params_at(
+        &self,
+        z_hat: &[i32],
+        d: &LatentDims,
+        steps: &[f32],
+        prev_y_hat: Option<&[f32]>,
+    ) -> Result<EntropyParams> {
+        deterministic(|| self.params_here(z_hat, d, steps, prev_y_hat))
+    }
+
+    /// [`params_at`](Self::params_at) in the calling thread's floating-point mode.
+    fn params_here(
         &self,
         z_hat: &[i32],
         d: &LatentDims,
@@ -356,6 +372,19 @@ impl EntropyModel {
                 n * d.z_plane()
             )));
         }
+        deterministic(|| self.quantize_here(y, z, d, quality, prev_y_hat))
+    }
+
+    /// [`quantize_given`](Self::quantize_given), its arguments checked, in the calling
+    /// thread's floating-point mode.
+    fn quantize_here(
+        &self,
+        y: &[f32],
+        z: &[f32],
+        d: &LatentDims,
+        quality: u8,
+        prev_y_hat: Option<&[f32]>,
+    ) -> Result<Latents> {
         let z_hat: Vec<i32> = z.iter().map(|&v| round_clamped(v)).collect();
         let steps = self.steps(quality);
         let mut params = self.params_at(&z_hat, d, &steps, prev_y_hat)?;

@@ -88,6 +88,11 @@ impl TemporalPrior {
     /// `2M × h × w`, scales not yet divided by the step). `prev_y_hat` is ŷ_{t−1},
     /// `M × h × w` planar.
     pub fn refine(&self, hs_out: &Planes, prev_y_hat: &[f32], step: f32) -> Result<Planes> {
+        crate::float_mode::deterministic(|| self.refine_here(hs_out, prev_y_hat, step))
+    }
+
+    /// [`refine`](Self::refine) in the calling thread's floating-point mode.
+    fn refine_here(&self, hs_out: &Planes, prev_y_hat: &[f32], step: f32) -> Result<Planes> {
         let m = self.y_channels;
         let plane = hs_out.height * hs_out.width;
         if hs_out.channels != 2 * m || prev_y_hat.len() != m * plane {
