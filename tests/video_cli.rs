@@ -193,19 +193,83 @@ fn a_damaged_group_costs_only_its_frames() {
         .stderr(contains("no frame could be decoded"));
     assert!(!only_g1.exists());
 
-    // A truncated stream is refused with a message, and nothing is written.
+    // Cut inside IEND: the index is lost, a scan finds the groups (group 1 still
+    // damaged), and the warning says so.
     let cut = dir.path().join("cut.neco");
     std::fs::write(&cut, &bytes[..bytes.len() - 7]).unwrap();
-    let cut_out = dir.path().join("cut.mkv");
+    let stderr = decode(&cut, &dir.path().join("cut.mkv"), &[]);
+    assert!(stderr.contains("the index is unusable"), "{stderr}");
+    assert!(stderr.contains("frames 4..8 lost (group 1"), "{stderr}");
+    let (_, frames) = read_video(&dir.path().join("cut.mkv"));
+    assert!(frames.len() == 12 && frames[8..] == good_frames[8..]);
+}
+
+/// A stream cut short (an interrupted copy or recording) keeps the groups before the
+/// cut, from a file or from standard input, and `info` says what a scan found.
+#[test]
+fn a_truncated_stream_keeps_its_intact_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    pattern_sequence(dir.path(), 12);
+    let stream = dir.path().join("clip.neco");
+    encode(&dir.path().join("f_%03d.png"), &stream, &["--gop", "4"]);
+    let good = dir.path().join("good.mkv");
+    decode(&stream, &good, &[]);
+    let (_, good_frames) = read_video(&good);
+    let bytes = std::fs::read(&stream).unwrap();
+    let r = VideoStreamReader::open(std::io::Cursor::new(&bytes), &Limits::default()).unwrap();
+    let g2 = r.groups()[2].offset as usize;
+
+    // Cut just before the third group: frames 0..8 decode as before.
+    let cut = dir.path().join("cut.neco");
+    std::fs::write(&cut, &bytes[..g2 + 3]).unwrap();
+    let out = dir.path().join("cut.mkv");
+    let stderr = decode(&cut, &out, &[]);
+    assert!(
+        stderr.contains("a scan found 2 groups holding frames 0..8"),
+        "{stderr}"
+    );
+    let (_, frames) = read_video(&out);
+    assert!(frames.len() == 8 && frames[..] == good_frames[..8]);
+    neco()
+        .arg("info")
+        .arg(&cut)
+        .assert()
+        .success()
+        .stdout(contains("video, 64x48, 8 frames"))
+        .stdout(contains("index:     the index is unusable"));
+
+    // Cut inside the third group's frames: it is listed, lost, and stood in for.
+    let inside = &bytes[..g2 + 60];
+    let out = dir.path().join("inside.mkv");
+    let o = neco()
+        .args(["decode", "-", "-o"])
+        .arg(&out)
+        .write_stdin(inside.to_vec())
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&o.get_output().stderr).into_owned();
+    assert!(stderr.contains("frames 8..12 lost (group 2"), "{stderr}");
+    let (_, frames) = read_video(&out);
+    assert!(frames.len() == 12 && frames[..8] == good_frames[..8]);
+    let o = neco()
+        .args(["info", "--json", "-"])
+        .write_stdin(inside.to_vec())
+        .assert()
+        .success();
+    let info: serde_json::Value = serde_json::from_slice(&o.get_output().stdout).unwrap();
+    assert_eq!(info["recovery"]["found_groups"], 3);
+    assert_eq!(info["damaged_groups"], 1);
+
+    // Nothing intact left: a clear error.
     neco()
         .arg("decode")
-        .arg(&cut)
+        .arg("-")
         .arg("-o")
-        .arg(&cut_out)
+        .arg(dir.path().join("none.mkv"))
+        .write_stdin(bytes[..r.groups()[0].offset as usize + 8].to_vec())
         .assert()
-        .failure()
-        .stderr(contains("cut.neco"));
-    assert!(!cut_out.exists());
+        .code(1)
+        .stderr(contains("a scan for its groups found none intact"));
 }
 
 /// A real clip from ../shared (skipped when absent): 64 frames of 176×144.

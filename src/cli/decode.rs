@@ -167,6 +167,9 @@ impl DecodeCmd {
         let mut reader =
             VideoStreamReader::open(std::io::BufReader::new(src), &self.limits.limits())
                 .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        if let Some(r) = reader.recovery() {
+            eprintln!("neco: warning: {name}: {}", video::describe_recovery(r));
+        }
         let h = reader.header().clone();
         let fps = stream_fps(&h)?;
         let total = reader.frames();

@@ -218,6 +218,10 @@ impl InfoCmd {
                 "weights": provenance.tag(), "bytes": bytes,
                 "bytes_per_frame": per_frame, "bpp": bpp, "intra_frames": intra,
                 "temporal_frames": temporal, "damaged_groups": damaged, "groups": groups,
+                "recovery": r.recovery().map(|r| serde_json::json!({
+                    "reason": r.reason, "found_groups": r.found_groups,
+                    "missing_frames": r.missing_frames, "known_frames": r.known_frames,
+                })),
             });
             println!("{}", serde_json::to_string_pretty(&info)?);
             return Ok(());
@@ -236,6 +240,9 @@ impl InfoCmd {
             if v.gop == 1 { "" } else { "s" }
         );
         println!("frames:    {intra} intra, {temporal} with the temporal prior");
+        if let Some(rec) = r.recovery() {
+            println!("index:     {}", super::video::describe_recovery(rec));
+        }
         for (i, m) in modes.iter().enumerate() {
             if let Err(e) = m {
                 println!("           group {i} is damaged: {e}");

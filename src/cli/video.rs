@@ -163,3 +163,21 @@ pub fn frame_bar(total: Option<u64>) -> ProgressBar {
     bar.set_style(ProgressStyle::with_template(template).expect("static template"));
     bar
 }
+
+/// What a scan of a video stream with an unusable index found, in one sentence for a
+/// warning (`decode`) or a line of `info`.
+pub fn describe_recovery(r: &neco_core::container::video::Recovery) -> String {
+    let missing = match r.missing_frames {
+        0 => String::new(),
+        n => format!(" ({n} of them missing)"),
+    };
+    format!(
+        "the index is unusable ({}); a scan found {} group{} holding frames 0..{}{missing}; \
+         frames after {} (if any) are lost",
+        r.reason,
+        r.found_groups,
+        if r.found_groups == 1 { "" } else { "s" },
+        r.known_frames,
+        r.known_frames
+    )
+}

@@ -1,5 +1,5 @@
-//! Video streams: group round trips, random access, damage confined to a group, and
-//! hostile indexes.
+//! Video streams: group round trips, random access, damage confined to a group,
+//! hostile indexes, and recovery by a scan when the index is lost.
 
 use std::io::Cursor;
 
@@ -83,11 +83,20 @@ fn fix_crc(b: &mut [u8], at: usize) {
     b[at + 8 + len..at + 12 + len].copy_from_slice(&h.finalize().to_le_bytes());
 }
 
-fn corrupt(b: &[u8], needle: &str) {
-    match open(b) {
-        Err(NecoError::Corrupt(m)) => assert!(m.contains(needle), "{m}"),
-        Err(e) => panic!("expected corrupt ({needle}), got {e}"),
-        Ok(_) => panic!("expected corrupt ({needle}), the stream opened"),
+/// Opens `b`, whose index is unusable for the reason `needle`: a scan must find the
+/// groups `expected` (their GRUP and FRME chunks are intact).
+fn recovered(b: &[u8], needle: &str, expected: &[Vec<FrameBits>]) {
+    let mut r = open(b).unwrap_or_else(|e| panic!("expected a recovery ({needle}), got {e}"));
+    let rec = r.recovery().expect("the index was unusable").clone();
+    assert!(rec.reason.contains(needle), "{}", rec.reason);
+    let frames: usize = expected.iter().map(Vec::len).sum();
+    assert_eq!(
+        (rec.found_groups, rec.missing_frames, rec.known_frames),
+        (expected.len(), 0, frames as u64)
+    );
+    assert_eq!(r.groups().len(), expected.len());
+    for (i, g) in expected.iter().enumerate() {
+        assert_eq!(&r.read_group(i).unwrap(), g, "group {i}");
     }
 }
 
@@ -157,22 +166,22 @@ fn hostile_indexes_and_ends() {
         let mut bad = b.clone();
         bad[iend + 8..iend + 16].copy_from_slice(&target.to_le_bytes());
         fix_crc(&mut bad, iend);
-        corrupt(&bad, "IEND points at offset");
+        recovered(&bad, "IEND points at offset", &groups());
     }
     // An index entry pointing past the end.
     let mut bad = b.clone();
     bad[indx + 12..indx + 20].copy_from_slice(&(1u64 << 40).to_le_bytes());
     fix_crc(&mut bad, indx);
-    corrupt(&bad, "group 0 at offset");
+    recovered(&bad, "group 0 at offset", &groups());
     // Absurd frame counts: more than the group size, or a gap.
     let mut bad = b.clone();
     bad[indx + 24..indx + 26].copy_from_slice(&60000u16.to_le_bytes());
     fix_crc(&mut bad, indx);
-    corrupt(&bad, "expected to start at 0 with 1..=4 frames");
+    recovered(&bad, "expected to start at 0 with 1..=4 frames", &groups());
     let mut bad = b.clone();
     bad[indx + 8..indx + 12].copy_from_slice(&1_000_000u32.to_le_bytes());
     fix_crc(&mut bad, indx);
-    corrupt(&bad, "groups claimed");
+    recovered(&bad, "groups claimed", &groups());
     // More frames than the limit.
     let tight = Limits {
         max_frames: 9,
@@ -182,9 +191,79 @@ fn hostile_indexes_and_ends() {
         Err(NecoError::LimitExceeded(m)) => assert!(m.contains("more than 9 frames"), "{m}"),
         other => panic!("{:?}", other.err()),
     }
-    // Every truncation fails cleanly.
+}
+
+#[test]
+fn truncated_streams_keep_their_intact_groups() {
+    let b = stream();
+    // Where each group's chunks end: the next GRUP, or the index.
+    let starts: Vec<usize> = chunks(&b)
+        .iter()
+        .filter(|(t, _)| t == b"GRUP" || t == b"INDX")
+        .map(|&(_, at)| at)
+        .collect();
+    let grup_end = starts[0] + 12 + 10;
     for len in 0..b.len() {
-        assert!(open(&b[..len]).is_err(), "truncated to {len} opened");
+        let cut = &b[..len];
+        let intact = starts[1..].iter().filter(|&&end| end <= len).count();
+        match open(cut) {
+            Err(e) => assert!(len < grup_end, "truncated to {len}: {e}"),
+            Ok(mut r) => {
+                let rec = r.recovery().expect("an index at its end").clone();
+                assert!(len >= grup_end && rec.missing_frames == 0, "{len}: {rec:?}");
+                assert!(r.groups().len() >= intact && r.groups().len() <= intact + 1);
+                for (i, g) in groups().iter().enumerate().take(intact) {
+                    assert_eq!(
+                        &r.read_group(i).unwrap(),
+                        g,
+                        "truncated to {len}: group {i}"
+                    );
+                }
+                // A group cut inside its frames is listed, and fails alone.
+                if r.groups().len() > intact {
+                    assert!(r.read_group(intact).is_err(), "{len}");
+                }
+            }
+        }
+    }
+    // Cut before IEND's last byte: the message says what happened.
+    let r = open(&b[..b.len() - 1]).unwrap();
+    let reason = &r.recovery().unwrap().reason;
+    assert!(reason.contains("IEND"), "{reason}");
+}
+
+#[test]
+fn a_lost_index_and_a_damaged_group_cost_that_group_only() {
+    let b = stream();
+    let cs = chunks(&b);
+    let indx = cs.iter().find(|(t, _)| t == b"INDX").unwrap().1;
+    let grup1 = cs.iter().filter(|(t, _)| t == b"GRUP").nth(1).unwrap().1;
+    // The index zeroed (as a failed write leaves a preallocated file), and the
+    // second group's GRUP chunk damaged.
+    let mut bad = b.clone();
+    bad[indx..].fill(0);
+    bad[grup1 + 9] ^= 0x10;
+    let mut r = open(&bad).unwrap();
+    let rec = r.recovery().unwrap().clone();
+    assert_eq!(
+        (rec.found_groups, rec.missing_frames, rec.known_frames),
+        (2, 4, 10)
+    );
+    assert_eq!(r.frames(), 10);
+    assert_eq!(r.read_group(0).unwrap(), groups()[0]);
+    let e = r.read_group(1).unwrap_err().to_string();
+    assert!(e.contains("frames 4..8 are missing"), "{e}");
+    assert_eq!(r.read_group(2).unwrap(), groups()[2]);
+    // Nothing intact: an error that says why.
+    let mut none = bad.clone();
+    none[..indx].iter_mut().skip(200).for_each(|v| *v = 0);
+    for (t, at) in chunks(&b).iter().filter(|(t, _)| t == b"GRUP") {
+        assert_eq!(t, b"GRUP");
+        none[*at] = b'X';
+    }
+    match open(&none) {
+        Err(NecoError::Corrupt(m)) => assert!(m.contains("found none intact"), "{m}"),
+        other => panic!("{:?}", other.map(|r| r.recovery().cloned())),
     }
 }
 
@@ -314,11 +393,19 @@ fn an_index_cannot_claim_more_frames_than_fit() {
     let mut bad = b.clone();
     bad[entry1 + 12..entry1 + 14].copy_from_slice(&2u16.to_le_bytes());
     fix_crc(&mut bad, indx);
-    corrupt(&bad, "group 1 of 2 frames at offset");
+    recovered(
+        &bad,
+        "group 1 of 2 frames at offset",
+        &[vec![empty(0), empty(1)], vec![empty(0)]],
+    );
     // The first group claiming three: the third would run into the second group.
     let mut bad = b.clone();
     bad[entry0 + 12..entry0 + 14].copy_from_slice(&3u16.to_le_bytes());
     bad[entry1 + 8..entry1 + 12].copy_from_slice(&3u32.to_le_bytes());
     fix_crc(&mut bad, indx);
-    corrupt(&bad, "group 1 at offset");
+    recovered(
+        &bad,
+        "group 1 at offset",
+        &[vec![empty(0), empty(1)], vec![empty(0)]],
+    );
 }

@@ -20,8 +20,11 @@
 //! the frame before it, so a group decodes on its own but not from its middle. A reader
 //! finds the index through `IEND` (the last 20 bytes), so one damaged group — a bad
 //! CRC, a lying length — costs only its own frames: the others are still found and
-//! decoded. Every length and count is checked against the stream's size and
-//! [`Limits`] before anything is allocated.
+//! decoded. When the index itself is missing or damaged (a truncated file, an
+//! interrupted copy or recording), the reader scans the stream for `GRUP` chunks
+//! whose CRCs hold and keeps every group it finds ([`Recovery`]). Every length and
+//! count is checked against the stream's size and [`Limits`] before anything is
+//! allocated.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 
@@ -208,17 +211,45 @@ impl<W: Write> VideoStreamWriter<W> {
     }
 }
 
+/// What a scan of a stream whose index could not be used found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Why the index could not be used.
+    pub reason: String,
+    /// Groups whose `GRUP` chunk was found intact (their frames may still be damaged).
+    pub found_groups: usize,
+    /// Frames between found groups that no intact `GRUP` chunk accounts for: their
+    /// groups are listed as missing ([`VideoStreamReader::read_group`] fails for them).
+    pub missing_frames: u64,
+    /// Frames the stream is known to hold: up to the end of the last group found.
+    /// Frames after it, if there were any, are lost without a trace.
+    pub known_frames: u64,
+}
+
+/// Where a listed group's chunks are.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    /// The number its `GRUP` chunk must carry.
+    number: u32,
+    /// Where its chunks end; `None` for a group a scan did not find.
+    end: Option<u64>,
+}
+
 /// Reads a video stream: header and index up front, then any group on demand.
 pub struct VideoStreamReader<R: Read + Seek> {
     src: R,
     len: u64,
     header: Header,
     groups: Vec<GroupEntry>,
+    spans: Vec<Span>,
+    recovery: Option<Recovery>,
     limits: Limits,
 }
 
 impl<R: Read + Seek> VideoStreamReader<R> {
-    /// Reads and checks the preamble, `HEAD`, `IEND` and the index.
+    /// Reads and checks the preamble, `HEAD`, `IEND` and the index. When `IEND` or the
+    /// index is missing or damaged, the groups come from a scan of the stream instead
+    /// (see [`recovery`](Self::recovery)); an error only when the scan finds none.
     pub fn open(mut src: R, limits: &Limits) -> Result<Self> {
         let len = src.seek(SeekFrom::End(0))?;
         let mut pre = [0u8; PREAMBLE as usize];
@@ -242,6 +273,8 @@ impl<R: Read + Seek> VideoStreamReader<R> {
             len,
             header: placeholder_header(),
             groups: Vec::new(),
+            spans: Vec::new(),
+            recovery: None,
             limits: *limits,
         };
         let (head, after_head) = r.chunk_at(PREAMBLE, tag::HEAD, len)?;
@@ -251,11 +284,32 @@ impl<R: Read + Seek> VideoStreamReader<R> {
                 "an image stream, not a video".into(),
             ));
         };
+        match r.read_index(after_head, video.gop) {
+            Ok(groups) => {
+                let index_at = r.index_offset_of(groups.len());
+                r.spans = (0..groups.len())
+                    .map(|i| Span {
+                        number: i as u32,
+                        end: Some(groups.get(i + 1).map_or(index_at, |n| n.offset)),
+                    })
+                    .collect();
+                r.groups = groups;
+            }
+            Err(NecoError::Corrupt(reason)) => r.scan(after_head, video.gop, reason)?,
+            Err(e) => return Err(e),
+        }
+        Ok(r)
+    }
+
+    /// The groups `IEND` and the index list, checked against the stream.
+    fn read_index(&mut self, after_head: u64, gop: u16) -> Result<Vec<GroupEntry>> {
+        let (len, limits) = (self.len, self.limits);
         if len < after_head + IEND_LEN {
             return Err(NecoError::corrupt(format!(
                 "video stream of {len} bytes ends before its IEND chunk (truncated?)"
             )));
         }
+        let r = self;
         let (iend, _) = r.chunk_at(len - IEND_LEN, tag::IEND, len)?;
         let indx_at = match <[u8; 8]>::try_from(iend.as_slice()) {
             Ok(b) => u64::from_le_bytes(b),
@@ -275,8 +329,126 @@ impl<R: Read + Seek> VideoStreamReader<R> {
             )));
         }
         let substreams = r.header.substreams;
-        r.groups = parse_index(&indx, after_head, indx_at, video.gop, substreams, limits)?;
-        Ok(r)
+        parse_index(&indx, after_head, indx_at, gop, substreams, &limits)
+    }
+
+    /// Lists the groups a scan from `from` finds, when the index could not be used
+    /// (`reason`): every `GRUP` chunk whose CRC holds, with frame numbers that fit the
+    /// ones before it, in frame order; the frames between them as missing groups of up
+    /// to `gop` frames. A gap must have room in the stream for its frames (as the index
+    /// must), so a few bytes cannot claim many lost frames.
+    fn scan(&mut self, from: u64, gop: u16, reason: String) -> Result<()> {
+        let min_frame = min_group_len(1, self.header.substreams) - min_group_len(0, 0);
+        let mut at = from;
+        // (entry, number, end of its chunks) of the groups found, in stream order.
+        let mut found: Vec<(GroupEntry, u32, u64)> = Vec::new();
+        let (mut next_frame, mut free_from) = (0u64, from);
+        while let Some(g) = self.find_tag(at, GRUP)? {
+            at = g + 1;
+            let Ok((payload, mut end)) = self.chunk_at(g, GRUP, self.len) else {
+                continue;
+            };
+            let mut f = ByteReader::new(&payload, "GRUP", NecoError::Corrupt);
+            let Ok((number, first, count)) =
+                (|| Ok::<_, NecoError>((f.u32()?, f.u32()?, f.u16()?)))()
+            else {
+                continue;
+            };
+            let gap = u64::from(first).checked_sub(next_frame);
+            let fits = gap.is_some_and(|gap| {
+                (g - free_from) / min_frame >= gap
+                    && u64::from(first) + u64::from(count) <= self.limits.max_frames
+            });
+            if f.finish().is_err() || !(1..=gop).contains(&count) || !fits {
+                continue;
+            }
+            // Its frames, as far as they are intact: the scan goes on after them. A
+            // damaged group is listed for its frame numbers; reading it reports what
+            // is wrong with it.
+            let mut intact = true;
+            for _ in 0..count {
+                match self.chunk_at(end, FRME, self.len) {
+                    Ok((_, next)) => end = next,
+                    Err(_) => {
+                        intact = false;
+                        break;
+                    }
+                }
+            }
+            let entry = GroupEntry {
+                offset: g,
+                first_frame: first,
+                frames: count,
+            };
+            found.push((entry, number, if intact { end } else { self.len }));
+            next_frame = u64::from(first) + u64::from(count);
+            free_from = end;
+            at = at.max(end);
+        }
+        if found.is_empty() {
+            return Err(NecoError::corrupt(format!(
+                "{reason}; a scan for its groups found none intact"
+            )));
+        }
+        let (mut groups, mut spans, mut missing) = (Vec::new(), Vec::new(), 0u64);
+        let mut frame = 0u64;
+        for (entry, number, end) in &found {
+            while frame < u64::from(entry.first_frame) {
+                let n = (u64::from(entry.first_frame) - frame).min(u64::from(gop));
+                groups.push(GroupEntry {
+                    offset: 0,
+                    first_frame: frame as u32,
+                    frames: n as u16,
+                });
+                spans.push(Span {
+                    number: spans.len() as u32,
+                    end: None,
+                });
+                missing += n;
+                frame += n;
+            }
+            groups.push(*entry);
+            spans.push(Span {
+                number: *number,
+                end: Some(*end),
+            });
+            frame += u64::from(entry.frames);
+        }
+        self.recovery = Some(Recovery {
+            reason,
+            found_groups: found.len(),
+            missing_frames: missing,
+            known_frames: frame,
+        });
+        self.groups = groups;
+        self.spans = spans;
+        Ok(())
+    }
+
+    /// The offset of the next chunk tag `tag` at or after `from`, read in blocks.
+    fn find_tag(&mut self, from: u64, tag: [u8; 4]) -> Result<Option<u64>> {
+        const BLOCK: u64 = 1 << 16;
+        let mut at = from;
+        let mut buf = vec![0u8; BLOCK as usize];
+        while at + CHUNK_OVERHEAD <= self.len {
+            let n = BLOCK.min(self.len - at) as usize;
+            read_at(&mut self.src, at, &mut buf[..n])?;
+            if let Some(i) = buf[..n].windows(4).position(|w| w == tag) {
+                return Ok(Some(at + i as u64));
+            }
+            if n < 4 || at + n as u64 >= self.len {
+                break;
+            }
+            // The next block overlaps this one by 3 bytes: a tag across the seam.
+            at += n as u64 - 3;
+        }
+        Ok(None)
+    }
+
+    /// What a scan found, when the stream's index could not be used (`None` when it
+    /// could).
+    pub fn recovery(&self) -> Option<&Recovery> {
+        self.recovery.as_ref()
     }
 
     /// The stream header.
@@ -300,15 +472,20 @@ impl<R: Read + Seek> VideoStreamReader<R> {
             NecoError::InvalidArgument(format!("group {i} of {}", self.groups.len()))
         })?;
         // The group's chunks must end where the next group (or the index) starts.
-        let end = self
-            .groups
-            .get(i + 1)
-            .map_or_else(|| self.index_offset(), |n| n.offset);
+        let span = self.spans[i];
+        let Some(end) = span.end else {
+            return Err(NecoError::corrupt(format!(
+                "frames {}..{} are missing: the stream's index is damaged and a scan found \
+                 no intact GRUP chunk for them",
+                g.first_frame,
+                u64::from(g.first_frame) + u64::from(g.frames)
+            )));
+        };
         let (grup, mut at) = self.chunk_at(g.offset, GRUP, end)?;
         let mut f = ByteReader::new(&grup, "GRUP", NecoError::Corrupt);
         let (number, first, count) = (f.u32()?, f.u32()?, f.u16()?);
         f.finish()?;
-        if (number as usize, first, count) != (i, g.first_frame, g.frames) {
+        if (number, first, count) != (span.number, g.first_frame, g.frames) {
             return Err(NecoError::corrupt(format!(
                 "group {i}: its GRUP chunk says group {number}, frames {first}+{count}; the index says frames {}+{}",
                 g.first_frame, g.frames
@@ -336,9 +513,10 @@ impl<R: Read + Seek> VideoStreamReader<R> {
         Ok(frames)
     }
 
-    fn index_offset(&self) -> u64 {
-        // Validated in `open`: the index directly precedes IEND.
-        let entries = self.groups.len() as u64 * ENTRY_LEN as u64;
+    /// Where an index of `groups` entries starts: it directly precedes IEND
+    /// (validated in `open`).
+    fn index_offset_of(&self, groups: usize) -> u64 {
+        let entries = groups as u64 * ENTRY_LEN as u64;
         self.len - IEND_LEN - CHUNK_OVERHEAD - 4 - entries
     }
 
