@@ -1,8 +1,10 @@
-//! Resumable training state: model record, optimizer state and progress, saved atomically.
+//! Resumable training state: model record, optimizer state and progress, saved
+//! atomically; one training process a run folder.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use burn::tensor::{Bytes, DType};
 use serde::{Deserialize, Serialize};
 
 /// Progress stored beside the model and optimizer state.
@@ -64,7 +66,8 @@ pub fn save_module<M: burn::module::Module>(
         .map_err(|e| anyhow::anyhow!("serializing the model: {e:?}"))?;
     let optim = optim
         .into_bytes()
-        .map_err(|e| anyhow::anyhow!("serializing the optimizer: {e:?}"))?;
+        .map_err(|e| anyhow::anyhow!("serializing the optimizer: {e:?}"))
+        .and_then(|b| recode_optim(b, DType::BF16))?;
     save(dir, &model, &optim, progress)
 }
 
@@ -101,8 +104,12 @@ pub fn resume(
         trim_logs(run, Some(progress.step))?;
         return Ok((optim, progress));
     };
-    let optim = optim
-        .from_bytes(burn::tensor::Bytes::from_bytes_vec(state))
+    let optim = recode_optim(Bytes::from_bytes_vec(state), DType::F32)
+        .and_then(|state| {
+            optim
+                .from_bytes(state)
+                .map_err(|e| anyhow::anyhow!("{e:?}"))
+        })
         .map_err(|e| {
             anyhow::anyhow!(
                 "{}: {e:?} (delete the file to resume with a fresh optimizer)",
@@ -112,6 +119,102 @@ pub fn resume(
     eprintln!("resuming {} at step {}", run.display(), progress.step);
     trim_logs(run, Some(progress.step))?;
     Ok((optim, progress))
+}
+
+/// The optimizer record `bytes` (a burnpack) with its f32 tensors stored as `to`: BF16
+/// when a checkpoint is saved, F32 when it is loaded. Adam's moments are running
+/// averages whose estimates are far noisier than bf16's 8-bit mantissa, so halving
+/// their size costs a resumed run nothing measurable, and it keeps the checkpoints the
+/// repository holds small (the model itself stays f32). Step counters are scalars,
+/// never rounded; tensors of other types pass unchanged, so f32 files of earlier
+/// versions load too.
+fn recode_optim(bytes: Bytes, to: DType) -> anyhow::Result<Bytes> {
+    use half::bf16;
+    let err = |e: burn_pack::Error| anyhow::anyhow!("optimizer state: {e:?}");
+    let reader = burn_pack::Reader::from_bytes(bytes).map_err(err)?;
+    let scalars = reader.scalars().clone();
+    let metadata = reader.metadata().clone();
+    let mut tensors = Vec::new();
+    for tensor in reader.into_tensors().map_err(err)? {
+        let (name, dtype, shape, param_id, data) = tensor.into_parts().map_err(err)?;
+        let (dtype, data) = match (dtype, to) {
+            (DType::F32, DType::BF16) => {
+                let v: Vec<u8> = data
+                    .chunks_exact(4)
+                    .flat_map(|b| {
+                        let x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                        bf16::from_f32(x).to_le_bytes()
+                    })
+                    .collect();
+                (DType::BF16, Bytes::from_bytes_vec(v))
+            }
+            (DType::BF16, DType::F32) => {
+                let v: Vec<u8> = data
+                    .chunks_exact(2)
+                    .flat_map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32().to_le_bytes())
+                    .collect();
+                (DType::F32, Bytes::from_bytes_vec(v))
+            }
+            _ => (dtype, data),
+        };
+        tensors.push(burn_pack::Tensor::new(name, dtype, shape, param_id, data));
+    }
+    let mut writer = burn_pack::Writer::new(tensors);
+    for (key, value) in &scalars {
+        writer = writer.with_scalar(key, *value);
+    }
+    for (key, value) in &metadata {
+        writer = writer.with_metadata(key, value);
+    }
+    writer.into_bytes().map_err(err)
+}
+
+/// Holds a run folder for one training process: a second `neco train` (or
+/// `train-entropy`, `train-temporal`) on the same folder would interleave its
+/// checkpoints and logs with this one's. The OS releases the lock when the process
+/// ends, however it ends, so a killed run leaves nothing to clean up.
+#[derive(Debug)]
+pub struct RunLock(#[allow(dead_code)] std::fs::File);
+
+/// The lock file inside a run folder.
+pub const LOCK_FILE: &str = "train.lock";
+
+/// Takes `run`'s lock (see [`RunLock`]), or says which process holds it.
+pub fn lock_run(run: &Path) -> anyhow::Result<RunLock> {
+    let path = run.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            // The holder's pid, for the message a second process gives.
+            use std::io::Write;
+            let _ = file.set_len(0);
+            let _ = (&file).write_all(std::process::id().to_string().as_bytes());
+            Ok(RunLock(file))
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            anyhow::bail!(
+                "{} is in use by another training process{}: wait for it to stop (Ctrl-C or \
+                 SIGTERM saves its checkpoint), or train into another run folder",
+                run.display(),
+                if holder.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {holder})")
+                }
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
 }
 
 /// The CSV logs a run folder may hold, each a header and rows led by their step.
@@ -258,6 +361,92 @@ mod tests {
             assert!(e.to_string().contains("training diverged"), "{e}");
         }
         assert_eq!(load(&dir).unwrap().unwrap().progress.step, 1);
+    }
+
+    #[test]
+    fn optimizer_state_is_kept_in_bf16_and_resumes_adam() {
+        use burn::module::{Module, Param};
+        use burn::optim::{AdamConfig, GradientsParams};
+        use burn::prelude::*;
+        #[derive(Module, Debug)]
+        struct Tiny {
+            w: Param<Tensor<1>>,
+        }
+        let device = Device::flex().autodiff();
+        let values: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin()).collect();
+        let mut tiny = Tiny {
+            w: Param::from_tensor(Tensor::from_data(TensorData::new(values, [1000]), &device)),
+        };
+        let mut optim = AdamConfig::new().init();
+        let step = |tiny: Tiny, optim: &mut burn::optim::ModuleOptimizer| {
+            let loss = tiny.w.val().powi_scalar(3).sum();
+            let grads = GradientsParams::from_grads(loss.backward(), &tiny);
+            optim.step(1e-2, tiny, grads)
+        };
+        for _ in 0..3 {
+            tiny = step(tiny, &mut optim);
+        }
+        let f32_bytes = optim.into_bytes().unwrap().len();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("checkpoint");
+        save_module(&dir, &tiny, &optim, &progress(3)).unwrap();
+        let ck = load(&dir).unwrap().unwrap();
+        let stored = ck.optim.clone().unwrap();
+        // Two moments of 1000 values: 4000 of their 8000 bytes saved in bf16.
+        assert!(
+            stored.len() + 3900 < f32_bytes,
+            "{} vs {f32_bytes}",
+            stored.len()
+        );
+        let (mut resumed, _) =
+            resume(AdamConfig::new().init(), ck.optim, ck.progress, tmp.path()).unwrap();
+        // The resumed Adam takes the step the original takes, to bf16's precision of
+        // its moments (a fresh Adam's first step would be lr-sized for every value).
+        let original = step(tiny.clone(), &mut optim).w.val().into_data();
+        let again = step(tiny.clone(), &mut resumed).w.val().into_data();
+        let before = tiny.w.val().into_data();
+        let (a, b, w) = (
+            original.as_slice::<f32>().unwrap(),
+            again.as_slice::<f32>().unwrap(),
+            before.as_slice::<f32>().unwrap(),
+        );
+        let fresh = step(tiny.clone(), &mut AdamConfig::new().init())
+            .w
+            .val()
+            .into_data();
+        let fresh = fresh.as_slice::<f32>().unwrap();
+        let mut worst: f32 = 0.0;
+        let mut worst_fresh: f32 = 0.0;
+        for i in 0..a.len() {
+            let moved = (a[i] - w[i]).abs().max(1e-6);
+            worst = worst.max((a[i] - b[i]).abs() / moved);
+            worst_fresh = worst_fresh.max((a[i] - fresh[i]).abs() / moved);
+        }
+        assert!(worst < 0.02, "resumed step off by {worst} of the step");
+        assert!(
+            worst_fresh > 0.1,
+            "a fresh Adam should differ ({worst_fresh})"
+        );
+        // A checkpoint of an earlier version (moments in f32) loads as well.
+        let (again, _) = resume(
+            AdamConfig::new().init(),
+            Some(optim.into_bytes().unwrap().to_vec()),
+            progress(4),
+            tmp.path(),
+        )
+        .unwrap();
+        assert!(again.into_bytes().unwrap().len() == f32_bytes);
+    }
+
+    #[test]
+    fn a_run_folder_trains_in_one_process_at_a_time() {
+        let run = tempfile::tempdir().unwrap();
+        let lock = lock_run(run.path()).unwrap();
+        let e = lock_run(run.path()).unwrap_err().to_string();
+        assert!(e.contains("in use by another training process"), "{e}");
+        assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+        drop(lock);
+        lock_run(run.path()).unwrap();
     }
 
     #[test]

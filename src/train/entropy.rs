@@ -231,6 +231,7 @@ fn start(
         config
     };
     std::fs::create_dir_all(&args.run_dir)?;
+    let _lock = checkpoint::lock_run(&args.run_dir)?;
     std::fs::write(&settings_path, serde_json::to_vec_pretty(&settings)?)?;
     std::fs::write(
         &cfg_path,

@@ -330,6 +330,7 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
     let m = weights.config.m;
     let codec = Codec::new(&weights, args.device.clone())?;
     std::fs::create_dir_all(&args.run_dir)?;
+    let _lock = checkpoint::lock_run(&args.run_dir)?;
     let settings_path = args.run_dir.join(SETTINGS_FILE);
     let image_only = WeightsFile::build(
         &weights.config,

@@ -209,6 +209,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         "context models train with `neco train-entropy --context` only, for now: the codec does not code them"
     );
     std::fs::create_dir_all(&args.run_dir)?;
+    let _lock = checkpoint::lock_run(&args.run_dir)?;
     let saved_cfg = args.run_dir.join("config.toml");
     if saved_cfg.exists() {
         let prev = ConfigFile::from_toml(&std::fs::read_to_string(&saved_cfg)?)?;
