@@ -195,35 +195,52 @@ impl InfoCmd {
         let frames = r.frames();
         let per_frame = bytes as f64 / frames as f64;
         let bpp = per_frame * 8.0 / (f64::from(h.width) * f64::from(h.height));
-        let groups: Vec<_> = r
-            .groups()
-            .iter()
-            .zip(&modes)
-            .map(|(g, m)| {
-                let mut j = serde_json::json!({"offset": g.offset, "first_frame": g.first_frame, "frames": g.frames});
-                match m {
-                    Ok(m) => j["modes"] = m.as_str().into(),
-                    Err(e) => j["error"] = e.as_str().into(),
-                }
-                j
-            })
-            .collect();
         let provenance = Provenance::of(&h.weights_sha256);
         if self.json {
-            let info = serde_json::json!({
-                "file": self.input, "kind": "video", "width": h.width, "height": h.height,
-                "fps": format!("{}/{}", v.fps_num, v.fps_den), "frames": frames, "gop": v.gop,
-                "quality": h.quality, "model": h.model_id,
-                "weights_sha256": hex(&h.weights_sha256),
-                "weights": provenance.tag(), "bytes": bytes,
-                "bytes_per_frame": per_frame, "bpp": bpp, "intra_frames": intra,
-                "temporal_frames": temporal, "damaged_groups": damaged, "groups": groups,
-                "recovery": r.recovery().map(|r| serde_json::json!({
-                    "reason": r.reason, "found_groups": r.found_groups,
-                    "missing_frames": r.missing_frames, "known_frames": r.known_frames,
-                })),
-            });
-            println!("{}", serde_json::to_string_pretty(&info)?);
+            // Written as it is serialized (no tree of values, no whole string): an
+            // index of a million groups costs about a hundred bytes a group.
+            let info = VideoInfoJson {
+                bpp,
+                bytes,
+                bytes_per_frame: per_frame,
+                damaged_groups: damaged,
+                file: &self.input,
+                fps: format!("{}/{}", v.fps_num, v.fps_den),
+                frames,
+                gop: v.gop,
+                groups: r
+                    .groups()
+                    .iter()
+                    .zip(&modes)
+                    .map(|(g, m)| GroupJson {
+                        error: m.as_ref().err().map(String::as_str),
+                        first_frame: g.first_frame,
+                        frames: g.frames,
+                        modes: m.as_ref().ok().map(String::as_str),
+                        offset: g.offset,
+                    })
+                    .collect(),
+                height: h.height,
+                intra_frames: intra,
+                kind: "video",
+                model: &h.model_id,
+                quality: h.quality,
+                recovery: r.recovery().map(|r| RecoveryJson {
+                    found_groups: r.found_groups,
+                    known_frames: r.known_frames,
+                    missing_frames: r.missing_frames,
+                    reason: &r.reason,
+                }),
+                temporal_frames: temporal,
+                weights: provenance.tag(),
+                weights_sha256: hex(&h.weights_sha256),
+                width: h.width,
+            };
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            serde_json::to_writer_pretty(&mut out, &info)?;
+            use std::io::Write;
+            writeln!(out)?;
+            out.flush()?;
             return Ok(());
         }
         println!("file:      {}", self.input.display());
@@ -258,4 +275,50 @@ impl InfoCmd {
         println!("size:      {bytes} bytes, {per_frame:.0} bytes per frame, {bpp:.4} bpp");
         Ok(())
     }
+}
+
+/// `neco info --json` of a video stream (keys in alphabetical order, as the image
+/// report's).
+#[derive(serde::Serialize)]
+struct VideoInfoJson<'a> {
+    bpp: f64,
+    bytes: u64,
+    bytes_per_frame: f64,
+    damaged_groups: usize,
+    file: &'a std::path::Path,
+    fps: String,
+    frames: u64,
+    gop: u16,
+    groups: Vec<GroupJson<'a>>,
+    height: u32,
+    intra_frames: usize,
+    kind: &'static str,
+    model: &'a str,
+    quality: u8,
+    recovery: Option<RecoveryJson<'a>>,
+    temporal_frames: usize,
+    weights: &'static str,
+    weights_sha256: String,
+    width: u32,
+}
+
+/// One group of [`VideoInfoJson`]: its frames' modes, or why it is unreadable.
+#[derive(serde::Serialize)]
+struct GroupJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    first_frame: u32,
+    frames: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    modes: Option<&'a str>,
+    offset: u64,
+}
+
+/// What a scan found when the index was unusable ([`neco_core::container::video::Recovery`]).
+#[derive(serde::Serialize)]
+struct RecoveryJson<'a> {
+    found_groups: usize,
+    known_frames: u64,
+    missing_frames: u64,
+    reason: &'a str,
 }

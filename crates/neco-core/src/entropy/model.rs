@@ -300,12 +300,13 @@ impl EntropyModel {
             let temporal = self.temporal.as_ref().ok_or_else(|| {
                 NecoError::Unsupported("these weights have no temporal prior".into())
             })?;
-            // The prior refines scales and means; the coupling terms pass through.
-            let (diag, lower) = out.data.split_at(2 * m * plane);
-            let diag = Planes::new(2 * m, d.yh, d.yw, diag.to_vec())?;
-            let mut data = temporal.refine(&diag, prev, self.prior_step(steps))?.data;
-            data.extend_from_slice(lower);
-            out.data = data;
+            // The prior refines scales and means (in place); the coupling terms pass
+            // through.
+            let lower = out.data.split_off(2 * m * plane);
+            let mut diag = Planes::new(2 * m, d.yh, d.yw, std::mem::take(&mut out.data))?;
+            temporal.refine_in_place(&mut diag, prev, self.prior_step(steps))?;
+            out.data = diag.data;
+            out.data.extend_from_slice(&lower);
         }
         let coupling = match self.group {
             1 => None,

@@ -88,13 +88,42 @@ impl TemporalPrior {
     /// `2M × h × w`, scales not yet divided by the step). `prev_y_hat` is ŷ_{t−1},
     /// `M × h × w` planar.
     pub fn refine(&self, hs_out: &Planes, prev_y_hat: &[f32], step: f32) -> Result<Planes> {
-        crate::float_mode::deterministic(|| self.refine_here(hs_out, prev_y_hat, step))
+        let mut out = hs_out.clone();
+        self.refine_in_place(&mut out, prev_y_hat, step)?;
+        Ok(out)
     }
 
-    /// [`refine`](Self::refine) in the calling thread's floating-point mode.
-    fn refine_here(&self, hs_out: &Planes, prev_y_hat: &[f32], step: f32) -> Result<Planes> {
+    /// [`refine`](Self::refine) in place: adds `T(hs_out, prev_y_hat, step)` to
+    /// `hs_out`, with no second copy of the parameters.
+    pub fn refine_in_place(
+        &self,
+        hs_out: &mut Planes,
+        prev_y_hat: &[f32],
+        step: f32,
+    ) -> Result<()> {
+        crate::float_mode::deterministic(|| {
+            self.refine_in_bands(hs_out, prev_y_hat, step, BAND_BYTES)
+        })
+    }
+
+    /// [`refine_in_place`](Self::refine_in_place), band of rows by band of rows, each
+    /// band's input (with the network's receptive radius of rows above and below) at
+    /// most about `band_bytes`: memory grows with the frame's parameters, not with the
+    /// network's inputs and activations (3M + 1 channels and more at every position).
+    /// Every layer keeps the grid's size, so a kept row sees exactly the rows an
+    /// untiled run gives it, through the same taps in the same order: the same bits.
+    /// A band's corrections are added once the next band has read its input, whose
+    /// top rows they would otherwise change (bands are higher than a radius).
+    fn refine_in_bands(
+        &self,
+        hs_out: &mut Planes,
+        prev_y_hat: &[f32],
+        step: f32,
+        band_bytes: usize,
+    ) -> Result<()> {
         let m = self.y_channels;
-        let plane = hs_out.height * hs_out.width;
+        let (h, w) = (hs_out.height, hs_out.width);
+        let plane = h * w;
         if hs_out.channels != 2 * m || prev_y_hat.len() != m * plane {
             return Err(NecoError::InvalidArgument(format!(
                 "temporal prior: {} parameter channels and {} previous-latent values for \
@@ -105,34 +134,89 @@ impl TemporalPrior {
                 hs_out.width
             )));
         }
-        let mut input = Vec::with_capacity((3 * m + 1) * plane);
-        input.extend_from_slice(&hs_out.data);
-        input.extend_from_slice(prev_y_hat);
-        input.resize(input.len() + plane, step);
-        let x = Planes::new(3 * m + 1, hs_out.height, hs_out.width, input)?;
         let prepared = self.prepared.get_or_init(|| self.net.clone().prepare());
-        let delta = prepared.forward(&x)?;
-        if delta.channels != hs_out.channels
-            || delta.height != hs_out.height
-            || delta.width != hs_out.width
-        {
-            return Err(NecoError::InvalidArgument(format!(
-                "temporal prior produced {}×{}×{}, expected {}×{}×{}",
-                delta.channels,
-                delta.height,
-                delta.width,
-                hs_out.channels,
-                hs_out.height,
-                hs_out.width
-            )));
+        let radius = self.receptive_radius();
+        let row_bytes = (3 * m + 1) * w.max(1) * 4;
+        // At least four radii high, so the margins cost at most half again.
+        let rows = (band_bytes / row_bytes)
+            .saturating_sub(2 * radius)
+            .max(4 * radius)
+            .max(1);
+        // The corrections of the band before (its kept rows, its first row), not yet
+        // added.
+        let mut pending: Option<(std::ops::Range<usize>, usize, Planes)> = None;
+        let mut r0 = 0;
+        while r0 < h {
+            let r1 = (r0 + rows).min(h);
+            let (lo, hi) = (r0.saturating_sub(radius), (r1 + radius).min(h));
+            let band = (hi - lo) * w;
+            let mut input = Vec::with_capacity((3 * m + 1) * band);
+            for c in hs_out
+                .data
+                .chunks_exact(plane)
+                .chain(prev_y_hat.chunks_exact(plane))
+            {
+                input.extend_from_slice(&c[lo * w..hi * w]);
+            }
+            input.resize(input.len() + band, step);
+            let x = Planes::new(3 * m + 1, hi - lo, w, input)?;
+            let delta = prepared.forward(&x)?;
+            drop(x);
+            if delta.channels != 2 * m || delta.height != hi - lo || delta.width != w {
+                return Err(NecoError::InvalidArgument(format!(
+                    "temporal prior produced {}×{}×{}, expected {}×{}×{}",
+                    delta.channels,
+                    delta.height,
+                    delta.width,
+                    2 * m,
+                    hi - lo,
+                    w
+                )));
+            }
+            if let Some((rows, lo, d)) = pending.take() {
+                add_rows(hs_out, rows, lo, &d);
+            }
+            pending = Some((r0..r1, lo, delta));
+            r0 = r1;
         }
-        let data = hs_out
-            .data
+        if let Some((rows, lo, d)) = pending {
+            add_rows(hs_out, rows, lo, &d);
+        }
+        Ok(())
+    }
+
+    /// Rows above and below an output row that it depends on: the layers' kernel
+    /// radii summed (every layer keeps the grid's size; see [`new`](Self::new)).
+    fn receptive_radius(&self) -> usize {
+        self.net
+            .layers
             .iter()
-            .zip(&delta.data)
-            .map(|(&a, &b)| a + b)
-            .collect();
-        Planes::new(hs_out.channels, hs_out.height, hs_out.width, data)
+            .map(|l| match l {
+                Layer::Conv { kernel, .. } | Layer::ConvTranspose { kernel, .. } => kernel / 2,
+                Layer::Relu => 0,
+            })
+            .sum()
+    }
+}
+
+/// About the most memory one band of the temporal prior's input takes
+/// ([`TemporalPrior::refine_in_bands`]).
+const BAND_BYTES: usize = 32 << 20;
+
+/// Adds the band `delta`, whose first row is row `lo` of the grid, to the rows `rows`
+/// of `planes`.
+fn add_rows(planes: &mut Planes, rows: std::ops::Range<usize>, lo: usize, delta: &Planes) {
+    let w = planes.width;
+    let (plane, band) = (planes.height * w, delta.height * w);
+    for (out, d) in planes
+        .data
+        .chunks_exact_mut(plane)
+        .zip(delta.data.chunks_exact(band))
+    {
+        let kept = (rows.start - lo) * w..(rows.end - lo) * w;
+        for (o, &v) in out[rows.start * w..rows.end * w].iter_mut().zip(&d[kept]) {
+            *o += v;
+        }
     }
 }
 
@@ -173,6 +257,59 @@ mod tests {
         let out = p.refine(&hs, &[2.0, 4.0, -2.0, 0.0], 0.25).unwrap();
         assert_eq!(out.data, vec![1.0, 2.0, 3.0, 4.0, 6.25, 8.25, 6.25, 8.25]);
         assert!(p.prepared.get().is_some());
+    }
+
+    #[test]
+    fn bands_give_the_bits_of_one_pass() {
+        // M = 2; three 3×3 layers (radius 3 rows), random values.
+        let m = 2;
+        let mut seed = 7u32;
+        let mut rnd = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+                })
+                .collect()
+        };
+        let conv = |i: usize, o: usize, w: Vec<f32>, b: Vec<f32>| Layer::Conv {
+            weight: w,
+            bias: b,
+            in_ch: i,
+            out_ch: o,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        };
+        let (c0, c1) = (3 * m + 1, 5);
+        let net = HyperSynthesis {
+            layers: vec![
+                conv(c0, c1, rnd(c1 * c0 * 9), rnd(c1)),
+                Layer::Relu,
+                conv(c1, c1, rnd(c1 * c1 * 9), rnd(c1)),
+                Layer::Relu,
+                conv(c1, 2 * m, rnd(2 * m * c1 * 9), rnd(2 * m)),
+            ],
+        };
+        let p = TemporalPrior::new(net, m).unwrap();
+        assert_eq!(p.receptive_radius(), 3);
+        let (h, w) = (23, 9);
+        let hs = Planes::new(2 * m, h, w, rnd(2 * m * h * w)).unwrap();
+        let prev = rnd(m * h * w);
+        let refined = |band_bytes: usize| {
+            let mut out = hs.clone();
+            p.refine_in_bands(&mut out, &prev, 0.3, band_bytes).unwrap();
+            out
+        };
+        let whole = refined(usize::MAX);
+        assert_ne!(whole, hs);
+        let row = (3 * m + 1) * w * 4;
+        // (Bands are at least four radii, 12 rows, high.)
+        for rows in [1, 12, 13, 22] {
+            let banded = refined((rows + 6) * row);
+            let bits = |p: &Planes| p.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&banded), bits(&whole), "bands of {rows} rows");
+        }
     }
 
     #[test]
