@@ -260,6 +260,26 @@ fn a_truncated_stream_keeps_its_intact_groups() {
     assert_eq!(info["recovery"]["found_groups"], 3);
     assert_eq!(info["damaged_groups"], 1);
 
+    // Cut inside the third group's third frame: its first two frames decode as
+    // before (they depend on no later frame), the rest of the group is lost.
+    let mut frme = Vec::new();
+    let mut at = 10;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        if &bytes[at..at + 4] == b"FRME" {
+            frme.push(at);
+        }
+        at += 12 + len;
+    }
+    assert_eq!(frme.len(), 12);
+    let out = dir.path().join("part.mkv");
+    let part = dir.path().join("part.neco");
+    std::fs::write(&part, &bytes[..frme[10] + 20]).unwrap();
+    let stderr = decode(&part, &out, &[]);
+    assert!(stderr.contains("frames 10..12 lost (group 2"), "{stderr}");
+    let (_, frames) = read_video(&out);
+    assert!(frames.len() == 12 && frames[..10] == good_frames[..10]);
+
     // Nothing intact left: a clear error.
     neco()
         .arg("decode")

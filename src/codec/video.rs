@@ -217,16 +217,21 @@ pub fn decode_video<R: Read + Seek>(
         // The group's coded bits are small; pictures are decoded and written one at a
         // time. Frames before `range` are decoded to latents only, from the last
         // intra frame on, when a temporal frame in `range` needs them.
-        let bits = reader.read_group(i).map_err(|e| format!("group {i}: {e}"));
-        let start = match &bits {
-            Ok(bits) => {
-                let want = range.start.max(frames.start);
-                (frames.start..=want)
-                    .rev()
-                    .find(|&n| bits[(n - frames.start) as usize].mode == FrameMode::Intra)
-                    .unwrap_or(frames.start)
-            }
-            Err(_) => range.start.max(frames.start),
+        // The frames before a damaged one decode as usual (none depends on a later
+        // frame); the damaged one and the rest of its group are lost.
+        let (bits, damage) = match reader.read_group_prefix(i) {
+            Ok((bits, damage)) => (bits, damage.map(|e| format!("group {i}: {e}"))),
+            Err(e) => (Vec::new(), Some(format!("group {i}: {e}"))),
+        };
+        let start = {
+            let want = range.start.max(frames.start);
+            (frames.start..=want)
+                .rev()
+                .find(|&n| {
+                    bits.get((n - frames.start) as usize)
+                        .is_some_and(|f| f.mode == FrameMode::Intra)
+                })
+                .unwrap_or(want)
         };
         // ŷ of the previous frame, or — once a frame is lost — the reason every
         // temporal frame after it in the group is lost too.
@@ -234,9 +239,8 @@ pub fn decode_video<R: Read + Seek>(
         for n in start..frames.end.min(range.end) {
             let k = (n - frames.start) as usize;
             let mut dependant = false;
-            let latents = match &bits {
-                Ok(bits) => {
-                    let f = &bits[k];
+            let latents = match bits.get(k) {
+                Some(f) => {
                     let s = ImageStream {
                         header: frame_header.clone(),
                         z_bits: f.z_bits.clone(),
@@ -264,7 +268,7 @@ pub fn decode_video<R: Read + Seek>(
                             .map_err(|e| format!("group {i}, frame {n}: {e:#}"))
                     })
                 }
-                Err(e) => Err(e.clone()),
+                None => Err(damage.clone().unwrap_or_default()),
             };
             match &latents {
                 Ok((_, l)) => prev = Ok(Some(l.y_hat())),

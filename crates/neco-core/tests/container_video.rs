@@ -149,6 +149,10 @@ fn damage_stays_in_its_group() {
         damage(&mut bad, frme_in_group_1);
         let mut r = open(&bad).unwrap();
         assert!(r.read_group(1).is_err(), "{what}: group 1 decoded");
+        // The group's frames before the damaged one (its second) are still there.
+        let (before, damage) = r.read_group_prefix(1).unwrap();
+        assert_eq!(before, groups()[1][..1], "{what}");
+        assert!(damage.unwrap().to_string().contains("frame 5"), "{what}");
         assert_eq!(r.read_group(0).unwrap(), groups()[0], "{what}");
         assert_eq!(r.read_group(2).unwrap(), groups()[2], "{what}");
     }

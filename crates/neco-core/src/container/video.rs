@@ -468,6 +468,20 @@ impl<R: Read + Seek> VideoStreamReader<R> {
 
     /// Reads group `i`'s frames. A damaged group is an error for this group only.
     pub fn read_group(&mut self, i: usize) -> Result<Vec<FrameBits>> {
+        match self.read_group_prefix(i)? {
+            (frames, None) => Ok(frames),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// Reads group `i`'s frames as far as they are intact: the frames before the first
+    /// damaged one (they depend on no later frame), with the error that stopped the
+    /// read (`None` when the whole group is intact). An error when the group itself
+    /// is unusable: its `GRUP` chunk damaged or missing, or its first frame not intra.
+    pub fn read_group_prefix(
+        &mut self,
+        i: usize,
+    ) -> Result<(Vec<FrameBits>, Option<NecoError>)> {
         let g = *self.groups.get(i).ok_or_else(|| {
             NecoError::InvalidArgument(format!("group {i} of {}", self.groups.len()))
         })?;
@@ -492,25 +506,33 @@ impl<R: Read + Seek> VideoStreamReader<R> {
             )));
         }
         let mut frames = Vec::with_capacity(usize::from(count));
+        let mut damage = None;
         for k in 0..count {
-            let (payload, next) = self.chunk_at(at, FRME, end)?;
-            frames.push(parse_frame(&payload, self.header.substreams).map_err(|e| {
-                NecoError::corrupt(format!("frame {}: {e}", u64::from(first) + u64::from(k)))
-            })?);
-            at = next;
+            let frame = self.chunk_at(at, FRME, end).and_then(|(payload, next)| {
+                at = next;
+                parse_frame(&payload, self.header.substreams)
+            });
+            match frame {
+                Ok(f) => frames.push(f),
+                Err(e) => {
+                    let n = u64::from(first) + u64::from(k);
+                    damage = Some(NecoError::corrupt(format!("frame {n}: {e}")));
+                    break;
+                }
+            }
         }
         if frames.first().is_some_and(|f| f.mode != FrameMode::Intra) {
             return Err(NecoError::corrupt(format!(
                 "group {i} starts with a temporal frame (it has no previous frame)"
             )));
         }
-        if at != end {
-            return Err(NecoError::corrupt(format!(
+        if damage.is_none() && at != end {
+            damage = Some(NecoError::corrupt(format!(
                 "group {i}: {} unexpected bytes after its frames",
                 end - at
             )));
         }
-        Ok(frames)
+        Ok((frames, damage))
     }
 
     /// Where an index of `groups` entries starts: it directly precedes IEND
