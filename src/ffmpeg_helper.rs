@@ -52,6 +52,8 @@ pub struct Hooks {
     pub create_video_file: fn(&Path, u32, u32, Fps, bool) -> SinkResult,
     /// The HEVC intra anchor of image RD runs (`true`: 4:2:0).
     pub hevc_anchor: fn(bool, &AnchorOptions) -> anyhow::Result<Box<dyn RdCodec>>,
+    /// The AVIF, JPEG XL or WebP anchor of image RD runs (`avif`, `jxl`, `webp`).
+    pub still_anchor: fn(&str, &AnchorOptions) -> anyhow::Result<Box<dyn RdCodec>>,
     /// One RD point of libx265 on a video clip.
     pub measure_hevc_clip: fn(&Clip, &ClipHevc) -> anyhow::Result<ClipPoint>,
 }
@@ -67,6 +69,7 @@ pub fn install() {
         open_video_file: linked::open_video_file,
         create_video_file: linked::create_video_file,
         hevc_anchor: linked::hevc_anchor,
+        still_anchor: linked::still_anchor,
         measure_hevc_clip: linked::measure_hevc_clip,
     });
 }
@@ -177,6 +180,29 @@ mod linked {
             &opts.hevc_preset,
             opts.hevc_tune.as_deref(),
             opts.hevc_qps.clone(),
+        )?))
+    }
+
+    pub(super) fn still_anchor(
+        name: &str,
+        opts: &AnchorOptions,
+    ) -> anyhow::Result<Box<dyn RdCodec>> {
+        use crate::eval::anchors::still::{Format, StillSettings};
+        let settings = StillSettings {
+            avif_speed: opts.avif_speed,
+            jxl_effort: opts.jxl_effort,
+            webp_method: opts.webp_method,
+        };
+        let (format, ladder) = match name {
+            "avif" => (Format::Avif, &opts.avif_crfs),
+            "jxl" => (Format::Jxl, &opts.jxl_distances),
+            "webp" => (Format::Webp, &opts.webp_qualities),
+            other => anyhow::bail!("{other:?} is not a still-image anchor"),
+        };
+        Ok(Box::new(crate::eval::codecs::StillCodec::new(
+            format,
+            settings,
+            ladder.clone(),
         )?))
     }
 

@@ -153,6 +153,162 @@ fn rd_writes_tables_bd_and_plots() {
 }
 
 /// `neco rd EXTRA --dataset DATA -o OUT` must fail with `expected` in its message.
+/// The formats people choose today, each at the rate of the file a user would get,
+/// and `--against all` measuring every anchor.
+#[cfg(feature = "ffmpeg")]
+#[test]
+fn rd_measures_avif_jxl_and_webp() {
+    let data = tempfile::tempdir().unwrap();
+    dataset(data.path());
+    let out = tempfile::tempdir().unwrap();
+    let results = out.path().join("res");
+    let run = neco()
+        .arg("rd")
+        .arg("--dataset")
+        .arg(data.path())
+        .arg("-o")
+        .arg(&results)
+        .args([
+            "--against",
+            "all",
+            "--qualities",
+            "20,60",
+            "--jpeg-qualities",
+            "30,70",
+            "--hevc-qps",
+            "32,42",
+            "--hevc-preset",
+            "ultrafast",
+            "--avif-crfs",
+            "20,45",
+            "--avif-speed",
+            "8",
+            "--jxl-distances",
+            "1,4",
+            "--jxl-effort",
+            "3",
+            "--webp-qualities",
+            "30,80",
+            "--webp-method",
+            "2",
+        ])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&run.get_output().stdout).into_owned();
+    let rd: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(results.join("rd.json")).unwrap()).unwrap();
+    let curves = rd["curves"].as_array().unwrap();
+    let names: Vec<&str> = curves.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["neco", "jpeg", "hevc", "hevc420", "avif", "jxl", "webp"],
+        "{stdout}"
+    );
+    for c in &curves[4..] {
+        let p = c["points"].as_array().unwrap();
+        // The finer setting costs more and looks better (CRF and distance fall, quality rises).
+        let (a, b) = (&p[0], &p[1]);
+        let (fine, coarse) = if c["name"] == "webp" { (b, a) } else { (a, b) };
+        assert!(
+            fine["bpp"].as_f64() > coarse["bpp"].as_f64()
+                && fine["psnr"].as_f64() > coarse["psnr"].as_f64(),
+            "{c}"
+        );
+        assert!(coarse["psnr"].as_f64().unwrap() > 24.0, "{c}");
+    }
+    assert!(stdout.contains("neco vs avif (PSNR)"), "{stdout}");
+    assert_eq!(curves[6]["label"], "WebP (libwebp lossy, method 2)");
+}
+
+/// `--report X.html`: one self-contained page with the plots, the tables and every
+/// codec's picture of each gallery image; opened in headless Chromium where there is one.
+#[test]
+fn rd_writes_a_self_contained_html_report() {
+    let data = tempfile::tempdir().unwrap();
+    dataset(data.path());
+    let out = tempfile::tempdir().unwrap();
+    let page = out.path().join("report.html");
+    neco()
+        .arg("rd")
+        .arg("--dataset")
+        .arg(data.path())
+        .arg("-o")
+        .arg(out.path().join("res"))
+        .arg("--report")
+        .arg(&page)
+        .args([
+            "--against",
+            "jpeg",
+            "--qualities",
+            "20,50,80",
+            "--jpeg-qualities",
+            "20,50,80",
+            "--gallery-bpp",
+            "0.4",
+            "--gallery-crop",
+            "64",
+        ])
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg"));
+    assert!(html.contains("BD-rate of neco"));
+    // Two images (the set has two), each the original, neco and JPEG.
+    assert_eq!(html.matches("data:image/png;base64,").count(), 6);
+    assert!(
+        html.contains("a.png <small>(crop 64×64 at 352,224)"),
+        "{}",
+        &html[..400]
+    );
+    // Each codec at one of its settings, with that setting's rate and PSNR.
+    for label in ["neco (hp-n64m192-vr) @", "JPEG (4:2:0, jpeg-encoder) @"] {
+        assert_eq!(html.matches(label).count(), 4, "{label}");
+    }
+    // Nothing is fetched.
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
+
+    let shot = out.path().join("shot.png");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/report_screenshot.sh");
+    let run = std::process::Command::new("bash")
+        .arg(script)
+        .arg(&page)
+        .arg(&shot)
+        .output()
+        .unwrap();
+    if run.status.code() == Some(2) {
+        eprintln!("skipped the browser check: no Chromium here (apt-get install chromium)");
+        return;
+    }
+    assert!(run.status.success(), "{run:?}");
+    assert!(String::from_utf8_lossy(&run.stdout).contains("6 of 6 pictures decoded"));
+    assert_eq!(
+        image::open(&shot).unwrap().width(),
+        1200,
+        "the screenshot is of the page"
+    );
+
+    // An image the data set does not hold is refused.
+    neco()
+        .arg("rd")
+        .arg("--dataset")
+        .arg(data.path())
+        .arg("-o")
+        .arg(out.path().join("res2"))
+        .arg("--report")
+        .arg(out.path().join("r2.html"))
+        .args([
+            "--against",
+            "none",
+            "--qualities",
+            "50",
+            "--gallery",
+            "c.png",
+        ])
+        .assert()
+        .failure()
+        .stderr(contains("--gallery c.png: no such image in the data set"));
+}
+
 fn rd_fails(extra: &[&str], data: &Path, out: &Path, expected: &str) {
     neco()
         .arg("rd")
@@ -186,10 +342,16 @@ fn rd_errors_are_clear() {
     let data = tempfile::tempdir().unwrap();
     dataset(data.path());
     rd_fails(
-        &["--against", "webp"],
+        &["--against", "heic"],
         data.path(),
         out.path(),
-        "unknown anchor \"webp\"",
+        "unknown anchor \"heic\" (known: jpeg, hevc, hevc420, avif, jxl, webp, or all)",
+    );
+    rd_fails(
+        &["--jxl-distances", "1,0"],
+        data.path(),
+        out.path(),
+        "a JPEG XL distance must be in 0.01..=15, got 0",
     );
     rd_fails(
         &["--reference", "/no/such/curve.json"],

@@ -30,6 +30,26 @@ const OUTPUTS: [&str; 8] = [
     "msssim.svg",
 ];
 
+/// A target rate from the command line: positive and finite.
+fn positive_bpp(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("a rate in bpp must be positive, got {v}"))
+    }
+}
+
+/// A JPEG XL distance from the command line (0.01..=15), in hundredths.
+fn jxl_distance(s: &str) -> Result<u32, String> {
+    let d: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if (0.01..=15.0).contains(&d) {
+        Ok((d * 100.0).round() as u32)
+    } else {
+        Err(format!("a JPEG XL distance must be in 0.01..=15, got {d}"))
+    }
+}
+
 /// Arguments of `neco rd`.
 #[derive(Debug, Args)]
 pub struct RdCmd {
@@ -37,7 +57,10 @@ pub struct RdCmd {
     #[arg(long, default_value = "kodak")]
     dataset: String,
     /// Anchors measured beside neco, comma-separated: jpeg, hevc (x265 intra 4:4:4, BPG's
-    /// configuration), hevc420; `none` for neco alone.
+    /// configuration), hevc420, avif (libaom allintra, 4:4:4, tune psnr, in an AVIF
+    /// file), jxl (libjxl VarDCT), webp (libwebp lossy); `all` for every one, `none`
+    /// for neco alone. The rate of avif, jxl, webp and jpeg is the whole file; of hevc
+    /// the raw bitstream (as BPG stores it).
     #[arg(long, value_delimiter = ',', default_value = "jpeg,hevc")]
     against: Vec<String>,
     /// Output folder (default: results/<data set name>).
@@ -71,6 +94,28 @@ pub struct RdCmd {
         "none", "psnr", "ssim", "grain", "zerolatency", "fastdecode", "animation",
     ])]
     hevc_tune: String,
+    /// AVIF anchor: libaom CRFs (0..63).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10,16,22,28,34,40,46,52,58,63"
+    )]
+    avif_crfs: Vec<u32>,
+    /// AVIF anchor: libaom cpu-used (0 slowest .. 8; avifenc's default is 6).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(0..=8))]
+    avif_speed: u8,
+    /// JPEG XL anchor: Butteraugli distances (0.01..15; 1.0 is cjxl's default).
+    #[arg(long, value_delimiter = ',', default_value = "0.5,0.75,1,1.5,2.5,4,6.5,10,15", value_parser = jxl_distance)]
+    jxl_distances: Vec<u32>,
+    /// JPEG XL anchor: libjxl effort (1 fastest .. 9; cjxl's default is 7).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u8).range(1..=9))]
+    jxl_effort: u8,
+    /// WebP anchor: libwebp qualities (0..100).
+    #[arg(long, value_delimiter = ',', default_value = "5,15,30,45,60,75,85,95")]
+    webp_qualities: Vec<u32>,
+    /// WebP anchor: libwebp method (0 fastest .. 6; cwebp's default is 4).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(0..=6))]
+    webp_method: u8,
     /// Published curve to overlay and compare with (CompressAI results JSON); repeatable.
     #[arg(long)]
     reference: Vec<PathBuf>,
@@ -83,9 +128,22 @@ pub struct RdCmd {
     /// Video data sets: neco's frames per group [default: 16].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     gop: Option<u16>,
-    /// Also write a Markdown report here (plots are linked relative to it).
+    /// Also write a report here: Markdown (plots linked relative to it), or with a
+    /// `.html` name one self-contained page with the plots, tables and a gallery of
+    /// decoded pictures (images only). Repeatable: one run, both reports.
     #[arg(long)]
-    report: Option<PathBuf>,
+    report: Vec<PathBuf>,
+    /// HTML report: the images of the gallery, by file name, comma-separated [default:
+    /// every image of a set of at most 6, else the first 4].
+    #[arg(long, value_delimiter = ',')]
+    gallery: Vec<String>,
+    /// HTML report: each codec is shown at its setting whose rate on the image is
+    /// closest to this.
+    #[arg(long, default_value_t = 0.5, value_parser = positive_bpp)]
+    gallery_bpp: f64,
+    /// HTML report: side of the centred crop shown of each image; 0 for the whole image.
+    #[arg(long, default_value_t = 256)]
+    gallery_crop: u32,
     /// Print neco's time per pipeline stage.
     #[arg(long)]
     timings: bool,
@@ -112,7 +170,7 @@ impl RdCmd {
             PathBuf::from("results").join(name)
         });
         self.check_outputs(&out_dir)?;
-        if let Some(report) = &self.report {
+        for report in &self.report {
             // `-y` overwrites earlier results, never what the run reads: the data
             // set's pictures (or clips' frames), the weights, the reference curves.
             let mut inputs: Vec<PathBuf> = match list_images(&dir) {
@@ -140,8 +198,11 @@ impl RdCmd {
                 dir.display()
             );
         }
-        let hevc = |a: &String| codecs::is_hevc_anchor(&a.trim().to_ascii_lowercase());
-        if self.against.iter().any(hevc) {
+        let ffmpeg = |a: &String| {
+            let a = a.trim().to_ascii_lowercase();
+            a == "all" || codecs::needs_ffmpeg(&a)
+        };
+        if self.against.iter().any(ffmpeg) {
             // Before any work: in `neco` this restarts the run in the FFmpeg helper.
             crate::ffmpeg_helper::require()?;
         }
@@ -174,6 +235,18 @@ impl RdCmd {
             paths.truncate(n);
         }
         rd::check_images(&paths, &self.limits.limits())?;
+        for name in &self.gallery {
+            anyhow::ensure!(
+                paths
+                    .iter()
+                    .any(|p| p.file_name().is_some_and(|f| f.to_string_lossy() == *name)),
+                "--gallery {name}: no such image in the data set"
+            );
+        }
+        anyhow::ensure!(
+            self.gallery.is_empty() || self.html_report(),
+            "--gallery is for an HTML report (--report X.html)"
+        );
         let references = self
             .reference
             .iter()
@@ -277,7 +350,38 @@ impl RdCmd {
                 );
             }
         }
-        self.write_outputs(&out_dir, &report)
+        let gallery = if self.html_report() {
+            let names: Vec<&String> = if self.gallery.is_empty() {
+                let n = if report.images.len() <= 6 { 6 } else { 4 };
+                report.images.iter().take(n).collect()
+            } else {
+                self.gallery.iter().collect()
+            };
+            let mut out = Vec::new();
+            for name in names {
+                let path = paths
+                    .iter()
+                    .find(|p| p.file_name().is_some_and(|f| f.to_string_lossy() == **name))
+                    .with_context(|| format!("--gallery {name}: no such image in the data set"))?;
+                let img = rd::load_image(path, &self.limits.limits())?;
+                out.push(crate::eval::html::gallery_image(
+                    &codecs,
+                    &report.samples,
+                    &img,
+                    self.gallery_bpp,
+                    self.gallery_crop,
+                )?);
+            }
+            out
+        } else {
+            Vec::new()
+        };
+        self.write_outputs(&out_dir, &report, &gallery)
+    }
+
+    /// Whether `--report` asks for an HTML page.
+    fn html_report(&self) -> bool {
+        self.report.iter().any(|p| is_html(p))
     }
 
     fn codecs(&self, weights: &WeightsFile) -> anyhow::Result<Vec<Box<dyn RdCodec>>> {
@@ -294,9 +398,23 @@ impl RdCmd {
             hevc_qps: self.hevc_qps.clone(),
             hevc_preset: self.hevc_preset.clone(),
             hevc_tune: Some(self.hevc_tune.clone()).filter(|t| t != "none"),
+            avif_crfs: self.avif_crfs.clone(),
+            avif_speed: self.avif_speed,
+            jxl_distances: self.jxl_distances.clone(),
+            jxl_effort: self.jxl_effort,
+            webp_qualities: self.webp_qualities.clone(),
+            webp_method: self.webp_method,
         };
-        for name in &self.against {
-            let name = name.trim().to_ascii_lowercase();
+        let names: Vec<String> = self
+            .against
+            .iter()
+            .map(|a| a.trim().to_ascii_lowercase())
+            .flat_map(|a| match a.as_str() {
+                "all" => codecs::ANCHORS.iter().map(|s| s.to_string()).collect(),
+                _ => vec![a],
+            })
+            .collect();
+        for name in names {
             if name == "none" || name.is_empty() {
                 continue;
             }
@@ -335,7 +453,12 @@ impl RdCmd {
         Ok(())
     }
 
-    fn write_outputs(&self, out_dir: &Path, report: &RdReport) -> anyhow::Result<()> {
+    fn write_outputs(
+        &self,
+        out_dir: &Path,
+        report: &RdReport,
+        gallery: &[crate::eval::html::GalleryImage],
+    ) -> anyhow::Result<()> {
         std::fs::create_dir_all(out_dir)
             .with_context(|| format!("creating {}", out_dir.display()))?;
         let write = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
@@ -359,6 +482,7 @@ impl RdCmd {
             serde_json::to_string_pretty(&report::bd_json(report))?.as_bytes(),
         )?;
         let mut plots = Vec::new();
+        let mut svgs = Vec::new();
         for (metric, stem, title) in [
             (Metric::Psnr, "psnr", "Rate–distortion (PSNR)"),
             (Metric::MsSsimDb, "msssim", "Rate–distortion (MS-SSIM)"),
@@ -367,6 +491,7 @@ impl RdCmd {
                 write(&format!("{stem}.png"), &png)?;
                 write(&format!("{stem}.svg"), svg.as_bytes())?;
                 plots.push(format!("{stem}.png"));
+                svgs.push((title.to_string(), svg));
             } else {
                 // An earlier run's plot (`-y`) would show other data beside these results.
                 for ext in ["png", "svg"] {
@@ -374,7 +499,7 @@ impl RdCmd {
                 }
             }
         }
-        if let Some(path) = &self.report {
+        for path in &self.report {
             let base = match path.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p,
                 _ => Path::new("."),
@@ -385,16 +510,23 @@ impl RdCmd {
                 .iter()
                 .map(|p| relative(&out_dir.join(p), base))
                 .collect();
-            neco_core::container::write_atomic(
-                path,
-                report::markdown(report, &links).as_bytes(),
-                true,
-            )
-            .with_context(|| format!("writing {}", path.display()))?;
+            let text = if is_html(path) {
+                crate::eval::html::page(report, &svgs, gallery, self.gallery_bpp)
+            } else {
+                report::markdown(report, &links)
+            };
+            neco_core::container::write_atomic(path, text.as_bytes(), true)
+                .with_context(|| format!("writing {}", path.display()))?;
         }
         eprintln!("results in {}", out_dir.display());
         Ok(())
     }
+}
+
+/// Whether a report path names an HTML page.
+fn is_html(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"))
 }
 
 /// `target` as a link from a file in folder `base` (both existing): relative, with

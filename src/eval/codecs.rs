@@ -1,4 +1,5 @@
-//! The codecs an RD run measures, behind one interface: neco itself, JPEG and HEVC.
+//! The codecs an RD run measures, behind one interface: neco itself, JPEG, HEVC, AVIF,
+//! JPEG XL and WebP.
 
 use std::ops::RangeInclusive;
 use std::sync::Mutex;
@@ -234,6 +235,81 @@ impl RdCodec for HevcCodec {
     }
 }
 
+/// AVIF, JPEG XL or WebP through FFmpeg (see [`super::anchors::still`]); the rate is
+/// the whole file.
+#[cfg(feature = "ffmpeg")]
+pub struct StillCodec {
+    format: super::anchors::still::Format,
+    settings: super::anchors::still::StillSettings,
+    ladder: Vec<u32>,
+}
+
+#[cfg(feature = "ffmpeg")]
+impl StillCodec {
+    /// Measure `format` at each setting of `ladder` (CRF, distance in hundredths or
+    /// quality; see [`super::anchors::still::encode`]). Fails now if FFmpeg lacks
+    /// what the format needs.
+    pub fn new(
+        format: super::anchors::still::Format,
+        settings: super::anchors::still::StillSettings,
+        ladder: Vec<u32>,
+    ) -> anyhow::Result<Self> {
+        use super::anchors::still::Format;
+        let (what, range) = match format {
+            Format::Avif => ("AVIF CRF", 0..=63),
+            Format::Jxl => ("JPEG XL distance (hundredths)", 1..=1500),
+            Format::Webp => ("WebP quality", 0..=100),
+        };
+        check_settings(what, &ladder, range)?;
+        super::anchors::still::check_available(format)?;
+        Ok(StillCodec {
+            format,
+            settings,
+            ladder,
+        })
+    }
+}
+
+#[cfg(feature = "ffmpeg")]
+impl RdCodec for StillCodec {
+    fn name(&self) -> &str {
+        use super::anchors::still::Format;
+        match self.format {
+            Format::Avif => "avif",
+            Format::Jxl => "jxl",
+            Format::Webp => "webp",
+        }
+    }
+    fn label(&self) -> String {
+        use super::anchors::still::Format;
+        let s = &self.settings;
+        match self.format {
+            Format::Avif => format!(
+                "AVIF (libaom allintra, cpu-used {}, tune psnr, 4:4:4)",
+                s.avif_speed
+            ),
+            Format::Jxl => format!("JPEG XL (libjxl VarDCT, effort {})", s.jxl_effort),
+            Format::Webp => format!("WebP (libwebp lossy, method {})", s.webp_method),
+        }
+    }
+    fn settings(&self) -> &[u32] {
+        &self.ladder
+    }
+    fn encode(&self, img: &RgbImage, setting: u32) -> anyhow::Result<Vec<u8>> {
+        super::anchors::still::encode(
+            self.format,
+            &img.rgb,
+            (img.width, img.height),
+            setting,
+            &self.settings,
+        )
+        .with_context(|| format!("{} {setting} on {}", self.name(), img.name))
+    }
+    fn decode(&self, bytes: &[u8], img: &RgbImage, _setting: u32) -> anyhow::Result<Vec<u8>> {
+        super::anchors::still::decode(self.format, bytes, (img.width, img.height))
+    }
+}
+
 /// Settings of the anchors, as the command line gives them.
 #[derive(Debug, Clone)]
 pub struct AnchorOptions {
@@ -245,19 +321,43 @@ pub struct AnchorOptions {
     pub hevc_preset: String,
     /// x265 tune.
     pub hevc_tune: Option<String>,
+    /// AVIF (libaom) CRFs.
+    pub avif_crfs: Vec<u32>,
+    /// libaom `cpu-used`.
+    pub avif_speed: u8,
+    /// JPEG XL distances, in hundredths.
+    pub jxl_distances: Vec<u32>,
+    /// libjxl effort.
+    pub jxl_effort: u8,
+    /// WebP qualities.
+    pub webp_qualities: Vec<u32>,
+    /// libwebp method.
+    pub webp_method: u8,
 }
 
-/// Whether `name` is one of the HEVC anchors (`hevc`, `hevc420`), which need FFmpeg.
+/// Every anchor, in the order `--against all` measures them.
+pub const ANCHORS: [&str; 6] = ["jpeg", "hevc", "hevc420", "avif", "jxl", "webp"];
+
+/// Whether `name` is one of the HEVC anchors (`hevc`, `hevc420`).
 pub fn is_hevc_anchor(name: &str) -> bool {
     matches!(name, "hevc" | "hevc420")
 }
 
-/// Build the anchor named `name` (`jpeg`, `hevc`, `hevc420`).
+/// Whether the anchor `name` runs through FFmpeg (all but `jpeg`).
+pub fn needs_ffmpeg(name: &str) -> bool {
+    is_hevc_anchor(name) || matches!(name, "avif" | "jxl" | "webp")
+}
+
+/// Build the anchor named `name` (one of [`ANCHORS`]).
 pub fn anchor(name: &str, opts: &AnchorOptions) -> anyhow::Result<Box<dyn RdCodec>> {
     match name {
         "jpeg" => Ok(Box::new(JpegCodec::new(opts.jpeg_qualities.clone())?)),
         n if is_hevc_anchor(n) => hevc_anchor(n == "hevc420", opts),
-        other => anyhow::bail!("unknown anchor {other:?} (known: jpeg, hevc, hevc420)"),
+        n if needs_ffmpeg(n) => (crate::ffmpeg_helper::require()?.still_anchor)(n, opts),
+        other => anyhow::bail!(
+            "unknown anchor {other:?} (known: {}, or all)",
+            ANCHORS.join(", ")
+        ),
     }
 }
 

@@ -1,9 +1,10 @@
-//! Evaluation: quality metrics, the JPEG/HEVC anchors, rate–distortion runs,
-//! Bjøntegaard deltas, plots and reports.
+//! Evaluation: quality metrics, the anchors (JPEG, HEVC, AVIF, JPEG XL, WebP),
+//! rate–distortion runs, Bjøntegaard deltas, plots and reports (Markdown, HTML).
 
 pub mod anchors;
 pub mod bd;
 pub mod codecs;
+pub mod html;
 pub mod metrics;
 pub mod msssim;
 pub mod plot;

@@ -19,6 +19,10 @@ impl RdCmd {
             "--refine is for images, not video data sets"
         );
         anyhow::ensure!(
+            !self.report.iter().any(|p| super::is_html(p)),
+            "the HTML report (--report X.html) is for image data sets; a video data set's report is Markdown"
+        );
+        anyhow::ensure!(
             self.reference.is_empty(),
             "--reference (a published curve of images) is for image data sets, not video ones"
         );
@@ -162,7 +166,7 @@ impl RdCmd {
             &out_dir.join("bd.json"),
             serde_json::to_string_pretty(&bd_json)?.as_bytes(),
         )?;
-        if let Some(report) = &self.report {
+        for report in &self.report {
             let cmd = std::iter::once("neco".to_string())
                 .chain(std::env::args().skip(1))
                 .collect::<Vec<_>>()
