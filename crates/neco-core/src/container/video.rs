@@ -478,10 +478,7 @@ impl<R: Read + Seek> VideoStreamReader<R> {
     /// damaged one (they depend on no later frame), with the error that stopped the
     /// read (`None` when the whole group is intact). An error when the group itself
     /// is unusable: its `GRUP` chunk damaged or missing, or its first frame not intra.
-    pub fn read_group_prefix(
-        &mut self,
-        i: usize,
-    ) -> Result<(Vec<FrameBits>, Option<NecoError>)> {
+    pub fn read_group_prefix(&mut self, i: usize) -> Result<(Vec<FrameBits>, Option<NecoError>)> {
         let g = *self.groups.get(i).ok_or_else(|| {
             NecoError::InvalidArgument(format!("group {i} of {}", self.groups.len()))
         })?;
