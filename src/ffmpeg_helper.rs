@@ -56,6 +56,8 @@ pub struct Hooks {
     pub still_anchor: fn(&str, &AnchorOptions) -> anyhow::Result<Box<dyn RdCodec>>,
     /// One RD point of libx265 on a video clip.
     pub measure_hevc_clip: fn(&Clip, &ClipHevc) -> anyhow::Result<ClipPoint>,
+    /// One RD point of libaom (AV1) on a video clip: CRF, `cpu-used`.
+    pub measure_av1_clip: fn(&Clip, u8, u8) -> anyhow::Result<ClipPoint>,
 }
 
 static HOOKS: std::sync::OnceLock<Hooks> = std::sync::OnceLock::new();
@@ -71,6 +73,7 @@ pub fn install() {
         hevc_anchor: linked::hevc_anchor,
         still_anchor: linked::still_anchor,
         measure_hevc_clip: linked::measure_hevc_clip,
+        measure_av1_clip: crate::eval::video_rd::measure_av1,
     });
 }
 

@@ -443,12 +443,16 @@ fn rd_on_a_video_data_set() {
     let results = out.path().join("res");
     let report = out.path().join("video.md");
     let o = neco()
-        .args(["rd", "--against", "hevc", "--qualities", "20,50,80"])
+        .args(["rd", "--against", "hevc,av1", "--qualities", "20,50,80"])
         .args([
             "--hevc-qps",
             "30,36,42,48,51",
             "--hevc-preset",
             "ultrafast",
+            "--av1-crfs",
+            "30,45,60",
+            "--av1-speed",
+            "8",
             "--gop",
             "4",
         ])
@@ -463,8 +467,9 @@ fn rd_on_a_video_data_set() {
     let stdout = String::from_utf8_lossy(&o.get_output().stdout).into_owned();
     assert!(stdout.contains("| pan | 6 | neco | 50 |"), "{stdout}");
     let csv = std::fs::read_to_string(results.join("rd.csv")).unwrap();
-    // neco with the temporal prior and intra-only, 3 qualities each; x265 at 5 QPs.
-    assert_eq!(csv.lines().count(), 1 + 2 * 3 + 5, "{csv}");
+    // neco with the temporal prior and intra-only, 3 qualities each; x265 at 5 QPs,
+    // libaom at 3 CRFs.
+    assert_eq!(csv.lines().count(), 1 + 2 * 3 + 5 + 3, "{csv}");
     let points: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(results.join("rd.json")).unwrap()).unwrap();
     for p in points.as_array().unwrap() {
@@ -484,6 +489,20 @@ fn rd_on_a_video_data_set() {
     };
     assert!(rate("neco", 80) > rate("neco", 20));
     assert!(rate("hevc", 30) > rate("hevc", 51));
+    // (This flat crop costs libaom a few hundred bytes at any CRF: its quality, not
+    // its rate, shows the CRF.)
+    let psnr = |codec: &str, s: u64| {
+        points
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["codec"] == codec && p["setting"] == s)
+            .unwrap()["psnr"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(psnr("av1", 30) > psnr("av1", 60));
+    assert!(stdout.contains("| pan | neco | av1 |"), "{stdout}");
     // Each frame is coded with the temporal prior or intra, whichever is smaller, so
     // never more bits than intra; on a pan the prior saves bits at the middle and high
     // qualities (at q20 these 96×64 frames' few bits may leave intra the smaller

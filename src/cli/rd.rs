@@ -104,6 +104,12 @@ pub struct RdCmd {
     /// AVIF anchor: libaom cpu-used (0 slowest .. 8; avifenc's default is 6).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(0..=8))]
     avif_speed: u8,
+    /// Video data sets, AV1 anchor (`--against av1`): libaom CRFs (0..63).
+    #[arg(long, value_delimiter = ',', default_value = "24,32,40,48,56,63")]
+    av1_crfs: Vec<u32>,
+    /// Video data sets, AV1 anchor: libaom cpu-used (0 slowest .. 8).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(0..=8))]
+    av1_speed: u8,
     /// JPEG XL anchor: Butteraugli distances (0.01..15; 1.0 is cjxl's default).
     #[arg(long, value_delimiter = ',', default_value = "0.5,0.75,1,1.5,2.5,4,6.5,10,15", value_parser = jxl_distance)]
     jxl_distances: Vec<u32>,

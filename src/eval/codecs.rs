@@ -343,9 +343,10 @@ pub fn is_hevc_anchor(name: &str) -> bool {
     matches!(name, "hevc" | "hevc420")
 }
 
-/// Whether the anchor `name` runs through FFmpeg (all but `jpeg`).
+/// Whether the anchor `name` runs through FFmpeg (all but `jpeg`; `av1` is the video
+/// data sets' AV1 anchor).
 pub fn needs_ffmpeg(name: &str) -> bool {
-    is_hevc_anchor(name) || matches!(name, "avif" | "jxl" | "webp")
+    is_hevc_anchor(name) || matches!(name, "avif" | "jxl" | "webp" | "av1")
 }
 
 /// Build the anchor named `name` (one of [`ANCHORS`]).
@@ -353,6 +354,10 @@ pub fn anchor(name: &str, opts: &AnchorOptions) -> anyhow::Result<Box<dyn RdCode
     match name {
         "jpeg" => Ok(Box::new(JpegCodec::new(opts.jpeg_qualities.clone())?)),
         n if is_hevc_anchor(n) => hevc_anchor(n == "hevc420", opts),
+        "av1" => anyhow::bail!(
+            "av1 is the anchor of video data sets; images are compared with avif (one AV1 \
+             intra picture in an AVIF file)"
+        ),
         n if needs_ffmpeg(n) => (crate::ffmpeg_helper::require()?.still_anchor)(n, opts),
         other => anyhow::bail!(
             "unknown anchor {other:?} (known: {}, or all)",

@@ -217,6 +217,34 @@ pub fn measure_hevc(
     })
 }
 
+/// libaom (AV1) on `clip` at a fixed `crf` with `cpu-used` `speed`.
+#[cfg(feature = "ffmpeg")]
+pub fn measure_av1(clip: &Clip, crf: u8, speed: u8) -> anyhow::Result<ClipPoint> {
+    use super::anchors::av1;
+    let size = (clip.width, clip.height);
+    let start = std::time::Instant::now();
+    let packets = av1::encode_sequence(&clip.frames, size, crf, speed)?;
+    let encode_ms = start.elapsed().as_secs_f64() * 1e3;
+    let start = std::time::Instant::now();
+    let decoded = av1::decode_sequence(&packets, size)?;
+    anyhow::ensure!(
+        decoded.len() == clip.frames.len(),
+        "AV1 returned {} of {} frames",
+        decoded.len(),
+        clip.frames.len()
+    );
+    let bytes: usize = packets.iter().map(Vec::len).sum();
+    Ok(ClipPoint {
+        clip: clip.name.clone(),
+        codec: "av1".into(),
+        setting: u32::from(crf),
+        bpp: bytes as f64 * 8.0 / clip.pixels(),
+        psnr: clip.mean_psnr(&decoded),
+        encode_ms,
+        decode_ms: start.elapsed().as_secs_f64() * 1e3,
+    })
+}
+
 /// BD-rate (percent), BD-PSNR (dB) and the PSNR range both curves cover, of `test`
 /// against `anchor` on one clip's points.
 pub fn clip_bd(

@@ -31,12 +31,16 @@ impl RdCmd {
             .against
             .iter()
             .map(String::as_str)
+            .flat_map(|a| match a {
+                "all" => vec!["hevc", "hevc420", "av1"],
+                _ => vec![a],
+            })
             .filter(|a| *a != "none")
             .collect();
         for a in &against {
             anyhow::ensure!(
-                crate::eval::codecs::is_hevc_anchor(a),
-                "{a} is an image anchor; a video data set is compared with hevc or hevc420"
+                crate::eval::codecs::is_hevc_anchor(a) || *a == "av1",
+                "{a} is an image anchor; a video data set is compared with hevc, hevc420 or av1"
             );
         }
         let mut clips = clips.to_vec();
@@ -65,8 +69,15 @@ impl RdCmd {
         } else {
             &[false]
         };
-        let jobs =
-            loaded.len() * (modes.len() * qualities.len() + against.len() * self.hevc_qps.len());
+        let settings_of = |a: &str| -> &[u32] {
+            if a == "av1" {
+                &self.av1_crfs
+            } else {
+                &self.hevc_qps
+            }
+        };
+        let anchor_jobs: usize = against.iter().map(|a| settings_of(a).len()).sum();
+        let jobs = loaded.len() * (modes.len() * qualities.len() + anchor_jobs);
         let bar = ProgressBar::new(jobs as u64);
         let mut points: Vec<ClipPoint> = Vec::new();
         for clip in &loaded {
@@ -79,9 +90,14 @@ impl RdCmd {
                 }
             }
             for a in &against {
-                for &qp in &self.hevc_qps {
-                    bar.set_message(format!("{} {a} qp={qp}", clip.name));
-                    points.push(self.measure_hevc(clip, a, qp)?);
+                for &setting in settings_of(a) {
+                    if *a == "av1" {
+                        bar.set_message(format!("{} av1 crf={setting}", clip.name));
+                        points.push(self.measure_av1(clip, setting)?);
+                    } else {
+                        bar.set_message(format!("{} {a} qp={setting}", clip.name));
+                        points.push(self.measure_hevc(clip, a, setting)?);
+                    }
                     bar.inc(1);
                 }
             }
@@ -178,8 +194,8 @@ impl RdCmd {
                  (entropy parameters that also see the previous frame's ŷ), `neco-intra` codes \
                  every frame intra. HEVC: libx265, preset {}, tune {}, fixed QP, x265's \
                  default GOP (random access: B-frames, keyframe interval 250), full-range \
-                 BT.601 Y′CbCr ({}), raw bitstream. Rate: bits per pixel per frame. Quality: \
-                 RGB PSNR per frame, averaged over the clip. Run time: {:.0} s.\n\n\
+                 BT.601 Y′CbCr ({}), raw bitstream.{} Rate: bits per pixel per frame. \
+                 Quality: RGB PSNR per frame, averaged over the clip. Run time: {:.0} s.\n\n\
                  ## BD-rate per clip (negative = the codec needs fewer bits than the anchor at equal PSNR)\n\n{bd}\n\
                  ## All points\n\n{table}",
                 self.gop(),
@@ -187,15 +203,34 @@ impl RdCmd {
                 self.hevc_tune,
                 against
                     .iter()
+                    .filter(|a| **a != "av1")
                     .map(|a| if *a == "hevc" { "4:4:4" } else { "4:2:0" })
                     .collect::<Vec<_>>()
                     .join(", "),
+                if against.contains(&"av1") {
+                    format!(
+                        " AV1: libaom, cpu-used {}, tune psnr, fixed CRF, libaom's default \
+                         GOP for video (keyframe interval 250, alternate reference frames), \
+                         full-range BT.601 Y′CbCr 4:4:4, raw bitstream.",
+                        self.av1_speed
+                    )
+                } else {
+                    String::new()
+                },
                 start.elapsed().as_secs_f64()
             );
             write(report, text.as_bytes())?;
         }
         eprintln!("results in {}", out_dir.display());
         Ok(())
+    }
+
+    fn measure_av1(&self, clip: &Clip, crf: u32) -> anyhow::Result<ClipPoint> {
+        let crf = u8::try_from(crf)
+            .ok()
+            .filter(|&c| c <= 63)
+            .context("AV1 CRFs must be 0..=63")?;
+        (ffmpeg_helper::require()?.measure_av1_clip)(clip, crf, self.av1_speed)
     }
 
     fn measure_hevc(&self, clip: &Clip, anchor: &str, qp: u32) -> anyhow::Result<ClipPoint> {

@@ -307,7 +307,11 @@ fn decode_avif(bytes: &[u8], width: u32, height: u32) -> anyhow::Result<Vec<u8>>
 
 /// A decoded 4:4:4 picture as RGB through the same full-range BT.601 matrix it was
 /// coded with.
-fn yuv444_to_rgb(frame: &ffmpeg::frame::Video, width: u32, height: u32) -> anyhow::Result<Vec<u8>> {
+pub(super) fn yuv444_to_rgb(
+    frame: &ffmpeg::frame::Video,
+    width: u32,
+    height: u32,
+) -> anyhow::Result<Vec<u8>> {
     ensure!(
         (frame.width(), frame.height()) == (width, height),
         "the picture is {}x{}, expected {width}x{height}",
@@ -339,7 +343,7 @@ fn yuv444_to_rgb(frame: &ffmpeg::frame::Video, width: u32, height: u32) -> anyho
     }))
 }
 
-fn copy_planes_in(p: &Planes, frame: &mut ffmpeg::frame::Video) {
+pub(super) fn copy_planes_in(p: &Planes, frame: &mut ffmpeg::frame::Video) {
     let sizes = [(p.width, p.height), (p.cw, p.ch), (p.cw, p.ch)];
     for (i, plane) in [&p.y, &p.cb, &p.cr].into_iter().enumerate() {
         let (pw, ph) = sizes[i];
