@@ -227,6 +227,7 @@ impl InfoCmd {
                 quality: h.quality,
                 recovery: r.recovery().map(|r| RecoveryJson {
                     found_groups: r.found_groups,
+                    ignored_groups: r.ignored_groups,
                     known_frames: r.known_frames,
                     missing_frames: r.missing_frames,
                     reason: &r.reason,
@@ -260,10 +261,23 @@ impl InfoCmd {
         if let Some(rec) = r.recovery() {
             println!("index:     {}", super::video::describe_recovery(rec));
         }
-        for (i, m) in modes.iter().enumerate() {
-            if let Err(e) = m {
-                println!("           group {i} is damaged: {e}");
+        // Damaged groups, a run of groups with the same error (a scan's missing
+        // groups) on one line.
+        let mut i = 0;
+        while i < modes.len() {
+            let Err(e) = &modes[i] else {
+                i += 1;
+                continue;
+            };
+            let run = modes[i..]
+                .iter()
+                .take_while(|m| m.as_ref().err() == Some(e))
+                .count();
+            match run {
+                1 => println!("           group {i} is damaged: {e}"),
+                n => println!("           groups {i}..{} are damaged: {e}", i + n),
             }
+            i += run;
         }
         println!("quality:   {}", h.quality);
         println!(
@@ -318,6 +332,7 @@ struct GroupJson<'a> {
 #[derive(serde::Serialize)]
 struct RecoveryJson<'a> {
     found_groups: usize,
+    ignored_groups: usize,
     known_frames: u64,
     missing_frames: u64,
     reason: &'a str,

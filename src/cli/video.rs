@@ -167,10 +167,18 @@ pub fn frame_bar(total: Option<u64>) -> ProgressBar {
 /// What a scan of a video stream with an unusable index found, in one sentence for a
 /// warning (`decode`) or a line of `info`.
 pub fn describe_recovery(r: &neco_core::container::video::Recovery) -> String {
-    let missing = match r.missing_frames {
+    let mut missing = match r.missing_frames {
         0 => String::new(),
         n => format!(" ({n} of them missing)"),
     };
+    if r.ignored_groups > 0 {
+        missing += &format!(
+            ", and left out {} intact group{} (copies of frames it had, or frame numbers \
+             too far from the rest to believe)",
+            r.ignored_groups,
+            if r.ignored_groups == 1 { "" } else { "s" }
+        );
+    }
     format!(
         "the index is unusable ({}); a scan found {} group{} holding frames 0..{}{missing}; \
          frames after {} (if any) are lost",

@@ -219,8 +219,11 @@ pub fn decode_video<R: Read + Seek>(
         // intra frame on, when a temporal frame in `range` needs them.
         // The frames before a damaged one decode as usual (none depends on a later
         // frame); the damaged one and the rest of its group are lost.
+        // Groups a scan did not find say so without their number, so that a run of
+        // them is reported as one range of lost frames.
         let (bits, damage) = match reader.read_group_prefix(i) {
             Ok((bits, damage)) => (bits, damage.map(|e| format!("group {i}: {e}"))),
+            Err(e) if reader.is_missing(i) => (Vec::new(), Some(e.to_string())),
             Err(e) => (Vec::new(), Some(format!("group {i}: {e}"))),
         };
         let start = {

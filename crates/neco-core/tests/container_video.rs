@@ -256,7 +256,8 @@ fn a_lost_index_and_a_damaged_group_cost_that_group_only() {
     assert_eq!(r.frames(), 10);
     assert_eq!(r.read_group(0).unwrap(), groups()[0]);
     let e = r.read_group(1).unwrap_err().to_string();
-    assert!(e.contains("frames 4..8 are missing"), "{e}");
+    assert!(e.contains("missing: the stream's index is damaged"), "{e}");
+    assert!(r.is_missing(1) && !r.is_missing(0));
     assert_eq!(r.read_group(2).unwrap(), groups()[2]);
     // Nothing intact: an error that says why.
     let mut none = bad.clone();
@@ -412,4 +413,148 @@ fn an_index_cannot_claim_more_frames_than_fit() {
         "group 1 at offset",
         &[vec![empty(0), empty(1)], vec![empty(0)]],
     );
+}
+
+/// The bytes of each group of `stream()` (GRUP and its FRME chunks) and the header
+/// before them.
+fn group_bytes(b: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let cs = chunks(b);
+    let grups: Vec<usize> = cs
+        .iter()
+        .filter(|(t, _)| t == b"GRUP")
+        .map(|&(_, at)| at)
+        .collect();
+    let indx = cs.iter().find(|(t, _)| t == b"INDX").unwrap().1;
+    let mut ends = grups[1..].to_vec();
+    ends.push(indx);
+    (
+        b[..grups[0]].to_vec(),
+        grups
+            .iter()
+            .zip(ends)
+            .map(|(&s, e)| b[s..e].to_vec())
+            .collect(),
+    )
+}
+
+#[test]
+fn a_scan_keeps_groups_in_frame_order_past_a_cut_out_group_and_whole_copies_first() {
+    let b = stream();
+    let (head, g) = group_bytes(&b);
+    let open_frames = |bytes: &[u8]| {
+        let mut r = open(bytes).unwrap();
+        let rec = r.recovery().unwrap().clone();
+        let read: Vec<Option<Vec<FrameBits>>> = (0..r.groups().len())
+            .map(|i| r.read_group(i).ok())
+            .collect();
+        (rec, read)
+    };
+    // Group 1's bytes cut out (a copy that skipped what it could not read).
+    let cut = [head.clone(), g[0].clone(), g[2].clone()].concat();
+    let (rec, read) = open_frames(&cut);
+    assert_eq!(
+        (rec.found_groups, rec.missing_frames, rec.known_frames),
+        (2, 4, 10)
+    );
+    assert_eq!(read[0].as_ref(), Some(&groups()[0]));
+    assert!(read[1].is_none());
+    assert_eq!(read[2].as_ref(), Some(&groups()[2]));
+    // Groups stored out of order.
+    let shuffled = [head.clone(), g[2].clone(), g[1].clone(), g[0].clone()].concat();
+    let (rec, read) = open_frames(&shuffled);
+    assert_eq!((rec.found_groups, rec.missing_frames), (3, 0));
+    for (i, group) in groups().iter().enumerate() {
+        assert_eq!(read[i].as_ref(), Some(group), "group {i}");
+    }
+    // A resumed download: a truncated copy of group 1, then the whole stream.
+    let resumed = [head.clone(), g[0].clone(), g[1][..g[1].len() - 9].to_vec()]
+        .concat()
+        .into_iter()
+        .chain(g[1].iter().copied())
+        .chain(g[2].iter().copied())
+        .collect::<Vec<u8>>();
+    let (rec, read) = open_frames(&resumed);
+    assert_eq!((rec.found_groups, rec.ignored_groups), (3, 1));
+    assert_eq!(read[1].as_ref(), Some(&groups()[1]));
+    // A lone group far into the frames: up to four times its frames may be missing
+    // before it, not more.
+    let lone = |first: u32| {
+        let mut w = VideoStreamWriter::new(Vec::new(), header(4)).unwrap();
+        w.write_group(&groups()[0]).unwrap();
+        let b = w.finish().unwrap();
+        let (head, g) = group_bytes(&b);
+        let mut grup = g[0].clone();
+        grup[12..16].copy_from_slice(&first.to_le_bytes());
+        fix_crc(&mut grup, 0);
+        [head, grup].concat()
+    };
+    let (rec, _) = open_frames(&lone(16));
+    assert_eq!((rec.missing_frames, rec.known_frames), (16, 20));
+    match open(&lone(17)) {
+        Err(NecoError::Corrupt(m)) => assert!(m.contains("cannot be believed"), "{m}"),
+        other => panic!("{:?}", other.map(|r| r.recovery().cloned())),
+    }
+}
+
+/// A reader that counts the bytes and calls it was asked for.
+struct Counting<'a> {
+    inner: Cursor<&'a [u8]>,
+    bytes: std::rc::Rc<std::cell::Cell<(u64, u64)>>,
+}
+
+impl std::io::Read for Counting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let (b, c) = self.bytes.get();
+        self.bytes.set((b + n as u64, c + 1));
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for Counting<'_> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+#[test]
+fn a_scan_reads_each_byte_about_once_whatever_the_chunks_claim() {
+    let b = stream();
+    let (head, g) = group_bytes(&b);
+    // A one-frame GRUP every 64 bytes, each followed by a FRME that claims to reach
+    // almost to the end (with a wrong CRC): read to the end each time, that was
+    // quadratic. Then "GRUP" tags with wrong CRCs every 8 bytes.
+    let mut bad = head.clone();
+    let grup_at = |bad: &mut Vec<u8>, n: u32| {
+        let at = bad.len();
+        bad.extend_from_slice(b"GRUP");
+        bad.extend_from_slice(&10u32.to_le_bytes());
+        bad.extend_from_slice(&n.to_le_bytes());
+        bad.extend_from_slice(&(n * 4).to_le_bytes());
+        bad.extend_from_slice(&1u16.to_le_bytes());
+        bad.extend_from_slice(&[0; 4]);
+        fix_crc(bad, at);
+    };
+    for n in 0..8_000u32 {
+        grup_at(&mut bad, n);
+        bad.extend_from_slice(b"FRME");
+        bad.extend_from_slice(&(1u32 << 30).to_le_bytes());
+        bad.resize(bad.len() + 64 - 30, 0x55);
+    }
+    for _ in 0..64_000 {
+        bad.extend_from_slice(b"GRUP\x0a\0\0\0");
+    }
+    bad.extend_from_slice(&g[0]);
+    let count = std::rc::Rc::new(std::cell::Cell::new((0, 0)));
+    let src = Counting {
+        inner: Cursor::new(&bad),
+        bytes: count.clone(),
+    };
+    let r = VideoStreamReader::open(src, &Limits::default());
+    let (bytes, calls) = count.get();
+    let len = bad.len() as u64;
+    assert!(bytes < 3 * len, "read {bytes} bytes of a {len}-byte stream");
+    assert!(calls < 20_000, "{calls} reads of a {len}-byte stream");
+    // The real group at the end is found.
+    assert!(r.is_ok());
 }

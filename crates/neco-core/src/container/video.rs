@@ -44,6 +44,9 @@ const CHUNK_OVERHEAD: u64 = 12;
 const IEND_LEN: u64 = CHUNK_OVERHEAD + 8;
 /// Bytes per index entry.
 const ENTRY_LEN: usize = 8 + 4 + 2;
+/// How many lost frames a scan may list for each frame it found (see
+/// `VideoStreamReader::scan`).
+const GAP_FACTOR: u64 = 4;
 
 /// How a frame's ŷ is predicted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,14 +219,29 @@ impl<W: Write> VideoStreamWriter<W> {
 pub struct Recovery {
     /// Why the index could not be used.
     pub reason: String,
-    /// Groups whose `GRUP` chunk was found intact (their frames may still be damaged).
+    /// Groups whose `GRUP` chunk was found intact and listed (their frames may still
+    /// be damaged).
     pub found_groups: usize,
+    /// Intact `GRUP` chunks left out: copies of frames already listed, or frame
+    /// numbers too far from the groups found to be believed.
+    pub ignored_groups: usize,
     /// Frames between found groups that no intact `GRUP` chunk accounts for: their
     /// groups are listed as missing ([`VideoStreamReader::read_group`] fails for them).
     pub missing_frames: u64,
     /// Frames the stream is known to hold: up to the end of the last group found.
     /// Frames after it, if there were any, are lost without a trace.
     pub known_frames: u64,
+}
+
+/// A `GRUP` chunk a scan found intact.
+#[derive(Debug, Clone, Copy)]
+struct GrupHead {
+    offset: u64,
+    number: u32,
+    first_frame: u32,
+    frames: u16,
+    /// Where its frames start.
+    after: u64,
 }
 
 /// Where a listed group's chunks are.
@@ -333,90 +351,115 @@ impl<R: Read + Seek> VideoStreamReader<R> {
     }
 
     /// Lists the groups a scan from `from` finds, when the index could not be used
-    /// (`reason`): every `GRUP` chunk whose CRC holds, with frame numbers that fit the
-    /// ones before it, in frame order; the frames between them as missing groups of up
-    /// to `gop` frames. A gap must have room in the stream for its frames (as the index
-    /// must), so a few bytes cannot claim many lost frames.
+    /// (`reason`). Every `GRUP` chunk whose CRC holds is a candidate (one pass over the
+    /// bytes); its frames are read up to the next candidate, so each byte is checked
+    /// once however the chunks lie. Candidates are taken in frame order — of two
+    /// copies of the same frames, the one with more intact frames — and the frames
+    /// between them listed as missing groups of up to `gop` frames. A gap must have
+    /// room in the bytes for its frames (as the index must) or be at most
+    /// [`GAP_FACTOR`] times the frames found so far with this group's, so a few bytes
+    /// cannot claim a million lost frames while a cut-out stretch of a real stream
+    /// can still be skipped.
     fn scan(&mut self, from: u64, gop: u16, reason: String) -> Result<()> {
+        struct Candidate {
+            entry: GroupEntry,
+            number: u32,
+            end: u64,
+            intact_frames: u16,
+        }
         let min_frame = min_group_len(1, self.header.substreams) - min_group_len(0, 0);
-        let mut at = from;
-        // (entry, number, end of its chunks) of the groups found, in stream order.
-        let mut found: Vec<(GroupEntry, u32, u64)> = Vec::new();
-        let (mut next_frame, mut free_from) = (0u64, from);
-        while let Some(g) = self.find_tag(at, GRUP)? {
-            at = g + 1;
-            let Ok((payload, mut end)) = self.chunk_at(g, GRUP, self.len) else {
-                continue;
-            };
-            let mut f = ByteReader::new(&payload, "GRUP", NecoError::Corrupt);
-            let Ok((number, first, count)) =
-                (|| Ok::<_, NecoError>((f.u32()?, f.u32()?, f.u16()?)))()
-            else {
-                continue;
-            };
-            let gap = u64::from(first).checked_sub(next_frame);
-            let fits = gap.is_some_and(|gap| {
-                (g - free_from) / min_frame >= gap
-                    && u64::from(first) + u64::from(count) <= self.limits.max_frames
-            });
-            if f.finish().is_err() || !(1..=gop).contains(&count) || !fits {
-                continue;
-            }
-            // Its frames, as far as they are intact: the scan goes on after them. A
-            // damaged group is listed for its frame numbers; reading it reports what
-            // is wrong with it.
-            let mut intact = true;
-            for _ in 0..count {
-                match self.chunk_at(end, FRME, self.len) {
-                    Ok((_, next)) => end = next,
-                    Err(_) => {
-                        intact = false;
-                        break;
+        let heads = self.valid_grups(from, gop)?;
+        let mut candidates = Vec::with_capacity(heads.len());
+        for (k, h) in heads.iter().enumerate() {
+            let bound = heads.get(k + 1).map_or(self.len, |n| n.offset);
+            let (mut end, mut intact_frames) = (h.after, 0);
+            while intact_frames < h.frames {
+                match self.chunk_at(end, FRME, bound) {
+                    Ok((_, next)) => {
+                        end = next;
+                        intact_frames += 1;
                     }
+                    Err(_) => break,
                 }
             }
-            let entry = GroupEntry {
-                offset: g,
-                first_frame: first,
-                frames: count,
+            candidates.push(Candidate {
+                entry: GroupEntry {
+                    offset: h.offset,
+                    first_frame: h.first_frame,
+                    frames: h.frames,
+                },
+                number: h.number,
+                // A damaged group's chunks may reach to the next candidate.
+                end: if intact_frames == h.frames {
+                    end
+                } else {
+                    bound
+                },
+                intact_frames,
+            });
+        }
+        candidates.sort_by_key(|c| {
+            (
+                c.entry.first_frame,
+                std::cmp::Reverse(c.intact_frames),
+                c.entry.offset,
+            )
+        });
+        let (mut groups, mut spans) = (Vec::new(), Vec::new());
+        let (mut frame, mut missing, mut found_frames, mut ignored) = (0u64, 0u64, 0u64, 0usize);
+        let mut free_from = from;
+        for c in &candidates {
+            let first = u64::from(c.entry.first_frame);
+            let count = u64::from(c.entry.frames);
+            // A copy of frames already listed, or overlapping them.
+            let Some(gap) = first.checked_sub(frame) else {
+                ignored += 1;
+                continue;
             };
-            found.push((entry, number, if intact { end } else { self.len }));
-            next_frame = u64::from(first) + u64::from(count);
-            free_from = end;
-            at = at.max(end);
-        }
-        if found.is_empty() {
-            return Err(NecoError::corrupt(format!(
-                "{reason}; a scan for its groups found none intact"
-            )));
-        }
-        let (mut groups, mut spans, mut missing) = (Vec::new(), Vec::new(), 0u64);
-        let mut frame = 0u64;
-        for (entry, number, end) in &found {
-            while frame < u64::from(entry.first_frame) {
-                let n = (u64::from(entry.first_frame) - frame).min(u64::from(gop));
+            let room = c.entry.offset.saturating_sub(free_from) / min_frame;
+            if (gap > room && gap > GAP_FACTOR * (found_frames + count))
+                || first + count > self.limits.max_frames
+            {
+                ignored += 1;
+                continue;
+            }
+            while frame < first {
+                let n = (first - frame).min(u64::from(gop));
                 groups.push(GroupEntry {
                     offset: 0,
                     first_frame: frame as u32,
                     frames: n as u16,
                 });
                 spans.push(Span {
-                    number: spans.len() as u32,
+                    number: 0,
                     end: None,
                 });
                 missing += n;
                 frame += n;
             }
-            groups.push(*entry);
+            groups.push(c.entry);
             spans.push(Span {
-                number: *number,
-                end: Some(*end),
+                number: c.number,
+                end: Some(c.end),
             });
-            frame += u64::from(entry.frames);
+            frame += count;
+            found_frames += count;
+            free_from = free_from.max(c.end);
+        }
+        if found_frames == 0 {
+            return Err(NecoError::corrupt(match candidates.len() {
+                0 => format!("{reason}; a scan for its groups found none intact"),
+                n => format!(
+                    "{reason}; a scan for its groups found {n} intact GRUP chunk{} whose \
+                     frame numbers cannot be believed",
+                    if n == 1 { "" } else { "s" }
+                ),
+            }));
         }
         self.recovery = Some(Recovery {
             reason,
-            found_groups: found.len(),
+            found_groups: candidates.len() - ignored,
+            ignored_groups: ignored,
             missing_frames: missing,
             known_frames: frame,
         });
@@ -425,24 +468,56 @@ impl<R: Read + Seek> VideoStreamReader<R> {
         Ok(())
     }
 
-    /// The offset of the next chunk tag `tag` at or after `from`, read in blocks.
-    fn find_tag(&mut self, from: u64, tag: [u8; 4]) -> Result<Option<u64>> {
-        const BLOCK: u64 = 1 << 16;
+    /// Every `GRUP` chunk from `from` on whose CRC holds and whose frame count is
+    /// 1..=`gop`, found in one pass over the bytes, read in blocks. More than the
+    /// frame limit allows is an error.
+    fn valid_grups(&mut self, from: u64, gop: u16) -> Result<Vec<GrupHead>> {
+        const BLOCK: usize = 1 << 16;
+        // A whole GRUP chunk: type, length, 10 bytes of payload, CRC.
+        const LEN: usize = CHUNK_OVERHEAD as usize + 10;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; BLOCK + LEN];
         let mut at = from;
-        let mut buf = vec![0u8; BLOCK as usize];
-        while at + CHUNK_OVERHEAD <= self.len {
-            let n = BLOCK.min(self.len - at) as usize;
+        while at + LEN as u64 <= self.len {
+            let n = (BLOCK as u64 + LEN as u64).min(self.len - at) as usize;
             read_at(&mut self.src, at, &mut buf[..n])?;
-            if let Some(i) = buf[..n].windows(4).position(|w| w == tag) {
-                return Ok(Some(at + i as u64));
+            // Chunks that start in this block's first BLOCK bytes (the next block starts
+            // there and holds the later ones whole).
+            let starts = (n + 1 - LEN).min(BLOCK);
+            for i in 0..starts {
+                let c = &buf[i..i + LEN];
+                if c[..4] != GRUP || c[4..8] != 10u32.to_le_bytes() {
+                    continue;
+                }
+                let stored = u32::from_le_bytes([c[18], c[19], c[20], c[21]]);
+                if chunk_crc(&GRUP, &c[8..18]) != stored {
+                    continue;
+                }
+                let frames = u16::from_le_bytes([c[16], c[17]]);
+                if !(1..=gop).contains(&frames) {
+                    continue;
+                }
+                if out.len() as u64 >= self.limits.max_frames {
+                    return Err(NecoError::LimitExceeded(format!(
+                        "a scan of the stream found more than {} groups, the frame limit",
+                        self.limits.max_frames
+                    )));
+                }
+                let offset = at + i as u64;
+                out.push(GrupHead {
+                    offset,
+                    number: u32::from_le_bytes([c[8], c[9], c[10], c[11]]),
+                    first_frame: u32::from_le_bytes([c[12], c[13], c[14], c[15]]),
+                    frames,
+                    after: offset + LEN as u64,
+                });
             }
-            if n < 4 || at + n as u64 >= self.len {
+            if starts < BLOCK {
                 break;
             }
-            // The next block overlaps this one by 3 bytes: a tag across the seam.
-            at += n as u64 - 3;
+            at += BLOCK as u64;
         }
-        Ok(None)
+        Ok(out)
     }
 
     /// What a scan found, when the stream's index could not be used (`None` when it
@@ -466,6 +541,11 @@ impl<R: Read + Seek> VideoStreamReader<R> {
         self.groups.iter().map(|g| u64::from(g.frames)).sum()
     }
 
+    /// Whether group `i` is one a scan did not find (its frames are lost).
+    pub fn is_missing(&self, i: usize) -> bool {
+        self.spans.get(i).is_some_and(|s| s.end.is_none())
+    }
+
     /// Reads group `i`'s frames. A damaged group is an error for this group only.
     pub fn read_group(&mut self, i: usize) -> Result<Vec<FrameBits>> {
         match self.read_group_prefix(i)? {
@@ -485,12 +565,10 @@ impl<R: Read + Seek> VideoStreamReader<R> {
         // The group's chunks must end where the next group (or the index) starts.
         let span = self.spans[i];
         let Some(end) = span.end else {
-            return Err(NecoError::corrupt(format!(
-                "frames {}..{} are missing: the stream's index is damaged and a scan found \
-                 no intact GRUP chunk for them",
-                g.first_frame,
-                u64::from(g.first_frame) + u64::from(g.frames)
-            )));
+            return Err(NecoError::corrupt(
+                "missing: the stream's index is damaged and a scan found no GRUP chunk \
+                 it could use for these frames",
+            ));
         };
         let (grup, mut at) = self.chunk_at(g.offset, GRUP, end)?;
         let mut f = ByteReader::new(&grup, "GRUP", NecoError::Corrupt);
@@ -513,7 +591,11 @@ impl<R: Read + Seek> VideoStreamReader<R> {
                 Ok(f) => frames.push(f),
                 Err(e) => {
                     let n = u64::from(first) + u64::from(k);
-                    damage = Some(NecoError::corrupt(format!("frame {n}: {e}")));
+                    let detail = match e {
+                        NecoError::Corrupt(m) => m,
+                        other => other.to_string(),
+                    };
+                    damage = Some(NecoError::corrupt(format!("frame {n}: {detail}")));
                     break;
                 }
             }
@@ -552,7 +634,12 @@ impl<R: Read + Seek> VideoStreamReader<R> {
         read_at(&mut self.src, at, &mut head)?;
         if head[..4] != want {
             return Err(NecoError::corrupt(format!(
-                "expected a {name} chunk at offset {at}, found \"{}\"",
+                "expected {} {name} chunk at offset {at}, found \"{}\"",
+                if name.starts_with(['A', 'E', 'I', 'O', 'U']) {
+                    "an"
+                } else {
+                    "a"
+                },
                 head[..4].escape_ascii()
             )));
         }
