@@ -87,6 +87,7 @@ fn valid_dir(name: &str) -> anyhow::Result<Option<PathBuf>> {
 impl TrainCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
+        crate::alloc::keep_all_freed_memory();
         let valid_dir = valid_dir(&self.valid)?;
         let device = self.backend.device()?;
         train(&TrainArgs {
@@ -176,6 +177,7 @@ pub struct TrainTemporalCmd {
 impl TrainTemporalCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
+        crate::alloc::keep_all_freed_memory();
         anyhow::ensure!(
             (1..=1024).contains(&self.hidden) && self.batch >= 1,
             "--hidden must be 1..=1024 and --batch at least 1"
@@ -246,6 +248,7 @@ pub struct TrainEntropyCmd {
 impl TrainEntropyCmd {
     /// Run the command.
     pub fn run(&self) -> anyhow::Result<()> {
+        crate::alloc::keep_all_freed_memory();
         let valid_dir = valid_dir(&self.valid)?;
         train_entropy(&EntropyTrainArgs {
             weights: self.weights.clone(),

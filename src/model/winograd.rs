@@ -156,6 +156,7 @@ fn transformed_kernels<I: Iterator<Item = f32>>(
     // loop over contiguous rows.
     let mut g = vec![0f64; 9 * cout];
     let mut gg = vec![0f64; A * 3 * cout];
+    let mut point_row = vec![0f64; cout];
     for (phase, parity) in PHASES.into_iter().enumerate() {
         for ci in 0..cin {
             for (uv, row) in g.chunks_exact_mut(cout).enumerate() {
@@ -178,15 +179,20 @@ fn transformed_kernels<I: Iterator<Item = f32>>(
             assert!(col0.is_multiple_of(LANES) && col0 + cout <= cols && row < rows);
             for e in 0..A {
                 let gge = &gg[e * 3 * cout..][..3 * cout];
+                let (g0, rest) = gge.split_at(cout);
+                let (g1, g2) = rest.split_at(cout);
                 for (f, gf) in G.iter().enumerate() {
+                    // ((0 + g0·G0) + g1·G1) + g2·G2 for all output channels at once
+                    // (contiguous, so it vectorizes), then scattered by blocks.
+                    for (((s, &a), &b), &c) in point_row.iter_mut().zip(g0).zip(g1).zip(g2) {
+                        *s = 0.0 + a * gf[0] + b * gf[1] + c * gf[2];
+                    }
                     let point = &mut v[(e * A + f) * rows * cols..][..rows * cols];
-                    for c in (0..cout).step_by(LANES) {
-                        let block = (col0 + c) / LANES;
+                    for (c, vals) in point_row.chunks_exact(LANES).enumerate() {
+                        let block = col0 / LANES + c;
                         let out = &mut point[(block * rows + row) * LANES..][..LANES];
-                        for (l, o) in out.iter_mut().enumerate() {
-                            let co = c + l;
-                            let s = (0..3).fold(0f64, |s, vv| s + gge[vv * cout + co] * gf[vv]);
-                            *o = s as f32;
+                        for (o, &x) in out.iter_mut().zip(vals) {
+                            *o = x as f32;
                         }
                     }
                 }
