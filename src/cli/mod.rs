@@ -28,8 +28,9 @@ enum Command {
     Decode(decode::DecodeCmd),
     /// Show what a .neco file holds.
     Info(info::InfoCmd),
-    /// Measure rate–distortion of neco and JPEG/HEVC anchors on a data set.
-    Rd(rd::RdCmd),
+    /// Measure rate–distortion of neco and its anchors (JPEG, HEVC, AVIF, JPEG XL,
+    /// WebP; AV1 on video) on a data set.
+    Rd(Box<rd::RdCmd>),
     /// Train (or resume training) a model.
     Train(train::TrainCmd),
     /// Train (or resume training) the temporal prior of video frames for a weights file.
