@@ -60,7 +60,7 @@ pub struct RdCmd {
     /// configuration), hevc420, avif (libaom allintra, 4:4:4, tune psnr, in an AVIF
     /// file), jxl (libjxl VarDCT), webp (libwebp lossy); `all` for every one, `none`
     /// for neco alone. The rate of avif, jxl, webp and jpeg is the whole file; of hevc
-    /// the raw bitstream (as BPG stores it).
+    /// the raw bitstream (as BPG stores it). Video data sets: hevc, hevc420, av1 (all).
     #[arg(long, value_delimiter = ',', default_value = "jpeg,hevc")]
     against: Vec<String>,
     /// Output folder (default: results/<data set name>).
