@@ -194,27 +194,12 @@ pub fn measure_hevc(
     settings: &super::anchors::hevc::HevcSettings,
 ) -> anyhow::Result<ClipPoint> {
     use super::anchors::hevc;
-    let start = std::time::Instant::now();
-    let packets = hevc::encode_sequence(&clip.frames, clip.width, clip.height, qp, settings)?;
-    let encode_ms = start.elapsed().as_secs_f64() * 1e3;
-    let start = std::time::Instant::now();
-    let decoded = hevc::decode_sequence(&packets, clip.width, clip.height, settings.chroma)?;
-    anyhow::ensure!(
-        decoded.len() == clip.frames.len(),
-        "HEVC returned {} of {} frames",
-        decoded.len(),
-        clip.frames.len()
-    );
-    let bytes: usize = packets.iter().map(Vec::len).sum();
-    Ok(ClipPoint {
-        clip: clip.name.clone(),
-        codec: "hevc".into(),
-        setting: u32::from(qp),
-        bpp: bytes as f64 * 8.0 / clip.pixels(),
-        psnr: clip.mean_psnr(&decoded),
-        encode_ms,
-        decode_ms: start.elapsed().as_secs_f64() * 1e3,
-    })
+    measure_packets(
+        clip,
+        ("hevc", u32::from(qp)),
+        || hevc::encode_sequence(&clip.frames, clip.width, clip.height, qp, settings),
+        |p| hevc::decode_sequence(p, clip.width, clip.height, settings.chroma),
+    )
 }
 
 /// libaom (AV1) on `clip` at a fixed `crf` with `cpu-used` `speed`.
@@ -222,22 +207,39 @@ pub fn measure_hevc(
 pub fn measure_av1(clip: &Clip, crf: u8, speed: u8) -> anyhow::Result<ClipPoint> {
     use super::anchors::av1;
     let size = (clip.width, clip.height);
+    measure_packets(
+        clip,
+        ("av1", u32::from(crf)),
+        || av1::encode_sequence(&clip.frames, size, crf, speed),
+        |p| av1::decode_sequence(p, size),
+    )
+}
+
+/// One RD point of a classical video codec on `clip`: `encode` gives the packets
+/// (their bytes are the rate), `decode` the frames back.
+#[cfg(feature = "ffmpeg")]
+fn measure_packets(
+    clip: &Clip,
+    (codec, setting): (&str, u32),
+    encode: impl FnOnce() -> anyhow::Result<Vec<Vec<u8>>>,
+    decode: impl FnOnce(&[Vec<u8>]) -> anyhow::Result<Vec<Vec<u8>>>,
+) -> anyhow::Result<ClipPoint> {
     let start = std::time::Instant::now();
-    let packets = av1::encode_sequence(&clip.frames, size, crf, speed)?;
+    let packets = encode()?;
     let encode_ms = start.elapsed().as_secs_f64() * 1e3;
     let start = std::time::Instant::now();
-    let decoded = av1::decode_sequence(&packets, size)?;
+    let decoded = decode(&packets)?;
     anyhow::ensure!(
         decoded.len() == clip.frames.len(),
-        "AV1 returned {} of {} frames",
+        "{codec} returned {} of {} frames",
         decoded.len(),
         clip.frames.len()
     );
     let bytes: usize = packets.iter().map(Vec::len).sum();
     Ok(ClipPoint {
         clip: clip.name.clone(),
-        codec: "av1".into(),
-        setting: u32::from(crf),
+        codec: codec.into(),
+        setting,
         bpp: bytes as f64 * 8.0 / clip.pixels(),
         psnr: clip.mean_psnr(&decoded),
         encode_ms,

@@ -7,10 +7,9 @@
 use anyhow::{ensure, Context};
 use ffmpeg::codec;
 use ffmpeg::format::Pixel;
-use ffmpeg::util::color;
 use ffmpeg_next as ffmpeg;
 
-use super::still::{check_available, copy_planes_in, yuv444_to_rgb, Format};
+use super::still::{check_available, copy_planes_in, libaom_encoder, yuv444_to_rgb, Format};
 use super::ycbcr::{self, Chroma};
 
 /// Encodes `frames` (interleaved RGB, `width`×`height`) at `crf` (0..=63) with libaom
@@ -22,27 +21,7 @@ pub fn encode_sequence(
     speed: u8,
 ) -> anyhow::Result<Vec<Vec<u8>>> {
     check_available(Format::Avif)?;
-    ensure!(crf <= 63, "AV1 CRF {crf} is out of range 0..=63");
-    let aom = ffmpeg::encoder::find_by_name("libaom-av1").context("libaom-av1")?;
-    let mut enc = codec::context::Context::new_with_codec(aom)
-        .encoder()
-        .video()
-        .context("creating libaom-av1")?;
-    enc.set_width(width);
-    enc.set_height(height);
-    enc.set_format(Pixel::YUV444P);
-    enc.set_time_base((1, 25));
-    enc.set_bit_rate(0);
-    enc.set_gop(250);
-    enc.set_color_range(color::Range::JPEG);
-    enc.set_colorspace(color::Space::BT470BG);
-    let mut opts = ffmpeg::Dictionary::new();
-    opts.set("crf", &crf.to_string());
-    opts.set("cpu-used", &speed.to_string());
-    opts.set("tune", "psnr");
-    let mut enc = enc
-        .open_as_with(aom, opts)
-        .with_context(|| format!("opening libaom-av1 (cpu-used {speed})"))?;
+    let mut enc = libaom_encoder((width, height), (u32::from(crf), speed), &[], 250, false)?;
     let mut packets = Vec::new();
     let mut drain = |enc: &mut ffmpeg::encoder::Video| {
         let mut packet = ffmpeg::Packet::empty();

@@ -216,40 +216,20 @@ fn encode_avif(
     // One AV1 intra picture, 4:4:4 full-range BT.601 (as the HEVC anchor), tuned for
     // PSNR; constant quality (no bit rate).
     let planes = ycbcr::from_rgb(rgb, width as usize, height as usize, Chroma::Yuv444);
-    let mut opts = ffmpeg::Dictionary::new();
-    opts.set("crf", &crf.to_string());
-    opts.set("b", "0");
-    opts.set("cpu-used", &speed.to_string());
-    opts.set("usage", "allintra");
-    opts.set("tune", "psnr");
-    opts.set("still-picture", "1");
     let dir = tempfile::tempdir().context("a temporary folder for the AVIF file")?;
     let path = dir.path().join("anchor.avif");
     let mut octx = ffmpeg::format::output_as(&path, "avif").context("FFmpeg's AVIF muxer")?;
-    let mut enc = {
-        let codec = ffmpeg::encoder::find_by_name("libaom-av1").context("libaom-av1")?;
-        let mut enc = codec::context::Context::new_with_codec(codec)
-            .encoder()
-            .video()
-            .context("creating libaom-av1")?;
-        enc.set_width(width);
-        enc.set_height(height);
-        enc.set_format(Pixel::YUV444P);
-        enc.set_time_base((1, 25));
-        enc.set_bit_rate(0);
-        enc.set_gop(1);
-        enc.set_color_range(color::Range::JPEG);
-        enc.set_colorspace(color::Space::BT470BG);
-        if octx
-            .format()
-            .flags()
-            .contains(ffmpeg::format::Flags::GLOBAL_HEADER)
-        {
-            enc.set_flags(codec::Flags::GLOBAL_HEADER);
-        }
-        enc.open_as_with(codec, opts)
-            .with_context(|| format!("opening libaom-av1 (cpu-used {speed})"))?
-    };
+    let global_header = octx
+        .format()
+        .flags()
+        .contains(ffmpeg::format::Flags::GLOBAL_HEADER);
+    let mut enc = libaom_encoder(
+        (width, height),
+        (crf, speed),
+        &[("usage", "allintra"), ("still-picture", "1")],
+        1,
+        global_header,
+    )?;
     let mut ost = octx.add_stream(ffmpeg::encoder::find_by_name("libaom-av1"))?;
     ost.set_parameters(&enc);
     ost.set_time_base((1, 25));
@@ -303,6 +283,44 @@ fn decode_avif(bytes: &[u8], width: u32, height: u32) -> anyhow::Result<Vec<u8>>
     dec.send_eof().context("flushing the AV1 decoder")?;
     receive(&mut dec)?;
     out.context("the AV1 decoder returned no picture")
+}
+
+/// libaom for `width`×`height` 4:4:4 full-range BT.601 pictures (as the HEVC
+/// anchor's) at constant quality `crf` (no bit rate) with `cpu-used` `speed`, tuned
+/// for PSNR, with `extra` options and keyframes every `gop` frames.
+pub(super) fn libaom_encoder(
+    (width, height): (u32, u32),
+    (crf, speed): (u32, u8),
+    extra: &[(&str, &str)],
+    gop: u32,
+    global_header: bool,
+) -> anyhow::Result<ffmpeg::encoder::Video> {
+    ensure!(crf <= 63, "AV1 CRF {crf} is out of range 0..=63");
+    let codec = ffmpeg::encoder::find_by_name("libaom-av1").context("libaom-av1")?;
+    let mut enc = codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()
+        .context("creating libaom-av1")?;
+    enc.set_width(width);
+    enc.set_height(height);
+    enc.set_format(Pixel::YUV444P);
+    enc.set_time_base((1, 25));
+    enc.set_bit_rate(0);
+    enc.set_gop(gop);
+    enc.set_color_range(color::Range::JPEG);
+    enc.set_colorspace(color::Space::BT470BG);
+    if global_header {
+        enc.set_flags(codec::Flags::GLOBAL_HEADER);
+    }
+    let mut opts = ffmpeg::Dictionary::new();
+    opts.set("crf", &crf.to_string());
+    opts.set("cpu-used", &speed.to_string());
+    opts.set("tune", "psnr");
+    for (k, v) in extra {
+        opts.set(k, v);
+    }
+    enc.open_as_with(codec, opts)
+        .with_context(|| format!("opening libaom-av1 (cpu-used {speed})"))
 }
 
 /// A decoded 4:4:4 picture as RGB through the same full-range BT.601 matrix it was
