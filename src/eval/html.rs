@@ -79,21 +79,14 @@ fn bd_rows<'a>(cmp: impl Iterator<Item = &'a super::rd::BdComparison>) -> Vec<Ve
 }
 
 fn averages(curves: &[Curve]) -> Vec<Vec<String>> {
-    let opt = |v: Option<f64>, d: usize| v.map_or("–".into(), |v| format!("{v:.d$}"));
     curves
         .iter()
         .filter(|c| c.kind == "measured")
         .flat_map(|c| {
             c.points.iter().map(|p| {
-                vec![
-                    c.label.clone(),
-                    p.setting.map_or("–".into(), |s| s.to_string()),
-                    format!("{:.4}", p.bpp),
-                    opt(p.psnr, 2),
-                    opt(p.ms_ssim_db, 2),
-                    opt(p.encode_ms, 1),
-                    opt(p.decode_ms, 1),
-                ]
+                std::iter::once(c.label.clone())
+                    .chain(super::report::cells(p))
+                    .collect()
             })
         })
         .collect()
@@ -203,6 +196,7 @@ pub fn page(
             "setting",
             "bpp",
             "PSNR (dB)",
+            "MS-SSIM",
             "MS-SSIM (dB)",
             "encode ms",
             "decode ms",

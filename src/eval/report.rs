@@ -40,7 +40,9 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 }
 
 /// A point's cells: setting, bpp, PSNR, MS-SSIM, MS-SSIM dB, encode ms, decode ms.
-fn cells(p: &Point) -> [String; 7] {
+/// A point's cells of the averages table: setting, bpp, PSNR, MS-SSIM, MS-SSIM dB,
+/// encode and decode ms.
+pub(super) fn cells(p: &Point) -> [String; 7] {
     [
         p.setting.map_or("-".into(), |s| s.to_string()),
         format!("{:.4}", p.bpp),

@@ -9,7 +9,8 @@ use ffmpeg::codec;
 use ffmpeg::format::Pixel;
 use ffmpeg_next as ffmpeg;
 
-use super::still::{check_available, copy_planes_in, libaom_encoder, yuv444_to_rgb, Format};
+use super::hevc::copy_planes_in;
+use super::still::{check_available, libaom_encoder, yuv444_to_rgb, Format};
 use super::ycbcr::{self, Chroma};
 
 /// Encodes `frames` (interleaved RGB, `width`×`height`) at `crf` (0..=63) with libaom

@@ -272,7 +272,8 @@ fn crop_rgb(rgb: &[u8], pw: usize, w: usize, h: usize) -> Vec<u8> {
         .collect()
 }
 
-fn copy_planes_in(p: &Planes, frame: &mut ffmpeg::frame::Video) {
+/// Planes into an FFmpeg frame of their layout (rows at the frame's strides).
+pub(super) fn copy_planes_in(p: &Planes, frame: &mut ffmpeg::frame::Video) {
     let sizes = [(p.width, p.height), (p.cw, p.ch), (p.cw, p.ch)];
     for (i, plane) in [&p.y, &p.cb, &p.cr].into_iter().enumerate() {
         let (pw, ph) = sizes[i];
@@ -284,7 +285,13 @@ fn copy_planes_in(p: &Planes, frame: &mut ffmpeg::frame::Video) {
     }
 }
 
-fn copy_planes_out(frame: &ffmpeg::frame::Video, w: usize, h: usize, chroma: Chroma) -> Planes {
+/// The `w`×`h` planes of a decoded frame in `chroma`'s layout.
+pub(super) fn copy_planes_out(
+    frame: &ffmpeg::frame::Video,
+    w: usize,
+    h: usize,
+    chroma: Chroma,
+) -> Planes {
     let (cw, ch) = chroma.chroma_size(w, h);
     let plane = |i: usize, pw: usize, ph: usize| -> Vec<u8> {
         let stride = frame.stride(i);

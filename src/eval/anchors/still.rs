@@ -15,7 +15,8 @@ use ffmpeg::format::Pixel;
 use ffmpeg::util::color;
 use ffmpeg_next as ffmpeg;
 
-use super::ycbcr::{self, Chroma, Planes};
+use super::hevc::{copy_planes_in, copy_planes_out};
+use super::ycbcr::{self, Chroma};
 
 /// One of the still-image anchors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,35 +343,7 @@ pub(super) fn yuv444_to_rgb(
         frame.format()
     );
     let (w, h) = (width as usize, height as usize);
-    let plane = |i: usize| -> Vec<u8> {
-        let stride = frame.stride(i);
-        let data = frame.data(i);
-        (0..h)
-            .flat_map(|row| &data[row * stride..row * stride + w])
-            .copied()
-            .collect()
-    };
-    Ok(ycbcr::to_rgb(&Planes {
-        width: w,
-        height: h,
-        cw: w,
-        ch: h,
-        y: plane(0),
-        cb: plane(1),
-        cr: plane(2),
-    }))
-}
-
-pub(super) fn copy_planes_in(p: &Planes, frame: &mut ffmpeg::frame::Video) {
-    let sizes = [(p.width, p.height), (p.cw, p.ch), (p.cw, p.ch)];
-    for (i, plane) in [&p.y, &p.cb, &p.cr].into_iter().enumerate() {
-        let (pw, ph) = sizes[i];
-        let stride = frame.stride(i);
-        let data = frame.data_mut(i);
-        for row in 0..ph {
-            data[row * stride..row * stride + pw].copy_from_slice(&plane[row * pw..(row + 1) * pw]);
-        }
-    }
+    Ok(ycbcr::to_rgb(&copy_planes_out(frame, w, h, Chroma::Yuv444)))
 }
 
 /// Interleaved pixels of `bpp` bytes into plane 0 of `frame`.
