@@ -29,18 +29,17 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use super::cpu::{
-    abs_times, matmul, pad, to_channels_last, to_planar, zeroed, Conv, ConvUp, Dst, Post,
-};
+use neco_kernels::conv::{abs_times, pad, to_channels_last, to_planar, zeroed, Conv, ConvUp, Post};
+use neco_kernels::grad::{channel_sums, strided_weight_grad};
+use neco_kernels::matmul::{add_to, at_b, matmul, sum_in_order, Dst};
+
+use super::cpu::{conv_of, conv_up_of, gdn_post};
 use super::gdn::Gdn;
 use super::tensor_to_vec;
 use super::transforms::{Analysis, Synthesis};
 
 /// Pixels per block of the GDN backward pass.
 const BLOCK_PIXELS: usize = 1024;
-
-/// Pixels per partial product of a weight gradient (summed afterwards).
-const GRAD_PIXELS: usize = 2048;
 
 /// A (possibly inverse) GDN: its forward pass (β and `G[j][i] = |γ_ij|`), `H[i][k] =
 /// |γ_ik|` for the backward pass's `u·H`, and the signs of the stored β and γ.
@@ -74,7 +73,7 @@ impl GdnGrad {
     fn new(layer: &Gdn) -> GdnGrad {
         let gamma = tensor_to_vec(layer.gamma.val());
         GdnGrad {
-            post: Post::gdn(layer),
+            post: gdn_post(layer),
             h: gamma.iter().map(|v| v.abs()).collect(),
             beta_sign: tensor_to_vec(layer.beta.val())
                 .into_iter()
@@ -164,10 +163,6 @@ impl GdnParamGrads {
     }
 }
 
-fn add_to(acc: &mut [f32], v: &[f32]) {
-    acc.iter_mut().zip(v).for_each(|(a, b)| *a += b);
-}
-
 fn mul_by(acc: &mut [f32], v: &[f32]) {
     acc.iter_mut().zip(v).for_each(|(a, b)| *a *= b);
 }
@@ -179,159 +174,6 @@ fn add_or_set(acc: &mut Vec<f32>, v: &[f32]) {
     } else {
         add_to(acc, v);
     }
-}
-
-/// `dst (m × n, row-major) = aᵀ·b`, or `+=` with `accumulate`, over `k` rows: row r
-/// of `a` is `a[r·m..][..m]`, row r of `b` is `b[r·rs..][..n]` (rows of `b` may
-/// overlap: `rs < n`).
-fn add_at_b(
-    dst: &mut [f32],
-    accumulate: bool,
-    (a, m): (&[f32], usize),
-    (b, n, rs): (&[f32], usize, usize),
-    k: usize,
-) {
-    assert_eq!(dst.len(), m * n);
-    if m * n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            dst.fill(0.0);
-        }
-        return;
-    }
-    assert!(a.len() >= k * m && b.len() >= (k - 1) * rs + n);
-    // SAFETY: gemm reads a[r·m + i] (lhs element (i, r): column stride m, row stride
-    // 1) and b[r·rs + j] (rhs element (r, j)) for i < m, j < n, r < k: inside `a` and
-    // `b` (asserted above); it reads (with `accumulate`) and writes dst[i·n + j], inside
-    // `dst`, a `&mut` that aliases neither.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            m as isize,
-            1,
-            b.as_ptr(),
-            1,
-            rs as isize,
-            if accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
-}
-
-/// `aᵀ·b` (`m × n`, row-major) for row-major `a` (`p × m`) and `b` (`p × n`): partial
-/// products over chunks of rows in parallel, summed in chunk order (so the result does
-/// not depend on how rayon splits the work).
-fn at_b(a: &[f32], b: &[f32], (m, n): (usize, usize)) -> Vec<f32> {
-    if m == 0 || n == 0 {
-        return vec![0.0; m * n];
-    }
-    let p = a.len() / m;
-    assert_eq!(a.len(), p * m);
-    assert_eq!(b.len(), p * n);
-    let partial = |a: &[f32], b: &[f32]| {
-        let mut out = vec![0f32; m * n];
-        add_at_b(&mut out, false, (a, m), (b, n, n), a.len() / m);
-        out
-    };
-    let parts: Vec<Vec<f32>> = a
-        .par_chunks(GRAD_PIXELS * m)
-        .zip(b.par_chunks(GRAD_PIXELS * n))
-        .map(|(a, b)| partial(a, b))
-        .collect();
-    sum_in_order(parts, m * n)
-}
-
-/// The sum of equally long `parts`, added in order (`len` zeros when there are none).
-fn sum_in_order(parts: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
-    let mut parts = parts.into_iter();
-    let mut sum = parts.next().unwrap_or_else(|| vec![0.0; len]);
-    parts.for_each(|p| add_to(&mut sum, &p));
-    sum
-}
-
-/// `Σ_i lo[i]ᵀ · hi[2i + k]` over an `h × w` grid for the 25 taps `k` of a 5×5
-/// kernel, laid out `[a][b][5][5]`: `lo` is `h × w × a`, `hi` is `(2h + 4) × (2w + 4)
-/// × b` (a high-resolution grid padded by 2). The weight gradient of a stride-2
-/// convolution (`lo` its output's gradient, `hi` its padded input: `[out][in]`) and
-/// of a transposed one (`lo` its input, `hi` its output's gradient padded by 2:
-/// `[in][out]`).
-///
-/// No tap is copied: for a grid row `y` and a kernel row `ky`, the five taps of every
-/// pixel are `5·b` contiguous values of `hi`'s row `2y + ky`, the pixels `2·b` apart,
-/// so gemm reads them in place as the rows of a `w × 5b` matrix. Rows are summed in
-/// order within blocks of rows, and the blocks in order.
-fn strided_weight_grad(
-    lo: &[f32],
-    a: usize,
-    hi: &[f32],
-    b: usize,
-    (h, w): (usize, usize),
-) -> Vec<f32> {
-    if h * w * a * b == 0 {
-        return vec![0.0; a * b * 25];
-    }
-    let pw = 2 * w + 4;
-    assert_eq!(lo.len(), h * w * a);
-    assert_eq!(hi.len(), (2 * h + 4) * pw * b);
-    let n = 5 * b;
-    let rows = GRAD_PIXELS.div_ceil(w);
-    let block = |y0: usize| {
-        // [ky][i][kx·b + j]
-        let mut out = vec![0f32; 5 * a * n];
-        for y in y0..(y0 + rows).min(h) {
-            let lhs = &lo[y * w * a..(y + 1) * w * a];
-            for (ky, dst) in out.chunks_exact_mut(a * n).enumerate() {
-                let at = (2 * y + ky) * pw * b;
-                // The last pixel's taps end at at + (2(w − 1) + 5)·b ≤ at + pw·b.
-                let rhs = &hi[at..at + pw * b];
-                add_at_b(dst, true, (lhs, a), (rhs, n, 2 * b), w);
-            }
-        }
-        out
-    };
-    let starts: Vec<usize> = (0..h).step_by(rows).collect();
-    let parts: Vec<Vec<f32>> = starts.into_par_iter().map(block).collect();
-    let by_tap = sum_in_order(parts, 5 * a * n);
-    let mut out = vec![0f32; a * b * 25];
-    for ky in 0..5 {
-        for i in 0..a {
-            for kx in 0..5 {
-                for j in 0..b {
-                    out[(i * b + j) * 25 + ky * 5 + kx] = by_tap[(ky * a + i) * n + kx * b + j];
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Per-channel sums of `x` (`pixels × c`), summed in block order.
-fn channel_sums(x: &[f32], c: usize) -> Vec<f32> {
-    if c == 0 {
-        return Vec::new();
-    }
-    let parts: Vec<Vec<f32>> = x
-        .par_chunks(GRAD_PIXELS * c)
-        .map(|block| {
-            let mut s = vec![0f32; c];
-            block.chunks_exact(c).for_each(|px| add_to(&mut s, px));
-            s
-        })
-        .collect();
-    sum_in_order(parts, c)
 }
 
 /// The gradients of a transform's stored parameters, in Burn's layouts, layer by
@@ -439,7 +281,7 @@ impl CpuSynthesisGrad {
         CpuSynthesisGrad {
             ups: deconvs
                 .par_iter()
-                .map(|d| ConvUp::new(d, Post::None))
+                .map(|d| conv_up_of(d, Post::None))
                 .collect(),
             igdn: [&g_s.igdn1, &g_s.igdn2, &g_s.igdn3]
                 .map(GdnGrad::new)
@@ -582,7 +424,7 @@ impl CpuAnalysisGrad {
     pub fn new(g_a: &Analysis) -> Self {
         let convs = [&g_a.conv1, &g_a.conv2, &g_a.conv3, &g_a.conv4];
         CpuAnalysisGrad {
-            convs: convs.par_iter().map(|c| Conv::new(c, Post::None)).collect(),
+            convs: convs.par_iter().map(|c| conv_of(c, Post::None)).collect(),
             gdn: [&g_a.gdn1, &g_a.gdn2, &g_a.gdn3].map(GdnGrad::new).to_vec(),
             ups: convs[1..].par_iter().map(|c| adjoint_of_down(c)).collect(),
         }

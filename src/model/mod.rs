@@ -16,7 +16,6 @@ pub mod released;
 pub mod temporal;
 pub mod transforms;
 pub mod weights;
-mod winograd;
 
 pub use config::{ConfigFile, ModelConfig, TrainConfig};
 pub use hyperprior::{HyperpriorModel, TrainOutput};

@@ -25,6 +25,7 @@ use super::coupling::Coupling;
 use super::escape::MAX_ABS_SYMBOL;
 use super::gaussian::scale_index;
 use crate::{NecoError, Result};
+use neco_kernels::level::{level, Level};
 use rayon::prelude::*;
 
 /// One hyper-synthesis layer.
@@ -696,10 +697,10 @@ impl RowJob<'_> {
     fn blocked_width() -> usize {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            if level() >= Level::Avx512 {
                 return AVX512_BLOCK;
             }
-            if std::arch::is_x86_feature_detected!("avx2") {
+            if level() >= Level::Avx2 {
                 return AVX2_BLOCK;
             }
         }
@@ -713,14 +714,14 @@ impl RowJob<'_> {
     /// loop nest differ.
     fn run(&self, band: &mut [f32], bias: &[f32]) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
+        if level() >= Level::Avx512 {
+            // SAFETY: the CPU supports AVX-512F (the level says so).
             unsafe { self.run_avx512(band, bias) };
             return;
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
+        if level() >= Level::Avx2 {
+            // SAFETY: the CPU supports AVX2 (the level says so).
             unsafe { self.run_avx2(band, bias) };
             return;
         }
@@ -1176,17 +1177,17 @@ mod kernel_tests {
             assert_eq!(bits(&portable), bits(&dispatched));
             #[cfg(target_arch = "x86_64")]
             {
-                if std::arch::is_x86_feature_detected!("avx2") {
+                if level() >= Level::Avx2 {
                     let mut v = vec![0.0; 2 * w * out_ch];
                     let job = job(packing(AVX2_BLOCK), AVX2_BLOCK);
-                    // SAFETY: the CPU supports AVX2, checked just above.
+                    // SAFETY: the CPU supports AVX2 (the level says so).
                     assert!(unsafe { job.block_avx2(&mut v, &bias) }, "AVX2 blocks");
                     assert_eq!(bits(&portable), bits(&v), "AVX2, {out_ch} outputs");
                 }
-                if std::arch::is_x86_feature_detected!("avx512f") {
+                if level() >= Level::Avx512 {
                     let mut v = vec![0.0; 2 * w * out_ch];
                     let job = job(packing(AVX512_BLOCK), AVX512_BLOCK);
-                    // SAFETY: the CPU supports AVX-512F, checked just above.
+                    // SAFETY: the CPU supports AVX-512F (the level says so).
                     unsafe { job.run_avx512(&mut v, &bias) };
                     assert_eq!(bits(&portable), bits(&v), "AVX-512, {out_ch} outputs");
                 }

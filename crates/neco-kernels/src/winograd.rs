@@ -1,5 +1,5 @@
 //! 5×5 stride-2 convolutions and transposed convolutions by Winograd's minimal
-//! filtering, for the transforms on the CPU (src/model/cpu.rs).
+//! filtering, for the layers of [`crate::conv`].
 //!
 //! A 5×5 stride-2 convolution is the sum of four stride-1 convolutions, one per input
 //! phase (row and column parity): output `(i, j)` reads padded input
@@ -23,7 +23,8 @@
 //! against Burn on the sample photo, decoded pixels within 1. Neither matters to the
 //! format: y is rounded before it is coded, and g_s is outside the bit-exact part.
 
-use super::cpu::{matmul, Dst};
+use crate::level::{level, Level};
+use crate::matmul::{matmul, Dst};
 
 /// Outputs per tile side.
 const M: usize = 4;
@@ -66,7 +67,7 @@ const AT: [[f32; A]; M] = [
 
 /// A 5×5 stride-2 convolution with padding 2, its kernel in the Winograd domain.
 #[derive(Debug, Clone)]
-pub(super) struct WinogradConv {
+pub struct WinogradConv {
     cin: usize,
     cout: usize,
     /// `[POINTS][4·cin][cout]`: for each transform point, the four phases' transformed
@@ -76,7 +77,7 @@ pub(super) struct WinogradConv {
 }
 
 /// Lanes of the vectors the transforms work on: channels are processed 16 at a time.
-pub(super) const LANES: usize = 16;
+pub const LANES: usize = 16;
 
 /// 16 channels of one value.
 type V = [f32; LANES];
@@ -204,7 +205,7 @@ fn transformed_kernels<I: Iterator<Item = f32>>(
 
 /// Scratch memory of one worker.
 #[derive(Default)]
-pub(super) struct Scratch {
+pub struct Scratch {
     /// Transformed inputs, `[POINTS][tiles][4·cin]`.
     u: Vec<f32>,
     /// Products, `[POINTS][tiles][cout]`.
@@ -214,7 +215,7 @@ pub(super) struct Scratch {
 impl WinogradConv {
     /// From the weights of a 5×5 convolution, `w[((ky·5 + kx)·cin + ci)·cout + co]`;
     /// `cin` and `cout` multiples of [`LANES`].
-    pub(super) fn new(w: &[f32], cin: usize, cout: usize) -> WinogradConv {
+    pub fn new(w: &[f32], cin: usize, cout: usize) -> WinogradConv {
         assert_eq!(w.len(), 25 * cin * cout);
         assert!(cin.is_multiple_of(LANES) && cout.is_multiple_of(LANES));
         let k4 = 4 * cin;
@@ -238,7 +239,7 @@ impl WinogradConv {
     /// Output rows `4·ti .. 4·ti + 4` (those below `ho`) of the convolution of `xp`, a
     /// padded input `ph × pw × cin`, into `out`: its rows `row_len` floats apart,
     /// pixel `ox` of a row at `(out_pad + ox)·cout`, set to `bias +` the sum.
-    pub(super) fn tile_row(
+    pub fn tile_row(
         &self,
         (xp, ph, pw): (&[f32], usize, usize),
         ti: usize,
@@ -249,12 +250,12 @@ impl WinogradConv {
     ) {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU supports AVX-512F, checked just above.
+            if level() >= Level::Avx512 {
+                // SAFETY: the CPU supports AVX-512F (the level says so).
                 return unsafe { self.tile_row_avx512((xp, ph, pw), ti, (ho, wo), bias, out, s) };
             }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2, checked just above.
+            if level() >= Level::Avx2 {
+                // SAFETY: the CPU supports AVX2 (the level says so).
                 return unsafe { self.tile_row_avx2((xp, ph, pw), ti, (ho, wo), bias, out, s) };
             }
         }
@@ -437,7 +438,7 @@ fn up_tap(p: usize, u: usize) -> Option<usize> {
 /// share the input transform and stack along the output channels: for each
 /// transform point, one product `[tiles, c_in] × [c_in, 4·c_out]`.
 #[derive(Debug, Clone)]
-pub(super) struct WinogradUp {
+pub struct WinogradUp {
     cin: usize,
     cout: usize,
     /// `[POINTS][cin][4·cout]`, phase `2·py + px` at columns `(2·py + px)·cout..`,
@@ -448,7 +449,7 @@ pub(super) struct WinogradUp {
 impl WinogradUp {
     /// From the weights of a transposed convolution, `w[((ci·cout + co)·5 + ky)·5 +
     /// kx]` (Burn's layout); `cin` and `cout` multiples of [`LANES`].
-    pub(super) fn new(w: &[f32], cin: usize, cout: usize) -> WinogradUp {
+    pub fn new(w: &[f32], cin: usize, cout: usize) -> WinogradUp {
         assert_eq!(w.len(), 25 * cin * cout);
         assert!(cin.is_multiple_of(LANES) && cout.is_multiple_of(LANES));
         let n4 = 4 * cout;
@@ -474,7 +475,7 @@ impl WinogradUp {
     /// of the layer on `xp`, its `h × w` input with a border of one zero pixel, into
     /// `out`: rows `row_len` floats apart, pixel `ox` of a row at `(out_pad +
     /// ox)·cout`, set to `bias +` the sum.
-    pub(super) fn tile_row(
+    pub fn tile_row(
         &self,
         xp: &[f32],
         ti: usize,
@@ -485,12 +486,12 @@ impl WinogradUp {
     ) {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU supports AVX-512F, checked just above.
+            if level() >= Level::Avx512 {
+                // SAFETY: the CPU supports AVX-512F (the level says so).
                 return unsafe { self.tile_row_avx512(xp, ti, (h, w), bias, out, s) };
             }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2, checked just above.
+            if level() >= Level::Avx2 {
+                // SAFETY: the CPU supports AVX2 (the level says so).
                 return unsafe { self.tile_row_avx2(xp, ti, (h, w), bias, out, s) };
             }
         }
@@ -619,10 +620,10 @@ fn product(u: &[f32], v: &[f32], m: &mut [f32], (n, k, cols): (usize, usize, usi
     assert!(cols.is_multiple_of(LANES), "whole blocks of columns");
     #[cfg(target_arch = "x86_64")]
     {
-        // SAFETY (all calls): the CPU has the features each build needs (checked just
-        // before), the slices have the sizes the kernel reads and writes (asserted
+        // SAFETY (all calls): the CPU has the features each build needs (the level
+        // says so), the slices have the sizes the kernel reads and writes (asserted
         // above), and every column block ends within `cols`.
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if level() >= Level::Avx512 {
             if cols.is_multiple_of(64) {
                 for col in (0..cols).step_by(64) {
                     unsafe { simd::product_avx512::<4, 6>((u, v, m), (n, k, cols), col) };
@@ -633,10 +634,7 @@ fn product(u: &[f32], v: &[f32], m: &mut [f32], (n, k, cols): (usize, usize, usi
                 return unsafe { simd::product_avx512::<6, 4>((u, v, m), (n, k, cols), 0) };
             }
         }
-        if std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-            && cols.is_multiple_of(16)
-        {
+        if level() >= Level::Avx2 && cols.is_multiple_of(16) {
             for col in (0..cols).step_by(16) {
                 unsafe { simd::product_avx2::<2, 6>((u, v, m), (n, k, cols), col) };
             }
