@@ -172,7 +172,7 @@ fn transforms_cpu(c: &mut Criterion) {
     let w = weights();
     let model = w.model(&Device::flex()).unwrap().valid();
     let g_a = neco::model::cpu::CpuConvChain::analysis(&model.g_a);
-    let g_s = neco::model::cpu::CpuSynthesis::new(&model.g_s);
+    let g_s = neco::model::cpu::CpuSynthesis::new(&model.g_s, neco::model::cpu::Precision::F32);
     let mut g = c.benchmark_group("transforms_cpu");
     g.sample_size(10);
     for size in &SIZES[..3] {

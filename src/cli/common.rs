@@ -10,6 +10,7 @@ use crate::backend::BackendChoice;
 use crate::codec::tiling::TILE;
 use crate::codec::Codec;
 use crate::io::sequence::Sequence;
+use crate::model::cpu::Precision;
 use crate::model::released::{find_in_dir, released};
 use crate::model::weights::WeightsFile;
 
@@ -30,6 +31,12 @@ pub struct ModelArgs {
     #[arg(long, value_name = "LATENTS", default_value_t = TILE as u16, global = true,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub tile: u16,
+    /// Arithmetic of the wide layers of g_s when decoding on the CPU: f32, or bf16
+    /// (bf16 operands, f32 sums; on CPUs with AVX-512 BF16, f32 elsewhere). The
+    /// latents, and so the streams, are the same either way; only the decoded pixels'
+    /// rounding differs.
+    #[arg(long, default_value_t = Precision::F32, global = true)]
+    pub precision: Precision,
 }
 
 impl ModelArgs {
@@ -43,7 +50,11 @@ impl ModelArgs {
 
     /// The codec for `weights` on the chosen backend, with the chosen tiles.
     pub fn codec_with(&self, weights: &WeightsFile) -> anyhow::Result<Codec> {
-        Ok(self.backend.codec(weights)?.with_tile(self.tile.into()))
+        Ok(self
+            .backend
+            .codec(weights)?
+            .with_tile(self.tile.into())
+            .with_precision(self.precision))
     }
 
     /// Load the codec.

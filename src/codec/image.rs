@@ -16,7 +16,7 @@ use super::tiling::{tiles, TILE};
 use super::timings::Timings;
 use crate::io::image_io::{png_gray, unpng_gray, SourceImage, SourceKind};
 use crate::model::config::FREEZABLE;
-use crate::model::cpu::{CpuConvChain, CpuSynthesis};
+use crate::model::cpu::{CpuConvChain, CpuSynthesis, Precision};
 use crate::model::cpu_grad::CpuSynthesisGrad;
 use crate::model::weights::WeightsFile;
 use crate::model::{tensor_to_vec, HyperpriorModel, ModelConfig};
@@ -38,6 +38,8 @@ pub struct Codec {
     record: std::sync::Arc<Vec<u8>>,
     /// Refinement steps per encoded image (0: none).
     refine: usize,
+    /// Arithmetic of g_s's wide layers on the CPU kernels.
+    precision: Precision,
 }
 
 /// The float transforms on neco's CPU kernels (src/model/cpu.rs), each direction built
@@ -133,6 +135,7 @@ impl Codec {
             tile: TILE,
             record: std::sync::Arc::clone(&weights.record),
             refine: 0,
+            precision: Precision::F32,
         })
     }
 
@@ -150,9 +153,10 @@ impl Codec {
 
     /// g_s on the CPU kernels, when the codec uses them.
     fn cpu_synthesis(&self) -> Option<&CpuSynthesis> {
-        self.cpu
-            .as_ref()
-            .map(|cpu| cpu.g_s.get_or_init(|| CpuSynthesis::new(&self.model.g_s)))
+        self.cpu.as_ref().map(|cpu| {
+            cpu.g_s
+                .get_or_init(|| CpuSynthesis::new(&self.model.g_s, self.precision))
+        })
     }
 
     /// Run the transforms in tiles of `latents`×`latents` latents (16 pixels each; at
@@ -160,6 +164,14 @@ impl Codec {
     /// the output is the same up to float rounding whatever the size.
     pub fn with_tile(mut self, latents: usize) -> Self {
         self.tile = latents.max(1);
+        self
+    }
+
+    /// Run g_s's wide layers in `precision` when decoding on the CPU kernels (bf16
+    /// where the CPU has AVX-512 BF16: faster, pixels within a rounding of f32's; the
+    /// latents, and so the stream, do not change).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
         self
     }
 
@@ -453,7 +465,7 @@ impl Codec {
                 let tile = self.tile.min(REFINE_TILE);
                 let synthesis = self.cpu.as_ref().map(|cpu| {
                     cpu.g_s_grad
-                        .get_or_init(|| CpuSynthesisGrad::new(&self.model.g_s))
+                        .get_or_init(|| CpuSynthesisGrad::new(&self.model.g_s, Precision::F32))
                 });
                 refine_latent(
                     &model, synthesis, &start, &target, iterations, tile, &device,

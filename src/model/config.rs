@@ -1,5 +1,6 @@
 //! Model configuration, read from a TOML file in `models/`.
 
+use neco_kernels::Precision;
 use serde::{Deserialize, Serialize};
 
 /// Architecture of a mean–scale hyperprior model (Minnen et al. 2018; a context model
@@ -119,6 +120,15 @@ pub struct TrainConfig {
     /// Channels of y whose bits count less for a while (a widened model's new ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_ramp: Option<RateRamp>,
+    /// Arithmetic of the wide layers of g_a and g_s on the CPU kernels: `"f32"`, or
+    /// `"bf16"` (bf16 operands, f32 sums and f32 weights, where the CPU has AVX-512
+    /// BF16; f32 elsewhere).
+    #[serde(default, skip_serializing_if = "is_f32")]
+    pub precision: Precision,
+}
+
+fn is_f32(p: &Precision) -> bool {
+    *p == Precision::F32
 }
 
 /// A widened model's new channels (see [`crate::model::grow`]) learn to carry

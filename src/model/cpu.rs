@@ -14,6 +14,7 @@ use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::PaddingConfig2d;
 use burn::prelude::*;
 use neco_kernels::conv::{pad, run_convs, to_channels_last, to_planar, Conv, ConvUp, Post};
+pub use neco_kernels::Precision;
 
 pub use neco_kernels::conv::supports_synthesis_width;
 
@@ -35,7 +36,7 @@ fn bias_of(bias: Option<&Param<Tensor<1>>>, n: usize) -> Vec<f32> {
 }
 
 /// The kernels' layer for Burn's convolution `conv`, followed by `post`.
-pub(super) fn conv_of(conv: &Conv2d, post: Post) -> Conv {
+pub(super) fn conv_of(conv: &Conv2d, post: Post, precision: Precision) -> Conv {
     let [cout, cin, k, kw] = conv.weight.val().dims();
     assert_eq!(k, kw, "square kernels only");
     let p = match conv.padding {
@@ -45,12 +46,13 @@ pub(super) fn conv_of(conv: &Conv2d, post: Post) -> Conv {
     };
     let src = tensor_to_vec(conv.weight.val());
     let bias = bias_of(conv.bias.as_ref(), cout);
-    Conv::from_weights(&src, [cout, cin, k], (conv.stride[0], p), bias, post)
+    let (s, size) = ((conv.stride[0], p), [cout, cin, k]);
+    Conv::from_weights(&src, size, s, (bias, post), precision)
 }
 
 /// The kernels' layer for Burn's transposed convolution `conv` (5×5, stride 2, padding
 /// 2, output padding 1: the transforms' up-sampling layer), followed by `post`.
-pub(super) fn conv_up_of(conv: &ConvTranspose2d, post: Post) -> ConvUp {
+pub(super) fn conv_up_of(conv: &ConvTranspose2d, post: Post, precision: Precision) -> ConvUp {
     let [cin, cout, k, kw] = conv.weight.val().dims();
     assert!(
         (k, kw, conv.stride, conv.padding, conv.padding_out) == (5, 5, [2, 2], [2, 2], [1, 1]),
@@ -58,7 +60,7 @@ pub(super) fn conv_up_of(conv: &ConvTranspose2d, post: Post) -> ConvUp {
     );
     let src = tensor_to_vec(conv.weight.val());
     let bias = bias_of(conv.bias.as_ref(), cout);
-    ConvUp::from_weights(&src, [cin, cout], bias, post)
+    ConvUp::from_weights(&src, [cin, cout], (bias, post), precision)
 }
 
 /// A chain of convolutions on the CPU kernels of this module: g_a or h_a.
@@ -75,12 +77,12 @@ impl CpuConvChain {
         let ((conv1, conv2, conv3), conv4) = rayon::join(
             || {
                 (
-                    conv_of(&g_a.conv1, gdn_post(&g_a.gdn1)),
-                    conv_of(&g_a.conv2, gdn_post(&g_a.gdn2)),
-                    conv_of(&g_a.conv3, gdn_post(&g_a.gdn3)),
+                    conv_of(&g_a.conv1, gdn_post(&g_a.gdn1), Precision::F32),
+                    conv_of(&g_a.conv2, gdn_post(&g_a.gdn2), Precision::F32),
+                    conv_of(&g_a.conv3, gdn_post(&g_a.gdn3), Precision::F32),
                 )
             },
-            || conv_of(&g_a.conv4, Post::None),
+            || conv_of(&g_a.conv4, Post::None, Precision::F32),
         );
         CpuConvChain {
             layers: vec![conv1, conv2, conv3, conv4],
@@ -91,9 +93,9 @@ impl CpuConvChain {
     pub fn hyper_analysis(h_a: &HyperAnalysis) -> Self {
         CpuConvChain {
             layers: vec![
-                conv_of(&h_a.conv1, Post::Relu),
-                conv_of(&h_a.conv2, Post::Relu),
-                conv_of(&h_a.conv3, Post::None),
+                conv_of(&h_a.conv1, Post::Relu, Precision::F32),
+                conv_of(&h_a.conv2, Post::Relu, Precision::F32),
+                conv_of(&h_a.conv3, Post::None, Precision::F32),
             ],
         }
     }
@@ -113,16 +115,17 @@ pub struct CpuSynthesis {
 }
 
 impl CpuSynthesis {
-    /// The kernels for the parameters of `g_s`.
-    pub fn new(g_s: &Synthesis) -> Self {
+    /// The kernels for the parameters of `g_s`, the wide layers multiplying in
+    /// `precision`.
+    pub fn new(g_s: &Synthesis, precision: Precision) -> Self {
         // As in [`CpuConvChain::analysis`]: the widest layer on a thread of its own.
         let (deconv1, (deconv2, deconv3, deconv4)) = rayon::join(
-            || conv_up_of(&g_s.deconv1, gdn_post(&g_s.igdn1)),
+            || conv_up_of(&g_s.deconv1, gdn_post(&g_s.igdn1), precision),
             || {
                 (
-                    conv_up_of(&g_s.deconv2, gdn_post(&g_s.igdn2)),
-                    conv_up_of(&g_s.deconv3, gdn_post(&g_s.igdn3)),
-                    conv_up_of(&g_s.deconv4, Post::None),
+                    conv_up_of(&g_s.deconv2, gdn_post(&g_s.igdn2), precision),
+                    conv_up_of(&g_s.deconv3, gdn_post(&g_s.igdn3), precision),
+                    conv_up_of(&g_s.deconv4, Post::None, precision),
                 )
             },
         );
@@ -211,7 +214,7 @@ pub(super) mod tests {
         // make several blocks.
         for (h, w) in [(3, 5), (1, 7), (4, 4), (40, 8)] {
             let y = random(24 * h * w, 3);
-            let ours = CpuSynthesis::new(&g_s).forward(&y, h, w);
+            let ours = CpuSynthesis::new(&g_s, Precision::F32).forward(&y, h, w);
             let theirs = tensor_to_vec(g_s.forward(burn(&y, [1, 24, h, w], &device)));
             assert!(
                 rel_err(&ours, &theirs) < 1e-5,

@@ -33,7 +33,7 @@ use neco_kernels::conv::{abs_times, pad, to_channels_last, to_planar, zeroed, Co
 use neco_kernels::grad::{channel_sums, strided_weight_grad};
 use neco_kernels::matmul::{add_to, at_b, matmul, sum_in_order, Dst};
 
-use super::cpu::{conv_of, conv_up_of, gdn_post};
+use super::cpu::{conv_of, conv_up_of, gdn_post, Precision};
 use super::gdn::Gdn;
 use super::tensor_to_vec;
 use super::transforms::{Analysis, Synthesis};
@@ -235,17 +235,18 @@ impl ParamGrads {
 }
 
 /// The adjoint of a 5×5 stride-2 transposed convolution: see the module doc.
-fn adjoint_of_up(up: &ConvTranspose2d) -> Conv {
+fn adjoint_of_up(up: &ConvTranspose2d, precision: Precision) -> Conv {
     let [cin, cout, k, _] = up.weight.val().dims();
     let src = tensor_to_vec(up.weight.val());
-    Conv::from_weights(&src, [cin, cout, k], (2, 2), vec![0.0; cin], Post::None)
+    let out = (vec![0.0; cin], Post::None);
+    Conv::from_weights(&src, [cin, cout, k], (2, 2), out, precision)
 }
 
 /// The adjoint of a 5×5 stride-2 convolution with padding 2: see the module doc.
-fn adjoint_of_down(down: &Conv2d) -> ConvUp {
+fn adjoint_of_down(down: &Conv2d, precision: Precision) -> ConvUp {
     let [cout, cin, _, _] = down.weight.val().dims();
     let src = tensor_to_vec(down.weight.val());
-    ConvUp::from_weights(&src, [cout, cin], vec![0.0; cin], Post::None)
+    ConvUp::from_weights(&src, [cout, cin], (vec![0.0; cin], Post::None), precision)
 }
 
 /// g_s's forward pass and its gradients on the CPU kernels.
@@ -275,28 +276,31 @@ pub struct Tape {
 
 impl CpuSynthesisGrad {
     /// The kernels for the parameters of `g_s`, for its input's gradient
-    /// ([`backward`](Self::backward)).
-    pub fn new(g_s: &Synthesis) -> Self {
+    /// ([`backward`](Self::backward)); the wide layers multiply in `precision`.
+    pub fn new(g_s: &Synthesis, precision: Precision) -> Self {
         let deconvs = [&g_s.deconv1, &g_s.deconv2, &g_s.deconv3, &g_s.deconv4];
         CpuSynthesisGrad {
             ups: deconvs
                 .par_iter()
-                .map(|d| conv_up_of(d, Post::None))
+                .map(|d| conv_up_of(d, Post::None, precision))
                 .collect(),
             igdn: [&g_s.igdn1, &g_s.igdn2, &g_s.igdn3]
                 .map(GdnGrad::new)
                 .to_vec(),
-            downs: deconvs.par_iter().map(|d| adjoint_of_up(d)).collect(),
+            downs: deconvs
+                .par_iter()
+                .map(|d| adjoint_of_up(d, precision))
+                .collect(),
             keep_inputs: false,
         }
     }
 
     /// The kernels for the parameters of `g_s`, for training: the forward pass keeps
     /// what [`backward_params`](Self::backward_params) needs.
-    pub fn for_training(g_s: &Synthesis) -> Self {
+    pub fn for_training(g_s: &Synthesis, precision: Precision) -> Self {
         CpuSynthesisGrad {
             keep_inputs: true,
-            ..Self::new(g_s)
+            ..Self::new(g_s, precision)
         }
     }
 
@@ -420,13 +424,20 @@ pub struct AnalysisTape {
 }
 
 impl CpuAnalysisGrad {
-    /// The kernels for the parameters of `g_a`.
-    pub fn new(g_a: &Analysis) -> Self {
+    /// The kernels for the parameters of `g_a`, the wide layers multiplying in
+    /// `precision`.
+    pub fn new(g_a: &Analysis, precision: Precision) -> Self {
         let convs = [&g_a.conv1, &g_a.conv2, &g_a.conv3, &g_a.conv4];
         CpuAnalysisGrad {
-            convs: convs.par_iter().map(|c| conv_of(c, Post::None)).collect(),
+            convs: convs
+                .par_iter()
+                .map(|c| conv_of(c, Post::None, precision))
+                .collect(),
             gdn: [&g_a.gdn1, &g_a.gdn2, &g_a.gdn3].map(GdnGrad::new).to_vec(),
-            ups: convs[1..].par_iter().map(|c| adjoint_of_down(c)).collect(),
+            ups: convs[1..]
+                .par_iter()
+                .map(|c| adjoint_of_down(c, precision))
+                .collect(),
         }
     }
 
@@ -609,13 +620,13 @@ mod tests {
         let device = Device::flex().autodiff();
         let mut g_s = Synthesis::new(n, m, Init::Random, &device);
         randomise([&mut g_s.igdn1, &mut g_s.igdn2, &mut g_s.igdn3], n, &device);
-        let ours = CpuSynthesisGrad::for_training(&g_s);
+        let ours = CpuSynthesisGrad::for_training(&g_s, Precision::F32);
         for &(h, w) in sizes {
             let y = random(m * h * w, 7 + h as u64);
             let target = random(3 * 256 * h * w, 11);
             // L = Σ (x̂ − t)² / 2: ∂L/∂x̂ = x̂ − t.
             let (x_hat, tape) = ours.forward(&y, h, w);
-            let plain = CpuSynthesis::new(&g_s).forward(&y, h, w);
+            let plain = CpuSynthesis::new(&g_s, Precision::F32).forward(&y, h, w);
             assert!(rel_err(&x_hat, &plain) < 1e-6, "n{n} {h}x{w}: forward");
             let dx: Vec<f32> = x_hat.iter().zip(&target).map(|(a, b)| a - b).collect();
             let dy = ours.backward(&tape, &dx);
@@ -660,7 +671,7 @@ mod tests {
             let device = Device::flex().autodiff();
             let mut g_a = Analysis::new(n, m, Init::Random, &device);
             randomise([&mut g_a.gdn1, &mut g_a.gdn2, &mut g_a.gdn3], n, &device);
-            let ours = CpuAnalysisGrad::new(&g_a);
+            let ours = CpuAnalysisGrad::new(&g_a, Precision::F32);
             let x: Vec<f32> = random(3 * h * w, 5).iter().map(|v| 0.5 + 0.5 * v).collect();
             let r = random(m * h * w / 256, 9);
             // L = Σ y ⊙ r: ∂L/∂y = r.

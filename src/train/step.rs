@@ -10,6 +10,7 @@
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
+use crate::model::cpu::Precision;
 use crate::model::cpu_grad::{CpuAnalysisGrad, CpuSynthesisGrad, ParamGrads};
 use crate::model::hyperprior::RateNoise;
 use crate::model::{tensor_to_vec, HyperpriorModel};
@@ -78,11 +79,12 @@ pub fn burn_gradients(model: &HyperpriorModel, batch: &Batch) -> (GradientsParam
 }
 
 /// The gradients of `batch`'s weighted loss with g_a and g_s on the CPU kernels (see
-/// the module doc); `inner` is the device under the model's autodiff one, where the
-/// optimizer wants the gradients.
+/// the module doc), their wide layers multiplying in `precision`; `inner` is the
+/// device under the model's autodiff one, where the optimizer wants the gradients.
 pub fn kernel_gradients(
     model: &HyperpriorModel,
     batch: &Batch,
+    precision: Precision,
     inner: &Device,
 ) -> (GradientsParams, Rd) {
     let device = batch.x.device();
@@ -96,8 +98,8 @@ pub fn kernel_gradients(
     // Building the kernels (Winograd weights included) anew each step, as the
     // weights change: both transforms at once.
     let (g_a, g_s) = rayon::join(
-        || CpuAnalysisGrad::new(&model.g_a),
-        || CpuSynthesisGrad::for_training(&model.g_s),
+        || CpuAnalysisGrad::new(&model.g_a, precision),
+        || CpuSynthesisGrad::for_training(&model.g_s, precision),
     );
     let (ys, a_tapes): (Vec<Vec<f32>>, Vec<_>) = x
         .chunks_exact(plane)
@@ -220,7 +222,7 @@ mod tests {
     fn same_as_burn(model: &HyperpriorModel, batch: &Batch) -> usize {
         let inner = Device::flex();
         let (theirs, rd_theirs) = burn_gradients(model, batch);
-        let (ours, rd_ours) = kernel_gradients(model, batch, &inner);
+        let (ours, rd_ours) = kernel_gradients(model, batch, Precision::F32, &inner);
         assert!((rd_ours.bpp - rd_theirs.bpp).abs() < 1e-4 * rd_theirs.bpp);
         assert!((rd_ours.mse - rd_theirs.mse).abs() < 1e-4 * rd_theirs.mse);
         assert!((rd_ours.loss - rd_theirs.loss).abs() < 1e-4 * rd_theirs.loss);

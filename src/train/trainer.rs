@@ -308,7 +308,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             noise: RateNoise::Random,
         };
         let (grads, rd) = if cpu_kernels {
-            kernel_gradients(&model, &batch, &args.device)
+            kernel_gradients(&model, &batch, tc.precision, &args.device)
         } else {
             burn_gradients(&model, &batch)
         };

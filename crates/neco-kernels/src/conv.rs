@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use crate::level::{level, Level};
 use crate::matmul::{matmul, Dst};
 use crate::winograd::{Scratch, WinogradConv, WinogradUp, LANES};
+use crate::Precision;
 
 /// Output pixels per block of work (rounded to whole rows): enough rows for the gemm
 /// microkernels to run at speed, small enough for the gathered taps to stay in cache.
@@ -156,13 +157,13 @@ pub struct Conv {
 
 impl Conv {
     /// A convolution from weights `src` laid out `[cout, cin, k, k]`, with stride and
-    /// padding `(s, p)`.
+    /// padding `(s, p)`; the Winograd layers multiply in `precision`.
     pub fn from_weights(
         src: &[f32],
         [cout, cin, k]: [usize; 3],
         (s, p): (usize, usize),
-        bias: Vec<f32>,
-        post: Post,
+        (bias, post): (Vec<f32>, Post),
+        precision: Precision,
     ) -> Conv {
         assert_eq!(src.len(), cout * cin * k * k);
         let mut w = vec![0f32; k * k * cin * cout];
@@ -180,7 +181,7 @@ impl Conv {
             && cin >= MIN_ROW_TAPS
             && cin % LANES == 0
             && cout % LANES == 0)
-            .then(|| WinogradConv::new(&w, cin, cout));
+            .then(|| WinogradConv::new(&w, cin, cout, precision));
         Conv {
             k,
             s,
@@ -355,12 +356,13 @@ pub struct ConvUp {
 
 impl ConvUp {
     /// A 5×5 stride-2 transposed convolution (padding 2, output padding 1) from
-    /// weights `src` laid out `[cin, cout, 5, 5]`.
+    /// weights `src` laid out `[cin, cout, 5, 5]`; the Winograd layers multiply in
+    /// `precision`.
     pub fn from_weights(
         src: &[f32],
         [cin, cout]: [usize; 2],
-        bias: Vec<f32>,
-        post: Post,
+        (bias, post): (Vec<f32>, Post),
+        precision: Precision,
     ) -> ConvUp {
         assert_eq!(src.len(), cin * cout * 25);
         let phase = |py: usize, px: usize| {
@@ -375,7 +377,7 @@ impl ConvUp {
             w
         };
         let winograd = (cout >= NARROW && cin % LANES == 0 && cout % LANES == 0)
-            .then(|| WinogradUp::new(src, cin, cout));
+            .then(|| WinogradUp::new(src, cin, cout, precision));
         // The Winograd layers never read the phases' weights: not built for them (the
         // training kernels rebuild every layer each step).
         let phases = match winograd {
