@@ -265,6 +265,7 @@ fn end_to_end(c: &mut Criterion) {
 /// 256² crops of the sample photo, as `neco train` takes them on the CPU: g_a and g_s
 /// on neco's kernels, or everything on Burn's `flex` autodiff (`--backend flex`).
 fn train_step(c: &mut Criterion) {
+    use neco::model::cpu::Precision;
     use neco::model::hyperprior::RateNoise;
     use neco::train::step::{burn_gradients, kernel_gradients, Batch};
     let inner = Device::flex();
@@ -297,9 +298,14 @@ fn train_step(c: &mut Criterion) {
     let mut g = c.benchmark_group("train_step");
     g.sample_size(10);
     g.throughput(Throughput::Elements((2 * side * side) as u64));
-    g.bench_function("kernels", |b| {
-        b.iter(|| kernel_gradients(&model, &batch, &inner))
-    });
+    for precision in [Precision::F32, Precision::Bf16] {
+        if precision.effective() != precision {
+            continue; // bf16 needs AVX-512 BF16; elsewhere it would time f32 twice
+        }
+        g.bench_function(format!("kernels_{precision}"), |b| {
+            b.iter(|| kernel_gradients(&model, &batch, precision, &inner))
+        });
+    }
     g.bench_function("flex", |b| b.iter(|| burn_gradients(&model, &batch)));
     g.finish();
 }
