@@ -896,6 +896,64 @@ fn train_entropy_context_starts_as_its_weights_and_is_not_exported() {
     assert!(!weights.exists());
 }
 
+/// `neco train` of a model with a checkerboard context model, started from weights
+/// without one: the context model is added, trained with the transforms, kept in
+/// the checkpoint (the run resumes) and validated by the training proxy alone, since
+/// the codec cannot code it (nor `neco export` write it).
+#[test]
+fn train_adds_a_context_model_to_weights_and_trains_it_jointly() {
+    let dir = tempfile::tempdir().unwrap();
+    let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
+    let plain_cfg = dir.path().join("tiny.toml");
+    std::fs::write(&plain_cfg, TINY_CONFIG).unwrap();
+    let plain = dir.path().join("plain");
+    train_cmd(&plain_cfg, &plain, assets)
+        .args(["--steps", "2"])
+        .assert()
+        .success();
+    let weights = dir.path().join("tiny.nwt");
+    export_run(&plain, &weights);
+
+    let ctx_cfg = dir.path().join("tiny-ctx.toml");
+    let text = TINY_CONFIG.replace("m = 8\n", "m = 8\ncontext = true\n");
+    std::fs::write(&ctx_cfg, text).unwrap();
+    let ctx = dir.path().join("ctx");
+    let train = |steps: &str| {
+        let mut cmd = train_cmd(&ctx_cfg, &ctx, assets);
+        cmd.args(["--steps", steps, "--init"]).arg(&weights);
+        cmd.assert().success()
+    };
+    train("2")
+        .stderr(predicates::str::contains(
+            "adding a checkerboard context model",
+        ))
+        .stderr(predicates::str::contains(
+            "validation by the training proxy only",
+        ));
+    let valid = std::fs::read_to_string(ctx.join("valid.csv")).unwrap();
+    assert!(
+        valid
+            .lines()
+            .nth(1)
+            .is_some_and(|row| row.starts_with("2,")),
+        "{valid}"
+    );
+    assert!(!ctx.join("valid_coded.csv").exists());
+    // The checkpoint holds the context model: the run resumes with it.
+    train("4");
+    assert_eq!(progress_step(&ctx), 4);
+    neco()
+        .args(["export", "--run"])
+        .arg(&ctx)
+        .arg("-o")
+        .arg(dir.path().join("ctx.nwt"))
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "has a checkerboard context model, which the codec does not code yet",
+        ));
+}
+
 /// Under `nohup`, SIGHUP (a closed terminal) leaves `neco train` running; SIGTERM
 /// (what `timeout` sends) saves the checkpoint before the process ends, with a
 /// failure status and a message saying so; the run resumes.

@@ -50,7 +50,8 @@ pub struct ModelConfig {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub params_f16: bool,
     /// A checkerboard context model refines the parameters of half of ŷ from the
-    /// other half (see [`super::context`]). Training side only so far: the codec
+    /// other half (see [`super::context`]). Training side only so far (`neco train`
+    /// jointly with the transforms, `neco train-entropy --context` alone): the codec
     /// refuses such models.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub context: bool,

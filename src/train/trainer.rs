@@ -17,6 +17,7 @@ use super::data::{centre_batches, load_images, random_batch, RgbImage};
 use super::step::{burn_gradients, kernel_gradients, rd_of, Batch, Rd};
 use super::stop::StopOnSignal;
 use super::{draw_parameters, seed_burn};
+use crate::model::context::CheckerboardContext;
 use crate::model::cpu::supports_synthesis_width;
 use crate::model::grow::{widen_latent, widen_transforms};
 use crate::model::hyperprior::RateNoise;
@@ -185,6 +186,11 @@ fn init_from(path: &Path, cfg: &ModelConfig, device: &Device) -> anyhow::Result<
     if model.ladder.is_none() && cfg.rungs > 0 {
         model.ladder = Some(RateLadder::new(cfg.rungs, cfg.m, device));
     }
+    if cfg.context && model.context.is_none() {
+        // Its last layer starts at zero: the model codes as the weights do.
+        eprintln!("adding a checkerboard context model");
+        model.context = Some(CheckerboardContext::new(cfg.m, Init::Random, device));
+    }
     Ok(model)
 }
 
@@ -203,11 +209,13 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         tc.crop
     );
 
-    // Its validation codes through the codec, which has no context model yet.
-    anyhow::ensure!(
-        !cfg.model.context,
-        "context models train with `neco train-entropy --context` only, for now: the codec does not code them"
-    );
+    if cfg.model.context {
+        // The codec has no context model yet: valid.csv (the training proxy) is all
+        // there is to compare such a run by.
+        eprintln!(
+            "a checkerboard context model: validation by the training proxy only (the codec does not code it yet)"
+        );
+    }
     std::fs::create_dir_all(&args.run_dir)?;
     let _lock = checkpoint::lock_run(&args.run_dir)?;
     let saved_cfg = args.run_dir.join("config.toml");
@@ -261,7 +269,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let valid_batches = centre_batches(&valid_images, VALID_SIDE, 8, &args.device);
-    let coded = CodedValidation::new(&valid_images, VALID_SIDE);
+    let coded = (!cfg.model.context).then(|| CodedValidation::new(&valid_images, VALID_SIDE));
     drop(valid_images);
     eprintln!(
         "{} training images, {} validation batches",
@@ -359,7 +367,11 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
                 append_csv(&ceiling_csv, "step,elapsed_s,psnr", &line)?;
             }
             // The same crops through the codec: real file sizes, 8-bit PSNR.
-            for r in coded.run(&cfg.model, &valid_model, &args.device)? {
+            let coded_rungs = match &coded {
+                Some(coded) => coded.run(&cfg.model, &valid_model, &args.device)?,
+                None => Vec::new(),
+            };
+            for r in coded_rungs {
                 let line = format!(
                     "{},{:.1},{},{},{:.4},{:.3}",
                     progress.step, progress.elapsed_s, r.rung, r.quality, r.bpp, r.psnr
