@@ -126,6 +126,19 @@ pub struct TrainConfig {
     /// BF16; f32 elsewhere).
     #[serde(default, skip_serializing_if = "is_f32")]
     pub precision: Precision,
+    /// The context model's learning rate as a multiple of the transforms' (`lr`,
+    /// `lr_drops`; default 1). One added to trained weights starts at zero and has far
+    /// to go, while the trained parts want small steps.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub context_lr_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
 }
 
 fn is_f32(p: &Precision) -> bool {
@@ -254,7 +267,8 @@ impl TrainConfig {
             );
         }
         check_freezable(&self.frozen, "frozen")?;
-        for (what, lr) in std::iter::once(("lr", self.lr))
+        for (what, lr) in [("lr", self.lr), ("context_lr_scale", self.context_lr_scale)]
+            .into_iter()
             .chain(self.lr_drops.iter().map(|&(_, lr)| ("lr_drops", lr)))
         {
             anyhow::ensure!(

@@ -7,6 +7,7 @@
 //! upstream of ŷ (y, the ladder, h_a, h_s) is what D's would be; Burn's gradient of y
 //! then drives g_a's backward pass on the kernels.
 
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
@@ -171,11 +172,33 @@ pub fn kernel_gradients(
     (out, rd)
 }
 
+/// Moves the gradients of `module`'s parameters out of `grads` (to step them at a
+/// learning rate of their own: Adam keeps one state per parameter either way).
+pub fn take_grads_of<M: Module>(grads: &mut GradientsParams, module: &M) -> GradientsParams {
+    struct Take<'a> {
+        from: &'a mut GradientsParams,
+        to: GradientsParams,
+    }
+    impl ModuleVisitor for Take<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(grad) = self.from.remove::<D>(param.id) {
+                self.to.register(param.id, grad);
+            }
+        }
+    }
+    let mut take = Take {
+        from: grads,
+        to: GradientsParams::new(),
+    };
+    module.visit(&mut take);
+    take.to
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{Init, ModelConfig};
-    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::optim::AdamConfig;
     use burn::tensor::Distribution;
 
     /// Compares every parameter's gradient in two sets: the largest difference within
@@ -275,6 +298,13 @@ mod tests {
             );
         }
 
+        // A checkerboard context model in the entropy part (trained jointly).
+        let context = model(
+            "name = \"t\"\nn = 16\nm = 16\nhyper = 16\nrungs = 3\ncontext = true",
+            &device,
+        );
+        assert_eq!(same_as_burn(&context, &with_ladder), all + 6);
+
         // Fixed rate, channel groups (the multivariate model) and a wider encoder
         // (wide enough for the Winograd kernels in every layer).
         let fixed = model(
@@ -282,5 +312,42 @@ mod tests {
             &device,
         );
         assert!(same_as_burn(&fixed, &batch(&device, 0, None)) > 30);
+    }
+
+    /// The context model's gradients, taken apart, step at a rate of their own:
+    /// Adam's first step moves a parameter by about its learning rate (the sign of
+    /// its gradient), so by lr·10 in the context model and lr elsewhere.
+    #[test]
+    fn context_parameters_step_at_their_own_rate() {
+        let device = Device::flex().autodiff();
+        let cfg = "name = \"t\"\nn = 16\nm = 16\nhyper = 16\nrungs = 3\ncontext = true";
+        let start = model(cfg, &device);
+        let (mut grads, _) = burn_gradients(&start, &batch(&device, 1, None));
+        let all = grads.len();
+        let context = start.context.as_ref().unwrap();
+        let context_grads = take_grads_of(&mut grads, context);
+        assert_eq!(context_grads.len(), 6, "3 convolutions' weights and biases");
+        assert_eq!(grads.len(), all - 6);
+
+        let (lr, scale) = (1e-3, 10.0);
+        let mut optim = AdamConfig::new().init();
+        let stepped = optim.step(lr, start.clone(), grads);
+        let stepped = optim.step(lr * scale, stepped, context_grads);
+        let moved = |a: &Param<Tensor<4>>, b: &Param<Tensor<4>>| {
+            let (a, b) = (tensor_to_vec(a.val()), tensor_to_vec(b.val()));
+            a.iter()
+                .zip(&b)
+                .fold(0f32, |m, (x, y)| m.max((x - y).abs())) as f64
+        };
+        let head = moved(
+            &context.head.weight,
+            &stepped.context.as_ref().unwrap().head.weight,
+        );
+        let g_s = moved(&start.g_s.deconv1.weight, &stepped.g_s.deconv1.weight);
+        assert!(
+            head > 0.5 * lr * scale && head < 1.01 * lr * scale,
+            "{head}"
+        );
+        assert!(g_s > 0.5 * lr && g_s < 1.01 * lr, "{g_s}");
     }
 }

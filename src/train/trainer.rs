@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use super::checkpoint::{self, Progress};
 use super::coded::CodedValidation;
 use super::data::{centre_batches, load_images, random_batch, RgbImage};
-use super::step::{burn_gradients, kernel_gradients, rd_of, Batch, Rd};
+use super::step::{burn_gradients, kernel_gradients, rd_of, take_grads_of, Batch, Rd};
 use super::stop::StopOnSignal;
 use super::{draw_parameters, seed_burn};
 use crate::model::context::CheckerboardContext;
@@ -321,7 +321,16 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             burn_gradients(&model, &batch)
         };
         super::check_loss(rd.loss, progress.step + 1)?;
-        model = optim.step(tc.lr_at(progress.step), model, grads);
+        let lr = tc.lr_at(progress.step);
+        match &model.context {
+            Some(context) if tc.context_lr_scale != 1.0 => {
+                let mut grads = grads;
+                let context_grads = take_grads_of(&mut grads, context);
+                model = optim.step(lr, model, grads);
+                model = optim.step(lr * tc.context_lr_scale, model, context_grads);
+            }
+            _ => model = optim.step(lr, model, grads),
+        }
         progress.step += 1;
         progress.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
         acc = (acc.0 + rd.loss, acc.1 + rd.bpp, acc.2 + rd.mse);
