@@ -60,15 +60,19 @@ fn trains_and_resumes(
     assert_eq!(progress_step(run), 3);
 }
 
-/// `neco export --run run -o weights`, and the weights file it wrote.
-fn export_run(run: &std::path::Path, weights: &std::path::Path) -> neco_core::weights::Weights {
-    neco()
-        .args(["export", "--run"])
+/// `neco export --run run -o weights`, for the caller to add options and assert.
+fn export_cmd(run: &std::path::Path, weights: &std::path::Path) -> Command {
+    let mut cmd = neco();
+    cmd.args(["export", "--run"])
         .arg(run)
         .arg("-o")
-        .arg(weights)
-        .assert()
-        .success();
+        .arg(weights);
+    cmd
+}
+
+/// `neco export --run run -o weights`, and the weights file it wrote.
+fn export_run(run: &std::path::Path, weights: &std::path::Path) -> neco_core::weights::Weights {
+    export_cmd(run, weights).assert().success();
     neco_core::weights::Weights::parse(&std::fs::read(weights).unwrap()).unwrap()
 }
 
@@ -883,11 +887,7 @@ fn train_entropy_context_starts_as_its_weights_and_is_not_exported() {
         .stderr(predicates::str::contains("--frozen names \"g_x\""));
     // No stream format carries a context model yet: no weights file either.
     let weights = dir.path().join("ctx.nwt");
-    neco()
-        .args(["export", "--run"])
-        .arg(&ctx)
-        .arg("-o")
-        .arg(&weights)
+    export_cmd(&ctx, &weights)
         .assert()
         .failure()
         .stderr(predicates::str::contains(
@@ -942,11 +942,7 @@ fn train_adds_a_context_model_to_weights_and_trains_it_jointly() {
     // The checkpoint holds the context model: the run resumes with it.
     train("4");
     assert_eq!(progress_step(&ctx), 4);
-    neco()
-        .args(["export", "--run"])
-        .arg(&ctx)
-        .arg("-o")
-        .arg(dir.path().join("ctx.nwt"))
+    export_cmd(&ctx, &dir.path().join("ctx.nwt"))
         .assert()
         .failure()
         .stderr(predicates::str::contains(
@@ -1061,11 +1057,7 @@ fn diverging_runs_keep_their_checkpoint_and_exports_spare_their_run() {
         "checkpoint/progress.json",
         "config.toml",
     ] {
-        neco()
-            .args(["export", "--run"])
-            .arg(&run)
-            .arg("-o")
-            .arg(run.join(inside))
+        export_cmd(&run, &run.join(inside))
             .arg("-y")
             .assert()
             .failure()

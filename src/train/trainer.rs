@@ -315,21 +315,17 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             rate_weights,
             noise: RateNoise::Random,
         };
-        let (grads, rd) = if cpu_kernels {
+        let (mut grads, rd) = if cpu_kernels {
             kernel_gradients(&model, &batch, tc.precision, &args.device)
         } else {
             burn_gradients(&model, &batch)
         };
         super::check_loss(rd.loss, progress.step + 1)?;
         let lr = tc.lr_at(progress.step);
-        match &model.context {
-            Some(context) if tc.context_lr_scale != 1.0 => {
-                let mut grads = grads;
-                let context_grads = take_grads_of(&mut grads, context);
-                model = optim.step(lr, model, grads);
-                model = optim.step(lr * tc.context_lr_scale, model, context_grads);
-            }
-            _ => model = optim.step(lr, model, grads),
+        let context_grads = model.context.as_ref().map(|c| take_grads_of(&mut grads, c));
+        model = optim.step(lr, model, grads);
+        if let Some(context_grads) = context_grads {
+            model = optim.step(lr * tc.context_lr_scale, model, context_grads);
         }
         progress.step += 1;
         progress.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
