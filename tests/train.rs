@@ -677,6 +677,59 @@ fn train_temporal_resume_export_and_code_video() {
     assert!(!dir.path().join("x.neco").exists());
 }
 
+/// `train-temporal` on a video set: consecutive frames of its clips, some clips held
+/// out to validate on; clips whose frames change size are refused.
+#[test]
+fn train_temporal_on_clips_holds_some_out_to_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let clips = dir.path().join("clips");
+    for (name, frames) in [("a", 4), ("b", 3), ("c", 5)] {
+        std::fs::create_dir_all(clips.join(name)).unwrap();
+        pattern_sequence(&clips.join(name), frames);
+    }
+    let train = |run: &str, extra: &[&str]| {
+        neco()
+            .arg("train-temporal")
+            .args(["--dataset"])
+            .arg(&clips)
+            .arg("--run")
+            .arg(dir.path().join(run))
+            .args(["--hidden", "8", "--batch", "2", "--validate-every", "2"])
+            .args(["--steps", "2"])
+            .args(extra)
+            .assert()
+    };
+    // One clip of three (the middle one by name) validates; the others' 2 × 3 and
+    // 2 × 4 pairs (both ways) train.
+    let out = train("run", &["--hold-out", "1"]).success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("validating on the clips b"), "{stderr}");
+    assert!(
+        stderr.contains("14 training pairs, 2 validation pairs"),
+        "{stderr}"
+    );
+    let valid = std::fs::read_to_string(dir.path().join("run/valid.csv")).unwrap();
+    assert_eq!(valid.lines().count(), 4, "three qualities: {valid}");
+    // With --valid, every clip trains: 6 + 4 + 8 pairs.
+    let out = train("run2", &["--valid", "none"]).success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("18 training pairs, 0 validation pairs"),
+        "{stderr}"
+    );
+    train("run3", &["--hold-out", "3"])
+        .failure()
+        .stderr(predicates::str::contains("cannot hold out 3 of 3 clips"));
+    image::RgbImage::new(32, 32)
+        .save(clips.join("c/f_006.png"))
+        .unwrap();
+    train("run4", &["--valid", "none"])
+        .failure()
+        .stderr(predicates::str::contains(
+            "is 32×32, the clip's first frame 64×48",
+        ));
+}
+
 #[test]
 fn train_entropy_multivariate_resume_export_and_code() {
     let dir = tempfile::tempdir().unwrap();

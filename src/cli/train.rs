@@ -8,7 +8,8 @@ use clap::Args;
 use crate::backend::BackendChoice;
 use crate::io::datasets::resolve_dataset;
 use crate::train::{
-    train, train_entropy, train_temporal, EntropyTrainArgs, Schedule, TemporalTrainArgs, TrainArgs,
+    hold_out_clips, train, train_entropy, train_temporal, EntropyTrainArgs, PairSource, Schedule,
+    TemporalTrainArgs, TrainArgs,
 };
 
 /// Arguments of `neco train`.
@@ -147,12 +148,20 @@ pub struct TrainTemporalCmd {
     /// Weights of the image model to train the temporal prior for (kept frozen).
     #[arg(long, default_value = "weights/hp-n64m192-vr.nwt")]
     weights: PathBuf,
-    /// Training images (name or folder): shifted crops of each play frame pairs.
+    /// Training data (name or folder): a video set (a folder of clip folders, each of
+    /// numbered frames), whose consecutive frames are the pairs, or a folder of images,
+    /// whose shifted crops play frame pairs.
     #[arg(long, default_value = "train")]
     dataset: String,
-    /// Validation images (name or folder); "none" to skip validation.
-    #[arg(long, default_value = "valid")]
-    valid: String,
+    /// Validation data (name or folder, either kind); "none" to skip validation.
+    /// Default: with images, the data set "valid"; with a video set, clips held out of
+    /// it (--hold-out).
+    #[arg(long)]
+    valid: Option<String>,
+    /// Clips of a video --dataset that validate instead of training, spread evenly
+    /// over its clips by name (used when --valid is not given).
+    #[arg(long, default_value_t = 3)]
+    hold_out: usize,
     /// Run folder for checkpoints and logs (resumed if it holds a checkpoint).
     #[arg(long)]
     run: PathBuf,
@@ -182,11 +191,11 @@ impl TrainTemporalCmd {
             (1..=1024).contains(&self.hidden) && self.batch >= 1,
             "--hidden must be 1..=1024 and --batch at least 1"
         );
-        let valid_dir = valid_dir(&self.valid)?;
+        let (train, valid) = self.pair_sources()?;
         train_temporal(&TemporalTrainArgs {
             weights: self.weights.clone(),
-            train_dir: resolve_dataset(&self.dataset)?,
-            valid_dir,
+            train,
+            valid,
             run_dir: self.run.clone(),
             hidden: self.hidden,
             init: self.init.clone(),
@@ -195,6 +204,36 @@ impl TrainTemporalCmd {
             schedule: self.run_loop.schedule(),
             device: self.run_loop.backend.device()?,
         })
+    }
+
+    /// Where the training and validation pairs come from.
+    fn pair_sources(&self) -> anyhow::Result<(PairSource, Option<PairSource>)> {
+        let valid = |name: &str| -> anyhow::Result<Option<PairSource>> {
+            match valid_dir(name)? {
+                Some(dir) => PairSource::in_folder(&dir).map(Some),
+                None => Ok(None),
+            }
+        };
+        Ok(
+            match PairSource::in_folder(&resolve_dataset(&self.dataset)?)? {
+                PairSource::Clips(clips) if self.valid.is_none() => {
+                    let (train, held) = hold_out_clips(clips, self.hold_out)?;
+                    let names: Vec<_> = held
+                        .iter()
+                        .filter_map(|c| c.file_name())
+                        .map(|n| n.to_string_lossy())
+                        .collect();
+                    if !held.is_empty() {
+                        eprintln!("validating on the clips {}", names.join(", "));
+                    }
+                    (
+                        PairSource::Clips(train),
+                        (!held.is_empty()).then_some(PairSource::Clips(held)),
+                    )
+                }
+                train => (train, valid(self.valid.as_deref().unwrap_or("valid"))?),
+            },
+        )
     }
 }
 

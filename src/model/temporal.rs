@@ -182,6 +182,34 @@ mod tests {
         assert!(e.to_string().contains("maps 13 to 6 channels"), "{e}");
     }
 
+    /// The exported network computes what the Burn one does, on a grid that is not
+    /// square (rows and columns must not trade places anywhere).
+    #[test]
+    fn the_exported_prior_matches_on_a_non_square_grid() {
+        use burn::tensor::Distribution;
+        use neco_core::entropy::Planes;
+        let device = Device::flex();
+        let mut net = TemporalNet::new(4, 6, &device);
+        net.conv3.weight = leaf(
+            net.conv3
+                .weight
+                .val()
+                .random_like(Distribution::Normal(0.0, 1.0)),
+        );
+        let (h, w) = (5, 9);
+        let input = Tensor::<4>::random([1, 13, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let burn = crate::model::tensor_to_vec(net.forward(input.clone()));
+        let planes = Planes::new(13, h, w, crate::model::tensor_to_vec(input)).unwrap();
+        let core = net.export().prepare().forward(&planes).unwrap();
+        assert_eq!((core.channels, core.height, core.width), (8, h, w));
+        let worst = burn
+            .iter()
+            .zip(&core.data)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "the exported prior differs by {worst}");
+    }
+
     /// A widened prior corrects the old channels as before, from the old inputs only,
     /// and the new channels not at all.
     #[test]

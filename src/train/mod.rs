@@ -99,5 +99,5 @@ impl Schedule {
 }
 
 pub use entropy::{train_entropy, EntropyTrainArgs};
-pub use temporal::{train_temporal, TemporalTrainArgs};
+pub use temporal::{hold_out_clips, train_temporal, PairSource, TemporalTrainArgs};
 pub use trainer::{train, TrainArgs};
