@@ -8,7 +8,7 @@ use burn::prelude::Device;
 use common::{asset, decode_bytes, psnr, source};
 use neco::codec::refine::lambda_at;
 use neco::codec::{Codec, Timings};
-use neco::io::image_io::{SourceImage, SourceKind};
+use neco::io::image_io::SourceImage;
 use neco::model::weights::WeightsFile;
 use neco::model::ConfigFile;
 
@@ -38,16 +38,7 @@ fn crop(w: u32, h: u32) -> SourceImage {
         let row = (y * full.width + 200) as usize * 3;
         rgb.extend_from_slice(&full.rgb[row..row + w as usize * 3]);
     }
-    SourceImage {
-        width: w,
-        height: h,
-        rgb,
-        alpha: None,
-        icc: None,
-        exif: None,
-        kind: SourceKind::Rgb,
-        warnings: Vec::new(),
-    }
+    SourceImage::from_rgb(w, h, rgb)
 }
 
 fn encode(codec: &Codec, src: &SourceImage, q: u8) -> Vec<u8> {

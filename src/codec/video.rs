@@ -17,7 +17,7 @@ use neco_core::entropy::Latents;
 
 use super::{Codec, Timings};
 use crate::io::frames::{Fps, FrameSink, FrameSource};
-use crate::io::image_io::{SourceImage, SourceKind};
+use crate::io::image_io::SourceImage;
 
 /// What an encode produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,16 +64,7 @@ pub fn encode_video<W: Write>(
     let mut group = Vec::with_capacity(usize::from(gop));
     let (mut frames, mut groups) = (0u64, 0usize);
     while let Some(rgb) = source.next_frame()? {
-        let src = SourceImage {
-            width,
-            height,
-            rgb,
-            alpha: None,
-            icc: None,
-            exif: None,
-            kind: SourceKind::Rgb,
-            warnings: Vec::new(),
-        };
+        let src = SourceImage::from_rgb(width, height, rgb);
         let prev = if temporal && !group.is_empty() {
             prev_y_hat.as_deref()
         } else {

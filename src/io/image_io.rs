@@ -42,6 +42,23 @@ pub struct SourceImage {
     pub warnings: Vec<String>,
 }
 
+impl SourceImage {
+    /// Plain interleaved 8-bit RGB pixels (`width * height * 3` bytes), with no alpha,
+    /// colour profile or Exif: a video frame, a training crop.
+    pub fn from_rgb(width: u32, height: u32, rgb: Vec<u8>) -> Self {
+        SourceImage {
+            width,
+            height,
+            rgb,
+            alpha: None,
+            icc: None,
+            exif: None,
+            kind: SourceKind::Rgb,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// The image formats neco reads, for messages.
 const READABLE: &str = "PNG, JPEG, PPM, WebP, TIFF and BMP";
 

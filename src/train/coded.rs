@@ -9,7 +9,7 @@ use burn::prelude::*;
 use super::data::RgbImage;
 use crate::codec::{Codec, Timings};
 use crate::eval::metrics::psnr_rgb8;
-use crate::io::image_io::{SourceImage, SourceKind};
+use crate::io::image_io::SourceImage;
 use crate::model::weights::WeightsFile;
 use crate::model::{HyperpriorModel, ModelConfig};
 
@@ -52,16 +52,7 @@ impl CodedValidation {
                     let row = (y * img.width + x0) * 3;
                     rgb.extend_from_slice(&img.pixels[row..row + side * 3]);
                 }
-                SourceImage {
-                    width: side as u32,
-                    height: side as u32,
-                    rgb,
-                    alpha: None,
-                    icc: None,
-                    exif: None,
-                    kind: SourceKind::Rgb,
-                    warnings: Vec::new(),
-                }
+                SourceImage::from_rgb(side as u32, side as u32, rgb)
             })
             .collect();
         CodedValidation { crops }

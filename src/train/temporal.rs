@@ -33,7 +33,7 @@ use super::trainer::append_csv;
 use super::{draw_parameters, seed_burn};
 use crate::codec::{Codec, Timings};
 use crate::io::datasets::{list_clips, list_frames};
-use crate::io::image_io::{SourceImage, SourceKind};
+use crate::io::image_io::SourceImage;
 use crate::model::gaussian::gaussian_likelihood;
 use crate::model::weights::WeightsFile;
 use crate::model::TemporalNet;
@@ -248,20 +248,6 @@ fn normal(rng: &mut impl Rng) -> f32 {
     (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
 }
 
-/// An RGB picture as the codec takes it.
-fn source_image(width: usize, height: usize, rgb: Vec<u8>) -> SourceImage {
-    SourceImage {
-        width: width as u32,
-        height: height as u32,
-        rgb,
-        alpha: None,
-        icc: None,
-        exif: None,
-        kind: SourceKind::Rgb,
-        warnings: Vec::new(),
-    }
-}
-
 /// A noisy `CROP`² crop of `img` at (`x0`, `y0`).
 fn noisy_crop(img: &RgbImage, x0: usize, y0: usize, rng: &mut impl Rng) -> SourceImage {
     let mut rgb = Vec::with_capacity(CROP * CROP * 3);
@@ -272,7 +258,7 @@ fn noisy_crop(img: &RgbImage, x0: usize, y0: usize, rng: &mut impl Rng) -> Sourc
                 .map(|&v| (v as f32 + NOISE * normal(rng)).round().clamp(0.0, 255.0) as u8),
         );
     }
-    source_image(CROP, CROP, rgb)
+    SourceImage::from_rgb(CROP as u32, CROP as u32, rgb)
 }
 
 /// The frozen model's analysis of one picture.
@@ -357,7 +343,11 @@ fn clip_pairs(codec: &Codec, clips: &[PathBuf], both_ways: bool) -> anyhow::Resu
                 size.unwrap().0,
                 size.unwrap().1
             );
-            chain.push(analyse(codec, &source_image(w, h, img.into_raw()), &mut t)?);
+            chain.push(analyse(
+                codec,
+                &SourceImage::from_rgb(w as u32, h as u32, img.into_raw()),
+                &mut t,
+            )?);
         }
         set.push_chain(chain, both_ways);
     }
