@@ -106,6 +106,12 @@ pub const RELEASED: &[Released] = &[
         commit: "029c3c1",
         since: "2026-11-27",
     },
+    Released {
+        sha256: "4208d54d52cedd666bb281fb797ba0b2bd534b5e1a5d759cf8c88007fedafd5c",
+        path: "weights/hp-n64m192-vr.nwt",
+        commit: "8b61fa0",
+        since: "2026-12-03",
+    },
 ];
 
 /// The earlier default with this hash, if any.
