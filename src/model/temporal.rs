@@ -182,6 +182,19 @@ mod tests {
         assert!(e.to_string().contains("maps 13 to 6 channels"), "{e}");
     }
 
+    /// A prior for M = 4 with 6 hidden channels whose last layer is random instead of
+    /// zero, as a trained one: it makes corrections.
+    fn trained(device: &Device) -> TemporalNet {
+        let mut net = TemporalNet::new(4, 6, device);
+        net.conv3.weight = leaf(
+            net.conv3
+                .weight
+                .val()
+                .random_like(burn::tensor::Distribution::Normal(0.0, 1.0)),
+        );
+        net
+    }
+
     /// The exported network computes what the Burn one does, on a grid that is not
     /// square (rows and columns must not trade places anywhere).
     #[test]
@@ -189,13 +202,7 @@ mod tests {
         use burn::tensor::Distribution;
         use neco_core::entropy::Planes;
         let device = Device::flex();
-        let mut net = TemporalNet::new(4, 6, &device);
-        net.conv3.weight = leaf(
-            net.conv3
-                .weight
-                .val()
-                .random_like(Distribution::Normal(0.0, 1.0)),
-        );
+        let net = trained(&device);
         let (h, w) = (5, 9);
         let input = Tensor::<4>::random([1, 13, h, w], Distribution::Normal(0.0, 1.0), &device);
         let burn = crate::model::tensor_to_vec(net.forward(input.clone()));
@@ -216,14 +223,7 @@ mod tests {
     fn a_widened_prior_keeps_its_corrections() {
         use burn::tensor::Distribution;
         let device = Device::flex();
-        let mut net = TemporalNet::new(4, 6, &device);
-        // A trained last layer: random instead of zero.
-        net.conv3.weight = leaf(
-            net.conv3
-                .weight
-                .val()
-                .random_like(Distribution::Normal(0.0, 1.0)),
-        );
+        let net = trained(&device);
         let input = Tensor::<4>::random([1, 13, 5, 7], Distribution::Normal(0.0, 1.0), &device);
         let before = net.forward(input.clone());
         // The widened input: each part of four channels followed by four new ones (which
