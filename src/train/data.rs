@@ -1,6 +1,6 @@
 //! Training data: images decoded once into memory, random crops per batch.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use burn::prelude::*;
@@ -21,7 +21,18 @@ pub struct RgbImage {
 
 /// Decode every image in `dir` that is at least `min_side` in both dimensions.
 pub fn load_images(dir: &Path, min_side: usize) -> anyhow::Result<Vec<RgbImage>> {
-    let files = list_images(dir)?;
+    let out = load_files(&list_images(dir)?, min_side)?;
+    anyhow::ensure!(
+        !out.is_empty(),
+        "no image in {} is at least {min_side}px on each side",
+        dir.display()
+    );
+    Ok(out)
+}
+
+/// Decode the image files `files` (in parallel, kept in their order), leaving out
+/// those smaller than `min_side` in either dimension.
+pub fn load_files(files: &[PathBuf], min_side: usize) -> anyhow::Result<Vec<RgbImage>> {
     let images: Vec<anyhow::Result<Option<RgbImage>>> = files
         .par_iter()
         .map(|path| {
@@ -40,11 +51,6 @@ pub fn load_images(dir: &Path, min_side: usize) -> anyhow::Result<Vec<RgbImage>>
     for img in images {
         out.extend(img?);
     }
-    anyhow::ensure!(
-        !out.is_empty(),
-        "no image in {} is at least {min_side}px on each side",
-        dir.display()
-    );
     Ok(out)
 }
 

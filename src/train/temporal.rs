@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::checkpoint::{self, Progress};
-use super::data::{load_images, RgbImage};
+use super::data::{load_files, load_images, RgbImage};
 use super::stop::StopOnSignal;
 use super::trainer::append_csv;
 use super::{draw_parameters, seed_burn};
@@ -329,26 +329,32 @@ fn clip_pairs(codec: &Codec, clips: &[PathBuf], both_ways: bool) -> anyhow::Resu
     let mut t = Timings::default();
     let started = Instant::now();
     for clip in clips {
-        let mut chain = Vec::new();
-        let mut size = None;
-        for path in list_frames(clip)? {
-            let img = image::open(&path)
-                .with_context(|| format!("decoding {}", path.display()))?
-                .to_rgb8();
-            let (w, h) = (img.width() as usize, img.height() as usize);
-            anyhow::ensure!(
-                *size.get_or_insert((w, h)) == (w, h),
-                "{} is {w}×{h}, the clip's first frame {}×{}: a clip's frames must share one size",
-                path.display(),
-                size.unwrap().0,
-                size.unwrap().1
-            );
-            chain.push(analyse(
-                codec,
-                &SourceImage::from_rgb(w as u32, h as u32, img.into_raw()),
-                &mut t,
-            )?);
+        let files = list_frames(clip)?;
+        let frames = load_files(&files, 1)?;
+        if let Some(first) = frames.first() {
+            let size = (first.width, first.height);
+            if let Some((path, f)) = files
+                .iter()
+                .zip(&frames)
+                .find(|(_, f)| (f.width, f.height) != size)
+            {
+                anyhow::bail!(
+                    "{} is {}×{}, the clip's first frame {}×{}: a clip's frames must share one size",
+                    path.display(),
+                    f.width,
+                    f.height,
+                    size.0,
+                    size.1
+                );
+            }
         }
+        let chain = frames
+            .into_iter()
+            .map(|f| {
+                let src = SourceImage::from_rgb(f.width as u32, f.height as u32, f.pixels);
+                analyse(codec, &src, &mut t)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         set.push_chain(chain, both_ways);
     }
     eprintln!(
