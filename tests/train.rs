@@ -849,7 +849,7 @@ fn train_entropy_of_a_variable_rate_model_keeps_its_ladder() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
-    let vr = concat!(env!("CARGO_MANIFEST_DIR"), "/weights/hp-n64m192-vr.nwt");
+    let vr = concat!(env!("CARGO_MANIFEST_DIR"), "/weights/hp-n64w128m192-vr.nwt");
     let train = |extra: &[&str]| {
         neco()
             .arg("train-entropy")

@@ -112,6 +112,12 @@ pub const RELEASED: &[Released] = &[
         commit: "8b61fa0",
         since: "2026-12-03",
     },
+    Released {
+        sha256: "8459674def94561f01b313c8518a7e724e9287a26e8f89296d81607ddfb3661d",
+        path: "weights/hp-n64m192-vr.nwt",
+        commit: "4482050",
+        since: "2026-12-07",
+    },
 ];
 
 /// The earlier default with this hash, if any.
