@@ -93,7 +93,8 @@ fn the_temporal_prior_lowers_the_rate_and_decodes_exactly() {
         temporal.len(),
         intra.len()
     );
-    // Same quality either way.
+    // The saving is not bought with quality: the temporal frames are at least as good
+    // (their means, and so their ŷ, differ from intra's: here a little better).
     let src = pan();
     let (a, lost_a) = decode(&temporal, 0..12);
     let (b, lost_b) = decode(&intra, 0..12);
@@ -106,10 +107,7 @@ fn the_temporal_prior_lowers_the_rate_and_decodes_exactly() {
             / 12.0
     };
     let (pa, pb) = (mean(&a), mean(&b));
-    assert!(
-        (pa - pb).abs() < 0.1,
-        "temporal {pa:.2} dB, intra {pb:.2} dB"
-    );
+    assert!(pa > pb - 0.1, "temporal {pa:.2} dB, intra {pb:.2} dB");
 
     // Random access from the middle of a group decodes the very same pictures.
     let (part, lost) = decode(&temporal, 3..9);

@@ -44,6 +44,6 @@ sed -e 's/^lr = .*/lr = 1e-12/' -e '/^lr_drops/d' -e '/^rate_ramp/d' \
     >"$probe/log" 2>&1 || { cat "$probe/log" >&2; exit 1; }
 sed "s/^1,/$step,/" "$probe/run/valid_coded.csv" | tail -n +2 >>"$run/valid_coded.csv"
 sed "s/^1,/$step,/" "$probe/run/valid.csv" | tail -n +2 >>"$run/valid.csv"
-echo "BD-rate on the validation crops against the seventh default weights, then the current default:"
+echo "BD-rate on the validation crops against the seventh default weights, then the 2026-12-03 default:"
 "$neco" bd checkpoints/hp-n64m96-vr-valid_coded.csv "$run/valid_coded.csv" --steps "$step"
 "$neco" bd checkpoints/hp-n64m192-vr-default-valid_coded.csv "$run/valid_coded.csv" --steps "$step"

@@ -8,7 +8,7 @@
 #   scripts/gpu/prepare.sh [RUN_DIR] [CONFIG]
 #
 # RUN_DIR defaults to checkpoints/hp-n64m192-vr, CONFIG to models/hp-n64m192-vr-gpu.toml.
-# To make room, the tracked weights files (24 MB; the binary holds the default) are
+# To make room, the tracked weights files (28 MB; the binary holds the default) are
 # removed from the working tree: scripts/gpu/collect.sh puts them back (or
 # `git checkout -- weights`).
 set -euo pipefail
@@ -61,7 +61,7 @@ else
     echo .gpu/run >.gpu/run_path
 fi
 
-# The weights files (24 MB) are not needed there: the binary holds the default.
+# The weights files (28 MB) are not needed there: the binary holds the default.
 for w in $(git ls-files 'weights/*.nwt'); do
     if [ -f "$w" ] && git diff --quiet HEAD -- "$w"; then
         rm "$w"

@@ -532,7 +532,7 @@ mod tests {
     #[test]
     fn forward_and_gradient_match_burns_autodiff() {
         // Narrow layers (plain phase convolutions) and layers wide enough for the
-        // Winograd kernels, as the default weights' (n = 64, m a multiple of 16).
+        // Winograd kernels, as the default weights' (64 or 128 wide, m a multiple of 16).
         check_gradient(16, 24, &[(3, 5), (1, 7), (6, 4)]);
         check_gradient(64, 32, &[(2, 3), (4, 4)]);
     }
