@@ -422,7 +422,13 @@ fn make_batch(
         Tensor::<4>::from_data(TensorData::new(data, [b, c, h, w]), device)
     };
     let steps: Vec<Vec<f32>> = picks.iter().map(|&(_, q)| model.steps(q)).collect();
-    let plane_of = |s: &[f32]| std::iter::repeat_n(model.prior_step(s), plane);
+    // T's input for one frame: its hyper-synthesis output, ŷ of the frame before it
+    // (latents `y` around `means`) and the prior's step as a plane.
+    let push_input = |input: &mut Vec<f32>, hs: &[f32], y: &[f32], means: &[f32], s: &[f32]| {
+        input.extend_from_slice(hs);
+        input.extend(y_hat(y, means, s));
+        input.extend(std::iter::repeat_n(model.prior_step(s), plane));
+    };
     // The previous frames' means as coded: refined where they had a frame before.
     let mut prev_means: Vec<Vec<f32>> = picks
         .iter()
@@ -436,9 +442,7 @@ fn make_batch(
         for &i in &chained {
             let pair = set.pairs[picks[i].0];
             let (before, prev) = (&set.frames[pair.before.unwrap()], &set.frames[pair.prev]);
-            input.extend_from_slice(&prev.hs);
-            input.extend(y_hat(&before.y, means(before), &steps[i]));
-            input.extend(plane_of(&steps[i]));
+            push_input(&mut input, &prev.hs, &before.y, means(before), &steps[i]);
         }
         let input = Tensor::<4>::from_data(
             TensorData::new(input, [chained.len(), 3 * m + 1, h, w]),
@@ -456,9 +460,7 @@ fn make_batch(
     for (i, &(p, _)) in picks.iter().enumerate() {
         let pair = set.pairs[p];
         let (prev, cur) = (&set.frames[pair.prev], &set.frames[pair.cur]);
-        input.extend_from_slice(&cur.hs);
-        input.extend(y_hat(&prev.y, &prev_means[i], &steps[i]));
-        input.extend(plane_of(&steps[i]));
+        push_input(&mut input, &cur.hs, &prev.y, &prev_means[i], &steps[i]);
         hs.extend_from_slice(&cur.hs);
         y.extend_from_slice(&cur.y);
         pixels += cur.pixels;
