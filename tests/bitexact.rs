@@ -33,7 +33,7 @@ fn perturbed_analysis_still_decodes_exactly() {
     let quality = 50;
     let mut t = Timings::default();
 
-    let clean = codec.analyse(&src, &mut t).unwrap();
+    let clean = codec.analyse(&src, quality, &mut t).unwrap();
     let mut noisy = clean.clone();
     // ±0.1 % on y, ±1 % on z: far more than GPU-vs-CPU rounding (~1e-6 relative), so
     // that roundings of both ẑ and ŷ flip and the test exercises what it claims (z has

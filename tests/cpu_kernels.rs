@@ -25,8 +25,8 @@ fn cpu_kernels_match_burn() {
     let src = source("sample-768x512.png");
 
     let (a, b) = (
-        ours.analyse(&src, &mut Timings::default()).unwrap(),
-        burn.analyse(&src, &mut Timings::default()).unwrap(),
+        ours.analyse(&src, 50, &mut Timings::default()).unwrap(),
+        burn.analyse(&src, 50, &mut Timings::default()).unwrap(),
     );
     let scale = b.y.iter().fold(0f32, |m, v| m.max(v.abs()));
     let (dy, dz) = (max_abs_diff(&a.y, &b.y), max_abs_diff(&a.z, &b.z));

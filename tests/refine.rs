@@ -79,7 +79,7 @@ fn refinement_lowers_the_coded_loss() {
     let plain = Codec::new(&weights(true), Device::flex()).unwrap();
     let mut gained = 0;
     for q in [10u8, 20, 30, 80] {
-        let analysis = plain.analyse(&src, &mut Timings::default()).unwrap();
+        let analysis = plain.analyse(&src, q, &mut Timings::default()).unwrap();
         let (_, report) = plain
             .refine(&src, &analysis, q, 10, &mut Timings::default())
             .unwrap();

@@ -1003,6 +1003,105 @@ fn train_adds_a_context_model_to_weights_and_trains_it_jointly() {
         ));
 }
 
+/// `top_band` in the config gives variable-rate weights transforms of their own for
+/// the top rungs, starting as copies of its transforms, validated through the codec;
+/// the run resumes with them, exports, and the codec codes each quality with its
+/// band's pair; the band cannot be dropped again by the config.
+#[test]
+fn train_adds_a_top_band_to_weights_and_codes_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
+    let vr = TINY_CONFIG
+        .replace("m = 8\n", "m = 8\nrungs = 3\n")
+        .replace("lambda = 0.01", "lambdas = [0.002, 0.01, 0.05]");
+    let plain_cfg = dir.path().join("tiny-vr.toml");
+    std::fs::write(&plain_cfg, &vr).unwrap();
+    let plain = dir.path().join("plain");
+    train_cmd(&plain_cfg, &plain, assets)
+        .args(["--steps", "2"])
+        .assert()
+        .success();
+    let weights = dir.path().join("tiny.nwt");
+    export_run(&plain, &weights);
+
+    let band_cfg = dir.path().join("tiny-band.toml");
+    std::fs::write(
+        &band_cfg,
+        vr.replace("rungs = 3\n", "rungs = 3\ntop_band = 2\n"),
+    )
+    .unwrap();
+    let band = dir.path().join("band");
+    let train = |cfg: &std::path::Path, steps: &str| {
+        let mut cmd = train_cmd(cfg, &band, assets);
+        cmd.args(["--steps", steps, "--init"]).arg(&weights);
+        cmd.assert()
+    };
+    train(&band_cfg, "2")
+        .success()
+        .stderr(predicates::str::contains(
+            "rungs 2.. get transforms of their own",
+        ));
+    train(&band_cfg, "4").success();
+    assert_eq!(progress_step(&band), 4);
+    let coded = std::fs::read_to_string(band.join("valid_coded.csv")).unwrap();
+    assert_eq!(
+        coded.lines().filter(|l| l.starts_with("4,")).count(),
+        3,
+        "{coded}"
+    );
+
+    let banded = dir.path().join("band.nwt");
+    export_run(&band, &banded);
+    let img = format!("{assets}/sample-768x512.png");
+    for q in ["10", "100"] {
+        let stream = dir.path().join(format!("q{q}.neco"));
+        let out = dir.path().join(format!("q{q}.png"));
+        neco()
+            .args(["encode", &img, "-q", q, "-o"])
+            .arg(&stream)
+            .arg("--weights")
+            .arg(&banded)
+            .assert()
+            .success();
+        neco()
+            .arg("decode")
+            .arg(&stream)
+            .arg("-o")
+            .arg(&out)
+            .arg("--weights")
+            .arg(&banded)
+            .assert()
+            .success();
+    }
+    neco()
+        .args(["info", "--json"])
+        .arg(&banded)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("\"top_band\": 2"));
+    // The temporal prior trains on each band's latents at that band's qualities.
+    let temporal = dir.path().join("temporal");
+    neco()
+        .arg("train-temporal")
+        .arg("--weights")
+        .arg(&banded)
+        .args(["--dataset", assets, "--valid", assets, "--run"])
+        .arg(&temporal)
+        .args(["--hidden", "8", "--batch", "2", "--validate-every", "2"])
+        .args(["--steps", "2"])
+        .assert()
+        .success();
+    assert!(temporal.join("valid.csv").exists());
+    // A config without the band cannot start from the banded weights.
+    let again = dir.path().join("again");
+    train_cmd(&plain_cfg, &again, assets)
+        .args(["--steps", "1", "--init"])
+        .arg(&banded)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("has a top band from rung 2"));
+}
+
 /// Under `nohup`, SIGHUP (a closed terminal) leaves `neco train` running; SIGTERM
 /// (what `timeout` sends) saves the checkpoint before the process ends, with a
 /// failure status and a message saying so; the run resumes.

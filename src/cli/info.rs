@@ -104,7 +104,13 @@ impl InfoCmd {
             Provenance::Earlier(_) => "an earlier default of neco",
             Provenance::Other => "not one of neco's defaults",
         };
-        let rate = if c.rungs > 0 {
+        let rate = if c.top_band > 0 {
+            let from = (0..=100u8).find(|&q| c.top_band_at(q)).unwrap_or(100);
+            format!(
+                "variable rate, {} rungs, transforms of their own from rung {} (q >= {from})",
+                c.rungs, c.top_band
+            )
+        } else if c.rungs > 0 {
             format!("variable rate, {} rungs", c.rungs)
         } else {
             "fixed rate".to_owned()
@@ -119,7 +125,8 @@ impl InfoCmd {
                 "file": self.input, "kind": "weights", "model": c.name,
                 "n": c.n, "m": c.m, "synthesis_width": c.synthesis_width(),
                 "analysis_width": c.analysis_width(), "hyper_width": c.hyper_width(),
-                "group": c.group, "rungs": c.rungs, "ladder_lambdas": c.ladder_lambdas,
+                "group": c.group, "rungs": c.rungs, "top_band": c.top_band,
+                "ladder_lambdas": c.ladder_lambdas,
                 "params_f16": c.params_f16, "temporal_prior": w.temporal.is_some(),
                 "sha256": hex(&w.sha256), "weights": Provenance::of(&w.sha256).tag(),
                 "bytes": data.len(),

@@ -45,14 +45,14 @@ pub struct Codec {
 /// The float transforms on neco's CPU kernels (src/model/cpu.rs), each direction built
 /// from the model's parameters when first used: an encoder never builds g_s, a decoder
 /// never g_a and h_a (milliseconds that a one-image run would otherwise spend for
-/// nothing).
+/// nothing). Each is indexed by band: 0 the model's transforms, 1 its top band's (`top_band`).
 #[derive(Default)]
 struct CpuTransforms {
     /// g_a and h_a.
-    analysis: OnceLock<(CpuConvChain, CpuConvChain)>,
-    g_s: OnceLock<CpuSynthesis>,
+    analysis: [OnceLock<(CpuConvChain, CpuConvChain)>; 2],
+    g_s: [OnceLock<CpuSynthesis>; 2],
     /// g_s with its input gradient, for `--refine`.
-    g_s_grad: OnceLock<CpuSynthesisGrad>,
+    g_s_grad: [OnceLock<CpuSynthesisGrad>; 2],
 }
 
 /// What the analysis transforms computed for one image, before quantization: floats
@@ -65,6 +65,9 @@ pub struct Analysis {
     pub y: Vec<f32>,
     /// z = h_a(y), `N × zh × zw` planar.
     pub z: Vec<f32>,
+    /// Whether y came from the top band's g_a (see [`ModelConfig::top_band_at`]): it
+    /// codes at the qualities of that band only.
+    pub top_band: bool,
 }
 
 /// A decoded image.
@@ -139,23 +142,24 @@ impl Codec {
         })
     }
 
-    /// g_a and h_a on the CPU kernels, when the codec uses them.
-    fn cpu_analysis(&self) -> Option<&(CpuConvChain, CpuConvChain)> {
+    /// g_a (of the top band when `top`) and h_a on the CPU kernels, when the codec
+    /// uses them.
+    fn cpu_analysis(&self, top: bool) -> Option<&(CpuConvChain, CpuConvChain)> {
         self.cpu.as_ref().map(|cpu| {
-            cpu.analysis.get_or_init(|| {
+            cpu.analysis[usize::from(top)].get_or_init(|| {
                 rayon::join(
-                    || CpuConvChain::analysis(&self.model.g_a),
+                    || CpuConvChain::analysis(self.model.band(top).0),
                     || CpuConvChain::hyper_analysis(&self.model.h_a),
                 )
             })
         })
     }
 
-    /// g_s on the CPU kernels, when the codec uses them.
-    fn cpu_synthesis(&self) -> Option<&CpuSynthesis> {
+    /// g_s (of the top band when `top`) on the CPU kernels, when the codec uses them.
+    fn cpu_synthesis(&self, top: bool) -> Option<&CpuSynthesis> {
         self.cpu.as_ref().map(|cpu| {
-            cpu.g_s
-                .get_or_init(|| CpuSynthesis::new(&self.model.g_s, self.precision))
+            cpu.g_s[usize::from(top)]
+                .get_or_init(|| CpuSynthesis::new(self.model.band(top).1, self.precision))
         })
     }
 
@@ -227,10 +231,11 @@ impl Codec {
         &self.entropy
     }
 
-    /// g_a over overlapping tiles of the image (padded as [`planar_window`] pads it);
-    /// returns y, `[M, yh, yw]`. Each tile's floats are made from the 8-bit pixels
-    /// when it runs: the whole padded float image would be 12 bytes a pixel.
-    fn analysis(&self, src: &SourceImage, d: &LatentDims) -> Vec<f32> {
+    /// g_a (the top band's when `top`) over overlapping tiles of the image (padded as
+    /// [`planar_window`] pads it); returns y, `[M, yh, yw]`. Each tile's floats are
+    /// made from the 8-bit pixels when it runs: the whole padded float image would be
+    /// 12 bytes a pixel.
+    fn analysis(&self, src: &SourceImage, d: &LatentDims, top: bool) -> Vec<f32> {
         let m = self.config.m;
         let (width, height) = (src.width as usize, src.height as usize);
         let mut y = vec![0f32; m * d.yh * d.yw];
@@ -243,9 +248,9 @@ impl Codec {
                 px(&t.outer_rows),
                 px(&t.outer_cols),
             );
-            let out = match self.cpu_analysis() {
+            let out = match self.cpu_analysis(top) {
                 Some((g_a, _)) => g_a.forward(&window, oh * 16, ow * 16),
-                None => tensor_to_vec(self.model.g_a.forward(Tensor::<4>::from_data(
+                None => tensor_to_vec(self.model.band(top).0.forward(Tensor::<4>::from_data(
                     TensorData::new(window, [1, 3, oh * 16, ow * 16]),
                     &self.device,
                 ))),
@@ -255,23 +260,24 @@ impl Codec {
         y
     }
 
-    /// g_s over overlapping tiles of the synthesis input (`window(rows, cols)` gives
-    /// one tile's, planar), written straight into the cropped 8-bit RGB image.
+    /// g_s (the top band's when `top`) over overlapping tiles of the synthesis input
+    /// (`window(rows, cols)` gives one tile's, planar), written straight into the
+    /// cropped 8-bit RGB image.
     fn synthesis(
         &self,
         window: impl Fn(Range<usize>, Range<usize>) -> Vec<f32>,
         d: &LatentDims,
-        width: u32,
-        height: u32,
+        (width, height): (u32, u32),
+        top: bool,
     ) -> Vec<u8> {
         let (w, h) = (width as usize, height as usize);
         let mut rgb = vec![0u8; w * h * 3];
         for t in tiles(d.yh, d.yw, self.tile) {
             let (oh, ow) = (t.outer_rows.len(), t.outer_cols.len());
             let window = window(t.outer_rows.clone(), t.outer_cols.clone());
-            let planar = match self.cpu_synthesis() {
+            let planar = match self.cpu_synthesis(top) {
                 Some(g_s) => g_s.forward(&window, oh, ow),
-                None => tensor_to_vec(self.model.g_s.forward(Tensor::<4>::from_data(
+                None => tensor_to_vec(self.model.band(top).1.forward(Tensor::<4>::from_data(
                     TensorData::new(window, [1, self.config.m, oh, ow]),
                     &self.device,
                 ))),
@@ -297,7 +303,7 @@ impl Codec {
         t: &mut Timings,
     ) -> anyhow::Result<ImageStream> {
         anyhow::ensure!(quality <= 100, "quality {quality} is out of range 0..=100");
-        let mut analysis = self.analyse(src, t)?;
+        let mut analysis = self.analyse(src, quality, t)?;
         if self.refine > 0 {
             analysis = self.refine(src, &analysis, quality, self.refine, t)?.0;
         }
@@ -312,6 +318,10 @@ impl Codec {
         quality: u8,
         t: &mut Timings,
     ) -> anyhow::Result<ImageStream> {
+        anyhow::ensure!(
+            analysis.top_band == self.config.top_band_at(quality),
+            "internal error: an analysis of the other band's transforms cannot code quality {quality}"
+        );
         let latents = t.time(
             |t| &mut t.params_ms,
             || {
@@ -325,8 +335,9 @@ impl Codec {
     /// Encode at the highest quality whose whole stream (container included) is at most
     /// `target_bpp` bits per pixel; returns the stream and the quality chosen.
     ///
-    /// The analysis transforms run once; each quality tried costs only the parameter
-    /// path and entropy coding (a binary search: 7 tries for 0..=100). With
+    /// The analysis transforms run once (once a band for models with a top band);
+    /// each quality tried costs only the parameter path and entropy coding (a binary
+    /// search: 7 tries for 0..=100). With
     /// refinement on, the search runs on the plain latent and the quality found is
     /// refined once (kept if it still fits). Fails, naming
     /// the smallest size reachable, when even quality 0 is over the target.
@@ -340,14 +351,22 @@ impl Codec {
             target_bpp.is_finite() && target_bpp > 0.0,
             "target {target_bpp} bpp must be a positive, finite number"
         );
-        let analysis = self.analyse(src, t)?;
+        let analyses: [OnceLock<Analysis>; 2] = Default::default();
+        let analysis = |q: u8, t: &mut Timings| -> anyhow::Result<&Analysis> {
+            let top = self.config.top_band_at(q);
+            let slot = &analyses[usize::from(top)];
+            if slot.get().is_none() {
+                let _ = slot.set(self.analyse(src, q, t)?);
+            }
+            Ok(slot.get().expect("set above"))
+        };
         let pixels = f64::from(src.width) * f64::from(src.height);
         let code = |a: &Analysis, q: u8, t: &mut Timings| -> anyhow::Result<(ImageStream, f64)> {
             let stream = self.encode_analysis(src, a, q, t)?;
             let bpp = stream.to_bytes()?.len() as f64 * 8.0 / pixels;
             Ok((stream, bpp))
         };
-        let try_quality = |q: u8, t: &mut Timings| code(&analysis, q, t);
+        let try_quality = |q: u8, t: &mut Timings| code(analysis(q, t)?, q, t);
         // Rate grows with quality: find the largest q whose size fits.
         let (mut lo, mut hi) = (0u8, 100u8);
         let (mut best, lo_bpp) = try_quality(0, t)?;
@@ -384,7 +403,7 @@ impl Codec {
         if self.refine > 0 {
             // Refine at the quality found; refinement usually saves bits, but keep the
             // plain stream if this one does not fit.
-            let refined = self.refine(src, &analysis, lo, self.refine, t)?.0;
+            let refined = self.refine(src, analysis(lo, t)?, lo, self.refine, t)?.0;
             let (stream, bpp) = code(&refined, lo, t)?;
             if bpp <= target_bpp {
                 best = stream;
@@ -393,8 +412,14 @@ impl Codec {
         Ok((best, lo))
     }
 
-    /// Run the analysis transforms g_a and h_a on the selected backend.
-    pub fn analyse(&self, src: &SourceImage, t: &mut Timings) -> anyhow::Result<Analysis> {
+    /// Run the analysis transforms g_a and h_a on the selected backend, for coding at
+    /// `quality` (which picks g_a in a model with a top band).
+    pub fn analyse(
+        &self,
+        src: &SourceImage,
+        quality: u8,
+        t: &mut Timings,
+    ) -> anyhow::Result<Analysis> {
         // Refuse, before any work, images the container cannot hold or that a
         // decoder with default limits would refuse.
         let max_side = Limits::default().max_dimension;
@@ -405,20 +430,27 @@ impl Codec {
             src.height
         );
         let dims = LatentDims::new(src.width, src.height);
+        let top_band = self.config.top_band_at(quality);
         let (y, z) = t.time(
             |t| &mut t.analysis_ms,
             || {
-                let y = self.analysis(src, &dims);
-                let z = self.hyper_analysis(&y, &dims);
+                let y = self.analysis(src, &dims, top_band);
+                let z = self.hyper_analysis(&y, &dims, top_band);
                 (y, z)
             },
         );
-        Ok(Analysis { dims, y, z })
+        Ok(Analysis {
+            dims,
+            y,
+            z,
+            top_band,
+        })
     }
 
-    /// z = h_a(y) on the selected backend.
-    fn hyper_analysis(&self, y: &[f32], dims: &LatentDims) -> Vec<f32> {
-        match self.cpu_analysis() {
+    /// z = h_a(y) on the selected backend (h_a is one for both bands; `top` picks
+    /// the kernels built beside that band's g_a).
+    fn hyper_analysis(&self, y: &[f32], dims: &LatentDims, top: bool) -> Vec<f32> {
+        match self.cpu_analysis(top) {
             Some((_, h_a)) => h_a.forward(y, dims.yh, dims.yw),
             None => tensor_to_vec(self.model.h_a.forward(Tensor::<4>::from_data(
                 TensorData::new(y.to_vec(), [1, self.config.m, dims.yh, dims.yw]),
@@ -439,6 +471,11 @@ impl Codec {
         t: &mut Timings,
     ) -> anyhow::Result<(Analysis, RefineReport)> {
         let lambda = self.refine_lambda(quality)?;
+        let top_band = self.config.top_band_at(quality);
+        anyhow::ensure!(
+            analysis.top_band == top_band,
+            "internal error: an analysis of the other band's transforms cannot be refined for quality {quality}"
+        );
         let device = self.device.clone().autodiff();
         let model =
             HyperpriorModel::from_record_bytes(&self.config, self.record.to_vec(), &device)?
@@ -454,6 +491,7 @@ impl Codec {
             steps: &steps,
             recon: recon.as_deref(),
             lambda,
+            top_band,
         };
         let start = refine::Latents {
             y: analysis.y.clone(),
@@ -464,8 +502,9 @@ impl Codec {
             || {
                 let tile = self.tile.min(REFINE_TILE);
                 let synthesis = self.cpu.as_ref().map(|cpu| {
-                    cpu.g_s_grad
-                        .get_or_init(|| CpuSynthesisGrad::new(&self.model.g_s, Precision::F32))
+                    cpu.g_s_grad[usize::from(top_band)].get_or_init(|| {
+                        CpuSynthesisGrad::new(self.model.band(top_band).1, Precision::F32)
+                    })
                 });
                 refine_latent(
                     &model, synthesis, &start, &target, iterations, tile, &device,
@@ -473,7 +512,15 @@ impl Codec {
             },
         );
         let (y, z) = (refined.y, refined.z);
-        Ok((Analysis { dims, y, z }, report))
+        Ok((
+            Analysis {
+                dims,
+                y,
+                z,
+                top_band,
+            },
+            report,
+        ))
     }
 
     /// Entropy-code quantized latents of `src` (from [`EntropyModel::quantize`] on this
@@ -617,7 +664,10 @@ impl Codec {
         let window = |rows, cols| latents.y_hat_window(scales.as_deref(), d.yw, rows, cols);
         let mut rgb = t.time(
             |t| &mut t.synthesis_ms,
-            || self.synthesis(window, &d, h.width, h.height),
+            || {
+                let top = self.config.top_band_at(h.quality);
+                self.synthesis(window, &d, (h.width, h.height), top)
+            },
         );
         let gray = h.pixel_format == PixelFormat::Gray8;
         if gray {

@@ -68,6 +68,8 @@ pub struct Target<'a> {
     pub recon: Option<&'a [f32]>,
     /// λ at that quality.
     pub lambda: f64,
+    /// Whether that quality codes with the model's top band (its g_s decodes).
+    pub top_band: bool,
 }
 
 /// λ at `quality` for a ladder trained at `lambdas` (lowest rate first): the position
@@ -235,7 +237,8 @@ fn refine_tile(
     };
     // λ·255²·MSE of g_s(ŷ) on the tile's pixels in the image, through Burn.
     let burn_distortion = |y_hat: Tensor<4>| {
-        let x_hat = model.g_s.forward(y_hat).narrow(2, 0, h).narrow(3, 0, w);
+        let g_s = model.band(target.top_band).1;
+        let x_hat = g_s.forward(y_hat).narrow(2, 0, h).narrow(3, 0, w);
         let mse = (x_hat - x.clone()).powi_scalar(2).mean().reshape([1]);
         mse.mul_scalar(scale)
     };

@@ -114,7 +114,7 @@ fn code_frame(
     t: &mut Timings,
 ) -> anyhow::Result<(ImageStream, Latents, FrameMode)> {
     anyhow::ensure!(quality <= 100, "quality {quality} is out of range 0..=100");
-    let a = codec.analyse(src, t)?;
+    let a = codec.analyse(src, quality, t)?;
     let mut candidates = vec![(FrameMode::Intra, None)];
     if prev_y_hat.is_some() {
         candidates.push((FrameMode::Temporal, prev_y_hat));

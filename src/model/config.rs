@@ -55,6 +55,12 @@ pub struct ModelConfig {
     /// refuses such models.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub context: bool,
+    /// Rungs from this one up code with transforms of their own (g_a and g_s; see
+    /// [`super::transforms::TopBand`]), the lower ones with the model's: one pair no
+    /// longer serves λ over three decades. 0: one pair for every rung. The codec
+    /// picks the pair by quality ([`ModelConfig::top_band_at`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub top_band: usize,
     /// The λ each rung of the rate ladder was trained for, lowest rate first (`neco
     /// export` copies them from the run's `[train] lambdas`): what encoder-side
     /// refinement (`--refine`) optimizes for at each quality. Empty in model TOMLs and
@@ -300,6 +306,17 @@ impl TrainConfig {
 }
 
 impl ModelConfig {
+    /// Whether `quality` (0..=100) codes with the top band's transforms (`top_band`):
+    /// from half a rung below the band's first rung up, on the ladder positions the
+    /// codec interpolates steps at (q·(K − 1)/100), so each pair of transforms codes
+    /// within half a rung of the rungs it trained on. Integer arithmetic: encoder and
+    /// decoder decide alike from the quality in the stream.
+    pub fn top_band_at(&self, quality: u8) -> bool {
+        self.top_band > 0
+            && 2 * u32::from(quality.min(100)) * (self.rungs as u32 - 1)
+                >= (2 * self.top_band as u32 - 1) * 100
+    }
+
     /// Channels of h_s's first hidden layer (see [`ModelConfig::hyper`]).
     pub fn hyper_width(&self) -> usize {
         if self.hyper == 0 {
@@ -378,6 +395,12 @@ impl ModelConfig {
             self.group
         );
         anyhow::ensure!(
+            self.top_band == 0 || (1..self.rungs).contains(&self.top_band),
+            "top_band must name a rung above the lowest of the rate ladder (1..{}), got {}",
+            self.rungs,
+            self.top_band
+        );
+        anyhow::ensure!(
             !self.name.is_empty() && self.name.len() <= 64,
             "model name must be 1..=64 bytes, got {:?}",
             self.name
@@ -426,6 +449,28 @@ mod tests {
         ] {
             let err = ConfigFile::from_toml(&text(bad)).unwrap_err();
             assert!(err.to_string().contains("rate_ramp needs"), "{bad}: {err}");
+        }
+    }
+
+    /// The top band codes from half a rung below its first rung; its rung must be
+    /// on the ladder, above the lowest.
+    #[test]
+    fn the_top_band_starts_half_a_rung_below_its_first_rung() {
+        let cfg = |top_band: usize, rungs: usize| ModelConfig {
+            top_band,
+            rungs,
+            ..toml::from_str("name = \"t\"\nn = 8\nm = 8").unwrap()
+        };
+        // 8 rungs, the band from rung 5 (q = 71.4): from q = 64.3 up.
+        let banded = cfg(5, 8);
+        assert!(!banded.top_band_at(64) && banded.top_band_at(65) && banded.top_band_at(100));
+        assert!(!(0..=100).any(|q| cfg(0, 8).top_band_at(q)));
+        // 3 rungs, the band from rung 1 (q = 50): from q = 25 up.
+        assert!(!cfg(1, 3).top_band_at(24) && cfg(1, 3).top_band_at(25));
+        assert!(banded.validate().is_ok());
+        for (top, rungs) in [(8, 8), (9, 8), (1, 0)] {
+            let err = cfg(top, rungs).validate().unwrap_err().to_string();
+            assert!(err.contains("top_band"), "{err}");
         }
     }
 

@@ -127,6 +127,7 @@ pub fn widen_latent(
         z_density: old.z_density,
         ladder: fresh.ladder,
         context: None,
+        top: None,
     };
 
     // g_a: the new rows of y are zero.

@@ -8,7 +8,7 @@ use super::context::CheckerboardContext;
 use super::factorized::FactorizedDensity;
 use super::gaussian::gaussian_likelihood;
 use super::ladder::RateLadder;
-use super::transforms::{Analysis, HyperAnalysis, HyperSynthesis, Init, Synthesis};
+use super::transforms::{Analysis, HyperAnalysis, HyperSynthesis, Init, Synthesis, TopBand};
 use super::ModelConfig;
 
 /// g_a, g_s, h_a, h_s and the factorized density of z.
@@ -29,6 +29,8 @@ pub struct HyperpriorModel {
     pub ladder: Option<RateLadder>,
     /// Checkerboard context model (`context = true` in the config).
     pub context: Option<CheckerboardContext>,
+    /// Transforms of their own for the top rungs (`top_band` in the config).
+    pub top: Option<TopBand>,
 }
 
 /// What stands in for rounding in the rate terms of [`HyperpriorModel::entropy_pass`]
@@ -105,6 +107,25 @@ impl HyperpriorModel {
             context: cfg
                 .context
                 .then(|| CheckerboardContext::new(cfg.m, init, device)),
+            top: (cfg.top_band > 0).then(|| {
+                let sizes = (cfg.analysis_width(), cfg.synthesis_width(), cfg.m);
+                TopBand::new(cfg.top_band, sizes, init, device)
+            }),
+        }
+    }
+
+    /// The analysis and synthesis transforms that code ladder rung `rung`: the top
+    /// band's from its first rung up, else the model's.
+    pub fn transforms(&self, rung: usize) -> (&Analysis, &Synthesis) {
+        self.band(self.top.as_ref().is_some_and(|t| rung >= t.from_rung))
+    }
+
+    /// The top band's analysis and synthesis transforms when `top` (and the model has
+    /// them), else the model's.
+    pub fn band(&self, top: bool) -> (&Analysis, &Synthesis) {
+        match &self.top {
+            Some(band) if top => (&band.g_a, &band.g_s),
+            _ => (&self.g_a, &self.g_s),
         }
     }
 
@@ -183,10 +204,10 @@ impl HyperpriorModel {
         rate_weights: Option<Tensor<4>>,
         noise: RateNoise,
     ) -> TrainOutput {
-        let (bits_y, bits_z, y_hat) =
-            self.entropy_train(self.g_a.forward(x), rung, rate_weights, noise);
+        let (g_a, g_s) = self.transforms(rung);
+        let (bits_y, bits_z, y_hat) = self.entropy_train(g_a.forward(x), rung, rate_weights, noise);
         TrainOutput {
-            x_hat: self.g_s.forward(y_hat),
+            x_hat: g_s.forward(y_hat),
             bits_y,
             bits_z,
         }

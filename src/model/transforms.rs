@@ -228,3 +228,59 @@ impl HyperSynthesis {
         }
     }
 }
+
+/// Transforms of their own for the top rungs of a variable-rate model (`top_band` in
+/// its config): rungs `from_rung..` code with these, the lower rungs with the model's
+/// g_a and g_s. The top of the range is where one pair serving every λ falls short
+/// (docs/grow.md: more rate buys little there); a pair for the top alone can spend all
+/// its capacity on fine detail while the other no longer has to.
+#[derive(Module, Debug)]
+pub struct TopBand {
+    /// The band's first rung.
+    pub from_rung: usize,
+    /// Analysis transform of the band.
+    pub g_a: Analysis,
+    /// Synthesis transform of the band.
+    pub g_s: Synthesis,
+}
+
+impl TopBand {
+    /// A band from rung `from_rung` with transforms of the given sizes.
+    pub fn new(
+        from_rung: usize,
+        (analysis_width, synthesis_width, m): (usize, usize, usize),
+        init: Init,
+        device: &Device,
+    ) -> Self {
+        TopBand {
+            from_rung,
+            g_a: Analysis::new(analysis_width, m, init, device),
+            g_s: Synthesis::new(synthesis_width, m, init, device),
+        }
+    }
+
+    /// A band from rung `from_rung` that starts as copies of `g_a` and `g_s` (so the
+    /// model codes as before) and trains apart from them: every parameter is a new one.
+    pub fn copy_of(from_rung: usize, g_a: &Analysis, g_s: &Synthesis) -> Self {
+        TopBand {
+            from_rung,
+            g_a: g_a.clone().map(&mut NewParams),
+            g_s: g_s.clone().map(&mut NewParams),
+        }
+    }
+}
+
+/// Gives every float parameter a new id with the same value: a cloned module shares
+/// its parameters' ids, and the optimizer and the gradients know parameters by id.
+struct NewParams;
+
+impl burn::module::ModuleMapper for NewParams {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        let value = param.val();
+        let require_grad = value.is_require_grad();
+        burn::module::Param::from_tensor(value.detach()).set_require_grad(require_grad)
+    }
+}

@@ -92,15 +92,16 @@ pub fn kernel_gradients(
     let [b, _, h, w] = batch.x.dims();
     let x = tensor_to_vec(batch.x.clone());
     let plane = 3 * h * w;
+    let (model_g_a, model_g_s) = model.transforms(batch.rung);
     let trains = |p: &burn::module::Param<Tensor<4>>| p.is_require_grad();
-    let train_g_a = trains(&model.g_a.conv1.weight);
-    let train_g_s = trains(&model.g_s.deconv1.weight);
+    let train_g_a = trains(&model_g_a.conv1.weight);
+    let train_g_s = trains(&model_g_s.deconv1.weight);
 
     // Building the kernels (Winograd weights included) anew each step, as the
     // weights change: both transforms at once.
     let (g_a, g_s) = rayon::join(
-        || CpuAnalysisGrad::new(&model.g_a, precision),
-        || CpuSynthesisGrad::for_training(&model.g_s, precision),
+        || CpuAnalysisGrad::new(model_g_a, precision),
+        || CpuSynthesisGrad::for_training(model_g_s, precision),
     );
     let (ys, a_tapes): (Vec<Vec<f32>>, Vec<_>) = x
         .chunks_exact(plane)
@@ -158,11 +159,11 @@ pub fn kernel_gradients(
         for (tape, dyi) in a_tapes.iter().zip(dy.chunks_exact(latent)) {
             g_a.backward(tape, dyi, &mut g_a_params);
         }
-        CpuAnalysisGrad::register(&model.g_a, &g_a_params, 1.0, &mut out, inner);
+        CpuAnalysisGrad::register(model_g_a, &g_a_params, 1.0, &mut out, inner);
     }
     if train_g_s {
         let scale = (batch.weight * batch.distortion_scale()) as f32;
-        CpuSynthesisGrad::register(&model.g_s, &g_s_params, scale, &mut out, inner);
+        CpuSynthesisGrad::register(model_g_s, &g_s_params, scale, &mut out, inner);
     }
     let rd = Rd {
         bpp: bpp_value,
@@ -312,6 +313,49 @@ mod tests {
             &device,
         );
         assert!(same_as_burn(&fixed, &batch(&device, 0, None)) > 30);
+    }
+
+    /// A top band's rungs train its transforms and the lower rungs the model's, with
+    /// the same gradients on the kernels as on Burn; copies of the model's transforms
+    /// code as they do.
+    #[test]
+    fn a_top_band_trains_its_own_transforms() {
+        use crate::model::transforms::TopBand;
+        let device = Device::flex().autodiff();
+        let cfg = "name = \"t\"\nn = 16\nm = 16\nhyper = 16\nrungs = 3";
+        let plain = model(cfg, &device);
+        let mut banded = plain.clone();
+        banded.top = Some(TopBand::copy_of(2, &plain.g_a, &plain.g_s));
+
+        // Copies: the same losses at every rung.
+        for rung in 0..3 {
+            let b = batch(&device, rung, None);
+            let (_, a) = rd_of(&plain, &b);
+            let (_, c) = rd_of(&banded, &b);
+            assert!((a.loss - c.loss).abs() < 1e-5 * a.loss, "rung {rung}");
+        }
+
+        let has_grad = |grads: &GradientsParams, id| grads.get::<4>(id).is_some();
+        let top = banded.top.as_ref().unwrap();
+        for (rung, band) in [(1, false), (2, true)] {
+            let b = batch(&device, rung, None);
+            same_as_burn(&banded, &b);
+            let (grads, _) = kernel_gradients(&banded, &b, Precision::F32, &Device::flex());
+            assert_eq!(
+                has_grad(&grads, top.g_s.deconv1.weight.id),
+                band,
+                "rung {rung}"
+            );
+            assert_eq!(
+                has_grad(&grads, top.g_a.conv1.weight.id),
+                band,
+                "rung {rung}"
+            );
+            assert_eq!(has_grad(&grads, banded.g_s.deconv1.weight.id), !band);
+            assert_eq!(has_grad(&grads, banded.g_a.conv1.weight.id), !band);
+            // The entropy model trains at every rung.
+            assert!(has_grad(&grads, banded.h_s.conv3.weight.id));
+        }
     }
 
     /// The context model's gradients, taken apart, step at a rate of their own:

@@ -36,7 +36,7 @@ use crate::io::datasets::{list_clips, list_frames};
 use crate::io::image_io::SourceImage;
 use crate::model::gaussian::gaussian_likelihood;
 use crate::model::weights::WeightsFile;
-use crate::model::TemporalNet;
+use crate::model::{ModelConfig, TemporalNet};
 
 /// Side of the crops that play frames, in pixels (16 × 16 latents).
 pub const CROP: usize = 256;
@@ -124,16 +124,30 @@ fn prior_of_weights(
     Ok((settings, net, 0))
 }
 
-/// One frame's frozen analysis: y and the raw hyper-synthesis output.
+/// One frame's frozen analysis, once for each pair of transforms of the model: with
+/// the model's, and with its top band's when it has one (`top_band`).
 struct Frame {
-    /// `M × h × w`.
-    y: Vec<f32>,
-    /// `2M × h × w`: scales, then means.
-    hs: Vec<f32>,
+    /// The analyses, the top band's last.
+    bands: Vec<Latent>,
     /// Latent grid: rows, columns.
     grid: (usize, usize),
     /// Pixels of the frame (for bits per pixel).
     pixels: usize,
+}
+
+/// y and the raw hyper-synthesis output of one analysis.
+struct Latent {
+    /// `M × h × w`.
+    y: Vec<f32>,
+    /// `2M × h × w`: scales, then means.
+    hs: Vec<f32>,
+}
+
+impl Frame {
+    /// The analysis that codes at a quality of the top band (`top`) or below it.
+    fn at(&self, top: bool) -> &Latent {
+        &self.bands[if top { self.bands.len() - 1 } else { 0 }]
+    }
 }
 
 /// A frame pair: the rate of `cur` given ŷ of `prev`, which was itself coded given
@@ -261,15 +275,30 @@ fn noisy_crop(img: &RgbImage, x0: usize, y0: usize, rng: &mut impl Rng) -> Sourc
     SourceImage::from_rgb(CROP as u32, CROP as u32, rgb)
 }
 
-/// The frozen model's analysis of one picture.
+/// The frozen model's analysis of one picture (with each band's transforms).
 fn analyse(codec: &Codec, src: &SourceImage, t: &mut Timings) -> anyhow::Result<Frame> {
-    let a = codec.analyse(src, t)?;
-    let z_hat: Vec<i32> = a.z.iter().map(|&v| v.round() as i32).collect();
-    let hs = codec.entropy_model().hyper_output(&z_hat, &a.dims)?;
+    // Quality 0 codes below any top band, 100 in it.
+    let qualities: &[u8] = if codec.config().top_band > 0 {
+        &[0, 100]
+    } else {
+        &[0]
+    };
+    let mut bands = Vec::with_capacity(qualities.len());
+    let mut dims = None;
+    for &q in qualities {
+        let a = codec.analyse(src, q, t)?;
+        let z_hat: Vec<i32> = a.z.iter().map(|&v| v.round() as i32).collect();
+        let hs = codec.entropy_model().hyper_output(&z_hat, &a.dims)?;
+        bands.push(Latent {
+            y: a.y,
+            hs: hs.data,
+        });
+        dims = Some(a.dims);
+    }
+    let dims = dims.expect("one analysis at least");
     Ok(Frame {
-        y: a.y,
-        hs: hs.data,
-        grid: (a.dims.yh, a.dims.yw),
+        bands,
+        grid: (dims.yh, dims.yw),
         pixels: src.width as usize * src.height as usize,
     })
 }
@@ -397,18 +426,20 @@ fn y_hat(y: &[f32], means: &[f32], steps: &[f32]) -> Vec<f32> {
         .collect()
 }
 
-/// The means half of a frame's hyper-synthesis output.
-fn means(f: &Frame) -> &[f32] {
-    &f.hs[f.hs.len() / 2..]
+/// The means half of a hyper-synthesis output.
+fn means(l: &Latent) -> &[f32] {
+    &l.hs[l.hs.len() / 2..]
 }
 
 /// The pairs `picks` (pair, quality; all of one grid) as tensors on `device`, at the
-/// steps `model` codes with. ŷ of a pair's previous frame is what the decoder has when
+/// steps `model` codes with, each with the analysis of the band its quality codes in
+/// (`config`). ŷ of a pair's previous frame is what the decoder has when
 /// that frame was coded with the prior `chain` (run on `plain`) given an intra-coded
 /// frame before it; a chain's first frame is intra.
 fn make_batch(
     set: &PairSet,
     picks: &[(usize, u8)],
+    config: &ModelConfig,
     model: &EntropyModel,
     chain: &TemporalNet,
     plain: &Device,
@@ -422,6 +453,7 @@ fn make_batch(
         Tensor::<4>::from_data(TensorData::new(data, [b, c, h, w]), device)
     };
     let steps: Vec<Vec<f32>> = picks.iter().map(|&(_, q)| model.steps(q)).collect();
+    let top: Vec<bool> = picks.iter().map(|&(_, q)| config.top_band_at(q)).collect();
     // T's input for one frame: its hyper-synthesis output, ŷ of the frame before it
     // (latents `y` around `means`) and the prior's step as a plane.
     let push_input = |input: &mut Vec<f32>, hs: &[f32], y: &[f32], means: &[f32], s: &[f32]| {
@@ -432,7 +464,8 @@ fn make_batch(
     // The previous frames' means as coded: refined where they had a frame before.
     let mut prev_means: Vec<Vec<f32>> = picks
         .iter()
-        .map(|&(p, _)| means(&set.frames[set.pairs[p].prev]).to_vec())
+        .zip(&top)
+        .map(|(&(p, _), &top)| means(set.frames[set.pairs[p].prev].at(top)).to_vec())
         .collect();
     let chained: Vec<usize> = (0..b)
         .filter(|&i| set.pairs[picks[i].0].before.is_some())
@@ -441,7 +474,8 @@ fn make_batch(
         let mut input = Vec::with_capacity(chained.len() * (3 * m + 1) * plane);
         for &i in &chained {
             let pair = set.pairs[picks[i].0];
-            let (before, prev) = (&set.frames[pair.before.unwrap()], &set.frames[pair.prev]);
+            let before = set.frames[pair.before.unwrap()].at(top[i]);
+            let prev = set.frames[pair.prev].at(top[i]);
             push_input(&mut input, &prev.hs, &before.y, means(before), &steps[i]);
         }
         let input = Tensor::<4>::from_data(
@@ -459,10 +493,11 @@ fn make_batch(
     let mut pixels = 0;
     for (i, &(p, _)) in picks.iter().enumerate() {
         let pair = set.pairs[p];
-        let (prev, cur) = (&set.frames[pair.prev], &set.frames[pair.cur]);
-        push_input(&mut input, &cur.hs, &prev.y, &prev_means[i], &steps[i]);
-        hs.extend_from_slice(&cur.hs);
-        y.extend_from_slice(&cur.y);
+        let (prev, cur) = (set.frames[pair.prev].at(top[i]), &set.frames[pair.cur]);
+        let latent = cur.at(top[i]);
+        push_input(&mut input, &latent.hs, &prev.y, &prev_means[i], &steps[i]);
+        hs.extend_from_slice(&latent.hs);
+        y.extend_from_slice(&latent.y);
         pixels += cur.pixels;
     }
     Batch {
@@ -507,7 +542,7 @@ fn rates(net: &TemporalNet, batch: &Batch) -> (Tensor<1>, f64) {
 fn validate(
     net: &TemporalNet,
     set: &PairSet,
-    model: &EntropyModel,
+    codec: &Codec,
     device: &Device,
 ) -> Vec<(u8, f64, f64)> {
     let net = net.valid();
@@ -518,7 +553,8 @@ fn validate(
             for (_, class) in &set.classes {
                 let all: Vec<(usize, u8)> = class.iter().map(|&p| (p, q)).collect();
                 for chunk in all.chunks(16) {
-                    let batch = make_batch(set, chunk, model, &net, device, device);
+                    let (config, model) = (codec.config(), codec.entropy_model());
+                    let batch = make_batch(set, chunk, config, model, &net, device, device);
                     let w = batch.pixels as f64;
                     let (temporal, intra) = rates(&net, &batch);
                     t += temporal.into_scalar::<f32>() as f64 * w;
@@ -651,6 +687,7 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
         let batch = make_batch(
             &train_set,
             &picks,
+            codec.config(),
             codec.entropy_model(),
             &net.valid(),
             &args.device,
@@ -686,7 +723,7 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
         }
         if let Some(valid) = &valid_set {
             if args.schedule.validates(progress.step) {
-                let rows = validate(&net, valid, codec.entropy_model(), &args.device);
+                let rows = validate(&net, valid, &codec, &args.device);
                 let mut sum_change = 0.0;
                 for (q, intra, temporal) in &rows {
                     let change = 100.0 * (temporal / intra - 1.0);
@@ -723,8 +760,7 @@ mod tests {
 
     fn frame(grid: (usize, usize)) -> Frame {
         Frame {
-            y: Vec::new(),
-            hs: Vec::new(),
+            bands: Vec::new(),
             grid,
             pixels: 0,
         }

@@ -22,6 +22,7 @@ use crate::model::cpu::supports_synthesis_width;
 use crate::model::grow::{widen_latent, widen_transforms};
 use crate::model::hyperprior::RateNoise;
 use crate::model::ladder::RateLadder;
+use crate::model::transforms::TopBand;
 use crate::model::weights::WeightsFile;
 use crate::model::{ConfigFile, HyperpriorModel, Init, ModelConfig, TrainConfig};
 
@@ -115,10 +116,11 @@ fn transform_ceiling(model: &HyperpriorModel, batches: &[Tensor<4>]) -> Option<f
     let (mut mse, mut n) = (0.0, 0.0);
     for x in batches {
         let b = x.dims()[0] as f64;
-        let y = model.g_a.forward(x.clone());
+        let (g_a, g_s) = model.transforms(top);
+        let y = g_a.forward(x.clone());
         let step = ladder.step(top).div_scalar(4.0);
         let (_, _, y_hat) = model.entropy_pass(y, RateNoise::Off, Some(step));
-        let x_hat = model.g_s.forward(y_hat * ladder.recon(top));
+        let x_hat = g_s.forward(y_hat * ladder.recon(top));
         let err = (x_hat.clamp(0.0, 1.0) - x.clone()).powi_scalar(2).mean();
         mse += err.into_scalar::<f32>() as f64 * b;
         n += b;
@@ -152,6 +154,20 @@ fn init_from(path: &Path, cfg: &ModelConfig, device: &Device) -> anyhow::Result<
         cfg.m,
         cfg.group,
         cfg.rungs
+    );
+    // A band is added to weights without one; widening would leave one behind.
+    anyhow::ensure!(
+        base.top_band == 0 || (base.top_band == cfg.top_band && !grows && (a0, s0) == (a1, s1)),
+        "{} has a top band from rung {}; the config asks for top_band = {}{} (a band can be \
+         added to weights without one, not moved, dropped or widened)",
+        path.display(),
+        base.top_band,
+        cfg.top_band,
+        if grows || (a0, s0) != (a1, s1) {
+            " and wider layers"
+        } else {
+            ""
+        }
     );
     let mut model = weights.model(device)?;
     // y first, at the old width; then the transforms.
@@ -190,6 +206,13 @@ fn init_from(path: &Path, cfg: &ModelConfig, device: &Device) -> anyhow::Result<
         // Its last layer starts at zero: the model codes as the weights do.
         eprintln!("adding a checkerboard context model");
         model.context = Some(CheckerboardContext::new(cfg.m, Init::Random, device));
+    }
+    if cfg.top_band > 0 && model.top.is_none() {
+        eprintln!(
+            "rungs {}.. get transforms of their own, starting as copies of the model's",
+            cfg.top_band
+        );
+        model.top = Some(TopBand::copy_of(cfg.top_band, &model.g_a, &model.g_s));
     }
     Ok(model)
 }
