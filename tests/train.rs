@@ -98,6 +98,22 @@ fn encode_info(
     serde_json::from_slice(&info.stdout).unwrap()
 }
 
+/// Trains the model of config `text` (written to `dir/tiny.toml`) for 2 steps on the
+/// assets and exports it to `dir/tiny.nwt`; returns both paths.
+fn tiny_weights(dir: &std::path::Path, text: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
+    let config = dir.join("tiny.toml");
+    std::fs::write(&config, text).unwrap();
+    let run = dir.join("plain");
+    train_cmd(&config, &run, assets)
+        .args(["--steps", "2"])
+        .assert()
+        .success();
+    let weights = dir.join("tiny.nwt");
+    export_run(&run, &weights);
+    (config, weights)
+}
+
 /// A run is reproducible from its seed: the same seed gives the same parameters
 /// (their random start, crops and noise), whichever thread first reads them, so the
 /// same weights file, byte for byte; another seed gives others. Also compared through
@@ -957,15 +973,7 @@ fn train_entropy_context_starts_as_its_weights_and_is_not_exported() {
 fn train_adds_a_context_model_to_weights_and_trains_it_jointly() {
     let dir = tempfile::tempdir().unwrap();
     let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
-    let plain_cfg = dir.path().join("tiny.toml");
-    std::fs::write(&plain_cfg, TINY_CONFIG).unwrap();
-    let plain = dir.path().join("plain");
-    train_cmd(&plain_cfg, &plain, assets)
-        .args(["--steps", "2"])
-        .assert()
-        .success();
-    let weights = dir.path().join("tiny.nwt");
-    export_run(&plain, &weights);
+    let (_, weights) = tiny_weights(dir.path(), TINY_CONFIG);
 
     let ctx_cfg = dir.path().join("tiny-ctx.toml");
     let text = TINY_CONFIG.replace("m = 8\n", "m = 8\ncontext = true\n");
@@ -1014,15 +1022,7 @@ fn train_adds_a_top_band_to_weights_and_codes_with_it() {
     let vr = TINY_CONFIG
         .replace("m = 8\n", "m = 8\nrungs = 3\n")
         .replace("lambda = 0.01", "lambdas = [0.002, 0.01, 0.05]");
-    let plain_cfg = dir.path().join("tiny-vr.toml");
-    std::fs::write(&plain_cfg, &vr).unwrap();
-    let plain = dir.path().join("plain");
-    train_cmd(&plain_cfg, &plain, assets)
-        .args(["--steps", "2"])
-        .assert()
-        .success();
-    let weights = dir.path().join("tiny.nwt");
-    export_run(&plain, &weights);
+    let (plain_cfg, weights) = tiny_weights(dir.path(), &vr);
 
     let band_cfg = dir.path().join("tiny-band.toml");
     std::fs::write(
