@@ -1092,6 +1092,26 @@ fn train_adds_a_top_band_to_weights_and_codes_with_it() {
         .assert()
         .success();
     assert!(temporal.join("valid.csv").exists());
+    // train-entropy analyses with one g_a for every rung: it refuses a banded model.
+    neco()
+        .arg("train-entropy")
+        .arg("--weights")
+        .arg(&banded)
+        .args([
+            "--dataset",
+            assets,
+            "--valid",
+            assets,
+            "--steps",
+            "1",
+            "--run",
+        ])
+        .arg(dir.path().join("entropy"))
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "has transforms of its own for its top rungs (top_band = 2)",
+        ));
     // A config without the band cannot start from the banded weights.
     let again = dir.path().join("again");
     train_cmd(&plain_cfg, &again, assets)

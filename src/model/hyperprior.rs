@@ -159,8 +159,21 @@ impl HyperpriorModel {
     pub fn freeze(mut self, parts: &[String]) -> Self {
         for part in parts {
             match part.as_str() {
-                "g_a" => self.g_a = self.g_a.no_grad(),
-                "g_s" => self.g_s = self.g_s.no_grad(),
+                // A top band's pair is frozen with the model's.
+                "g_a" => {
+                    self.g_a = self.g_a.no_grad();
+                    self.top = self.top.map(|mut t| {
+                        t.g_a = t.g_a.no_grad();
+                        t
+                    });
+                }
+                "g_s" => {
+                    self.g_s = self.g_s.no_grad();
+                    self.top = self.top.map(|mut t| {
+                        t.g_s = t.g_s.no_grad();
+                        t
+                    });
+                }
                 "h_a" => self.h_a = self.h_a.no_grad(),
                 "h_s" => self.h_s = self.h_s.no_grad(),
                 "z_density" => self.z_density = self.z_density.no_grad(),

@@ -179,6 +179,15 @@ fn start(
         args.weights.display(),
         base.rungs
     );
+    // Its latents are analysed once for every rung, with the model's g_a.
+    anyhow::ensure!(
+        base.top_band == 0,
+        "{} has transforms of its own for its top rungs (top_band = {}); train-entropy \
+         trains the entropy model of models without one (`neco train` trains a banded \
+         model's entropy model with its transforms)",
+        args.weights.display(),
+        base.top_band
+    );
     let settings = EntropyRunSettings {
         weights_sha256: neco_core::hex(&weights.sha256),
         group: args.group,

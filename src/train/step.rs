@@ -356,6 +356,18 @@ mod tests {
             // The entropy model trains at every rung.
             assert!(has_grad(&grads, banded.h_s.conv3.weight.id));
         }
+        // Freezing g_a or g_s freezes the band's too.
+        let frozen = banded.freeze(&["g_a".into(), "g_s".into()]);
+        let (grads, _) = kernel_gradients(
+            &frozen,
+            &batch(&device, 2, None),
+            Precision::F32,
+            &Device::flex(),
+        );
+        let top = frozen.top.as_ref().unwrap();
+        assert!(!has_grad(&grads, top.g_a.conv1.weight.id));
+        assert!(!has_grad(&grads, top.g_s.deconv1.weight.id));
+        assert!(has_grad(&grads, frozen.h_s.conv3.weight.id));
     }
 
     /// The context model's gradients, taken apart, step at a rate of their own:
