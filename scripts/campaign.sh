@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CAMPAIGN=${CAMPAIGN:-hp-n64w128m192-vr}
+CAMPAIGN=${CAMPAIGN:-hp-n64w128m192-vr-b5}
 CONFIG=models/$CAMPAIGN.toml
 KEPT=checkpoints/$CAMPAIGN
 RUN=runs/campaign
@@ -120,9 +120,11 @@ stop() {
     cp "$RUN"/config.toml "$RUN"/*.csv "$tmp"/
     cp -r "$RUN/checkpoint" "$tmp/checkpoint"
     # Earlier sessions' extra files (logs of GPU runs) stay.
-    for f in "$KEPT"/*; do
-        [[ -e $tmp/$(basename "$f") ]] || cp -r "$f" "$tmp/"
-    done
+    if [[ -d $KEPT ]]; then
+        for f in "$KEPT"/*; do
+            [[ -e $tmp/$(basename "$f") ]] || cp -r "$f" "$tmp/"
+        done
+    fi
     rm -rf "$KEPT"
     mv "$tmp" "$KEPT"
     echo "campaign: checkpoint of step $(sed -n 's/.*"step": *\([0-9]*\).*/\1/p' "$KEPT/checkpoint/progress.json") copied to $KEPT ($(du -sh "$KEPT/checkpoint" | cut -f1))"
