@@ -21,6 +21,7 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use neco_core::entropy::EntropyModel;
+use neco_core::latent::LatentDims;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -283,19 +284,19 @@ fn analyse(codec: &Codec, src: &SourceImage, t: &mut Timings) -> anyhow::Result<
     } else {
         &[0]
     };
-    let mut bands = Vec::with_capacity(qualities.len());
-    let mut dims = None;
-    for &q in qualities {
-        let a = codec.analyse(src, q, t)?;
-        let z_hat: Vec<i32> = a.z.iter().map(|&v| v.round() as i32).collect();
-        let hs = codec.entropy_model().hyper_output(&z_hat, &a.dims)?;
-        bands.push(Latent {
-            y: a.y,
-            hs: hs.data,
-        });
-        dims = Some(a.dims);
-    }
-    let dims = dims.expect("one analysis at least");
+    let dims = LatentDims::new(src.width, src.height);
+    let bands = qualities
+        .iter()
+        .map(|&q| {
+            let a = codec.analyse(src, q, t)?;
+            let z_hat: Vec<i32> = a.z.iter().map(|&v| v.round() as i32).collect();
+            let hs = codec.entropy_model().hyper_output(&z_hat, &dims)?;
+            Ok(Latent {
+                y: a.y,
+                hs: hs.data,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Frame {
         bands,
         grid: (dims.yh, dims.yw),
@@ -546,6 +547,7 @@ fn validate(
     device: &Device,
 ) -> Vec<(u8, f64, f64)> {
     let net = net.valid();
+    let (config, model) = (codec.config(), codec.entropy_model());
     VALID_QUALITIES
         .iter()
         .map(|&q| {
@@ -553,7 +555,6 @@ fn validate(
             for (_, class) in &set.classes {
                 let all: Vec<(usize, u8)> = class.iter().map(|&p| (p, q)).collect();
                 for chunk in all.chunks(16) {
-                    let (config, model) = (codec.config(), codec.entropy_model());
                     let batch = make_batch(set, chunk, config, model, &net, device, device);
                     let w = batch.pixels as f64;
                     let (temporal, intra) = rates(&net, &batch);

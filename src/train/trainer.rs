@@ -156,18 +156,15 @@ fn init_from(path: &Path, cfg: &ModelConfig, device: &Device) -> anyhow::Result<
         cfg.rungs
     );
     // A band is added to weights without one; widening would leave one behind.
+    let widens = grows || (a0, s0) != (a1, s1);
     anyhow::ensure!(
-        base.top_band == 0 || (base.top_band == cfg.top_band && !grows && (a0, s0) == (a1, s1)),
+        base.top_band == 0 || (base.top_band == cfg.top_band && !widens),
         "{} has a top band from rung {}; the config asks for top_band = {}{} (a band can be \
          added to weights without one, not moved, dropped or widened)",
         path.display(),
         base.top_band,
         cfg.top_band,
-        if grows || (a0, s0) != (a1, s1) {
-            " and wider layers"
-        } else {
-            ""
-        }
+        if widens { " and wider layers" } else { "" }
     );
     let mut model = weights.model(device)?;
     // y first, at the old width; then the transforms.
