@@ -561,6 +561,35 @@ mod tests {
         }
     }
 
+    /// Fixed weights and biases for the four layers `convs` (uniform within ±1/√fan-in,
+    /// the scale of Burn's default start), so that the comparison does not depend on
+    /// Burn's generator, which the tests running beside this one draw from too.
+    fn fix_layers(
+        convs: [(
+            &mut burn::module::Param<Tensor<4>>,
+            Option<&mut burn::module::Param<Tensor<1>>>,
+        ); 4],
+        device: &Device,
+    ) {
+        for (i, (weight, bias)) in convs.into_iter().enumerate() {
+            let dims = weight.val().dims();
+            let bound = 1.0 / ((dims[1] * dims[2] * dims[3]) as f32).sqrt();
+            let scaled = |n: usize, seed: u64| -> Vec<f32> {
+                random(n, seed).iter().map(|v| v * bound).collect()
+            };
+            *weight = burn::module::Param::from_tensor(Tensor::from_data(
+                TensorData::new(scaled(dims.iter().product(), 300 + i as u64), dims),
+                device,
+            ));
+            let bias = bias.expect("the transforms' layers have biases");
+            let len = bias.val().dims()[0];
+            *bias = burn::module::Param::from_tensor(Tensor::from_data(
+                TensorData::new(scaled(len, 400 + i as u64), [len]),
+                device,
+            ));
+        }
+    }
+
     /// Burn's gradient of `param` next to ours, relative error below `tol`.
     fn same_grad<const D: usize>(
         param: &burn::module::Param<Tensor<D>>,
@@ -619,6 +648,16 @@ mod tests {
     fn check_gradient(n: usize, m: usize, sizes: &[(usize, usize)]) {
         let device = Device::flex().autodiff();
         let mut g_s = Synthesis::new(n, m, Init::Random, &device);
+        fix_layers(
+            [
+                &mut g_s.deconv1,
+                &mut g_s.deconv2,
+                &mut g_s.deconv3,
+                &mut g_s.deconv4,
+            ]
+            .map(|d| (&mut d.weight, d.bias.as_mut())),
+            &device,
+        );
         randomise([&mut g_s.igdn1, &mut g_s.igdn2, &mut g_s.igdn3], n, &device);
         let ours = CpuSynthesisGrad::for_training(&g_s, Precision::F32);
         for &(h, w) in sizes {
@@ -670,6 +709,16 @@ mod tests {
         for (n, m, h, w) in [(16, 24, 48, 80), (64, 32, 32, 64)] {
             let device = Device::flex().autodiff();
             let mut g_a = Analysis::new(n, m, Init::Random, &device);
+            fix_layers(
+                [
+                    &mut g_a.conv1,
+                    &mut g_a.conv2,
+                    &mut g_a.conv3,
+                    &mut g_a.conv4,
+                ]
+                .map(|c| (&mut c.weight, c.bias.as_mut())),
+                &device,
+            );
             randomise([&mut g_a.gdn1, &mut g_a.gdn2, &mut g_a.gdn3], n, &device);
             let ours = CpuAnalysisGrad::new(&g_a, Precision::F32);
             let x: Vec<f32> = random(3 * h * w, 5).iter().map(|v| 0.5 + 0.5 * v).collect();
