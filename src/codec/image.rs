@@ -335,9 +335,10 @@ impl Codec {
     /// Encode at the highest quality whose whole stream (container included) is at most
     /// `target_bpp` bits per pixel; returns the stream and the quality chosen.
     ///
-    /// The analysis transforms run once (once a band for models with a top band);
-    /// each quality tried costs only the parameter path and entropy coding (a binary
-    /// search: 7 tries for 0..=100). With
+    /// The analysis transforms run once (for a model with a top band: once, or twice
+    /// when the band's lowest quality, tried first, is over the target); each quality
+    /// tried costs only the parameter path and entropy coding (a binary search: 7–8
+    /// tries for 0..=100). With
     /// refinement on, the search runs on the plain latent and the quality found is
     /// refined once (kept if it still fits). Fails, naming
     /// the smallest size reachable, when even quality 0 is over the target.
@@ -351,48 +352,43 @@ impl Codec {
             target_bpp.is_finite() && target_bpp > 0.0,
             "target {target_bpp} bpp must be a positive, finite number"
         );
-        let analyses: [OnceLock<Analysis>; 2] = Default::default();
-        let analysis = |q: u8, t: &mut Timings| -> anyhow::Result<&Analysis> {
-            let top = self.config.top_band_at(q);
-            let slot = &analyses[usize::from(top)];
-            if slot.get().is_none() {
-                let _ = slot.set(self.analyse(src, q, t)?);
-            }
-            Ok(slot.get().expect("set above"))
-        };
         let pixels = f64::from(src.width) * f64::from(src.height);
         let code = |a: &Analysis, q: u8, t: &mut Timings| -> anyhow::Result<(ImageStream, f64)> {
             let stream = self.encode_analysis(src, a, q, t)?;
             let bpp = stream.to_bytes()?.len() as f64 * 8.0 / pixels;
             Ok((stream, bpp))
         };
-        let try_quality = |q: u8, t: &mut Timings| code(analysis(q, t)?, q, t);
-        // Rate grows with quality: find the largest q whose size fits.
-        let (mut lo, mut hi) = (0u8, 100u8);
-        let (mut best, lo_bpp) = try_quality(0, t)?;
-        if lo_bpp > target_bpp {
-            let (icc, exif) = (
-                src.icc.as_ref().map_or(0, Vec::len),
-                src.exif.as_ref().map_or(0, Vec::len),
-            );
-            let note = match (icc, exif) {
-                (0, 0) => String::new(),
-                (0, _) => format!(
-                    " ({exif} bytes of it are the source's Exif block: --strip-exif leaves it out)"
-                ),
-                (_, 0) => format!(" ({icc} bytes of it are the source's ICC colour profile)"),
-                _ => format!(
-                    " ({icc} bytes of it are the source's ICC colour profile, {exif} its Exif \
-                     block: --strip-exif leaves that out)"
-                ),
-            };
-            bail!(
-                "the smallest stream for this image is {lo_bpp:.4} bpp (quality 0){note}, above the target of {target_bpp} bpp"
-            );
+        // Rate grows with quality: find the largest q whose size fits. With a top band,
+        // its lowest quality is tried first: that tells which band holds the answer,
+        // so the search runs within one band and one analysis (one latent) is held.
+        let mut found = None;
+        let mut hi = 100u8;
+        if let Some(first_top) = (1..=100u8).find(|&q| self.config.top_band_at(q)) {
+            let a = self.analyse(src, first_top, t)?;
+            let (stream, bpp) = code(&a, first_top, t)?;
+            if bpp <= target_bpp {
+                found = Some((a, stream, first_top));
+            } else {
+                hi = first_top - 1;
+            }
         }
+        let (analysis, mut best, mut lo) = match found {
+            Some(f) => f,
+            None => {
+                let a = self.analyse(src, 0, t)?;
+                let (stream, bpp) = code(&a, 0, t)?;
+                if bpp > target_bpp {
+                    bail!(
+                        "the smallest stream for this image is {bpp:.4} bpp (quality 0){}, above the target of {target_bpp} bpp",
+                        metadata_note(src)
+                    );
+                }
+                (a, stream, 0)
+            }
+        };
         while lo < hi {
             let mid = lo + (hi - lo).div_ceil(2);
-            let (stream, bpp) = try_quality(mid, t)?;
+            let (stream, bpp) = code(&analysis, mid, t)?;
             if bpp <= target_bpp {
                 lo = mid;
                 best = stream;
@@ -403,7 +399,7 @@ impl Codec {
         if self.refine > 0 {
             // Refine at the quality found; refinement usually saves bits, but keep the
             // plain stream if this one does not fit.
-            let refined = self.refine(src, analysis(lo, t)?, lo, self.refine, t)?.0;
+            let refined = self.refine(src, &analysis, lo, self.refine, t)?.0;
             let (stream, bpp) = code(&refined, lo, t)?;
             if bpp <= target_bpp {
                 best = stream;
@@ -687,5 +683,23 @@ impl Codec {
             icc: s.icc.clone(),
             exif: s.exif.clone(),
         })
+    }
+}
+
+/// What of a stream's size the source's metadata makes, for the error of a rate
+/// target below quality 0.
+fn metadata_note(src: &SourceImage) -> String {
+    let icc = src.icc.as_ref().map_or(0, Vec::len);
+    let exif = src.exif.as_ref().map_or(0, Vec::len);
+    match (icc, exif) {
+        (0, 0) => String::new(),
+        (0, _) => {
+            format!(" ({exif} bytes of it are the source's Exif block: --strip-exif leaves it out)")
+        }
+        (_, 0) => format!(" ({icc} bytes of it are the source's ICC colour profile)"),
+        _ => format!(
+            " ({icc} bytes of it are the source's ICC colour profile, {exif} its Exif \
+             block: --strip-exif leaves that out)"
+        ),
     }
 }
