@@ -26,7 +26,7 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The default weights, compiled into the binary (src/model/weights.rs).
-const DEFAULT_WEIGHTS: &str = "weights/hp-n64w128m192-vr.nwt";
+const DEFAULT_WEIGHTS: &str = "weights/hp-n64w128m192-vr-b5.nwt";
 
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));

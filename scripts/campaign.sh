@@ -86,11 +86,11 @@ status() {
         local last
         last=$(tail -n 1 "$RUN/valid_coded.csv" | cut -d, -f1)
         grep "^$last," "$RUN/valid_coded.csv"
-        # Against the default the campaign started from (2026-12-03), and the default
-        # it became (2026-12-07, its step 35553 exported in f16).
+        # Against the default the campaign started from (2026-12-03) and the default
+        # it makes now (since 2026-12-08: the banded run's step 5000 in f16).
         local base
         for base in checkpoints/hp-n64m192-vr-default-valid_coded.csv \
-            checkpoints/hp-n64w128m192-vr-default-valid_coded.csv; do
+            checkpoints/hp-n64w128m192-vr-b5-default-valid_coded.csv; do
             [[ -f $base ]] && [[ -x $RUN/neco ]] &&
                 "$RUN/neco" bd "$base" "$RUN/valid_coded.csv" --steps "$last" 2>/dev/null |
                 tail -n 2 || true

@@ -32,13 +32,21 @@ fn codec_of(config: &ModelConfig, model: &HyperpriorModel, w: &WeightsFile) -> C
     Codec::new(&WeightsFile::parse(&bytes).unwrap(), Device::flex()).unwrap()
 }
 
-/// Three codecs over the default's entropy model: `banded` (the default's transforms
-/// below the band, random ones in it), and `below` and `above`, plain models with the
-/// transforms of one band each.
+/// Three codecs over the default's entropy model: `banded` (the default's lower
+/// transforms below the band, random ones in it), and `below` and `above`, plain models
+/// with the transforms of one band each.
 fn codecs() -> (Codec, Codec, Codec) {
     let device = Device::flex();
     let w = WeightsFile::parse(DEFAULT_WEIGHTS).unwrap();
-    let plain = w.model(&device).unwrap();
+    // The default's lower transforms and entropy model, without a band of its own.
+    let plain = HyperpriorModel {
+        top: None,
+        ..w.model(&device).unwrap()
+    };
+    let plain_config = ModelConfig {
+        top_band: 0,
+        ..w.config.clone()
+    };
     let mut config = w.config.clone();
     config.top_band = TOP;
     let sizes = (config.analysis_width(), config.synthesis_width(), config.m);
@@ -54,8 +62,8 @@ fn codecs() -> (Codec, Codec, Codec) {
     };
     (
         codec_of(&config, &banded, &w),
-        codec_of(&w.config, &plain, &w),
-        codec_of(&w.config, &above, &w),
+        codec_of(&plain_config, &plain, &w),
+        codec_of(&plain_config, &above, &w),
     )
 }
 

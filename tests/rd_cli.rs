@@ -261,7 +261,10 @@ fn rd_writes_a_self_contained_html_report() {
         &html[..400]
     );
     // Each codec at one of its settings, with that setting's rate and PSNR.
-    for label in ["neco (hp-n64w128m192-vr) @", "JPEG (4:2:0, jpeg-encoder) @"] {
+    for label in [
+        "neco (hp-n64w128m192-vr-b5) @",
+        "JPEG (4:2:0, jpeg-encoder) @",
+    ] {
         assert_eq!(html.matches(label).count(), 4, "{label}");
     }
     // Nothing is fetched.

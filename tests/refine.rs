@@ -12,9 +12,9 @@ use neco::io::image_io::SourceImage;
 use neco::model::weights::WeightsFile;
 use neco::model::ConfigFile;
 
-/// The λ ladder the default weights were trained with (models/hp-n64w128m192-vr.toml).
+/// The λ ladder the default weights were trained with (models/hp-n64w128m192-vr-b5.toml).
 fn ladder_lambdas() -> Vec<f64> {
-    let path = common::root().join("models/hp-n64w128m192-vr.toml");
+    let path = common::root().join("models/hp-n64w128m192-vr-b5.toml");
     let cfg = ConfigFile::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap();
     cfg.train.unwrap().lambdas
 }

@@ -69,7 +69,7 @@ pub fn check_latents(data: &[u8]) {
 }
 
 /// The default weights, as compiled into `neco`.
-pub static DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/hp-n64w128m192-vr.nwt");
+pub static DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../weights/hp-n64w128m192-vr-b5.nwt");
 
 /// Limits for fuzzing: at most 256×256 pixels, so a decode stays cheap.
 pub fn limits() -> Limits {

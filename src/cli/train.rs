@@ -146,7 +146,7 @@ impl LoopArgs {
 #[derive(Debug, Args)]
 pub struct TrainTemporalCmd {
     /// Weights of the image model to train the temporal prior for (kept frozen).
-    #[arg(long, default_value = "weights/hp-n64w128m192-vr.nwt")]
+    #[arg(long, default_value = "weights/hp-n64w128m192-vr-b5.nwt")]
     weights: PathBuf,
     /// Training data (name or folder): a video set (a folder of clip folders, each of
     /// numbered frames), whose consecutive frames are the pairs, or a folder of images,

@@ -118,6 +118,12 @@ pub const RELEASED: &[Released] = &[
         commit: "4482050",
         since: "2026-12-07",
     },
+    Released {
+        sha256: "89e4b95766a8d5f20170e78e20565015182ed9032aa223fbea1dd10bbce67815",
+        path: "weights/hp-n64w128m192-vr.nwt",
+        commit: "93ae18a",
+        since: "2026-12-07",
+    },
 ];
 
 /// The earlier default with this hash, if any.
