@@ -84,6 +84,13 @@ fn rd_writes_tables_bd_and_plots() {
     let mean = neco_q50.iter().sum::<f64>() / 2.0;
     assert!((point["bpp"].as_f64().unwrap() - mean).abs() < 1e-12);
     assert!(point["ms_ssim"].as_f64().unwrap() > 0.8);
+    // The default's widths, which benches/peer builds its peer with.
+    let w = neco::model::weights::WeightsFile::parse(neco::model::weights::DEFAULT_WEIGHTS)
+        .unwrap()
+        .config;
+    assert_eq!(rd["analysis_width"], w.analysis_width());
+    assert_eq!(rd["synthesis_width"], w.synthesis_width());
+    assert_eq!(rd["hyper_width"], w.hyper_width());
 
     // bd.json: neco vs each anchor on both metrics, with numbers where curves overlap.
     let bd: serde_json::Value =

@@ -4,7 +4,8 @@ the context model: neco's default architecture) on PyTorch CPU, on the images a
 `neco rd` run measured, and prints neco's time / the peer's time.
 
 The peer is built with neco's channel counts (N, M read from the run's model name,
-default 64/96; h_s as narrow as neco's when the run's `hyper_width` says it is) and
+default 64/96; g_a, g_s and h_s as wide as neco's when the run's `analysis_width`,
+`synthesis_width` and `hyper_width` say so) and
 random weights: speed does not depend on the weight values, and its
 entropy coder still codes real latents. Use benches/peer/run.sh, which sets everything up.
 """
@@ -22,6 +23,7 @@ from PIL import Image
 
 import compressai
 from compressai.models import MeanScaleHyperprior
+from compressai.layers import GDN
 from compressai.models.utils import conv, deconv
 
 
@@ -49,6 +51,9 @@ def main():
     # hp-n64m192-vr, or with wider transforms hp-n64w128m192-vr / hp-n64a128m192-vr
     m = re.search(r"n(\d+)(?:[wa]\d+)?m(\d+)", rd["model"])
     n_ch, m_ch = (int(m.group(1)), int(m.group(2))) if m else (64, 96)
+    # g_a's and g_s's hidden widths (rd.json since 2026-12-08; N before).
+    a_ch = rd.get("analysis_width") or n_ch
+    s_ch = rd.get("synthesis_width") or n_ch
     neco = [p for c in rd["curves"] if c["name"] == "neco" for p in c["points"]][0]
 
     torch.set_num_threads(args.threads)
@@ -63,6 +68,17 @@ def main():
             deconv(k_ch, k_ch * 3 // 2),
             torch.nn.LeakyReLU(inplace=True),
             conv(k_ch * 3 // 2, m_ch * 2, stride=1, kernel_size=3),
+        )
+    if a_ch != n_ch:
+        net.g_a = torch.nn.Sequential(
+            conv(3, a_ch), GDN(a_ch), conv(a_ch, a_ch), GDN(a_ch),
+            conv(a_ch, a_ch), GDN(a_ch), conv(a_ch, m_ch),
+        )
+    if s_ch != n_ch:
+        net.g_s = torch.nn.Sequential(
+            deconv(m_ch, s_ch), GDN(s_ch, inverse=True), deconv(s_ch, s_ch),
+            GDN(s_ch, inverse=True), deconv(s_ch, s_ch), GDN(s_ch, inverse=True),
+            deconv(s_ch, 3),
         )
     net = net.eval()
     net.update(force=True)
@@ -87,7 +103,7 @@ def main():
                 bpp.append(sum(len(s[0]) for s in out["strings"]) * 8 / (h * w))
 
     peer = {
-        "peer": f"CompressAI {compressai.__version__} MeanScaleHyperprior(N={n_ch}, M={m_ch}, h_s width {k_ch}), random weights",
+        "peer": f"CompressAI {compressai.__version__} MeanScaleHyperprior(N={n_ch}, M={m_ch}, g_a width {a_ch}, g_s width {s_ch}, h_s width {k_ch}), random weights",
         "torch": torch.__version__,
         "threads": args.threads,
         "images": len(names),

@@ -329,6 +329,8 @@ impl RdCmd {
             wall_seconds: start.elapsed().as_secs_f64(),
             model: weights.config.name.clone(),
             weights_sha256: hex(&weights.sha256),
+            analysis_width: weights.config.analysis_width(),
+            synthesis_width: weights.config.synthesis_width(),
             hyper_width: weights.config.hyper_width(),
             curves,
             samples,

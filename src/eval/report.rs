@@ -24,8 +24,12 @@ pub struct RdReport {
     pub model: String,
     /// Weights sha256 (hex).
     pub weights_sha256: String,
-    /// Channels of the model's h_s's first hidden layer (benches/peer builds its peer
-    /// alike).
+    /// Channels of the hidden layers of the model's g_a, of its g_s, and of its h_s's
+    /// first hidden layer (benches/peer builds its peer alike).
+    pub analysis_width: usize,
+    /// See `analysis_width`.
+    pub synthesis_width: usize,
+    /// See `analysis_width`.
     pub hyper_width: usize,
     /// Measured and published curves.
     pub curves: Vec<Curve>,
