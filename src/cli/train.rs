@@ -158,6 +158,11 @@ pub struct TrainTemporalCmd {
     /// it (--hold-out).
     #[arg(long)]
     valid: Option<String>,
+    /// More training data (name or folder, either kind) mixed with --dataset, e.g.
+    /// `--dataset video-train --mix train`: chains of still and shifted photo crops
+    /// stand in for the still camera the clips lack. Batches draw from all pairs.
+    #[arg(long)]
+    mix: Option<String>,
     /// Clips of a video --dataset that validate instead of training, spread evenly
     /// over its clips by name (used when --valid is not given).
     #[arg(long, default_value_t = 3)]
@@ -192,9 +197,14 @@ impl TrainTemporalCmd {
             "--hidden must be 1..=1024 and --batch at least 1"
         );
         let (train, valid) = self.pair_sources()?;
+        let mix = match &self.mix {
+            Some(name) => Some(PairSource::in_folder(&resolve_dataset(name)?)?),
+            None => None,
+        };
         train_temporal(&TemporalTrainArgs {
             weights: self.weights.clone(),
             train,
+            mix,
             valid,
             run_dir: self.run.clone(),
             hidden: self.hidden,

@@ -58,6 +58,8 @@ pub struct TemporalTrainArgs {
     pub weights: PathBuf,
     /// Training pairs.
     pub train: PairSource,
+    /// More training pairs, from a second data set (e.g. photo crops beside clips).
+    pub mix: Option<PairSource>,
     /// Validation pairs (optional).
     pub valid: Option<PairSource>,
     /// Run folder: checkpoints and CSV logs; an existing checkpoint is resumed.
@@ -173,6 +175,33 @@ struct PairSet {
 }
 
 impl PairSet {
+    /// The index in `classes` of `grid`'s class, made when new.
+    fn class(&mut self, grid: (usize, usize)) -> usize {
+        match self.classes.iter().position(|(g, _)| *g == grid) {
+            Some(c) => c,
+            None => {
+                self.classes.push((grid, Vec::new()));
+                self.classes.len() - 1
+            }
+        }
+    }
+
+    /// Adds the frames and pairs of `other` (another data set's).
+    fn append(&mut self, other: PairSet) {
+        let offset = self.frames.len();
+        self.frames.extend(other.frames);
+        for (pair, class) in other.pairs.into_iter().zip(other.class_of) {
+            let class = self.class(other.classes[class].0);
+            self.classes[class].1.push(self.pairs.len());
+            self.class_of.push(class);
+            self.pairs.push(Pair {
+                before: pair.before.map(|b| b + offset),
+                prev: pair.prev + offset,
+                cur: pair.cur + offset,
+            });
+        }
+    }
+
     /// Adds `frames` (consecutive, one grid) as a chain: each frame given the one
     /// before it and, with `both_ways`, also given the one after it (time reversed:
     /// motion the other way, disocclusions for occlusions).
@@ -184,13 +213,7 @@ impl PairSet {
         };
         debug_assert!(frames.iter().all(|f| f.grid == grid));
         self.frames.extend(frames);
-        let class = match self.classes.iter().position(|(g, _)| *g == grid) {
-            Some(c) => c,
-            None => {
-                self.classes.push((grid, Vec::new()));
-                self.classes.len() - 1
-            }
-        };
+        let class = self.class(grid);
         let mut add = |before: Option<usize>, prev: usize, cur: usize| {
             self.classes[class].1.push(self.pairs.len());
             self.class_of.push(class);
@@ -647,11 +670,14 @@ pub fn train_temporal(args: &TemporalTrainArgs) -> anyhow::Result<()> {
 
     // The pairs depend only on the seed, so a resumed run sees the same data.
     let mut data_rng = StdRng::seed_from_u64(args.schedule.seed);
-    let train_set = build_pairs(&codec, &args.train, true, &mut data_rng)?;
+    let mut train_set = build_pairs(&codec, &args.train, true, &mut data_rng)?;
     let valid_set = match &args.valid {
         Some(source) => Some(build_pairs(&codec, source, false, &mut data_rng)?),
         None => None,
     };
+    if let Some(mix) = &args.mix {
+        train_set.append(build_pairs(&codec, mix, true, &mut data_rng)?);
+    }
     eprintln!(
         "{} training pairs, {} validation pairs",
         train_set.pairs.len(),
@@ -790,6 +816,29 @@ mod tests {
         assert_eq!(set.class_of, [0, 0, 0, 0, 1]);
         assert_eq!(set.classes[0], ((2, 3), vec![0, 1, 2, 3]));
         assert_eq!(set.classes[1], ((4, 4), vec![4]));
+    }
+
+    #[test]
+    fn a_second_set_appends_its_pairs_after_the_first() {
+        let mut set = PairSet::default();
+        set.push_chain((0..2).map(|_| frame((2, 3))).collect(), false);
+        let mut other = PairSet::default();
+        other.push_chain((0..2).map(|_| frame((4, 4))).collect(), false);
+        other.push_chain((0..3).map(|_| frame((2, 3))).collect(), false);
+        set.append(other);
+        let pairs: Vec<_> = set
+            .pairs
+            .iter()
+            .map(|p| (p.before, p.prev, p.cur))
+            .collect();
+        assert_eq!(
+            pairs,
+            [(None, 0, 1), (None, 2, 3), (None, 4, 5), (Some(4), 5, 6)]
+        );
+        assert_eq!(set.frames.len(), 7);
+        assert_eq!(set.class_of, [0, 1, 0, 0]);
+        assert_eq!(set.classes[0], ((2, 3), vec![0, 2, 3]));
+        assert_eq!(set.classes[1], ((4, 4), vec![1]));
     }
 
     #[test]
