@@ -793,16 +793,20 @@ mod tests {
         }
     }
 
+    /// Each pair's (before, prev, cur).
+    fn pair_list(set: &PairSet) -> Vec<(Option<usize>, usize, usize)> {
+        set.pairs
+            .iter()
+            .map(|p| (p.before, p.prev, p.cur))
+            .collect()
+    }
+
     #[test]
     fn chains_pair_each_frame_with_the_one_before_and_after() {
         let mut set = PairSet::default();
         set.push_chain((0..3).map(|_| frame((2, 3))).collect(), true);
         set.push_chain((0..2).map(|_| frame((4, 4))).collect(), false);
-        let pairs: Vec<_> = set
-            .pairs
-            .iter()
-            .map(|p| (p.before, p.prev, p.cur))
-            .collect();
+        let pairs = pair_list(&set);
         assert_eq!(
             pairs,
             [
@@ -826,11 +830,7 @@ mod tests {
         other.push_chain((0..2).map(|_| frame((4, 4))).collect(), false);
         other.push_chain((0..3).map(|_| frame((2, 3))).collect(), false);
         set.append(other);
-        let pairs: Vec<_> = set
-            .pairs
-            .iter()
-            .map(|p| (p.before, p.prev, p.cur))
-            .collect();
+        let pairs = pair_list(&set);
         assert_eq!(
             pairs,
             [(None, 0, 1), (None, 2, 3), (None, 4, 5), (Some(4), 5, 6)]
