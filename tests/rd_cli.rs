@@ -85,9 +85,7 @@ fn rd_writes_tables_bd_and_plots() {
     assert!((point["bpp"].as_f64().unwrap() - mean).abs() < 1e-12);
     assert!(point["ms_ssim"].as_f64().unwrap() > 0.8);
     // The default's widths, which benches/peer builds its peer with.
-    let w = neco::model::weights::WeightsFile::parse(neco::model::weights::DEFAULT_WEIGHTS)
-        .unwrap()
-        .config;
+    let w = default_config();
     assert_eq!(rd["analysis_width"], w.analysis_width());
     assert_eq!(rd["synthesis_width"], w.synthesis_width());
     assert_eq!(rd["hyper_width"], w.hyper_width());
@@ -268,10 +266,8 @@ fn rd_writes_a_self_contained_html_report() {
         &html[..400]
     );
     // Each codec at one of its settings, with that setting's rate and PSNR.
-    for label in [
-        "neco (hp-n64w128m192-vr-b5) @",
-        "JPEG (4:2:0, jpeg-encoder) @",
-    ] {
+    let neco_label = format!("neco ({}) @", default_model_id());
+    for label in [neco_label.as_str(), "JPEG (4:2:0, jpeg-encoder) @"] {
         assert_eq!(html.matches(label).count(), 4, "{label}");
     }
     // Nothing is fetched.

@@ -52,12 +52,16 @@ pub fn codec() -> Codec {
     Codec::new(&weights, Device::flex()).expect("loading the default weights")
 }
 
-/// Model id of the compiled-in weights (what streams record in their header).
-pub fn default_model_id() -> String {
+/// Model config of the compiled-in weights.
+pub fn default_config() -> neco::model::ModelConfig {
     WeightsFile::parse(DEFAULT_WEIGHTS)
         .expect("parsing the default weights")
         .config
-        .name
+}
+
+/// Model id of the compiled-in weights (what streams record in their header).
+pub fn default_model_id() -> String {
+    default_config().name
 }
 
 /// sha256 of the compiled-in weights.
